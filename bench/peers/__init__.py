@@ -1,0 +1,1 @@
+"""Peer task queues measured by bench/run.py, one module each, plus shared machinery."""

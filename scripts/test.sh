@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what the test suite needs and run it: redis-server (apt-get, when missing), a venv
+# with runq and its test extras, then ruff, mypy and pytest. Usage: bash scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "installing redis-server (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        # the package may start a system service on 6379; the tests start their own server
+        (command -v systemctl >/dev/null && systemctl stop redis-server) >/dev/null 2>&1 || true
+    else
+        echo "redis-server is missing: install it (e.g. sudo apt-get install redis-server)" >&2
+        exit 1
+    fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[test]'
+
+echo "== ruff"
+.venv/bin/ruff check src tests bench
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,66 @@
+"""runq: a Python distributed task queue and dispatcher.
+
+One machine needs no setup (an embedded SQLite file); many machines share a Redis server.
+Same API, same semantics, both backends. See ``Controller`` to begin.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from runq.context import current_task, progress_update, task_rng
+from runq.controller import Controller
+from runq.defaults import (
+    clear_default_controller,
+    configure,
+    get_default_controller,
+    set_default_controller,
+)
+from runq.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    PayloadError,
+    PayloadRejected,
+    RunqError,
+    SchemaVersionMismatch,
+    SerializationError,
+    TaskError,
+    TaskStateError,
+    UnknownTaskError,
+    WaitTimeout,
+)
+from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
+from runq.worker.config import WorkerConfig
+from runq.workers import WorkerManager
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ConfigError",
+    "Controller",
+    "LogEntry",
+    "PayloadError",
+    "PayloadRejected",
+    "RunqError",
+    "SchemaVersionMismatch",
+    "SerializationError",
+    "TaskError",
+    "TaskInfo",
+    "TaskStateError",
+    "TaskStatus",
+    "TaskTimes",
+    "UnknownTaskError",
+    "WaitTimeout",
+    "WorkerConfig",
+    "WorkerManager",
+    "WorkerStatus",
+    "__version__",
+    "clear_default_controller",
+    "configure",
+    "current_task",
+    "get_default_controller",
+    "progress_update",
+    "set_default_controller",
+    "task_rng",
+]

@@ -1,0 +1,68 @@
+"""Backends behind one contract (``base.Backend``), chosen by URL.
+
+- ``sqlite:///relative/file.db``, ``sqlite:////absolute/file.db`` (SQLAlchemy's convention)
+- ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS), ``unix:///path/redis.sock``
+- no URL: ``RUNQ_URL``, else ``sqlite:///.runq/runq.db`` (created on first use)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
+from runq.exceptions import ConfigError
+
+__all__ = [
+    "DEFAULT_URL",
+    "SCHEMA_VERSION",
+    "Backend",
+    "WorkerRecord",
+    "check_namespace",
+    "connect",
+    "redact_url",
+    "resolve_url",
+]
+
+DEFAULT_URL = "sqlite:///.runq/runq.db"
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to use: ``url``, else ``$RUNQ_URL``, else the embedded default."""
+    return url or os.environ.get("RUNQ_URL") or DEFAULT_URL
+
+
+def check_namespace(namespace: str) -> str:
+    """Return ``namespace`` if it is a valid queue id, else raise ``ConfigError``."""
+    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
+        raise ConfigError(
+            f"invalid queue id {namespace!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return namespace
+
+
+def connect(url: str | None, namespace: str, *, check_version: bool = True) -> Backend:
+    """Open the backend for ``namespace`` at ``url`` (see module docstring)."""
+    check_namespace(namespace)
+    url = resolve_url(url)
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from runq.backends.sqlite import SqliteBackend
+
+        return SqliteBackend(url, namespace, check_version=check_version)
+    if scheme in ("redis", "rediss", "unix", "valkey", "valkeys"):
+        from runq.backends.redis import RedisBackend
+
+        return RedisBackend(url, namespace, check_version=check_version)
+    raise ConfigError(
+        f"unsupported backend URL scheme {scheme!r} in {redact_url(url)!r}: use sqlite:///file.db, "
+        "redis://host:port/db, rediss://… or unix:///path/redis.sock"
+    )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)

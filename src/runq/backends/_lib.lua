@@ -1,0 +1,205 @@
+-- _lib.lua: helpers prepended to every runq script (redis.py joins them before registering).
+--
+-- Every script receives first the namespace's static keys (keys.STATIC_FIELDS, same order):
+--   KEYS[1]  status      hash   task id -> TaskStatus
+--   KEYS[2]  queue       hash   task id -> queue name
+--   KEYS[3]  options     hash   task id -> options JSON
+--   KEYS[4]  payload     hash   task id -> payload bytes
+--   KEYS[5]  result      hash   task id -> result bytes
+--   KEYS[6]  submitted   hash   task id -> time
+--   KEYS[7]  started     hash   task id -> time
+--   KEYS[8]  finished    hash   task id -> time
+--   KEYS[9]  worker      hash   task id -> worker id
+--   KEYS[10] pid         hash   task id -> pid
+--   KEYS[11] attempt     hash   task id -> number of claims
+--   KEYS[12] deps        hash   task id -> JSON list of its dependencies
+--   KEYS[13] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
+--   KEYS[14] dependants  hash   task id -> JSON list of the tasks depending on it
+--   KEYS[15] order       zset   task id scored by submission sequence
+--   KEYS[16] seq         string submission sequence counter
+--   KEYS[17] queues      set    every queue name that ever held a task
+--   KEYS[18] w_status    hash   worker id -> WorkerStatus
+--   KEYS[19] w_task      hash   worker id -> task id it runs
+--   KEYS[20] w_info      hash   worker id -> info JSON
+--   KEYS[21] w_started   hash   worker id -> time
+--   KEYS[22] w_last_seen hash   worker id -> time
+-- then the script's own keys. Scripts that touch queues end their KEYS with pairs
+--   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
+-- and every script gets ARGV[1] = 'runq:{ns}:q:' (to map those keys back to queue names) and
+-- ARGV[2] = the 'runq:{ns}:done' channel. A script that needs a queue it was not given writes
+-- nothing and answers {'!NEEDQ', name, ...}; the caller retries with those queues added, so no
+-- script ever builds a key name. Errors are answered as {'!CODE', detail}, before any write.
+-- Times are the server's TIME, as '<seconds>.<microseconds>'.
+
+local K = {
+  status = KEYS[1], queue = KEYS[2], options = KEYS[3], payload = KEYS[4], result = KEYS[5],
+  submitted = KEYS[6], started = KEYS[7], finished = KEYS[8], worker = KEYS[9], pid = KEYS[10],
+  attempt = KEYS[11], deps = KEYS[12], waiting = KEYS[13], dependants = KEYS[14],
+  order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
+  w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
+}
+local NSTATIC = 22
+local QPREFIX = ARGV[1]
+local CHANNEL = ARGV[2]
+local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
+local WAKE_CAP = 64    -- wake tokens kept per queue
+local FAILED = {ERROR = true, CANCELLED = true, DIED = true, TIMEOUT = true, IMPOSSIBLE = true}
+
+local function now()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
+
+-- redis.call(cmd, key, args...) in chunks of CHUNK values (CHUNK is even: pairs stay whole)
+local function chunked(cmd, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+  end
+end
+
+-- HMGET of any number of fields, answered in order
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, CHUNK do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+
+-- queue name -> {list key, wake key}, from the pairs at KEYS[first..]
+local function queue_map(first)
+  local m = {}
+  for i = first, #KEYS - 1, 2 do
+    m[string.sub(KEYS[i], #QPREFIX + 1)] = {KEYS[i], KEYS[i + 1]}
+  end
+  return m
+end
+
+-- the '!NEEDQ' answer if some of `names` are not in `qmap`, else nil
+local function need_queues(qmap, names)
+  local missing, seen = {'!NEEDQ'}, {}
+  for _, name in ipairs(names) do
+    if not qmap[name] and not seen[name] then
+      seen[name] = true
+      missing[#missing + 1] = name
+    end
+  end
+  if #missing > 1 then return missing end
+  return nil
+end
+
+-- push up to WAKE_CAP tokens for n new tasks to a queue's wake list
+local function wake(wake_key, n)
+  local tokens = {}
+  for i = 1, math.min(n, WAKE_CAP) do tokens[i] = '1' end
+  if #tokens == 0 then return end
+  if redis.call('RPUSH', wake_key, unpack(tokens)) > WAKE_CAP then
+    redis.call('LTRIM', wake_key, -WAKE_CAP, -1)
+  end
+end
+
+local function log_entry(t, command, message)
+  return t .. '\t\t' .. command .. '\t' .. message
+end
+
+local function json_list(raw)
+  if not raw then return {} end
+  return cjson.decode(raw)
+end
+
+-- remove `ids` (a set) from a list: LREM for a few, one rewrite for many
+local function list_remove(key, ids, n)
+  if n <= 8 then
+    for id in pairs(ids) do redis.call('LREM', key, 1, id) end
+    return
+  end
+  local keep = {}
+  for _, id in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if not ids[id] then keep[#keep + 1] = id end
+  end
+  redis.call('DEL', key)
+  if #keep > 0 then chunked('RPUSH', key, keep) end
+end
+
+-- the DEFERRED dependants among `children` make IMPOSSIBLE, transitively (breadth first);
+-- their ids are appended to `announced`
+local function make_impossible(children, t, announced)
+  local todo, i = {}, 1
+  for _, d in ipairs(children) do todo[#todo + 1] = d end
+  while i <= #todo do
+    local d = todo[i]
+    i = i + 1
+    if redis.call('HGET', K.status, d) == 'DEFERRED' then
+      redis.call('HSET', K.status, d, 'IMPOSSIBLE')
+      redis.call('HSET', K.finished, d, t)
+      redis.call('HDEL', K.waiting, d)
+      announced[#announced + 1] = d
+      for _, x in ipairs(json_list(redis.call('HGET', K.dependants, d))) do
+        todo[#todo + 1] = x
+      end
+    end
+  end
+end
+
+-- the queues of the dependants a COMPLETE task would release (read only)
+local function release_queues(children)
+  local names = {}
+  for _, d in ipairs(children) do
+    if redis.call('HGET', K.status, d) == 'DEFERRED'
+        and tonumber(redis.call('HGET', K.waiting, d) or '0') <= 1 then
+      names[#names + 1] = redis.call('HGET', K.queue, d)
+    end
+  end
+  return names
+end
+
+-- a task COMPLETEd: count it off each DEFERRED dependant, queue those with none left
+local function release(children, qmap)
+  local woken = {}
+  for _, d in ipairs(children) do
+    if redis.call('HGET', K.status, d) == 'DEFERRED'
+        and redis.call('HINCRBY', K.waiting, d, -1) <= 0 then
+      local name = redis.call('HGET', K.queue, d)
+      redis.call('HDEL', K.waiting, d)
+      redis.call('HSET', K.status, d, 'PENDING')
+      redis.call('RPUSH', qmap[name][1], d)
+      woken[name] = (woken[name] or 0) + 1
+    end
+  end
+  for name, n in pairs(woken) do wake(qmap[name][2], n) end
+end
+
+-- pop the first PENDING task of the queues `names` (priority order) and make it RUNNING
+-- under `wid`; answers {id, queue, payload, options, attempt}, or nil after deleting the
+-- queues' wake lists (all empty: the worker may now block on them without missing a push)
+local function claim_task(qmap, names, wid, pid, t)
+  for _, name in ipairs(names) do
+    local list = qmap[name][1]
+    local id = redis.call('LPOP', list)
+    while id do
+      if redis.call('HGET', K.status, id) == 'PENDING' then
+        redis.call('HSET', K.status, id, 'RUNNING')
+        redis.call('HSET', K.worker, id, wid)
+        redis.call('HSET', K.pid, id, pid)
+        redis.call('HSET', K.started, id, t)
+        local attempt = redis.call('HINCRBY', K.attempt, id, 1)
+        return {id, name, redis.call('HGET', K.payload, id), redis.call('HGET', K.options, id),
+                attempt}
+      end
+      id = redis.call('LPOP', list)
+    end
+  end
+  local wakes = {}
+  for _, name in ipairs(names) do wakes[#wakes + 1] = qmap[name][2] end
+  if #wakes > 0 then redis.call('DEL', unpack(wakes)) end
+  return nil
+end
+
+-- may this worker take tasks? (unknown ids may: the worker is then recorded by the claim)
+local function worker_can_claim(wid)
+  local st = redis.call('HGET', K.w_status, wid)
+  return st ~= 'LOST' and st ~= 'EXITED'
+end
+
+-- ---------------------------------------------------------------------------------- script

@@ -1,0 +1,225 @@
+"""The one backend contract: domain verbs, each an atomic state transition.
+
+Two implementations follow it: ``sqlite.SqliteBackend`` (one ``BEGIN IMMEDIATE`` transaction per
+transition) and ``redis.RedisBackend`` (one Lua script or MULTI per transition). Nothing above
+this seam knows which backend it talks to; ``tests/test_backend_contract.py`` runs the same
+suite against both.
+
+Conventions every implementation keeps:
+
+- One backend object serves one *namespace* (``queue_id``); every key or row it touches is
+  scoped to it. A namespace stores its schema version (``SCHEMA_VERSION``); opening one that
+  holds another version raises ``SchemaVersionMismatch`` unless ``check_version=False``.
+- Times are float seconds since the epoch on the backend's clock (Redis ``TIME``; SQLite: the
+  host's ``time.time()``).
+- Methods taking ``ids`` answer one item per id, in order. Their cost is a bounded number of
+  round trips whatever ``len(ids)`` is (pipelining / batched SQL), never one per id.
+- Task payloads and results are opaque ``bytes`` (signed serialized values); the backend never
+  unpickles anything. Task ``options`` are JSON-able dicts stored as JSON; the backend reads
+  only ``options["retries"]`` (to decide between re-queue and DIED when a worker is lost).
+- A claimed task is always recorded against a live worker: ``claim`` moves it atomically from
+  its queue to RUNNING under that worker id. No path holds a task only in a worker's memory.
+- Log events ride the round trip of the transition they record (``claim`` logs TASK_START,
+  ``finish`` logs TASK_COMPLETE / TASK_ERROR, …).
+- A backend object may be used from several threads; each method is thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from runq.models import ClaimedTask, LogEntry, NewTask, TaskRecord, TaskStatus, TaskTimes
+
+__all__ = ["SCHEMA_VERSION", "Backend", "WorkerRecord"]
+
+#: Bumped whenever the stored layout changes in a way older code cannot read.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """What the backend stores about a worker."""
+
+    worker_id: str
+    status: str  # a WorkerStatus value
+    info: dict[str, Any]  # JSON-able, as given to register_worker
+    task_id: str | None  # the task it is running, if any
+    started: float
+    last_seen: float  # time of its last transition or heartbeat
+
+
+class Backend(Protocol):
+    """The domain-level operations runq needs from a store.
+
+    Every transition is atomic: it happens whole or not at all, and other clients never see
+    half of it.
+    """
+
+    #: The namespace (queue_id) this object serves.
+    namespace: str
+    #: A display form of the backend's address; never contains a password.
+    address: str
+
+    # ------------------------------------------------------------------ lifecycle
+    def now(self) -> float:
+        """The backend's clock, in seconds since the epoch."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. The object must not be used afterwards."""
+        ...
+
+    def destroy(self) -> None:
+        """Delete everything stored for this namespace (tasks, queues, workers, logs, version)."""
+        ...
+
+    # ------------------------------------------------------------------ submission
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+        """Store new tasks, all or none, and return each one's initial status.
+
+        Each task is recorded with its submitted time and then becomes:
+        - IMPOSSIBLE if any dependency is ERROR/CANCELLED/DIED/TIMEOUT/IMPOSSIBLE;
+        - DEFERRED if some dependency is not yet COMPLETE (it is recorded as a dependant of
+          each such dependency, and queued when the last one COMPLETEs);
+        - PENDING otherwise, pushed to the tail of its queue (batch order kept).
+        A dependency may name a task earlier in the same batch.
+
+        Raises ``UnknownTaskError`` naming the first dependency id that does not exist, or
+        ``ConfigError`` if a task id already exists; nothing is written in either case.
+        """
+        ...
+
+    # ------------------------------------------------------------------ inspection
+    def status(self, ids: Sequence[str]) -> list[TaskStatus]:
+        """Each task's status; MISSING for an unknown id."""
+        ...
+
+    def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
+        """Each task's record (None for an unknown id)."""
+        ...
+
+    def payload(self, task_id: str) -> bytes | None:
+        """The stored call of a task, or None for an unknown id."""
+        ...
+
+    def results(self, ids: Sequence[str]) -> list[bytes | None]:
+        """Each task's stored outcome: the serialized result (COMPLETE) or serialized
+        ``TaskError`` (ERROR, TIMEOUT, DIED, …); None where nothing is stored."""
+        ...
+
+    def times(self, ids: Sequence[str]) -> list[TaskTimes]:
+        """Each task's submitted/started/finished times; all None for an unknown id."""
+        ...
+
+    def list_tasks(self) -> list[str]:
+        """Every task id of the namespace, in submission order."""
+        ...
+
+    def overview(self) -> dict[TaskStatus, int]:
+        """How many tasks of the namespace are in each status (statuses with none omitted)."""
+        ...
+
+    def queue_tasks(self, queue: str) -> list[str]:
+        """The ids waiting in ``queue``, head (next to run) first."""
+        ...
+
+    def queue_lengths(self) -> dict[str, int]:
+        """Number of tasks waiting in each queue that has ever held a task."""
+        ...
+
+    def deferred(self) -> dict[str, list[str]]:
+        """Each DEFERRED task -> its dependencies that are not yet COMPLETE."""
+        ...
+
+    def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+        """Block until some task among ``ids`` may have reached a finished status, or until
+        ``timeout_s`` has passed. It may return early; callers re-check ``status``. A
+        completion stored by a worker must wake it within milliseconds (Redis: a pub/sub
+        notification; SQLite: a short poll with back-off on ``PRAGMA data_version``)."""
+        ...
+
+    # ------------------------------------------------------------------ controller transitions
+    def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
+        """PENDING or DEFERRED tasks among ``ids`` become CANCELLED (finished time set),
+        leave their queue, and their dependants become IMPOSSIBLE transitively. Other tasks are
+        left as they are. Returns each task's status *before* the call (MISSING if unknown)."""
+        ...
+
+    def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
+        """Take PENDING tasks out of their queue (or only of ``queue`` if given): they become
+        CANCELLED and their dependants IMPOSSIBLE. Returns how many were removed."""
+        ...
+
+    def delete(self, ids: Sequence[str], check: bool) -> None:
+        """Delete tasks: their records, payloads, results and queue entries. DEFERRED
+        dependants of a deleted task that was not COMPLETE become IMPOSSIBLE. With ``check``,
+        raise ``TaskStateError`` naming a RUNNING task and delete nothing. Unknown ids are
+        ignored."""
+        ...
+
+    # ------------------------------------------------------------------ worker transitions
+    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+        """Record a new worker as IDLE (``info`` is JSON-able) and log ALIVE. Raises
+        ``ConfigError`` if an active worker already has this id."""
+        ...
+
+    def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
+        """Pop the head of the first non-empty queue among ``queues`` (priority order),
+        make it RUNNING under ``worker_id`` (started time, pid, attempt + 1), make the worker
+        BUSY, log TASK_START; or return None if all are empty (the worker stays IDLE)."""
+        ...
+
+    def finish(
+        self,
+        worker_id: str,
+        task_id: str,
+        status: TaskStatus,
+        result: bytes | None,
+        next_queues: Sequence[str] | None = None,
+        pid: int = 0,
+    ) -> tuple[bool, ClaimedTask | None]:
+        """Store a RUNNING task's outcome: ``status`` (COMPLETE, ERROR, TIMEOUT, CANCELLED …),
+        ``result`` bytes, finished time; log TASK_COMPLETE (COMPLETE) or TASK_ERROR (other);
+        the worker becomes IDLE. A COMPLETE task releases each dependant whose dependencies
+        are now all COMPLETE (DEFERRED -> PENDING, to the tail of its queue); a failed one
+        makes its dependants IMPOSSIBLE, transitively.
+
+        If the task is no longer RUNNING under ``worker_id`` (cancelled, or the worker was
+        marked LOST and the task re-run), nothing of it is written and the first element of
+        the answer is False.
+
+        With ``next_queues``, the same round trip then does ``claim(worker_id, next_queues,
+        pid)`` and returns its answer as the second element (finish + claim = one round trip).
+        """
+        ...
+
+    def requeue(self, worker_id: str, task_id: str) -> bool:
+        """Give back a RUNNING task held by ``worker_id``: it becomes PENDING at the *head* of
+        its queue (started time and worker cleared; the attempt is not counted). The worker
+        becomes IDLE. Returns False (and changes nothing) if the worker does not hold it."""
+        ...
+
+    def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
+        """Block until a task may have been pushed to one of ``queues`` (or a message sent to
+        this worker), or ``timeout_s`` passed. May return early; the caller claims again.
+        A push must wake a waiting worker within milliseconds."""
+        ...
+
+    def worker_log(self, worker_id: str, command: str, message: str) -> None:
+        """Append one event to the worker's log (and refresh its last-seen time)."""
+        ...
+
+    def worker_exit(self, worker_id: str, message: str = "") -> None:
+        """Mark a worker EXITED and log STOP with ``message``."""
+        ...
+
+    def workers(self, include_exited: bool = False) -> list[WorkerRecord]:
+        """Active workers (IDLE/BUSY/PAUSED), oldest first; with ``include_exited`` also
+        EXITED and LOST ones."""
+        ...
+
+    def worker_log_tail(self, worker_id: str, n: int) -> list[LogEntry]:
+        """The worker's last ``n`` log events, oldest first (all of them if ``n <= 0``)."""
+        ...

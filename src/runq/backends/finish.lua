@@ -1,0 +1,73 @@
+-- finish.lua: store a RUNNING task's outcome and, in the same call, claim the next task.
+-- If the task is RUNNING under the worker: set its status, result and finished time, log
+-- TASK_COMPLETE (COMPLETE) or TASK_ERROR (other), release its dependants (COMPLETE) or make
+-- them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED, TIMEOUT, IMPOSSIBLE), and publish the
+-- finished ids on the done channel. Otherwise nothing of the task is written.
+-- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE.
+--
+-- KEYS[1..22]  the static keys (see _lib.lua)
+-- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[24..]   queue pairs covering ARGV[10..] and the queues of released dependants
+-- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
+-- ARGV[3]      worker id          ARGV[4] task id          ARGV[5] the new status
+-- ARGV[6]      '1' if a result is given, else '0'          ARGV[7] the result bytes
+-- ARGV[8]      pid (for the claim)
+-- ARGV[9]      number of queues to claim from              ARGV[10..] their names, in priority
+-- Answers {1 or 0 (finished or not), id, queue, payload, options, attempt} (the last five only
+-- when a task was claimed), or {'!NEEDQ', name, ...}.
+
+local wid, id, status = ARGV[3], ARGV[4], ARGV[5]
+local logkey = KEYS[NSTATIC + 1]
+local qmap = queue_map(NSTATIC + 2)
+local names = {}
+for i = 1, tonumber(ARGV[9]) do names[i] = ARGV[9 + i] end
+local missing = need_queues(qmap, names)
+if missing then return missing end
+
+local ok = redis.call('HGET', K.status, id) == 'RUNNING'
+  and redis.call('HGET', K.worker, id) == wid
+local children = {}
+if ok then
+  children = json_list(redis.call('HGET', K.dependants, id))
+  if status == 'COMPLETE' and #children > 0 then
+    missing = need_queues(qmap, release_queues(children))
+    if missing then return missing end
+  end
+end
+
+local t = now()
+local logs = {}
+if ok then
+  redis.call('HSET', K.status, id, status)
+  redis.call('HSET', K.finished, id, t)
+  if ARGV[6] == '1' then redis.call('HSET', K.result, id, ARGV[7]) end
+  local announced = {id}
+  if status == 'COMPLETE' then
+    release(children, qmap)
+    logs[1] = log_entry(t, 'TASK_COMPLETE', id)
+  else
+    if FAILED[status] then make_impossible(children, t, announced) end
+    logs[1] = log_entry(t, 'TASK_ERROR', id)
+  end
+  redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
+end
+
+local reply = {ok and 1 or 0}
+local wstatus = redis.call('HGET', K.w_status, wid)
+if wstatus == 'LOST' or wstatus == 'EXITED' then return reply end
+local task = nil
+if #names > 0 then task = claim_task(qmap, names, wid, ARGV[8], t) end
+if task then
+  redis.call('HSET', K.w_status, wid, 'BUSY')
+  redis.call('HSET', K.w_task, wid, task[1])
+  logs[#logs + 1] = log_entry(t, 'TASK_START', task[1])
+  for i = 1, 5 do reply[i + 1] = task[i] end
+elseif ok or redis.call('HGET', K.w_task, wid) == id then
+  if wstatus ~= 'PAUSED' then redis.call('HSET', K.w_status, wid, 'IDLE') end
+  redis.call('HDEL', K.w_task, wid)
+end
+if #logs > 0 then
+  redis.call('HSET', K.w_last_seen, wid, t)
+  redis.call('RPUSH', logkey, unpack(logs))
+end
+return reply

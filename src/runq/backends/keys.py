@@ -1,0 +1,152 @@
+"""The whole Redis key vocabulary of runq, in one place.
+
+Every key of a namespace starts with ``runq:{<namespace>}:``: the ``{namespace}`` hash tag puts
+all of them in one Redis Cluster slot, so every multi-key Lua script stays cluster-legal. Task
+data lives in namespace-level hashes keyed by task id, so every key a script touches is static
+and passed through ``KEYS``; the only per-name keys (a queue's list, a worker's log) are known
+to the caller and passed through ``KEYS`` too. No script ever builds a key name.
+
+==================================  ======  =====================================================
+key (``ns`` namespace, ``id`` task)  type    holds
+==================================  ======  =====================================================
+``runq:{ns}:version``               string  the schema version (``base.SCHEMA_VERSION``)
+``runq:{ns}:status``                hash    id -> TaskStatus
+``runq:{ns}:queue``                 hash    id -> queue name
+``runq:{ns}:options``               hash    id -> options JSON
+``runq:{ns}:payload``               hash    id -> payload bytes
+``runq:{ns}:result``                hash    id -> result bytes
+``runq:{ns}:submitted``             hash    id -> time (``"<sec>.<usec>"``, server ``TIME``)
+``runq:{ns}:started``               hash    id -> time of the current run
+``runq:{ns}:finished``              hash    id -> time it reached a finished status
+``runq:{ns}:worker``                hash    id -> worker id of its last claim
+``runq:{ns}:pid``                   hash    id -> pid given at its last claim
+``runq:{ns}:attempt``               hash    id -> number of claims (requeue does not count)
+``runq:{ns}:deps``                  hash    id -> JSON list of its dependencies
+``runq:{ns}:waiting``               hash    DEFERRED id -> how many dependencies are not COMPLETE
+``runq:{ns}:dependants``            hash    id -> JSON list of the tasks depending on it
+``runq:{ns}:order``                 zset    id scored by submission sequence (``list_tasks``)
+``runq:{ns}:seq``                   string  the submission sequence counter
+``runq:{ns}:queues``                set     every queue name that ever held a task
+``runq:{ns}:w:status``              hash    worker id -> WorkerStatus
+``runq:{ns}:w:task``                hash    worker id -> task id it is running
+``runq:{ns}:w:info``                hash    worker id -> info JSON (``register_worker``)
+``runq:{ns}:w:started``             hash    worker id -> registration time
+``runq:{ns}:w:last_seen``           hash    worker id -> time of its last transition or log
+``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
+``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
+``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
+``runq:{ns}:log:<worker>``          list    the worker's log, ``"time\\tchild\\tcommand\\tmessage"``
+==================================  ======  =====================================================
+
+Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publishes their ids,
+joined by ``"\\n"``, in the same script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["STATIC_FIELDS", "NamespaceKeys", "glob_escape"]
+
+#: The namespace-level keys every script receives first, as ``KEYS[1..n]``, in this order
+#: (``_lib.lua`` names them; keep both in step).
+STATIC_FIELDS: tuple[str, ...] = (
+    "status",
+    "queue",
+    "options",
+    "payload",
+    "result",
+    "submitted",
+    "started",
+    "finished",
+    "worker",
+    "pid",
+    "attempt",
+    "deps",
+    "waiting",
+    "dependants",
+    "order",
+    "seq",
+    "queues",
+    "w:status",
+    "w:task",
+    "w:info",
+    "w:started",
+    "w:last_seen",
+)
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with every character that is special in a Redis ``MATCH`` pattern escaped."""
+    return "".join("\\" + c if c in "\\*?[]^-{}" else c for c in text)
+
+
+@dataclass(frozen=True)
+class NamespaceKeys:
+    """The key names of one namespace."""
+
+    namespace: str
+    prefix: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", f"runq:{{{self.namespace}}}:")
+
+    def key(self, name: str) -> str:
+        """A namespace-level key, e.g. ``key("status")``."""
+        return self.prefix + name
+
+    @property
+    def static(self) -> list[str]:
+        """The ``STATIC_FIELDS`` keys, in order (the first ``KEYS`` of every script)."""
+        return [self.prefix + name for name in STATIC_FIELDS]
+
+    @property
+    def version(self) -> str:
+        return self.prefix + "version"
+
+    @property
+    def status(self) -> str:
+        return self.prefix + "status"
+
+    @property
+    def order(self) -> str:
+        return self.prefix + "order"
+
+    @property
+    def queues(self) -> str:
+        return self.prefix + "queues"
+
+    @property
+    def waiting(self) -> str:
+        return self.prefix + "waiting"
+
+    @property
+    def done_channel(self) -> str:
+        """The pub/sub channel announcing finished task ids."""
+        return self.prefix + "done"
+
+    @property
+    def queue_prefix(self) -> str:
+        """What precedes a queue name in its list key (scripts map keys back to names)."""
+        return self.prefix + "q:"
+
+    def queue(self, name: str) -> str:
+        """The list of a queue's PENDING task ids."""
+        return self.prefix + "q:" + name
+
+    def queue_wake(self, name: str) -> str:
+        """The wake-token list of a queue."""
+        return self.prefix + "wake:q:" + name
+
+    def worker_wake(self, worker_id: str) -> str:
+        """The wake-token list of one worker."""
+        return self.prefix + "wake:w:" + worker_id
+
+    def worker_log(self, worker_id: str) -> str:
+        """The log list of one worker."""
+        return self.prefix + "log:" + worker_id
+
+    @property
+    def scan_pattern(self) -> str:
+        """A ``SCAN MATCH`` pattern for every key of the namespace."""
+        return glob_escape(self.prefix) + "*"

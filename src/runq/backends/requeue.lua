@@ -1,0 +1,33 @@
+-- requeue.lua: give back a RUNNING task held by a worker: it becomes PENDING at the HEAD of
+-- its queue (started time, worker and pid cleared; the attempt is not counted), one wake token
+-- is pushed, the worker becomes IDLE and logs TASK_REQUEUE. Changes nothing if the worker does
+-- not hold the task.
+--
+-- KEYS[1..22]  the static keys (see _lib.lua)
+-- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[24..]   queue pairs, which must cover the task's queue
+-- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
+-- ARGV[3]      worker id          ARGV[4] task id
+-- Answers 1 (requeued), 0 (not held by the worker) or {'!NEEDQ', name}.
+
+local wid, id = ARGV[3], ARGV[4]
+if redis.call('HGET', K.status, id) ~= 'RUNNING' or redis.call('HGET', K.worker, id) ~= wid then
+  return 0
+end
+local qmap = queue_map(NSTATIC + 2)
+local name = redis.call('HGET', K.queue, id)
+local missing = need_queues(qmap, {name})
+if missing then return missing end
+local t = now()
+redis.call('HSET', K.status, id, 'PENDING')
+redis.call('HDEL', K.started, id)
+redis.call('HDEL', K.worker, id)
+redis.call('HDEL', K.pid, id)
+redis.call('HINCRBY', K.attempt, id, -1)
+redis.call('LPUSH', qmap[name][1], id)
+wake(qmap[name][2], 1)
+if redis.call('HGET', K.w_status, wid) == 'BUSY' then redis.call('HSET', K.w_status, wid, 'IDLE') end
+redis.call('HDEL', K.w_task, wid)
+redis.call('HSET', K.w_last_seen, wid, t)
+redis.call('RPUSH', KEYS[NSTATIC + 1], log_entry(t, 'TASK_REQUEUE', id))
+return 1

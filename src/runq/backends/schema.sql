@@ -1,0 +1,85 @@
+-- runq's SQLite schema (base.SCHEMA_VERSION = 1), applied by sqlite.SqliteBackend on open.
+-- One file may hold many namespaces (queue ids): every table has an `ns` column and every
+-- query is scoped to one namespace. Statements are idempotent (IF NOT EXISTS).
+
+-- Per-namespace settings; key 'schema_version' holds the layout version of the namespace.
+CREATE TABLE IF NOT EXISTS meta (
+    ns    TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+
+-- One row per task; `seq` (the rowid) gives submission order. Blobs come last so that
+-- reading the small columns never walks a payload's overflow pages.
+CREATE TABLE IF NOT EXISTS tasks (
+    seq       INTEGER PRIMARY KEY,
+    ns        TEXT    NOT NULL,
+    id        TEXT    NOT NULL,
+    queue     TEXT    NOT NULL,
+    status    TEXT    NOT NULL,
+    options   TEXT    NOT NULL,     -- JSON
+    worker_id TEXT,                 -- who runs / ran it
+    pid       INTEGER,
+    attempt   INTEGER NOT NULL DEFAULT 0,
+    submitted REAL    NOT NULL,
+    started   REAL,
+    finished  REAL,
+    payload   BLOB    NOT NULL,
+    result    BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_ns_id ON tasks (ns, id);
+CREATE INDEX IF NOT EXISTS tasks_ns_status ON tasks (ns, status);
+
+-- Dependency edges: `task` depends on `dep`; `pos` keeps the order given at submission.
+CREATE TABLE IF NOT EXISTS deps (
+    ns   TEXT    NOT NULL,
+    task TEXT    NOT NULL,
+    pos  INTEGER NOT NULL,
+    dep  TEXT    NOT NULL,
+    PRIMARY KEY (ns, task, pos)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deps_ns_dep ON deps (ns, dep);
+
+-- Waiting (PENDING) tasks, one row each; the head of a queue is its lowest `seq`. A tail push
+-- takes max(seq) + 1, a head push (requeue) min(seq) - 1.
+CREATE TABLE IF NOT EXISTS queue_entries (
+    ns      TEXT    NOT NULL,
+    queue   TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    task_id TEXT    NOT NULL,
+    PRIMARY KEY (ns, queue, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS queue_entries_ns_task ON queue_entries (ns, task_id);
+
+-- Every queue that has ever held a task (so that queue_lengths can answer 0).
+CREATE TABLE IF NOT EXISTS queues (
+    ns    TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    PRIMARY KEY (ns, queue)
+) WITHOUT ROWID;
+
+-- One row per worker id; `seq` breaks ties between workers started at the same time.
+CREATE TABLE IF NOT EXISTS workers (
+    seq       INTEGER PRIMARY KEY,
+    ns        TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    info      TEXT NOT NULL,        -- JSON
+    task_id   TEXT,
+    started   REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS workers_ns_id ON workers (ns, worker_id);
+
+-- Worker log events, oldest first by `seq`.
+CREATE TABLE IF NOT EXISTS worker_log (
+    seq       INTEGER PRIMARY KEY,
+    ns        TEXT    NOT NULL,
+    worker_id TEXT    NOT NULL,
+    time      REAL    NOT NULL,
+    command   TEXT    NOT NULL,
+    message   TEXT    NOT NULL,
+    child     INTEGER
+);
+CREATE INDEX IF NOT EXISTS worker_log_ns_worker ON worker_log (ns, worker_id);

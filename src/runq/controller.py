@@ -1,0 +1,515 @@
+"""The controller: submit tasks, inspect them, wait for them and collect their results.
+
+Its sub-APIs are ``ctl.queues`` (``queues.QueuesAPI``) and ``ctl.workers``
+(``workers.WorkersAPI``). Methods taking ``ids`` accept one id (answering a scalar) or a
+sequence (answering a list); each costs a bounded number of backend round trips.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from runq import serialize
+from runq.backends import Backend, connect, resolve_url
+from runq.exceptions import (
+    ConfigError,
+    SerializationError,
+    TaskError,
+    TaskStateError,
+    UnknownTaskError,
+)
+from runq.models import (
+    FINISHED_STATUSES,
+    NewTask,
+    TaskInfo,
+    TaskStatus,
+    TaskTimes,
+)
+from runq.options import TaskOptions, as_id_list, new_task_id, seconds
+from runq.queues import QueuesAPI
+from runq.serialize import Call, Codec, SecretSource
+from runq.waiting import wait_finished
+from runq.workers import WorkersAPI
+
+__all__ = ["Controller"]
+
+T = TypeVar("T")
+Ids = str | Sequence[str]
+
+
+def _scalar_or_list(ids: Ids, values: list[T]) -> T | list[T]:
+    return values[0] if isinstance(ids, str) else values
+
+
+class Controller:
+    """Submits and inspects the tasks of one namespace (``queue_id``).
+
+    ``url`` picks the backend (``sqlite:///file.db``, ``redis://host:port/db``, …); without
+    one, ``$RUNQ_URL`` or the embedded default ``sqlite:///.runq/runq.db``.
+    ``timeout_task_wait`` is the default timeout of ``wait``; ``follow`` whether ids of
+    retried tasks resolve to their newest retry; ``secret`` signs every stored call and
+    result (HMAC-SHA256); ``seed`` makes seeded tasks' randomness reproducible.
+    """
+
+    def __init__(
+        self,
+        queue_id: str,
+        url: str | None = None,
+        *,
+        timeout_task_wait: float | timedelta | None = None,
+        follow: bool = True,
+        check_version: bool = True,
+        secret: SecretSource = None,
+        seed: int | None = None,
+    ) -> None:
+        self.queue_id = queue_id
+        self._url = resolve_url(url)
+        self.backend: Backend = connect(self._url, queue_id, check_version=check_version)
+        self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
+        self.follow = follow
+        self.seed = seed
+        self.codec = Codec(secret)
+        if not self.codec.signed:
+            _warn_if_remote(self._url)
+        self.queues = QueuesAPI(self)
+        self.workers = WorkersAPI(self)
+
+    @property
+    def url(self) -> str:
+        """The backend URL (with credentials; never printed — see ``address``)."""
+        return self._url
+
+    @property
+    def address(self) -> str:
+        """The backend's address for display, without any password."""
+        return self.backend.address
+
+    def __repr__(self) -> str:
+        return f"Controller({self.queue_id!r}, {self.address!r})"
+
+    def close(self) -> None:
+        """Release the backend connections."""
+        self.backend.close()
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ submission
+    def enqueue(
+        self,
+        fn: Callable[..., Any],
+        /,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        depends_on: Ids | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``fn(*args, **kwargs)`` and return its task id (32 hex characters).
+
+        Options: ``queue``, ``depends_on``, ``separate_process``, ``timeout``, ``retries``,
+        ``retry_on``, ``retry_backoff``, ``name``, ``on_duplicate``, ``seed``. An argument or
+        function that cannot be pickled is a ``SerializationError`` naming it; nothing is
+        queued then. Unknown ``depends_on`` ids are an ``UnknownTaskError``.
+        """
+        opts = TaskOptions.build(**options)
+        fn_bytes = self._pickle_function(fn)
+        call = Call("call", fn_bytes, tuple(args), dict(kwargs or {}), retry_on=opts.retry_on)
+        return self._submit([self._new_task(call, opts, depends_on)])[0]
+
+    def enqueue_expr(
+        self,
+        expr: str,
+        env: Mapping[str, Any] | None = None,
+        *,
+        depends_on: Ids | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue a Python expression. It sees ``env``, then the worker environment
+        (``workers.envir_set``), then builtins."""
+        opts = TaskOptions.build(**options)
+        call = Call(
+            "expr",
+            None,
+            (),
+            {},
+            expr=_check_expr(expr),
+            env=dict(env or {}),
+            retry_on=opts.retry_on,
+        )
+        return self._submit([self._new_task(call, opts, depends_on)])[0]
+
+    def enqueue_bulk(
+        self,
+        fn: Callable[..., Any],
+        /,
+        data: Iterable[Any],
+        args: Mapping[str, Any] | None = None,
+        *,
+        depends_on: Ids | None = None,
+        **options: Any,
+    ) -> list[str]:
+        """Queue one task per element of ``data`` and return their ids in ``data``'s order:
+        ``fn(x, **args)`` for each item, or ``fn(**row, **args)`` when ``data`` is a list of
+        dicts or a pandas DataFrame. The whole batch is queued atomically."""
+        opts = TaskOptions.build(**options)
+        common = dict(args or {})
+        fn_bytes = self._pickle_function(fn)
+        calls = [
+            Call("call", fn_bytes, (), {**row, **common}, retry_on=opts.retry_on)
+            if as_kwargs
+            else Call("call", fn_bytes, (row,), common, retry_on=opts.retry_on)
+            for row, as_kwargs in _rows(data)
+        ]
+        return self._submit([self._new_task(c, opts, depends_on) for c in calls])
+
+    def enqueue_bulk_expr(
+        self,
+        expr: str,
+        data: Iterable[Any],
+        env: Mapping[str, Any] | None = None,
+        *,
+        depends_on: Ids | None = None,
+        **options: Any,
+    ) -> list[str]:
+        """Queue one expression task per row of ``data`` (a list of dicts or a DataFrame):
+        each row's names are added to ``env``."""
+        opts = TaskOptions.build(**options)
+        expr = _check_expr(expr)
+        base = dict(env or {})
+        calls = []
+        for row, as_kwargs in _rows(data):
+            if not as_kwargs:
+                raise ConfigError(
+                    "enqueue_bulk_expr needs rows of names: a list of dicts or a DataFrame, "
+                    f"got an item {serialize.describe(row)}"
+                )
+            calls.append(
+                Call("expr", None, (), {}, expr=expr, env={**base, **row}, retry_on=opts.retry_on)
+            )
+        return self._submit([self._new_task(c, opts, depends_on) for c in calls])
+
+    def _pickle_function(self, fn: Callable[..., Any]) -> bytes:
+        if not callable(fn):
+            raise ConfigError(f"fn must be callable, got {serialize.describe(fn)}")
+        return serialize.dumps(fn, f"the function {getattr(fn, '__qualname__', fn)!r}")
+
+    def _new_task(self, call: Call, opts: TaskOptions, depends_on: Ids | None) -> NewTask:
+        try:
+            payload = self.codec.dumps(call, "the call")
+        except SerializationError as exc:
+            culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
+            raise SerializationError(f"cannot pickle {culprit}") from exc
+        deps = tuple(as_id_list(depends_on, "depends_on"))
+        return NewTask(new_task_id(), opts.queue, payload, opts.to_json(), deps)
+
+    def _submit(self, tasks: list[NewTask]) -> list[str]:
+        if tasks:
+            self.backend.enqueue(tasks)
+        return [t.id for t in tasks]
+
+    # ------------------------------------------------------------------ inspection
+    @overload
+    def status(self, ids: str, follow: bool | None = None) -> TaskStatus: ...  # type: ignore[overload-overlap]
+    @overload
+    def status(self, ids: Sequence[str], follow: bool | None = None) -> list[TaskStatus]: ...
+    def status(self, ids: Ids, follow: bool | None = None) -> TaskStatus | list[TaskStatus]:
+        """Each task's ``TaskStatus`` (MISSING for an unknown id)."""
+        return _scalar_or_list(ids, self.backend.status(as_id_list(ids)))
+
+    @overload
+    def exists(self, ids: str) -> bool: ...  # type: ignore[overload-overlap]
+    @overload
+    def exists(self, ids: Sequence[str]) -> list[bool]: ...
+    def exists(self, ids: Ids) -> bool | list[bool]:
+        """Whether each task id is known."""
+        found = [s is not TaskStatus.MISSING for s in self.backend.status(as_id_list(ids))]
+        return _scalar_or_list(ids, found)
+
+    def wait(
+        self,
+        ids: Ids,
+        timeout: float | timedelta | None = None,
+        poll: float = 1.0,
+        progress: bool | None = None,
+        follow: bool | None = None,
+    ) -> bool:
+        """Block until every task has finished; True iff all COMPLETE.
+
+        ``timeout`` (default: the controller's ``timeout_task_wait``; None = for ever) raises
+        ``WaitTimeout`` if reached. ``poll`` is how long each blocking request may last, not a
+        sleep: a completion is noticed within milliseconds. ``progress``: a progress bar
+        (default: when stderr is a terminal)."""
+        id_list = as_id_list(ids)
+        timeout_s = seconds("timeout", timeout) if timeout is not None else self.timeout_task_wait
+        poll_s = seconds("poll", poll) or 1.0
+        final = wait_finished(self.backend, id_list, timeout_s, poll_s, progress)
+        return all(final.get(i) is TaskStatus.COMPLETE for i in id_list)
+
+    def result(
+        self,
+        tid: str,
+        error: bool = False,
+        follow: bool | None = None,
+        timeout: float | timedelta | None = 0,
+    ) -> Any:
+        """The task's result. A task that did not COMPLETE gives a ``TaskError`` value (raised
+        instead with ``error=True``). ``timeout`` > 0 waits that long for it to finish first
+        (None: for ever); an unfinished task is a ``TaskStateError``."""
+        if not isinstance(tid, str):
+            raise ConfigError(f"result() takes one task id; use results() for many, got {tid!r}")
+        if timeout is None or timeout:
+            wait_finished(self.backend, [tid], seconds("timeout", timeout), 1.0, False)
+        return self.results([tid], error=error, follow=follow)[0]
+
+    def results(
+        self, ids: Sequence[str], error: bool = False, follow: bool | None = None
+    ) -> list[Any]:
+        """The results of many tasks, in order (see ``result``); one backend round trip for
+        the statuses and one for the values."""
+        id_list = as_id_list(ids)
+        statuses = self.backend.status(id_list)
+        for tid, status in zip(id_list, statuses, strict=True):
+            if status is TaskStatus.MISSING:
+                raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+            if status not in FINISHED_STATUSES:
+                raise TaskStateError(
+                    f"task {tid} is {status}, not finished: wait() for it or pass a timeout"
+                )
+        blobs = self.backend.results(id_list)
+        out = [self._outcome(t, s, b) for t, s, b in zip(id_list, statuses, blobs, strict=True)]
+        if error:
+            for value in out:
+                if isinstance(value, TaskError):
+                    raise value
+        return out
+
+    def _outcome(self, tid: str, status: TaskStatus, blob: bytes | None) -> Any:
+        if blob is not None:
+            value = self.codec.loads(blob, f"result of task {tid}")
+            if status is TaskStatus.COMPLETE or isinstance(value, TaskError):
+                return value
+        if status is TaskStatus.COMPLETE:
+            raise TaskStateError(f"task {tid} is COMPLETE but its result is missing")
+        return TaskError(str(status), _STATUS_MESSAGES.get(status, f"task {tid} is {status}"))
+
+    def info(self, tid: str) -> TaskInfo:
+        """Everything known about one task (status, queue, worker, pid, options, dependencies,
+        retry chain, times)."""
+        record = self.backend.records([tid])[0]
+        if record is None:
+            raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+        return TaskInfo(
+            id=record.id,
+            status=record.status,
+            queue=record.queue,
+            worker_id=record.worker_id,
+            pid=record.pid,
+            options=record.options,
+            depends_on=record.depends_on,
+            dependants=record.dependants,
+            moved_from=None,
+            moved_to=None,
+            chain=(record.id,),
+            times=record.times,
+            attempts=record.attempt,
+        )
+
+    def data(self, tid: str) -> dict[str, Any]:
+        """The stored call, unpickled (expert use): ``kind``, ``fn``, ``args``, ``kwargs``,
+        ``expr``, ``env``."""
+        blob = self.backend.payload(tid)
+        if blob is None:
+            raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+        call: Call = self.codec.loads(blob, f"payload of task {tid}")
+        fn = serialize.loads(call.fn_bytes, "the function") if call.fn_bytes else None
+        return {
+            "kind": call.kind,
+            "fn": fn,
+            "args": call.args,
+            "kwargs": call.kwargs,
+            "expr": call.expr,
+            "env": call.env,
+            "retry_on": call.retry_on,
+        }
+
+    @overload
+    def times(self, ids: str, follow: bool | None = None) -> TaskTimes: ...  # type: ignore[overload-overlap]
+    @overload
+    def times(self, ids: Sequence[str], follow: bool | None = None) -> list[TaskTimes]: ...
+    def times(self, ids: Ids, follow: bool | None = None) -> TaskTimes | list[TaskTimes]:
+        """Each task's submitted/started/finished times (backend clock; None if not reached)."""
+        return _scalar_or_list(ids, self.backend.times(as_id_list(ids)))
+
+    def list_tasks(self) -> list[str]:
+        """Every task id of the namespace, in submission order."""
+        return self.backend.list_tasks()
+
+    def overview(self, ids: Sequence[str] | None = None) -> dict[TaskStatus, int]:
+        """How many tasks are in each status (of ``ids``, or of the whole namespace)."""
+        if ids is None:
+            return self.backend.overview()
+        counts: dict[TaskStatus, int] = {}
+        for status in self.backend.status(as_id_list(ids)):
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def deferred(self) -> dict[str, list[str]]:
+        """Each DEFERRED task -> the dependencies it still waits for."""
+        return self.backend.deferred()
+
+    @overload
+    def position(  # type: ignore[overload-overlap]
+        self, ids: str, missing: int = 0, queue: str | None = None, follow: bool | None = None
+    ) -> int: ...
+    @overload
+    def position(
+        self,
+        ids: Sequence[str],
+        missing: int = 0,
+        queue: str | None = None,
+        follow: bool | None = None,
+    ) -> list[int]: ...
+    def position(
+        self, ids: Ids, missing: int = 0, queue: str | None = None, follow: bool | None = None
+    ) -> int | list[int]:
+        """Each task's place in its queue (or in ``queue``): 1 = next to run; ``missing`` for
+        a task that is not waiting there."""
+        id_list = as_id_list(ids)
+        queues = [queue] * len(id_list) if queue else self._queues_of(id_list)
+        places: dict[str, dict[str, int]] = {}
+        for name in {q for q in queues if q}:
+            places[name] = {t: i for i, t in enumerate(self.backend.queue_tasks(name), 1)}
+        found = [
+            places.get(q or "", {}).get(t, missing) for t, q in zip(id_list, queues, strict=True)
+        ]
+        return _scalar_or_list(ids, found)
+
+    def preceding(
+        self, tid: str, queue: str | None = None, follow: bool | None = None
+    ) -> list[str] | None:
+        """The ids ahead of ``tid`` in its queue (or ``queue``); None if it is not waiting."""
+        name = queue or self._queues_of([tid])[0]
+        if not name:
+            return None
+        waiting = self.backend.queue_tasks(name)
+        return waiting[: waiting.index(tid)] if tid in waiting else None
+
+    def _queues_of(self, ids: list[str]) -> list[str | None]:
+        return [r.queue if r is not None else None for r in self.backend.records(ids)]
+
+    def summary(self) -> dict[str, int]:
+        """Counts in mirai's style: ``online`` workers, ``queued``, ``assigned`` (running),
+        ``complete``, ``error`` (every failed status), plus ``deferred`` and ``total``."""
+        counts = self.backend.overview()
+        failed = (
+            TaskStatus.ERROR,
+            TaskStatus.TIMEOUT,
+            TaskStatus.DIED,
+            TaskStatus.IMPOSSIBLE,
+            TaskStatus.CANCELLED,
+        )
+        return {
+            "online": len(self.backend.workers()),
+            "queued": counts.get(TaskStatus.PENDING, 0),
+            "assigned": counts.get(TaskStatus.RUNNING, 0),
+            "complete": counts.get(TaskStatus.COMPLETE, 0),
+            "error": sum(counts.get(s, 0) for s in failed),
+            "deferred": counts.get(TaskStatus.DEFERRED, 0),
+            "total": sum(counts.values()),
+        }
+
+    # ------------------------------------------------------------------ changes
+    def cancel(self, tid: str, wait: bool = True, timeout: float = 10) -> bool:
+        """Cancel a task: a PENDING or DEFERRED one is unqueued and becomes CANCELLED (its
+        dependants IMPOSSIBLE). Returns True if it was cancelled. A finished task is a
+        ``TaskStateError``."""
+        before = self.backend.cancel_queued([tid])[0]
+        if before is TaskStatus.MISSING:
+            raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+        if before in (TaskStatus.PENDING, TaskStatus.DEFERRED):
+            return True
+        raise TaskStateError(
+            f"task {tid} is {before}: only PENDING or DEFERRED tasks can be cancelled"
+        )
+
+    def delete(self, ids: Ids, check: bool = True) -> None:
+        """Delete tasks (their records, calls and results). With ``check``, a RUNNING task is
+        a ``TaskStateError`` and nothing is deleted."""
+        self.backend.delete(as_id_list(ids), check)
+
+    def destroy(
+        self, delete: bool = True, worker_stop_type: str = "message", timeout_worker_stop: float = 0
+    ) -> None:
+        """Stop the namespace's workers and delete everything it stores."""
+        if self.backend.workers():
+            self.workers.stop(type=worker_stop_type, timeout=timeout_worker_stop)
+        if delete:
+            self.backend.destroy()
+
+
+_STATUS_MESSAGES = {
+    TaskStatus.CANCELLED: "the task was cancelled",
+    TaskStatus.IMPOSSIBLE: "a dependency of the task failed, so it can never run",
+    TaskStatus.DIED: "the worker running the task died",
+    TaskStatus.TIMEOUT: "the task ran past its timeout",
+    TaskStatus.MOVED: "the task was retried under a new id",
+    TaskStatus.DISCARDED: "the submission was discarded by its on_duplicate policy",
+}
+
+
+def _check_expr(expr: str) -> str:
+    if not isinstance(expr, str):
+        raise ConfigError(f"expr must be a string of Python, got {serialize.describe(expr)}")
+    try:
+        compile(expr, "<runq expr>", "eval")
+    except SyntaxError as exc:
+        raise ConfigError(f"expr is not a valid Python expression: {exc.msg} in {expr!r}") from exc
+    return expr
+
+
+def _rows(data: Iterable[Any]) -> Iterable[tuple[Any, bool]]:
+    """Each element of ``data`` with whether it is a row of keyword arguments."""
+    try:
+        import pandas as pd
+    except ImportError:  # pandas is optional
+        pd = None
+    if pd is not None and isinstance(data, pd.DataFrame):
+        for record in data.to_dict("records"):
+            yield {str(k): v for k, v in record.items()}, True
+        return
+    if isinstance(data, str | bytes | Mapping):
+        raise ConfigError(f"data must be an iterable of items, got {serialize.describe(data)}")
+    for item in data:
+        yield item, isinstance(item, Mapping)
+
+
+def _warn_if_remote(url: str) -> None:
+    """Warn once when payloads travel unsigned to a backend that is not on loopback."""
+    from urllib.parse import urlsplit
+
+    scheme = url.split(":", 1)[0]
+    if scheme in ("sqlite", "unix"):
+        return
+    host = urlsplit(url).hostname or "localhost"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and host not in _WARNED:
+        _WARNED.add(host)
+        warnings.warn(
+            f"runq backend at {host} is not on loopback and no secret is set: anyone who can "
+            "write to it can run code on your workers. Pass secret= (or set RUNQ_SECRET).",
+            stacklevel=3,
+        )
+
+
+_WARNED: set[str] = set()

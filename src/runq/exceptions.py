@@ -1,0 +1,117 @@
+"""runq's exceptions: one root, a shallow tree.
+
+    RunqError
+    ├── BackendError                 the backend failed or refused
+    │   ├── BackendUnavailable       cannot connect / connection lost
+    │   └── SchemaVersionMismatch    the namespace was written by another runq schema
+    ├── PayloadError                 a stored call or result cannot be used
+    │   ├── PayloadRejected          signature missing or wrong (see SPEC §5)
+    │   └── SerializationError       cannot be pickled / unpickled
+    ├── ConfigError                  a bad option, URL, name or value
+    ├── UnknownTaskError             an id that the namespace does not hold (also a KeyError)
+    ├── TaskStateError               the operation does not fit the task's status
+    ├── WaitTimeout                  a wait ran out of time (also a TimeoutError)
+    └── TaskError                    a task raised: a value returned by ``result()``,
+                                     raised by ``result(error=True)``
+
+Every message says what was wrong and, where it can, how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ConfigError",
+    "PayloadError",
+    "PayloadRejected",
+    "RunqError",
+    "SchemaVersionMismatch",
+    "SerializationError",
+    "TaskError",
+    "TaskStateError",
+    "UnknownTaskError",
+    "WaitTimeout",
+]
+
+
+class RunqError(Exception):
+    """The root of every error runq raises."""
+
+
+class BackendError(RunqError):
+    """The backend failed or refused an operation."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot be reached (or the connection was lost)."""
+
+
+class SchemaVersionMismatch(BackendError):
+    """The namespace holds data written with another schema version."""
+
+
+class PayloadError(RunqError):
+    """A stored call or result cannot be used."""
+
+
+class PayloadRejected(PayloadError):
+    """A payload's signature is missing or does not match the secret."""
+
+
+class SerializationError(PayloadError):
+    """A value cannot be pickled or unpickled."""
+
+
+class ConfigError(RunqError, ValueError):
+    """A bad option, URL, name or value."""
+
+
+class UnknownTaskError(RunqError, KeyError):
+    """A task id the namespace does not hold."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TaskStateError(RunqError):
+    """The operation does not fit the task's current status."""
+
+
+class WaitTimeout(RunqError, TimeoutError):
+    """A wait ran out of time before every task finished."""
+
+
+class TaskError(RunqError):
+    """What a task raised, as a value: ``type``, ``message`` and the remote ``traceback`` text.
+
+    ``ctl.result(tid)`` returns it for a task that ended in ERROR (or TIMEOUT, …);
+    ``ctl.result(tid, error=True)`` raises it.
+    """
+
+    def __init__(self, type: str, message: str, traceback: str = "") -> None:
+        super().__init__(type, message, traceback)
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"TaskError(type={self.type!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskError):
+            return NotImplemented
+        return (self.type, self.message, self.traceback) == (
+            other.type,
+            other.message,
+            other.traceback,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.message))
+
+    def __reduce__(self) -> tuple[type[TaskError], tuple[str, str, str]]:
+        return (TaskError, (self.type, self.message, self.traceback))

@@ -1,0 +1,154 @@
+"""Value types shared by every layer: statuses, task records, and what crosses the backend seam."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+__all__ = [
+    "FAILED_STATUSES",
+    "FINISHED_STATUSES",
+    "ClaimedTask",
+    "LogEntry",
+    "NewTask",
+    "TaskInfo",
+    "TaskRecord",
+    "TaskStatus",
+    "TaskTimes",
+    "WorkerStatus",
+]
+
+
+class TaskStatus(enum.StrEnum):
+    """A task's status; each value equals its name (``TaskStatus.COMPLETE == "COMPLETE"``)."""
+
+    PENDING = "PENDING"  # queued, waiting for a worker
+    DEFERRED = "DEFERRED"  # waiting for its dependencies to COMPLETE
+    RUNNING = "RUNNING"  # a worker holds it
+    COMPLETE = "COMPLETE"  # finished, result stored
+    ERROR = "ERROR"  # the function raised
+    CANCELLED = "CANCELLED"  # cancelled by the controller
+    DIED = "DIED"  # its worker died while running it
+    TIMEOUT = "TIMEOUT"  # ran past its timeout
+    IMPOSSIBLE = "IMPOSSIBLE"  # a dependency can never complete
+    MOVED = "MOVED"  # retried by hand: see its newer id
+    MISSING = "MISSING"  # unknown id
+    DISCARDED = "DISCARDED"  # refused by an on_duplicate policy, never run
+
+
+class WorkerStatus(enum.StrEnum):
+    """A worker's status."""
+
+    IDLE = "IDLE"
+    BUSY = "BUSY"
+    PAUSED = "PAUSED"
+    EXITED = "EXITED"
+    LOST = "LOST"
+
+
+#: Statuses after which a task will never change again by itself.
+FINISHED_STATUSES = frozenset(
+    {
+        TaskStatus.COMPLETE,
+        TaskStatus.ERROR,
+        TaskStatus.CANCELLED,
+        TaskStatus.DIED,
+        TaskStatus.TIMEOUT,
+        TaskStatus.IMPOSSIBLE,
+        TaskStatus.MOVED,
+        TaskStatus.MISSING,
+        TaskStatus.DISCARDED,
+    }
+)
+
+#: Statuses that make every dependant IMPOSSIBLE.
+FAILED_STATUSES = frozenset(
+    {
+        TaskStatus.ERROR,
+        TaskStatus.CANCELLED,
+        TaskStatus.DIED,
+        TaskStatus.TIMEOUT,
+        TaskStatus.IMPOSSIBLE,
+    }
+)
+
+
+class TaskTimes(NamedTuple):
+    """Seconds since the epoch on the backend's clock; None where not reached."""
+
+    submitted: float | None
+    started: float | None
+    finished: float | None
+
+
+class LogEntry(NamedTuple):
+    """One worker log event."""
+
+    worker_id: str
+    child: int | None
+    time: float
+    command: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task as the controller hands it to ``Backend.enqueue``.
+
+    ``options`` is JSON-able; the backend stores it as is and reads only ``retries`` from it.
+    ``payload`` is the signed, serialized call, opaque to the backend.
+    """
+
+    id: str
+    queue: str
+    payload: bytes
+    options: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task a worker has claimed: it is RUNNING and recorded against that worker."""
+
+    id: str
+    queue: str
+    payload: bytes
+    options: dict[str, Any]
+    attempt: int  # 1 for the first run
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """Everything the backend stores about a task except its payload and result."""
+
+    id: str
+    status: TaskStatus
+    queue: str
+    options: dict[str, Any]
+    worker_id: str | None
+    pid: int | None
+    depends_on: tuple[str, ...]
+    dependants: tuple[str, ...]
+    attempt: int
+    times: TaskTimes
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """What ``Controller.info`` tells about a task."""
+
+    id: str
+    status: TaskStatus
+    queue: str
+    worker_id: str | None
+    pid: int | None
+    options: dict[str, Any]
+    depends_on: tuple[str, ...]
+    dependants: tuple[str, ...]
+    moved_from: str | None
+    moved_to: str | None
+    chain: tuple[str, ...]
+    times: TaskTimes
+    attempts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,123 @@
+"""``WorkerConfig``: how a worker runs, validated when it is made."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from runq.exceptions import ConfigError
+
+__all__ = ["DEFAULT_CONFIG_NAME", "WorkerConfig"]
+
+DEFAULT_CONFIG_NAME = "localhost"
+
+
+def _seconds(
+    name: str, value: object, *, allow_none: bool, allow_inf: bool = False
+) -> float | None:
+    if value is None:
+        if allow_none:
+            return None
+        raise ConfigError(f"WorkerConfig.{name} must be a number of seconds, not None")
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            f"WorkerConfig.{name} must be seconds (float or timedelta), got {value!r}"
+        )
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0 or (math.isinf(seconds) and not allow_inf):
+        raise ConfigError(f"WorkerConfig.{name} must be a non-negative number, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkerConfig:
+    """How a worker runs.
+
+    ``queues`` are listened to in the order given (earlier = higher priority); "default" is
+    appended when missing. ``logdir`` keeps each task's stdout/stderr (``ctl.log``).
+    Times are seconds (or ``timedelta``): ``poll_queue`` is how long one blocking wait for work
+    lasts, ``timeout_idle`` how long the worker may sit idle before it exits, ``walltime`` how
+    long it may live (never exiting mid-task), ``max_tasks`` how many tasks it runs.
+    """
+
+    queues: tuple[str, ...] = ("default",)
+    verbose: bool = True
+    logdir: str | None = None
+    poll_queue: float = 1.0
+    timeout_idle: float = math.inf
+    poll_process: float = 1.0
+    timeout_process_die: float = 2.0
+    heartbeat_period: float | None = None
+    max_tasks: int | None = None
+    walltime: float | None = None
+    allow_eval: bool = False
+
+    def __post_init__(self) -> None:
+        queues = self.queues
+        if isinstance(queues, str):
+            queues = (queues,)
+        if not all(isinstance(q, str) and q for q in queues):
+            raise ConfigError(f"WorkerConfig.queues must be non-empty strings, got {queues!r}")
+        queues = tuple(dict.fromkeys(queues))
+        if "default" not in queues:
+            queues = (*queues, "default")
+        set_ = object.__setattr__
+        set_(self, "queues", queues)
+        set_(self, "poll_queue", _seconds("poll_queue", self.poll_queue, allow_none=False))
+        set_(
+            self,
+            "timeout_idle",
+            _seconds("timeout_idle", self.timeout_idle, allow_none=False, allow_inf=True),
+        )
+        set_(self, "poll_process", _seconds("poll_process", self.poll_process, allow_none=False))
+        set_(
+            self,
+            "timeout_process_die",
+            _seconds("timeout_process_die", self.timeout_process_die, allow_none=False),
+        )
+        set_(
+            self,
+            "heartbeat_period",
+            _seconds("heartbeat_period", self.heartbeat_period, allow_none=True),
+        )
+        set_(self, "walltime", _seconds("walltime", self.walltime, allow_none=True))
+        if self.poll_queue <= 0:
+            raise ConfigError("WorkerConfig.poll_queue must be > 0 seconds")
+        if self.max_tasks is not None and (
+            isinstance(self.max_tasks, bool)
+            or not isinstance(self.max_tasks, int)
+            or self.max_tasks < 1
+        ):
+            raise ConfigError(
+                f"WorkerConfig.max_tasks must be a positive int, got {self.max_tasks!r}"
+            )
+        for flag in ("verbose", "allow_eval"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"WorkerConfig.{flag} must be True or False")
+        if self.logdir is not None and not isinstance(self.logdir, str):
+            set_(self, "logdir", str(self.logdir))
+
+    def to_json(self) -> str:
+        """The config as JSON (``math.inf`` as null for ``timeout_idle``)."""
+        data: dict[str, Any] = dataclasses.asdict(self)
+        if math.isinf(data["timeout_idle"]):
+            data["timeout_idle"] = None
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        """Rebuild a config from ``to_json``; unknown fields are a ``ConfigError``."""
+        data = json.loads(text)
+        if data.get("timeout_idle") is None:
+            data["timeout_idle"] = math.inf
+        data["queues"] = tuple(data.get("queues", ("default",)))
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"bad worker config: {exc}") from exc

@@ -1,0 +1,234 @@
+"""The worker: register, then claim -> run -> finish-and-claim-next until told to stop.
+
+Finishing a task and claiming the next is one backend round trip. A worker never dies from a
+task: the runner turns every failure into an ERROR outcome. A backend hiccup is retried with
+back-off; the outcome of the task in hand is kept until it is stored.
+
+Stopping: the first SIGTERM/SIGINT lets the current task finish, then the worker exits; a
+second one interrupts the task, gives it back to the head of its queue, and exits.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import math
+import os
+import platform
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, TypeVar
+
+from runq import __version__
+from runq.backends import Backend, connect
+from runq.exceptions import BackendError, ConfigError
+from runq.models import ClaimedTask, TaskStatus
+from runq.serialize import Codec, SecretSource
+from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
+from runq.worker.runner import Outcome, Runner
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("runq.worker")
+T = TypeVar("T")
+
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 5.0
+
+
+class Worker:
+    """One worker process serving ``queue_id`` at ``url``."""
+
+    def __init__(
+        self,
+        queue_id: str,
+        url: str | None = None,
+        *,
+        worker_id: str,
+        config: WorkerConfig | None = None,
+        config_name: str = DEFAULT_CONFIG_NAME,
+        secret: SecretSource = None,
+        check_version: bool = True,
+    ) -> None:
+        self.queue_id = queue_id
+        self.worker_id = worker_id
+        self.config = config or WorkerConfig()
+        self.config_name = config_name
+        self.backend: Backend = connect(url, queue_id, check_version=check_version)
+        self.codec = Codec(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
+        self.runner = Runner(self.codec, worker_id, envir={})
+        self.pid = os.getpid()
+        self.tasks_done = 0
+        self._stop_requested = 0  # 1: after the current task; 2: at once
+        self._in_task = False
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ public
+    def info(self) -> dict[str, Any]:
+        """The worker's info block (``ctl.workers.info``)."""
+        return {
+            "worker_id": self.worker_id,
+            "config": self.config_name,
+            "runq_version": __version__,
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "hostname": socket.gethostname(),
+            "username": _username(),
+            "queues": list(self.config.queues),
+            "cwd": os.getcwd(),
+            "pid": self.pid,
+            "backend": self.backend.address,
+            "heartbeat_period": self.config.heartbeat_period,
+        }
+
+    def run(self) -> int:
+        """Serve tasks until stopped or a limit is reached; returns the process exit code."""
+        info = self.info()
+        self.backend.register_worker(self.worker_id, info)
+        self._banner(info)
+        self._install_signals()
+        reason = "BYE"
+        try:
+            reason = self._serve()
+        finally:
+            self._retrying(lambda: self.backend.worker_exit(self.worker_id, reason))
+            self._event("STOP", reason)
+            self.backend.close()
+        return 0
+
+    def request_stop(self, hard: bool = False) -> None:
+        """Ask the worker to stop after its current task (``hard``: interrupt the task)."""
+        self._stop_requested = 2 if hard else max(self._stop_requested, 1)
+
+    # ------------------------------------------------------------------ loop
+    def _serve(self) -> str:
+        queues = self.config.queues
+        task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
+        idle_since = time.monotonic()
+        while True:
+            if task is None:
+                reason = self._limit_reached(idle_since)
+                if reason is not None:
+                    return reason
+                self._wait_for_work(queues, self._idle_wait_s(idle_since))
+                if self._stop_requested:
+                    return "stopped by signal"
+                task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
+                continue
+            outcome = self._run(task)
+            if outcome is None:  # interrupted hard: the task went back to its queue
+                return "stopped by signal (task re-queued)"
+            self.tasks_done += 1
+            more = self._limit_reached(None) is None
+            task = self._finish(task, outcome, queues if more else None)
+            if task is None:
+                idle_since = time.monotonic()
+
+    def _wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
+        self._retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
+
+    def _run(self, task: ClaimedTask) -> Outcome | None:
+        self._event("TASK_START", task.id)
+        self._in_task = True
+        try:
+            return self.runner.run(task)
+        except KeyboardInterrupt:
+            self._retrying(lambda: self.backend.requeue(self.worker_id, task.id))
+            self._event("TASK_REQUEUE", task.id)
+            return None
+        finally:
+            self._in_task = False
+
+    def _finish(
+        self, task: ClaimedTask, outcome: Outcome, next_queues: tuple[str, ...] | None
+    ) -> ClaimedTask | None:
+        accepted, nxt = self._retrying(
+            lambda: self.backend.finish(
+                self.worker_id, task.id, outcome.status, outcome.result, next_queues, self.pid
+            )
+        )
+        if not accepted:
+            self._event("TASK_STALE", f"{task.id}: result dropped, the task is no longer ours")
+        elif outcome.status is TaskStatus.COMPLETE:
+            self._event("TASK_COMPLETE", task.id)
+        else:
+            self._event("TASK_ERROR", task.id)
+        return nxt
+
+    # ------------------------------------------------------------------ limits
+    def _limit_reached(self, idle_since: float | None) -> str | None:
+        cfg = self.config
+        if self._stop_requested:
+            return "stopped by signal"
+        if cfg.max_tasks is not None and self.tasks_done >= cfg.max_tasks:
+            return f"max_tasks ({cfg.max_tasks}) reached"
+        if cfg.walltime is not None and time.monotonic() - self._started >= cfg.walltime:
+            return f"walltime ({cfg.walltime:g} s) reached"
+        if idle_since is not None and time.monotonic() - idle_since >= cfg.timeout_idle:
+            return f"idle for {cfg.timeout_idle:g} s"
+        return None
+
+    def _idle_wait_s(self, idle_since: float) -> float:
+        cfg = self.config
+        wait_s = cfg.poll_queue
+        if not math.isinf(cfg.timeout_idle):
+            wait_s = min(wait_s, cfg.timeout_idle - (time.monotonic() - idle_since))
+        if cfg.walltime is not None:
+            wait_s = min(wait_s, cfg.walltime - (time.monotonic() - self._started))
+        return max(wait_s, 0.001)
+
+    # ------------------------------------------------------------------ plumbing
+    def _retrying(self, op: Callable[[], T]) -> T:
+        """Run a backend operation, retrying with back-off while the backend is unreachable."""
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                return op()
+            except (BackendError, OSError) as exc:
+                if isinstance(exc, ConfigError):
+                    raise
+                log.warning(
+                    "backend error, retrying in %.2f s: %s",
+                    delay,
+                    exc,
+                    extra={"event": "BACKEND_RETRY", "worker_id": self.worker_id},
+                )
+                time.sleep(delay)  # back-off between reconnection attempts
+                delay = min(delay * 2, _RETRY_MAX_S)
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            hard = self._stop_requested >= 1
+            self.request_stop(hard=hard)
+            self._event(
+                "SIGNAL",
+                f"{signal.Signals(signum).name}: "
+                + ("interrupting the task" if hard else "stopping after this task"),
+            )
+            if hard and self._in_task:
+                raise KeyboardInterrupt
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, handler)
+
+    def _event(self, event: str, message: str) -> None:
+        if self.config.verbose:
+            log.info(message, extra={"event": event, "worker_id": self.worker_id})
+
+    def _banner(self, info: dict[str, Any]) -> None:
+        if not self.config.verbose:
+            return
+        lines = [f"runq worker {self.worker_id} on queue {self.queue_id!r}"]
+        lines += [f"  {key:<16} {value}" for key, value in info.items() if key != "worker_id"]
+        for line in lines:
+            log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "?"

@@ -1,0 +1,96 @@
+"""The in-process runner: turn a claimed task's payload into an outcome.
+
+It never lets a task's failure escape: an exception (``SystemExit`` included), a bad or
+unsigned payload, or a result that cannot be pickled all become an ERROR outcome carrying a
+``TaskError`` (type, message, traceback text). Only ``KeyboardInterrupt`` (the worker being
+stopped hard) propagates, so the worker can give the task back.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runq import context
+from runq.exceptions import PayloadError, TaskError
+from runq.models import ClaimedTask, TaskStatus
+from runq.serialize import Call, Codec, loads
+
+__all__ = ["Outcome", "Runner"]
+
+_FN_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What running a task gave: its final status and the sealed result (or TaskError)."""
+
+    status: TaskStatus
+    result: bytes
+
+
+def task_error(exc: BaseException, skip_frames: int = 0) -> TaskError:
+    """The ``TaskError`` value describing ``exc``, its traceback without the first
+    ``skip_frames`` frames (the runner's own)."""
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return TaskError(type(exc).__name__, str(exc), text)
+
+
+class Runner:
+    """Runs tasks in the worker's own process, caching unpickled functions."""
+
+    def __init__(self, codec: Codec, worker_id: str, envir: dict[str, Any]) -> None:
+        self.codec = codec
+        self.worker_id = worker_id
+        self.envir = envir  # the worker environment (workers.envir_set), seen by expressions
+        self._functions: OrderedDict[bytes, Callable[..., Any]] = OrderedDict()
+
+    def run(self, task: ClaimedTask) -> Outcome:
+        """Run ``task`` and return its outcome (never raises but for KeyboardInterrupt)."""
+        try:
+            call = self.codec.loads(task.payload, f"task {task.id} payload")
+            if not isinstance(call, Call):
+                raise PayloadError(f"task {task.id} payload is not a runq call")
+        except Exception as exc:
+            return self._error(exc)
+        context.set_current(context.CurrentTask(task.id, self.worker_id, task.attempt))
+        try:
+            value = self._invoke(call)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a task never kills its worker
+            return self._error(exc, skip_frames=2)  # run() and _invoke()
+        finally:
+            context.set_current(None)
+        try:
+            return Outcome(TaskStatus.COMPLETE, self.codec.dumps(value, "the task's result"))
+        except Exception as exc:
+            return self._error(exc)
+
+    def _invoke(self, call: Call) -> Any:
+        if call.kind == "expr":
+            assert call.expr is not None
+            scope = dict(self.envir)
+            return eval(call.expr, scope, dict(call.env or {}))
+        assert call.fn_bytes is not None
+        return self._function(call.fn_bytes)(*call.args, **call.kwargs)
+
+    def _function(self, fn_bytes: bytes) -> Callable[..., Any]:
+        fn = self._functions.get(fn_bytes)
+        if fn is None:
+            fn = loads(fn_bytes, "the task's function")
+            self._functions[fn_bytes] = fn
+            if len(self._functions) > _FN_CACHE_SIZE:
+                self._functions.popitem(last=False)
+        return fn
+
+    def _error(self, exc: BaseException, skip_frames: int = 0) -> Outcome:
+        error = task_error(exc, skip_frames)
+        return Outcome(TaskStatus.ERROR, self.codec.dumps(error, "the task's error"))

@@ -1,0 +1,73 @@
+"""Task functions for tests: importable by worker processes (tests/ is on their sys.path)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import runq
+
+
+def add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def total(*values: int) -> int:
+    return sum(values)
+
+
+def fail(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def call_sys_exit(code: int = 3) -> None:
+    sys.exit(code)
+
+
+def unpicklable_result() -> Any:
+    return threading.Lock()
+
+
+def whoami() -> dict[str, Any]:
+    task = runq.current_task()
+    return {
+        "task_id": task.id if task else None,
+        "worker_id": task.worker_id if task else None,
+        "attempt": task.attempt if task else None,
+        "pid": os.getpid(),
+    }
+
+
+def record_order(path: str, tag: str) -> str:
+    """Append ``tag`` to the file at ``path`` (the order tasks ran in)."""
+    with open(path, "a") as f:
+        f.write(tag + "\n")
+    return tag
+
+
+def wait_for_file(path: str, timeout: float = 30) -> str:
+    """Block until ``path`` exists (a test creates it to release the task)."""
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(path)
+        time.sleep(0.01)
+    return "released"
+
+
+def touch_then_wait(started: str, release: str, timeout: float = 30) -> str:
+    """Create ``started``, then block until ``release`` exists."""
+    Path(started).touch()
+    return wait_for_file(release, timeout)
