@@ -117,6 +117,8 @@ class RunqSystem(System):
     def clear(self) -> None:
         with contextlib.suppress(Exception):
             self.ctl.destroy()
+        with contextlib.suppress(Exception):
+            self.ctl.close()
         if self.backend == "redis":
             flushdb(DB_RUNQ)
         self.ctl = self.runq.Controller(self.namespace, url=self.url)
@@ -127,6 +129,10 @@ class RunqSystem(System):
 
     def enqueue_bulk(self, xs: list[int]) -> list[str]:
         return list(self.ctl.enqueue_bulk(self.noop, xs))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ctl.close()
 
     def start_workers(self) -> None:
         self.mgr = self.ctl.workers.spawn(n=2, timeout=60)
@@ -241,7 +247,10 @@ def child_main(name: str, out: Path, workdir: Path, quick: bool) -> int:
             )
         )
         if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
+            # Interrupted (Ctrl-C, or SIGTERM from the parent): the workers are already stopped
+            # by measure()'s finally; leave without the peers' noisy interpreter-exit hooks.
+            sys.stderr.flush()
+            os._exit(130)
         return 1
     out.write_text(json.dumps(result))
     return 0
@@ -401,34 +410,32 @@ def print_report(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=132)
     systems: dict[str, dict[str, Any]] = report["systems"]
+    many = sorted({int(d["many_n"]) for d in systems.values() if d.get("many_n")})
     t = Table(title="no-op task: enqueue, drain with 2 worker processes, submit->result latency")
-    for col in (
-        "system",
-        "enqueue 1x1 /s",
-        "bulk /s",
-        "drain /s",
-        "p50 ms",
-        "p99 ms",
-        "status(N) s",
-        "results(N) s",
-    ):
+    cols = ["system", "enqueue 1x1 /s", "bulk /s", "drain /s", "p50 ms", "p99 ms"]
+    if many:
+        n_label = "/".join(f"{n // 1000}k" for n in many)
+        cols += [f"status({n_label} ids) s", f"results({n_label} ids) s"]
+    for col in cols:
         t.add_column(col, justify="left" if col == "system" else "right")
     for name, d in systems.items():
         if "error" in d:
-            t.add_row(name, f"[red]error: {d['error'][:60]}[/red]", *[""] * 6)
+            t.add_row(name, f"[red]error: {d['error'][:80]}[/red]", *[""] * (len(cols) - 2))
             continue
-        many = f" (N={d['many_n']:,})" if d.get("many_n") else ""
-        t.add_row(
+        row = [
             name,
             _num(_f(d, "enqueue_one_per_s")),
             _num(_f(d, "bulk_per_s")),
             _num(_f(d, "drain_per_s")),
             _num(_f(d, "latency_p50_ms"), 2),
             _num(_f(d, "latency_p99_ms"), 2),
-            _num(_f(d, "status_many_s"), 3) + many,
-            _num(_f(d, "results_many_s"), 3),
-        )
+        ]
+        if many:
+            row += [_num(_f(d, "status_many_s"), 3), _num(_f(d, "results_many_s"), 3)]
+        t.add_row(*row)
     console.print(t)
 
     ratios: dict[str, dict[str, float | None]] = report["ratios"]
@@ -558,8 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="runq-bench-"))
     server: RedisServer | None = None
-    failed = False
+    failed = interrupted = False
     started = time.perf_counter()
+    load_before = list(os.getloadavg())  # other work on the machine skews every figure
     try:
         if any(n != "runq-sqlite" for n in runnable):
             try:
@@ -572,6 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     skipped[n] = f"no redis-server: {exc}"
                     runnable.remove(n)
         for name in runnable:
+            if interrupted:
+                break
             timeout = 180.0 if args.quick else 600.0
             res = run_child(name, workdir, args.quick, server.url if server else None, timeout)
             systems[name] = res
@@ -583,6 +593,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{name}: drain {res.get('drain_per_s', 0):,.0f}/s, "
                     f"p50 {res.get('latency_p50_ms', 0):.2f} ms ({res['wall_s']:.1f}s)"
                 )
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         if server is not None:
             server.stop()
@@ -590,6 +602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    if interrupted:
+        log("interrupted: every process started was stopped; no report written")
+        return 130
 
     report: dict[str, Any] = {
         "meta": {
@@ -605,6 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": list(os.getloadavg()),
             "redis_server": server.version if server else None,
             "git_commit": _git_commit(),
             "wall_s": time.perf_counter() - started,

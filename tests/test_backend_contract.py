@@ -34,6 +34,7 @@ CLOCK_SLACK_S = 5.0  # how far the backend's clock may be from this host's
 WAIT_TIMEOUT_S = 10.0  # the timeout given to a wait that must be woken well before it
 WAKE_WITHIN_S = 2.0  # "within milliseconds", with room for a loaded CI machine
 JOIN_S = 30.0  # how long a test waits for one of its own threads before failing
+GRACE_S = 0.3  # how long a watcher is given to block before the change it waits for is made
 
 FAILED_BY_FINISH = [TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.CANCELLED]
 
@@ -121,34 +122,49 @@ def worker_record(backend: Backend, worker_id: str, include_exited: bool = False
     return found[0]
 
 
-class Waiter(threading.Thread):
-    """Runs one blocking call; records how long it took and what it raised."""
+class Watcher(threading.Thread):
+    """Loops as a worker or a controller does: ``while not until(): wait()``. Records when
+    ``until()`` first held, and what the loop raised."""
 
-    def __init__(self, call: Callable[[], object]) -> None:
+    def __init__(self, until: Callable[[], bool], wait: Callable[[], None]) -> None:
         super().__init__(daemon=True)
-        self.call = call
-        self.about_to_wait = threading.Event()
-        self.elapsed_s: float | None = None
+        self.until = until
+        self.wait = wait
+        self.looping = threading.Event()
+        self.done = threading.Event()
+        self.seen_at: float | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        self.about_to_wait.set()
-        t0 = time.monotonic()
+        self.looping.set()
         try:
-            self.call()
-        except BaseException as exc:  # re-raised by finished()
+            while not self.until():
+                self.wait()
+            self.seen_at = time.monotonic()
+        except BaseException as exc:  # re-raised by latency_since()
             self.error = exc
         finally:
-            self.elapsed_s = time.monotonic() - t0
+            self.done.set()
 
-    def finished(self) -> float:
-        """Join, re-raise what the call raised, and return its duration."""
+    def start_waiting(self) -> None:
+        """Start the loop and hold off until it is blocked in ``wait()`` in all likelihood.
+
+        Nothing has happened yet, so the loop must not finish during the grace period: this is
+        an assertion, and it is what lets the producer act while the watcher is blocked (if the
+        watcher is slower to block, the test still holds: ``until`` is checked first)."""
+        self.start()
+        assert self.looping.wait(JOIN_S)
+        assert not self.done.wait(GRACE_S), f"finished before anything happened: {self.error!r}"
+
+    def latency_since(self, t0: float) -> float:
+        """Join, re-raise what the loop raised, and return how long after ``t0`` it saw the
+        change."""
         self.join(JOIN_S)
-        assert not self.is_alive(), f"the blocking call did not return within {JOIN_S} s"
+        assert not self.is_alive(), f"the watcher did not see the change within {JOIN_S} s"
         if self.error is not None:
             raise self.error
-        assert self.elapsed_s is not None
-        return self.elapsed_s
+        assert self.seen_at is not None
+        return self.seen_at - t0
 
 
 # ---------------------------------------------------------------------------- lifecycle
@@ -460,13 +476,14 @@ def test_claim_returns_none_when_empty(backend: Backend, worker: str) -> None:
 
 
 def test_claim_follows_queue_priority_then_fifo(backend: Backend, worker: str) -> None:
-    backend.enqueue([nt("low1", "low"), nt("high1", "high"), nt("low2", "low")])
-    backend.enqueue([nt("high2", "high")])
+    # Priority order is the order given, not the alphabetical one.
+    backend.enqueue([nt("bulk1", "bulk"), nt("urgent1", "urgent"), nt("bulk2", "bulk")])
+    backend.enqueue([nt("urgent2", "urgent")])
     order: list[str] = []
-    while (task := backend.claim(worker, ["high", "low"], PID)) is not None:
+    while (task := backend.claim(worker, ["urgent", "bulk"], PID)) is not None:
         order.append(task.id)
         assert backend.finish(worker, task.id, TaskStatus.COMPLETE, b"r")[0]
-    assert order == ["high1", "high2", "low1", "low2"]
+    assert order == ["urgent1", "urgent2", "bulk1", "bulk2"]
 
 
 def test_claimed_task_is_running_under_the_worker(backend: Backend, worker: str) -> None:
@@ -539,24 +556,26 @@ def test_finish_failed_stores_outcome_and_logs_error(
 
 
 def test_finish_with_next_queues_claims_the_next_task(backend: Backend, worker: str) -> None:
-    backend.enqueue([nt("a"), nt("low", "low"), nt("high", "high")])
+    backend.enqueue([nt("a"), nt("bulk", "bulk"), nt("urgent", "urgent")])
     start(backend, worker, "a")
 
-    ok, nxt = backend.finish(worker, "a", TaskStatus.COMPLETE, b"r", ["high", "low"], PID)
+    ok, nxt = backend.finish(worker, "a", TaskStatus.COMPLETE, b"r", ["urgent", "bulk"], PID)
 
     assert ok is True
-    assert nxt == ClaimedTask(id="high", queue="high", payload=b"call-high", options={}, attempt=1)
-    assert backend.status(["a", "high", "low"]) == [
+    assert nxt == ClaimedTask(
+        id="urgent", queue="urgent", payload=b"call-urgent", options={}, attempt=1
+    )
+    assert backend.status(["a", "urgent", "bulk"]) == [
         TaskStatus.COMPLETE,
         TaskStatus.RUNNING,
         TaskStatus.PENDING,
     ]
-    rec = record(backend, "high")
+    rec = record(backend, "urgent")
     assert rec.worker_id == worker
     assert rec.pid == PID
     wrec = worker_record(backend, worker)
     assert wrec.status == WorkerStatus.BUSY
-    assert wrec.task_id == "high"
+    assert wrec.task_id == "urgent"
     assert commands(backend.worker_log_tail(worker, 2)) == ["TASK_COMPLETE", "TASK_START"]
 
 
@@ -1067,12 +1086,21 @@ def producer(request: pytest.FixtureRequest, backend: Backend) -> Backend:
 
 
 def test_wait_for_work_wakes_on_enqueue(backend: Backend, worker: str, producer: Backend) -> None:
-    waiter = Waiter(lambda: backend.wait_for_work(worker, ["unused", Q], WAIT_TIMEOUT_S))
-    waiter.start()
-    assert waiter.about_to_wait.wait(JOIN_S)
+    claimed: list[ClaimedTask] = []
+
+    def claim() -> bool:
+        task = backend.claim(worker, ["unused", Q], PID)
+        if task is None:
+            return False
+        claimed.append(task)
+        return True
+
+    watcher = Watcher(claim, lambda: backend.wait_for_work(worker, ["unused", Q], WAIT_TIMEOUT_S))
+    watcher.start_waiting()
+    pushed_at = time.monotonic()
     producer.enqueue([nt("a")])
-    assert waiter.finished() < WAKE_WITHIN_S
-    assert backend.claim(worker, [Q], PID) is not None
+    assert watcher.latency_since(pushed_at) < WAKE_WITHIN_S
+    assert [t.id for t in claimed] == ["a"]
 
 
 def test_wait_for_work_returns_at_once_when_work_is_waiting(backend: Backend, worker: str) -> None:
@@ -1092,13 +1120,16 @@ def test_wait_for_work_returns_by_its_timeout(backend: Backend, worker: str) -> 
 def test_wait_change_wakes_when_a_task_finishes(
     backend: Backend, worker: str, producer: Backend
 ) -> None:
-    backend.enqueue([nt("a"), nt("b")])
+    backend.enqueue([nt("a", "other"), nt("b")])
     start(backend, worker, "b")
-    waiter = Waiter(lambda: backend.wait_change(["a", "b"], WAIT_TIMEOUT_S))
-    waiter.start()
-    assert waiter.about_to_wait.wait(JOIN_S)
+    watcher = Watcher(
+        lambda: backend.status(["b"]) == [TaskStatus.COMPLETE],
+        lambda: backend.wait_change(["a", "b"], WAIT_TIMEOUT_S),
+    )
+    watcher.start_waiting()
+    finished_at = time.monotonic()
     assert producer.finish(worker, "b", TaskStatus.COMPLETE, b"r") == (True, None)
-    assert waiter.finished() < WAKE_WITHIN_S
+    assert watcher.latency_since(finished_at) < WAKE_WITHIN_S
 
 
 def test_wait_change_returns_at_once_for_a_finished_task(backend: Backend, worker: str) -> None:

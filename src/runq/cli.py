@@ -53,11 +53,16 @@ def configure_logging(verbose: bool = True) -> None:
     """Worker events to stdout, one line each (the library itself never configures logging)."""
 
     class EventFormatter(logging.Formatter):
+        _second = -1
+        _stamp = ""
+
         def format(self, record: logging.LogRecord) -> str:
             event = getattr(record, "event", record.levelname)
             worker = getattr(record, "worker_id", "-")
-            stamp = self.formatTime(record, "%Y-%m-%d %H:%M:%S")
-            return f"[{stamp}] {worker} {event:<13} {record.getMessage()}"
+            second = int(record.created)
+            if second != self._second:  # strftime once a second, not once a line
+                self._second, self._stamp = second, self.formatTime(record, "%Y-%m-%d %H:%M:%S")
+            return f"[{self._stamp}] {worker} {event:<13} {record.getMessage()}"
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(EventFormatter())

@@ -19,7 +19,7 @@ class CurrentTask:
     id: str
     worker_id: str
     attempt: int
-    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    seed: int | None = field(default=None, repr=False, compare=False)
     post_progress: Callable[[Any], None] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -38,6 +38,7 @@ _state = threading.local()
 def set_current(task: CurrentTask | None) -> None:
     """Set (or clear) the task the calling thread is running. Used by the worker's runner."""
     _state.task = task
+    _state.rng = None
 
 
 def current_task() -> CurrentTask | None:
@@ -47,9 +48,15 @@ def current_task() -> CurrentTask | None:
 
 
 def task_rng() -> random.Random | None:
-    """The running task's ``random.Random`` (seeded when the task has a seed), or None."""
+    """The running task's ``random.Random`` (seeded when the task has a seed), or None
+    outside a task. Made on first use: most tasks never ask for one."""
     task = current_task()
-    return task.rng if task is not None else None
+    if task is None:
+        return None
+    rng: random.Random | None = getattr(_state, "rng", None)
+    if rng is None:
+        rng = _state.rng = random.Random(task.seed)
+    return rng
 
 
 def progress_update(value: Any) -> None:

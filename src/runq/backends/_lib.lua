@@ -27,8 +27,9 @@
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
 -- and every script gets ARGV[1] = 'runq:{ns}:q:' (to map those keys back to queue names) and
 -- ARGV[2] = the 'runq:{ns}:done' channel. A script that needs a queue it was not given writes
--- nothing and answers {'!NEEDQ', name, ...}; the caller retries with those queues added, so no
--- script ever builds a key name. Errors are answered as {'!CODE', detail}, before any write.
+-- nothing and answers {{'NEEDQ', name, ...}}; the caller retries with those queues added, so
+-- no script ever builds a key name. Errors are answered before any write as {{'CODE', detail}}:
+-- a reply whose first element is a list is never anything else.
 -- Times are the server's TIME, as '<seconds>.<microseconds>'.
 
 local K = {
@@ -43,6 +44,7 @@ local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
 local WAKE_CAP = 64    -- wake tokens kept per queue
+local LOG_CAP = 100000 -- log entries kept per worker (trimmed in steps of 1000)
 local FAILED = {ERROR = true, CANCELLED = true, DIED = true, TIMEOUT = true, IMPOSSIBLE = true}
 
 local function now()
@@ -76,16 +78,21 @@ local function queue_map(first)
   return m
 end
 
--- the '!NEEDQ' answer if some of `names` are not in `qmap`, else nil
+-- an error answer (see above)
+local function fail(code, detail)
+  return {{code, detail}}
+end
+
+-- the NEEDQ answer if some of `names` are not in `qmap`, else nil
 local function need_queues(qmap, names)
-  local missing, seen = {'!NEEDQ'}, {}
+  local missing, seen = {'NEEDQ'}, {}
   for _, name in ipairs(names) do
     if not qmap[name] and not seen[name] then
       seen[name] = true
       missing[#missing + 1] = name
     end
   end
-  if #missing > 1 then return missing end
+  if #missing > 1 then return {missing} end
   return nil
 end
 
@@ -101,6 +108,16 @@ end
 
 local function log_entry(t, command, message)
   return t .. '\t\t' .. command .. '\t' .. message
+end
+
+-- append entries to a worker's log, keeping the last LOG_CAP; answers the log's length
+local function append_log(key, ...)
+  local n = redis.call('RPUSH', key, ...)
+  if n > LOG_CAP + 1000 then
+    redis.call('LTRIM', key, -LOG_CAP, -1)
+    return LOG_CAP
+  end
+  return n
 end
 
 local function json_list(raw)

@@ -11,7 +11,7 @@
 -- ARGV[3]      'cancel' or 'remove'
 -- ARGV[4]      '1' to take only tasks of the queue ARGV[5], else '0'
 -- ARGV[6..]    task ids
--- Answers as above, or {'!NEEDQ', name, ...}.
+-- Answers as above, or {{'NEEDQ', name, ...}}.
 
 local mode, only, only_name = ARGV[3], ARGV[4] == '1', ARGV[5]
 local qmap = queue_map(NSTATIC + 1)

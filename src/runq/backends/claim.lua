@@ -23,5 +23,5 @@ if not task then return {} end
 redis.call('HSET', K.w_status, wid, 'BUSY')
 redis.call('HSET', K.w_task, wid, task[1])
 redis.call('HSET', K.w_last_seen, wid, t)
-redis.call('RPUSH', KEYS[NSTATIC + 1], log_entry(t, 'TASK_START', task[1]))
+append_log(KEYS[NSTATIC + 1], log_entry(t, 'TASK_START', task[1]))
 return task

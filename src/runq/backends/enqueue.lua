@@ -12,15 +12,15 @@
 -- ARGV[3]      number of tasks n
 -- ARGV[4..]    5 values per task: id, queue name, options JSON, payload, dependencies as a
 --              JSON list ('' for none)
--- Answers the n statuses, or {'!DUPLICATE', id} (twice in the batch), {'!EXISTS', id},
--- {'!UNKNOWN', dependency id}, {'!NEEDQ', name, ...}.
+-- Answers the n statuses, or {{'DUPLICATE', id}} (twice in the batch), {{'EXISTS', id}},
+-- {{'UNKNOWN', dependency id}}, {{'NEEDQ', name, ...}}.
 
 local n = tonumber(ARGV[3])
 local qmap = queue_map(NSTATIC + 1)
 local ids, index, qnames = {}, {}, {}
 for i = 1, n do
   local id = ARGV[4 + (i - 1) * 5]
-  if index[id] then return {'!DUPLICATE', id} end
+  if index[id] then return fail('DUPLICATE', id) end
   index[id] = i
   ids[i] = id
   qnames[i] = ARGV[5 + (i - 1) * 5]
@@ -29,7 +29,7 @@ local missing = need_queues(qmap, qnames)
 if missing then return missing end
 local existing = hmget(K.status, ids)
 for i = 1, n do
-  if existing[i] then return {'!EXISTS', ids[i]} end
+  if existing[i] then return fail('EXISTS', ids[i]) end
 end
 
 -- validate the dependencies and decide each status (no write yet)
@@ -45,7 +45,7 @@ for i = 1, n do
         seen[d] = true
         uniq[#uniq + 1] = d
         local ds = statuses[d] or redis.call('HGET', K.status, d)
-        if not ds then return {'!UNKNOWN', d} end
+        if not ds then return fail('UNKNOWN', d) end
         if FAILED[ds] then failed = true elseif ds ~= 'COMPLETE' then open = open + 1 end
         if not parents[d] then
           parents[d] = {}

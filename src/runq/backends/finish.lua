@@ -14,7 +14,7 @@
 -- ARGV[8]      pid (for the claim)
 -- ARGV[9]      number of queues to claim from              ARGV[10..] their names, in priority
 -- Answers {1 or 0 (finished or not), id, queue, payload, options, attempt} (the last five only
--- when a task was claimed), or {'!NEEDQ', name, ...}.
+-- when a task was claimed), or {{'NEEDQ', name, ...}}.
 
 local wid, id, status = ARGV[3], ARGV[4], ARGV[5]
 local logkey = KEYS[NSTATIC + 1]
@@ -68,6 +68,6 @@ elseif ok or redis.call('HGET', K.w_task, wid) == id then
 end
 if #logs > 0 then
   redis.call('HSET', K.w_last_seen, wid, t)
-  redis.call('RPUSH', logkey, unpack(logs))
+  append_log(logkey, unpack(logs))
 end
 return reply

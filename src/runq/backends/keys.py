@@ -35,7 +35,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
-``runq:{ns}:log:<worker>``          list    the worker's log, ``"time\\tchild\\tcommand\\tmessage"``
+``runq:{ns}:log:<worker>``          list    the worker's last 100,000 log events, each
+                                            ``"time\\tchild\\tcommand\\tmessage"``
 ==================================  ======  =====================================================
 
 Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publishes their ids,

@@ -8,7 +8,7 @@
 -- KEYS[24..]   queue pairs, which must cover the task's queue
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] task id
--- Answers 1 (requeued), 0 (not held by the worker) or {'!NEEDQ', name}.
+-- Answers 1 (requeued), 0 (not held by the worker) or {{'NEEDQ', name}}.
 
 local wid, id = ARGV[3], ARGV[4]
 if redis.call('HGET', K.status, id) ~= 'RUNNING' or redis.call('HGET', K.worker, id) ~= wid then
@@ -29,5 +29,5 @@ wake(qmap[name][2], 1)
 if redis.call('HGET', K.w_status, wid) == 'BUSY' then redis.call('HSET', K.w_status, wid, 'IDLE') end
 redis.call('HDEL', K.w_task, wid)
 redis.call('HSET', K.w_last_seen, wid, t)
-redis.call('RPUSH', KEYS[NSTATIC + 1], log_entry(t, 'TASK_REQUEUE', id))
+append_log(KEYS[NSTATIC + 1], log_entry(t, 'TASK_REQUEUE', id))
 return 1

@@ -80,10 +80,10 @@ INSERT INTO tasks (ns, id, queue, status, options, submitted, finished, payload)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 SQL_DEP_INSERT = "INSERT INTO deps (ns, task, pos, dep) VALUES (?, ?, ?, ?)"
 SQL_EXISTING_IDS = """
-SELECT j.value FROM json_each(?2) j JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+SELECT j.value FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 ORDER BY j.key LIMIT 1"""
 SQL_STATUS_OF = """
-SELECT t.id, t.status FROM json_each(?2) j JOIN tasks t ON t.ns = ?1 AND t.id = j.value"""
+SELECT t.id, t.status FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value"""
 SQL_STATUS = """
 SELECT t.status FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 ORDER BY j.key"""
@@ -98,13 +98,13 @@ SELECT t.id, t.status, t.queue, t.options, t.worker_id, t.pid, t.attempt,
        t.submitted, t.started, t.finished
 FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
 SQL_DEPENDS_ON = """
-SELECT d.task, d.dep FROM json_each(?2) j JOIN deps d ON d.ns = ?1 AND d.task = j.value
+SELECT d.task, d.dep FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.task = j.value
 ORDER BY d.task, d.pos"""
 SQL_DEPENDANTS = """
-SELECT d.dep, d.task FROM json_each(?2) j JOIN deps d ON d.ns = ?1 AND d.dep = j.value
-JOIN tasks t ON t.ns = ?1 AND t.id = d.task ORDER BY t.seq"""
+SELECT d.dep, d.task FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.dep = j.value
+CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task ORDER BY t.seq"""
 SQL_COUNT_UNFINISHED = """
-SELECT count(*) FROM json_each(?2) j JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+SELECT count(*) FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING')"""
 SQL_PAYLOAD = "SELECT payload FROM tasks WHERE ns = ? AND id = ?"
 SQL_LIST_TASKS = "SELECT id FROM tasks WHERE ns = ? ORDER BY seq"
@@ -161,7 +161,7 @@ LEFT JOIN queue_entries e ON e.ns = q.ns AND e.queue = q.queue
 WHERE q.ns = ? GROUP BY q.queue ORDER BY q.queue"""
 SQL_QUEUED_AMONG = """
 SELECT DISTINCT e.task_id FROM json_each(?2) j
-JOIN queue_entries e ON e.ns = ?1 AND e.task_id = j.value AND (?3 IS NULL OR e.queue = ?3)"""
+CROSS JOIN queue_entries e ON e.ns = ?1 AND e.task_id = j.value AND (?3 IS NULL OR e.queue = ?3)"""
 SQL_UNQUEUE = (
     "DELETE FROM queue_entries WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"
 )

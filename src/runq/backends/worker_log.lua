@@ -15,4 +15,4 @@ if ARGV[6] == '1' then
   redis.call('HDEL', K.w_task, wid)
 end
 redis.call('HSET', K.w_last_seen, wid, t)
-return redis.call('RPUSH', KEYS[NSTATIC + 1], log_entry(t, ARGV[4], ARGV[5]))
+return append_log(KEYS[NSTATIC + 1], log_entry(t, ARGV[4], ARGV[5]))

@@ -131,7 +131,7 @@ class Worker:
         self._retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
 
     def _run(self, task: ClaimedTask) -> Outcome | None:
-        self._event("TASK_START", task.id)
+        # TASK_START is in the backend's log (claim wrote it); stdout gets one line per task.
         self._in_task = True
         try:
             return self.runner.run(task)
@@ -215,8 +215,12 @@ class Worker:
             signal.signal(sig, handler)
 
     def _event(self, event: str, message: str) -> None:
-        if self.config.verbose:
-            log.info(message, extra={"event": event, "worker_id": self.worker_id})
+        # Built by hand: logging's caller lookup costs more than a no-op task takes to run.
+        if self.config.verbose and log.isEnabledFor(logging.INFO):
+            record = logging.LogRecord(log.name, logging.INFO, __file__, 0, message, None, None)
+            record.event = event
+            record.worker_id = self.worker_id
+            log.handle(record)
 
     def _banner(self, info: dict[str, Any]) -> None:
         if not self.config.verbose:

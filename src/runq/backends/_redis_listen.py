@@ -1,0 +1,169 @@
+"""The Redis backend's ear for finished tasks: one pub/sub subscription per backend object.
+
+Every transition that finishes tasks publishes their ids on the namespace's ``done`` channel in
+the same Lua script. A daemon thread, started by the first ``wait_change``, holds the
+subscription on its own connection and appends each announcement to a bounded ring with a
+sequence number; waiting threads sleep on a condition variable.
+
+No completion is missed between two calls of one thread: each thread remembers the sequence
+number at which its last wait returned and the next wait first looks at everything announced
+since. A thread's first wait (and every wait after the subscription was lost and rebuilt)
+cannot know what happened before, so the caller checks the statuses right after the
+subscription is live (``recheck``), which closes the gap. If the ring has overflowed since a
+thread's last wait, or the connection dropped, the wait returns at once: callers re-check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+
+import redis
+import redis.client
+
+__all__ = ["DoneListener"]
+
+#: Announcements remembered for threads between two waits.
+_RING = 16_384
+#: How long the reader blocks on the socket before looking at its stop flag.
+_READ_S = 1.0
+#: How long a first wait may take to get the subscription live.
+_SUBSCRIBE_S = 10.0
+
+_ANYTHING: frozenset[str] = frozenset({"\0anything"})  # "the connection dropped: re-check"
+
+
+class DoneListener:
+    """Blocks callers until some task id they care about is announced on ``channel``."""
+
+    def __init__(self, client: redis.Redis, channel: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._cond = threading.Condition()
+        self._ring: deque[tuple[int, frozenset[str]]] = deque(maxlen=_RING)
+        self._seq = 0  # sequence number of the newest announcement
+        self._epoch = 0  # bumped each time the subscription is (re)established
+        self._live = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._local = threading.local()
+
+    def wait(
+        self,
+        ids: Collection[str],
+        timeout_s: float,
+        recheck: Callable[[], bool],
+    ) -> None:
+        """Return when one of ``ids`` (any id if empty) is announced, or after ``timeout_s``.
+
+        ``recheck()`` answers whether some id has already finished; it is called when this
+        thread cannot know what was announced before the subscription was live.
+        """
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        self._start()
+        if not self._live.wait(min(_SUBSCRIBE_S, max(timeout_s, 0.0))):
+            return  # not subscribed (yet): the caller re-checks
+        wanted = frozenset(ids)
+        with self._cond:
+            since: int | None = getattr(self._local, "seq", None)
+            fresh = since is None or getattr(self._local, "epoch", -1) != self._epoch
+            if fresh:
+                since = self._seq
+            self._local.epoch = self._epoch
+        assert since is not None
+        if fresh and recheck():
+            self._remember()
+            return
+        with self._cond:
+            while not self._announced(wanted, since):
+                since = self._seq
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        self._remember()
+
+    def stop(self) -> None:
+        """Ask the reader thread to end; closing the client's pool then wakes it at once."""
+        self._stop.set()
+
+    def join(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for the reader thread to end."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout_s)
+
+    # ------------------------------------------------------------------ internals
+    def _remember(self) -> None:
+        with self._cond:
+            self._local.seq = self._seq
+
+    def _announced(self, wanted: frozenset[str], since: int) -> bool:
+        """Whether an announcement after ``since`` concerns ``wanted`` (caller holds the lock)."""
+        if since >= self._seq:
+            return False
+        if not self._ring or self._ring[0][0] > since + 1:
+            return True  # the ring overflowed: anything may have happened
+        for seq, announced in reversed(self._ring):
+            if seq <= since:
+                break
+            if announced is _ANYTHING or not wanted or not wanted.isdisjoint(announced):
+                return True
+        return False
+
+    def _start(self) -> None:
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+                return
+            if self._stop.is_set():
+                raise RuntimeError("the backend was closed")
+            self._pid = os.getpid()
+            self._live.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"runq-listen {self._channel}", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        backoff_s = 0.05
+        while not self._stop.is_set():
+            pubsub = redis.client.PubSub(self._client.connection_pool)
+            try:
+                self._subscribe(pubsub)
+                backoff_s = 0.05
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=_READ_S)
+                    if message is not None and message.get("type") == "message":
+                        self._push(frozenset(message["data"].decode().split("\n")))
+            except Exception:  # lost connection, or close() pulled it away: re-check, retry
+                self._live.clear()
+                self._push(_ANYTHING)  # whoever waits must re-check
+                self._stop.wait(backoff_s)
+                backoff_s = min(backoff_s * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+        self._live.clear()
+
+    def _subscribe(self, pubsub: redis.client.PubSub) -> None:
+        pubsub.subscribe(self._channel)
+        deadline = time.monotonic() + _SUBSCRIBE_S
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=_READ_S)
+            if message is not None and message.get("type") == "subscribe":
+                with self._cond:
+                    self._epoch += 1
+                self._live.set()
+                return
+        raise redis.TimeoutError("no confirmation of SUBSCRIBE")
+
+    def _push(self, announced: frozenset[str]) -> None:
+        with self._cond:
+            self._seq += 1
+            self._ring.append((self._seq, announced))
+            self._cond.notify_all()

@@ -1,0 +1,91 @@
+-- delete.lua: delete tasks: every field of theirs, their queue entries and their place in the
+-- submission order; they are also struck from their dependencies' dependant lists. DEFERRED
+-- dependants of a deleted task that was not COMPLETE become IMPOSSIBLE, transitively. Deleted
+-- and newly IMPOSSIBLE ids are published on the done channel. Unknown ids are ignored.
+--
+-- KEYS[1..22]  the static keys (see _lib.lua)
+-- KEYS[23..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
+-- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
+-- ARGV[3]      '1' to refuse (and delete nothing) if a task is RUNNING, else '0'
+-- ARGV[4..]    task ids
+-- Answers the number of deleted tasks, {{'RUNNING', id}} or {{'NEEDQ', name, ...}}.
+
+local check = ARGV[3] == '1'
+local qmap = queue_map(NSTATIC + 1)
+local ids, gone = {}, {}
+for i = 4, #ARGV do
+  if not gone[ARGV[i]] then
+    gone[ARGV[i]] = true
+    ids[#ids + 1] = ARGV[i]
+  end
+end
+local st_all = hmget(K.status, ids)
+local present, st = {}, {}
+for i, id in ipairs(ids) do
+  if st_all[i] then
+    if check and st_all[i] == 'RUNNING' then return fail('RUNNING', id) end
+    present[#present + 1] = id
+    st[#st + 1] = st_all[i]
+  else
+    gone[id] = nil
+  end
+end
+if #present == 0 then return 0 end
+local queue_of = hmget(K.queue, present)
+local by_queue, counts, names = {}, {}, {}
+for i, id in ipairs(present) do
+  if st[i] == 'PENDING' then
+    local name = queue_of[i]
+    if not by_queue[name] then
+      by_queue[name], counts[name] = {}, 0
+      names[#names + 1] = name
+    end
+    by_queue[name][id] = true
+    counts[name] = counts[name] + 1
+  end
+end
+local missing = need_queues(qmap, names)
+if missing then return missing end
+
+local t = now()
+for _, name in ipairs(names) do list_remove(qmap[name][1], by_queue[name], counts[name]) end
+local deps_raw, dependants_raw = hmget(K.deps, present), hmget(K.dependants, present)
+local strike, strike_order, children = {}, {}, {}
+for i, id in ipairs(present) do
+  for _, d in ipairs(json_list(deps_raw[i])) do
+    if not gone[d] then
+      if not strike[d] then
+        strike[d] = {}
+        strike_order[#strike_order + 1] = d
+      end
+      strike[d][id] = true
+    end
+  end
+  if st[i] ~= 'COMPLETE' then
+    for _, d in ipairs(json_list(dependants_raw[i])) do
+      if not gone[d] then children[#children + 1] = d end
+    end
+  end
+end
+for _, d in ipairs(strike_order) do
+  local keep = {}
+  for _, x in ipairs(json_list(redis.call('HGET', K.dependants, d))) do
+    if not strike[d][x] then keep[#keep + 1] = x end
+  end
+  if #keep > 0 then
+    redis.call('HSET', K.dependants, d, cjson.encode(keep))
+  else
+    redis.call('HDEL', K.dependants, d)
+  end
+end
+for _, key in ipairs({K.status, K.queue, K.options, K.payload, K.result, K.submitted, K.started,
+                      K.finished, K.worker, K.pid, K.attempt, K.deps, K.waiting,
+                      K.dependants}) do
+  chunked('HDEL', key, present)
+end
+chunked('ZREM', K.order, present)
+local announced = {}
+for i, id in ipairs(present) do announced[i] = id end
+make_impossible(children, t, announced)
+redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
+return #present

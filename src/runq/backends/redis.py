@@ -1,0 +1,553 @@
+"""The Redis (and Valkey) backend: each state transition is one Lua script.
+
+- Keys: ``keys.py`` holds the whole vocabulary. Every key is ``runq:{<namespace>}:…`` (one
+  Cluster slot per namespace); task data lives in namespace-level hashes keyed by task id, so
+  every key a script touches is passed through ``KEYS``.
+- Scripts: ``backends/*.lua`` (package data), each prefixed with ``_lib.lua`` and registered
+  once per backend object; every script's header documents its KEYS and ARGV. The server's
+  ``TIME`` stamps every time. ``finish`` with ``next_queues`` finishes and claims in one call.
+- Queues a script was not given (e.g. the queue of a dependant that a COMPLETE task releases)
+  are asked for with a ``NEEDQ`` answer before any write; the call is then repeated with them.
+  Queues seen once are remembered, so this costs a second round trip at most once per queue.
+- Waking: enqueue/release/requeue push tokens to a queue's wake list; a claim that finds all its
+  queues empty deletes their wake lists in the same script, so a worker that then ``BLPOP``s
+  them misses no push. Finished ids are published on ``runq:{ns}:done`` (``_redis_listen``).
+- Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import redis
+from redis.commands.core import Script
+
+from runq.backends import redact_url
+from runq.backends._redis_listen import DoneListener
+from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.keys import NamespaceKeys
+from runq.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    SchemaVersionMismatch,
+    TaskStateError,
+    UnknownTaskError,
+)
+from runq.models import (
+    FINISHED_STATUSES,
+    ClaimedTask,
+    LogEntry,
+    NewTask,
+    TaskRecord,
+    TaskStatus,
+    TaskTimes,
+    WorkerStatus,
+)
+
+__all__ = ["RedisBackend"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CONNECT_TIMEOUT_S = 5.0
+_MAX_BLOCK_S = 10.0  # longest blocking call (BLPOP); callers may be answered early
+_SOCKET_TIMEOUT_S = _MAX_BLOCK_S + 10.0  # the socket timeout never fires before a block ends
+_HEALTH_CHECK_S = 30  # PING a pooled connection idle for longer before using it
+_READ_CHUNK = 10_000  # fields per HMGET
+_ENQUEUE_CHUNK = 10_000  # tasks per enqueue script call
+_NEEDQ_ROUNDS = 8
+_READ_JOIN_S = 2.0  # how long close() waits for the pub/sub reader thread
+_SCRIPTS = (
+    "enqueue",
+    "claim",
+    "finish",
+    "requeue",
+    "cancel",
+    "delete",
+    "register_worker",
+    "worker_log",
+)
+_STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
+_FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
+_ACTIVE_WORKERS = {WorkerStatus.IDLE, WorkerStatus.BUSY, WorkerStatus.PAUSED}
+
+
+@functools.cache
+def _script_source(name: str) -> str:
+    """A script's text: ``_lib.lua`` followed by ``<name>.lua``."""
+    files = resources.files("runq.backends")
+    lib = files.joinpath("_lib.lua").read_text(encoding="utf-8")
+    return lib + "\n" + files.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _backend_error(exc: redis.RedisError, address: str) -> BackendError:
+    """The runq exception for a redis-py one (messages never hold a password)."""
+    text = str(exc)
+    if isinstance(exc, redis.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
+        return BackendError(
+            f"Redis at {address} refused to authenticate: the password or user is wrong or "
+            f"missing (give it in the URL or in RUNQ_REDIS_PASSWORD): {text}"
+        )
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return BackendUnavailable(
+            f"cannot reach Redis at {address}: {text} (is the server running and the URL right?)"
+        )
+    return BackendError(f"Redis at {address} failed: {text}")
+
+
+def _translated(
+    method: Callable[Concatenate[RedisBackend, P], R],
+) -> Callable[Concatenate[RedisBackend, P], R]:
+    """Turn redis-py's exceptions raised by ``method`` into runq's."""
+
+    @functools.wraps(method)
+    def wrapper(self: RedisBackend, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as exc:
+            raise _backend_error(exc, self.address) from exc
+
+    return wrapper
+
+
+def _connect(url: str) -> redis.Redis:
+    """A client (with its thread-safe connection pool) for ``url``; no I/O yet."""
+    scheme, sep, rest = url.partition("://")
+    scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme.lower(), scheme.lower())
+    url = scheme + sep + rest
+    options: dict[str, Any] = {
+        "socket_connect_timeout": _CONNECT_TIMEOUT_S,
+        "socket_timeout": _SOCKET_TIMEOUT_S,
+        "health_check_interval": _HEALTH_CHECK_S,
+    }
+    if scheme != "unix":
+        options["socket_keepalive"] = True
+    password = os.environ.get("RUNQ_REDIS_PASSWORD")
+    if password and not urlsplit(url).password:
+        options["password"] = password
+    try:
+        return redis.Redis.from_url(url, **options)
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+
+
+def _chunks(items: Sequence[str], size: int = _READ_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _str(value: bytes | str) -> str:
+    return value if isinstance(value, str) else value.decode()
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
+    when, child, command, message = _str(raw).split("\t", 3)
+    return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
+
+
+class RedisBackend:
+    """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
+
+    def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
+        self.namespace = namespace
+        self.address = redact_url(url)
+        self._k = NamespaceKeys(namespace)
+        self._static = self._k.static
+        self._head = [self._k.queue_prefix, self._k.done_channel]  # ARGV[1..2] of every script
+        self._r = _connect(url)
+        self._scripts: dict[str, Script] = {
+            name: self._r.register_script(_script_source(name)) for name in _SCRIPTS
+        }
+        self._known: dict[str, None] = {}  # queue names this object has met (ordered set)
+        self._lock = threading.Lock()
+        self._listener = DoneListener(self._r, self._k.done_channel)
+        try:
+            self._check_version(check_version)
+        except redis.RedisError as exc:
+            self._r.close()
+            raise _backend_error(exc, self.address) from exc
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.address!r}, {self.namespace!r})"
+
+    def _check_version(self, check: bool) -> None:
+        self._r.set(self._k.version, str(SCHEMA_VERSION), nx=True)
+        stored = _text(self._r.get(self._k.version))
+        if check and stored != str(SCHEMA_VERSION):
+            self._r.close()
+            raise SchemaVersionMismatch(
+                f"namespace {self.namespace!r} at {self.address} holds runq schema version "
+                f"{stored}, but this runq uses version {SCHEMA_VERSION}: use the runq version "
+                "that wrote it, destroy the namespace, or pass check_version=False"
+            )
+
+    # ------------------------------------------------------------------ plumbing
+    def _remember(self, queues: Sequence[str]) -> None:
+        with self._lock:
+            for name in queues:
+                self._known[name] = None
+
+    def _known_queues(self, first: Sequence[str] = ()) -> list[str]:
+        """``first``, then every other queue this object has met."""
+        with self._lock:
+            return list(dict.fromkeys([*first, *self._known]))
+
+    def _eval(self, script: str, keys: list[str], queues: list[str], args: list[Any]) -> Any:
+        """Run a script with the static keys, ``keys`` and the key pairs of ``queues``,
+        adding the queues it asks for (``NEEDQ``); raise the runq error it answers."""
+        for _ in range(_NEEDQ_ROUNDS):
+            queue_keys: list[str] = []
+            for name in queues:
+                queue_keys += (self._k.queue(name), self._k.queue_wake(name))
+            reply = self._scripts[script](
+                keys=[*self._static, *keys, *queue_keys], args=[*self._head, *args]
+            )
+            if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
+                return reply
+            code, *detail = (_str(x) for x in reply[0])
+            if code != "NEEDQ":
+                raise self._script_error(code, detail[0] if detail else "")
+            self._remember(detail)
+            queues = list(dict.fromkeys([*queues, *detail]))
+        raise BackendError(f"Redis script {script} kept asking for more queues ({queues})")
+
+    def _script_error(self, code: str, detail: str) -> Exception:
+        ns = self.namespace
+        if code == "UNKNOWN":
+            return UnknownTaskError(f"unknown dependency {detail!r}: no such task in {ns!r}")
+        if code == "EXISTS":
+            return ConfigError(f"task id {detail!r} already exists in {ns!r}")
+        if code == "DUPLICATE":
+            return ConfigError(f"task id {detail!r} appears twice in one enqueue")
+        if code == "RUNNING":
+            return TaskStateError(
+                f"task {detail!r} is RUNNING: cancel it first, or delete with check=False"
+            )
+        if code == "ACTIVE":
+            return ConfigError(
+                f"worker id {detail!r} is already used by an active worker in {ns!r}: "
+                "choose another id"
+            )
+        return BackendError(f"unexpected answer {code} {detail!r} from a runq Redis script")
+
+    def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]:
+        """``HMGET`` of ``ids`` in each hash, chunked, in one round trip. No MULTI: other
+        clients get the server between chunks (a task may move on between two hashes)."""
+        pipe = self._r.pipeline(transaction=False)
+        for name in hashes:
+            for chunk in _chunks(ids):
+                pipe.hmget(self._k.key(name), chunk)
+        replies = iter(pipe.execute())
+        out: list[list[Any]] = []
+        for _ in hashes:
+            values: list[Any] = []
+            for _chunk in _chunks(ids):
+                values += next(replies)
+            out.append(values)
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+    @_translated
+    def now(self) -> float:
+        seconds, micros = self._r.time()
+        return seconds + micros / 1e6
+
+    def close(self) -> None:
+        self._listener.stop()
+        self._r.close()  # also closes the listener's connection, which ends its thread
+        self._listener.join(_READ_JOIN_S)
+
+    @_translated
+    def destroy(self) -> None:
+        batch: list[bytes] = []
+        for key in self._r.scan_iter(match=self._k.scan_pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                self._r.unlink(*batch)
+                batch = []
+        if batch:
+            self._r.unlink(*batch)
+        with self._lock:
+            self._known.clear()
+
+    # ------------------------------------------------------------------ submission
+    @_translated
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+        if not tasks:
+            return []
+        if len(tasks) > _ENQUEUE_CHUNK:
+            self._validate_batch(tasks)
+        out: list[TaskStatus] = []
+        for start in range(0, len(tasks), _ENQUEUE_CHUNK):
+            out += self._enqueue_chunk(tasks[start : start + _ENQUEUE_CHUNK])
+        return out
+
+    def _enqueue_chunk(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+        args: list[Any] = [len(tasks)]
+        last_options: object = None
+        options_json = ""
+        for task in tasks:
+            if task.options is not last_options:  # bulk batches share one options dict
+                last_options, options_json = task.options, json.dumps(task.options)
+            deps = json.dumps(list(task.depends_on)) if task.depends_on else ""
+            args += (task.id, task.queue, options_json, task.payload, deps)
+        queues = list(dict.fromkeys(task.queue for task in tasks))
+        self._remember(queues)
+        reply = self._eval("enqueue", [], queues, args)
+        return [_STATUS[s] for s in reply]
+
+    def _validate_batch(self, tasks: Sequence[NewTask]) -> None:
+        """Check a batch that spans several script calls as a whole before writing any of it
+        (each call checks its own part again, atomically)."""
+        index: dict[str, int] = {}
+        for i, task in enumerate(tasks):
+            if task.id in index:
+                raise self._script_error("DUPLICATE", task.id)
+            index[task.id] = i
+        outside = list(dict.fromkeys(d for t in tasks for d in t.depends_on if d not in index))
+        (found,) = self._hmget(["status"], [*index, *outside])
+        for task_id, status in zip(index, found, strict=False):
+            if status is not None:
+                raise self._script_error("EXISTS", task_id)
+        exists = {d for d, s in zip(outside, found[len(index) :], strict=True) if s is not None}
+        for i, task in enumerate(tasks):
+            for dep in task.depends_on:
+                if index.get(dep, i) >= i and dep not in exists:
+                    raise self._script_error("UNKNOWN", dep)
+
+    # ------------------------------------------------------------------ inspection
+    @_translated
+    def status(self, ids: Sequence[str]) -> list[TaskStatus]:
+        (values,) = self._hmget(["status"], ids)
+        missing = TaskStatus.MISSING
+        return [missing if v is None else _STATUS[v] for v in values]
+
+    @_translated
+    def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
+        fields = ["status", "queue", "options", "worker", "pid", "deps", "dependants", "attempt"]
+        status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
+            [*fields, "submitted", "started", "finished"], ids
+        )
+        parsed: dict[bytes, dict[str, Any]] = {}  # a batch's tasks often share their options
+        out: list[TaskRecord | None] = []
+        for i, task_id in enumerate(ids):
+            if status[i] is None:
+                out.append(None)
+                continue
+            raw = options[i] or b"{}"
+            if raw not in parsed:
+                parsed[raw] = json.loads(raw)
+            out.append(
+                TaskRecord(
+                    id=task_id,
+                    status=_STATUS[status[i]],
+                    queue=queue[i].decode(),
+                    options=dict(parsed[raw]),
+                    worker_id=_text(worker[i]),
+                    pid=None if pid[i] is None else int(pid[i]),
+                    depends_on=tuple(json.loads(deps[i])) if deps[i] else (),
+                    dependants=tuple(json.loads(dependants[i])) if dependants[i] else (),
+                    attempt=int(attempt[i] or 0),
+                    times=TaskTimes(*(None if t[i] is None else float(t[i]) for t in times)),
+                )
+            )
+        return out
+
+    @_translated
+    def payload(self, task_id: str) -> bytes | None:
+        value = self._r.hget(self._k.key("payload"), task_id)
+        return value.encode() if isinstance(value, str) else value
+
+    @_translated
+    def results(self, ids: Sequence[str]) -> list[bytes | None]:
+        (values,) = self._hmget(["result"], ids)
+        return values
+
+    @_translated
+    def times(self, ids: Sequence[str]) -> list[TaskTimes]:
+        columns = self._hmget(["submitted", "started", "finished"], ids)
+        return [
+            TaskTimes(
+                None if s is None else float(s),
+                None if b is None else float(b),
+                None if f is None else float(f),
+            )
+            for s, b, f in zip(*columns, strict=True)
+        ]
+
+    @_translated
+    def list_tasks(self) -> list[str]:
+        ids = self._r.zrange(self._k.order, 0, -1)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    @_translated
+    def overview(self) -> dict[TaskStatus, int]:
+        counts = Counter(self._r.hvals(self._k.status))
+        return {TaskStatus(_str(s)): n for s, n in counts.items()}
+
+    @_translated
+    def queue_tasks(self, queue: str) -> list[str]:
+        return [_str(i) for i in self._r.lrange(self._k.queue(queue), 0, -1)]
+
+    @_translated
+    def queue_lengths(self) -> dict[str, int]:
+        names = sorted(_str(n) for n in self._r.smembers(self._k.queues))
+        pipe = self._r.pipeline(transaction=True)
+        for name in names:
+            pipe.llen(self._k.queue(name))
+        return dict(zip(names, pipe.execute(), strict=True))
+
+    @_translated
+    def deferred(self) -> dict[str, list[str]]:
+        ids = [_str(i) for i in self._r.hkeys(self._k.waiting)]
+        if not ids:
+            return {}
+        (raw,) = self._hmget(["deps"], ids)
+        deps = {i: json.loads(d) if d else [] for i, d in zip(ids, raw, strict=True)}
+        parents = list(dict.fromkeys(d for ds in deps.values() for d in ds))
+        done = {p for p, s in zip(parents, self.status(parents), strict=True) if s == "COMPLETE"}
+        return {i: [d for d in ds if d not in done] for i, ds in deps.items()}
+
+    @_translated
+    def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+        def finished_already() -> bool:
+            return bool(ids) and any(s in FINISHED_STATUSES for s in self.status(ids))
+
+        self._listener.wait(ids, timeout_s, finished_already)
+
+    # ------------------------------------------------------------------ controller transitions
+    @_translated
+    def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
+        if not ids:
+            return []
+        reply = self._eval("cancel", [], self._known_queues(), ["cancel", "0", "", *ids])
+        return [_STATUS[s] for s in reply]
+
+    @_translated
+    def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
+        if not ids:
+            return 0
+        only = ["0", ""] if queue is None else ["1", queue]
+        first = [] if queue is None else [queue]
+        return int(self._eval("cancel", [], self._known_queues(first), ["remove", *only, *ids]))
+
+    @_translated
+    def delete(self, ids: Sequence[str], check: bool) -> None:
+        if ids:
+            self._eval("delete", [], self._known_queues(), ["1" if check else "0", *ids])
+
+    # ------------------------------------------------------------------ worker transitions
+    @_translated
+    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+        log = self._k.worker_log(worker_id)
+        self._eval("register_worker", [log], [], [worker_id, json.dumps(info)])
+
+    @_translated
+    def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
+        names = list(dict.fromkeys(queues))
+        self._remember(names)
+        log = self._k.worker_log(worker_id)
+        reply = self._eval("claim", [log], names, [worker_id, pid, len(names), *names])
+        return self._claimed(reply)
+
+    @staticmethod
+    def _claimed(reply: list[Any]) -> ClaimedTask | None:
+        if not reply:
+            return None
+        task_id, queue, payload, options, attempt = reply
+        return ClaimedTask(
+            id=task_id.decode(),
+            queue=queue.decode(),
+            payload=payload,
+            options=json.loads(options) if options else {},
+            attempt=int(attempt),
+        )
+
+    @_translated
+    def finish(
+        self,
+        worker_id: str,
+        task_id: str,
+        status: TaskStatus,
+        result: bytes | None,
+        next_queues: Sequence[str] | None = None,
+        pid: int = 0,
+    ) -> tuple[bool, ClaimedTask | None]:
+        if status not in _FINISH_STATUSES:
+            raise ConfigError(f"finish needs a finished status, not {status!r}")
+        names = list(dict.fromkeys(next_queues or ()))
+        args: list[Any] = [worker_id, task_id, str(status), "0", b"", pid, len(names), *names]
+        if result is not None:
+            args[3:5] = ("1", result)
+        if names:
+            self._remember(names)
+        log = self._k.worker_log(worker_id)
+        reply = self._eval("finish", [log], self._known_queues(names), args)
+        return bool(reply[0]), self._claimed(reply[1:])
+
+    @_translated
+    def requeue(self, worker_id: str, task_id: str) -> bool:
+        log = self._k.worker_log(worker_id)
+        return bool(self._eval("requeue", [log], self._known_queues(), [worker_id, task_id]))
+
+    @_translated
+    def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
+        block_s = min(timeout_s, _MAX_BLOCK_S)
+        if block_s < 0.001:  # BLPOP's 0 would block for ever
+            return
+        keys = [self._k.queue_wake(q) for q in dict.fromkeys(queues)]
+        keys.append(self._k.worker_wake(worker_id))
+        self._r.blpop(keys, timeout=round(block_s, 3))
+
+    @_translated
+    def worker_log(self, worker_id: str, command: str, message: str) -> None:
+        log = self._k.worker_log(worker_id)
+        self._eval("worker_log", [log], [], [worker_id, command, message, "0"])
+
+    @_translated
+    def worker_exit(self, worker_id: str, message: str = "") -> None:
+        log = self._k.worker_log(worker_id)
+        self._eval("worker_log", [log], [], [worker_id, "STOP", message, "1"])
+
+    @_translated
+    def workers(self, include_exited: bool = False) -> list[WorkerRecord]:
+        pipe = self._r.pipeline(transaction=True)
+        for name in ("w:status", "w:info", "w:task", "w:started", "w:last_seen"):
+            pipe.hgetall(self._k.key(name))
+        status, info, task, started, last_seen = pipe.execute()
+        out = []
+        for raw_id, raw_status in status.items():
+            state = WorkerStatus(raw_status.decode())
+            if not include_exited and state not in _ACTIVE_WORKERS:
+                continue
+            out.append(
+                WorkerRecord(
+                    worker_id=raw_id.decode(),
+                    status=str(state),
+                    info=json.loads(info[raw_id]) if raw_id in info else {},
+                    task_id=_text(task.get(raw_id)),
+                    started=float(started.get(raw_id, 0.0)),
+                    last_seen=float(last_seen.get(raw_id, 0.0)),
+                )
+            )
+        out.sort(key=lambda w: (w.started, w.worker_id))
+        return out
+
+    @_translated
+    def worker_log_tail(self, worker_id: str, n: int) -> list[LogEntry]:
+        start = 0 if n <= 0 else -n
+        raw = self._r.lrange(self._k.worker_log(worker_id), start, -1)
+        return [_log_entry(worker_id, entry) for entry in raw]

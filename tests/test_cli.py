@@ -1,0 +1,106 @@
+"""The command line, run as a subprocess, on both backends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import taskfns
+
+import runq
+
+
+def run_cli(
+    *args: str, url: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("RUNQ_URL", None)
+    if url is not None:
+        env["RUNQ_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "runq", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_help_lists_commands() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("worker", "status", "tasks", "destroy", "demo", "bench"):
+        assert command in out.stdout
+    assert "RUNQ_URL" in run_cli("status", "--help").stdout
+
+
+def test_status_tasks_destroy(ctl: runq.Controller, backend_url: str) -> None:
+    ids = ctl.enqueue_bulk(taskfns.add, [1, 2, 3], queue="images")
+    ctl.cancel(ids[0])
+    out = run_cli("status", ctl.queue_id, url=backend_url)
+    assert out.returncode == 0, out.stderr
+    assert ctl.queue_id in out.stdout
+    assert "PENDING" in out.stdout and "CANCELLED" in out.stdout and "images" in out.stdout
+    out = run_cli("tasks", ctl.queue_id, "--status", "pending", "--url", backend_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [ids[1], "PENDING", ids[2], "PENDING"]
+    out = run_cli("destroy", ctl.queue_id, "--yes", url=backend_url)
+    assert out.returncode == 0 and "destroyed" in out.stdout
+    assert ctl.list_tasks() == []
+
+
+def test_user_mistakes_give_one_line_and_nonzero_exit(backend_url: str) -> None:
+    out = run_cli("status", "not a valid id!", url=backend_url)
+    assert out.returncode == 1
+    assert out.stderr.strip().startswith("runq: error: invalid queue id")
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = run_cli("status", "q", "--url", "ftp://example")
+    assert out.returncode == 1 and "unsupported backend URL scheme" in out.stderr
+    out = run_cli("worker")
+    assert out.returncode == 2 and "QUEUE_ID" in out.stderr
+
+
+def test_worker_command_runs_n_processes_and_stops_on_sigterm(
+    ctl: runq.Controller, backend_url: str, tmp_path: Path
+) -> None:
+    tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
+    env = dict(os.environ, RUNQ_URL=backend_url, PYTHONPATH=tests_dir)
+    log = open(tmp_path / "workers.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runq", "worker", ctl.queue_id, "-n", "2", "--worker-id", "cli"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        ids = ctl.enqueue_bulk(taskfns.square, range(20))
+        assert ctl.wait(ids, timeout=60, progress=False)
+        assert sorted(ctl.workers.list()) == ["cli_1", "cli_2"]
+        assert {ctl.info(i).worker_id for i in ids} <= {"cli_1", "cli_2"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        log.close()
+    text = (tmp_path / "workers.log").read_text()
+    assert "cli_1" in text and "ALIVE" in text and "STOP" in text
+    assert ctl.workers.list() == []
+    assert sorted(ctl.workers.list_exited()) == ["cli_1", "cli_2"]
+
+
+def test_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    started = time.monotonic()
+    out = run_cli("demo", "--tasks", "60", "--no-progress", url=url, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "COMPLETE" in out.stdout and "ValueError" in out.stdout
+    assert "demo namespace deleted" in out.stdout
+    assert time.monotonic() - started < 240
+    ctl = runq.Controller("anything", url)
+    assert ctl.backend.workers(include_exited=False) == []
+    ctl.close()
