@@ -436,6 +436,8 @@ def print_report(report: dict[str, Any]) -> None:
         if many:
             row += [_num(_f(d, "status_many_s"), 3), _num(_f(d, "results_many_s"), 3)]
         t.add_row(*row)
+    for name, why in report.get("skipped", {}).items():
+        t.add_row(name, f"[dim]skipped: {why}[/dim]", *[""] * (len(cols) - 2))
     console.print(t)
 
     ratios: dict[str, dict[str, float | None]] = report["ratios"]
@@ -606,6 +608,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interrupted:
         log("interrupted: every process started was stopped; no report written")
         return 130
+    for name, why in skipped.items():
+        log(f"skipped {name}: {why}")
+    if not systems:
+        log("nothing was measured")
+        return 1
 
     report: dict[str, Any] = {
         "meta": {
@@ -636,8 +643,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ratios": compute_ratios(systems),
         "targets": check_targets(systems, args.quick),
     }
-    for name, why in skipped.items():
-        log(f"skipped {name}: {why}")
     print_report(report)
     if args.json and args.json != "-":
         path = Path(args.json)
