@@ -79,9 +79,12 @@ def test_worker_command_runs_n_processes_and_stops_on_sigterm(
         stdin=subprocess.DEVNULL,
     )
     try:
+        deadline = time.monotonic() + 60
+        while sorted(ctl.workers.list()) != ["cli_1", "cli_2"]:
+            assert proc.poll() is None and time.monotonic() < deadline, ctl.workers.list()
+            ctl.backend.wait_change([], 0.05)  # paces the check; no event marks registration
         ids = ctl.enqueue_bulk(taskfns.square, range(20))
         assert ctl.wait(ids, timeout=60, progress=False)
-        assert sorted(ctl.workers.list()) == ["cli_1", "cli_2"]
         assert {ctl.info(i).worker_id for i in ids} <= {"cli_1", "cli_2"}
     finally:
         proc.send_signal(signal.SIGTERM)

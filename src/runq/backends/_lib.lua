@@ -12,9 +12,9 @@
 --   KEYS[9]  worker      hash   task id -> worker id
 --   KEYS[10] pid         hash   task id -> pid
 --   KEYS[11] attempt     hash   task id -> number of claims
---   KEYS[12] deps        hash   task id -> JSON list of its dependencies
+--   KEYS[12] deps        hash   task id -> its dependencies, joined by '\n'
 --   KEYS[13] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
---   KEYS[14] dependants  hash   task id -> JSON list of the tasks depending on it
+--   KEYS[14] dependants  hash   task id -> the tasks depending on it, joined by '\n'
 --   KEYS[15] order       zset   task id scored by submission sequence
 --   KEYS[16] seq         string submission sequence counter
 --   KEYS[17] queues      set    every queue name that ever held a task
@@ -120,9 +120,81 @@ local function append_log(key, ...)
   return n
 end
 
-local function json_list(raw)
-  if not raw then return {} end
-  return cjson.decode(raw)
+-- task id lists are stored as the ids joined by '\n' (cheap to append to, unlike JSON)
+local function id_list(raw)
+  local out = {}
+  if raw then
+    for id in string.gmatch(raw, '[^\n]+') do out[#out + 1] = id end
+  end
+  return out
+end
+
+-- A task's dependants are kept in chunks, so that adding one costs the same however many it
+-- has: field <id> of `dependants` holds the newest (at most DEP_CHUNK ids joined by '\n'),
+-- fields <id>\n1, <id>\n2 ... the older full chunks and field <id>\n0 how many there are.
+local DEP_CHUNK = 256
+
+local function chunk_fields(id, full)
+  local fields = {}
+  for k = 1, full do fields[k] = id .. '\n' .. k end
+  return fields
+end
+
+-- every dependant of each task of `ids`, as one list (each task's oldest first)
+local function dependants_of(ids)
+  local fields = {}
+  for _, id in ipairs(ids) do
+    fields[#fields + 1] = id
+    fields[#fields + 1] = id .. '\n0'
+  end
+  local values, older, counts = hmget(K.dependants, fields), {}, {}
+  for i, id in ipairs(ids) do
+    counts[i] = tonumber(values[2 * i] or '0')
+    for _, f in ipairs(chunk_fields(id, counts[i])) do older[#older + 1] = f end
+  end
+  local chunks, out, c = hmget(K.dependants, older), {}, 0
+  for i = 1, #ids do
+    for _ = 1, counts[i] do
+      c = c + 1
+      for _, x in ipairs(id_list(chunks[c])) do out[#out + 1] = x end
+    end
+    for _, x in ipairs(id_list(values[2 * i - 1])) do out[#out + 1] = x end
+  end
+  return out
+end
+
+-- add `new` (a list) to the dependants of task `id`
+local function add_dependants(id, new)
+  local found = redis.call('HMGET', K.dependants, id, id .. '\n0')
+  local list, full, start = id_list(found[1]), tonumber(found[2] or '0'), 1
+  for _, x in ipairs(new) do list[#list + 1] = x end
+  local writes = {}
+  while #list - start >= DEP_CHUNK do
+    full = full + 1
+    writes[#writes + 1] = id .. '\n' .. full
+    writes[#writes + 1] = table.concat(list, '\n', start, start + DEP_CHUNK - 1)
+    start = start + DEP_CHUNK
+  end
+  if full > 0 then
+    writes[#writes + 1] = id .. '\n0'
+    writes[#writes + 1] = full
+  end
+  writes[#writes + 1] = id
+  writes[#writes + 1] = table.concat(list, '\n', start, #list)
+  chunked('HSET', K.dependants, writes)
+end
+
+-- forget the dependants of each task of `ids`
+local function drop_dependants(ids)
+  local count_fields, fields = {}, {}
+  for i, id in ipairs(ids) do count_fields[i] = id .. '\n0' end
+  local counts = hmget(K.dependants, count_fields)
+  for i, id in ipairs(ids) do
+    fields[#fields + 1] = id
+    fields[#fields + 1] = id .. '\n0'
+    for _, f in ipairs(chunk_fields(id, tonumber(counts[i] or '0'))) do fields[#fields + 1] = f end
+  end
+  chunked('HDEL', K.dependants, fields)
 end
 
 -- remove `ids` (a set) from a list: LREM for a few, one rewrite for many
@@ -152,9 +224,7 @@ local function make_impossible(children, t, announced)
       redis.call('HSET', K.finished, d, t)
       redis.call('HDEL', K.waiting, d)
       announced[#announced + 1] = d
-      for _, x in ipairs(json_list(redis.call('HGET', K.dependants, d))) do
-        todo[#todo + 1] = x
-      end
+      for _, x in ipairs(dependants_of({d})) do todo[#todo + 1] = x end
     end
   end
 end

@@ -55,9 +55,7 @@ if #chosen > 0 then
   chunked('HSET', K.status, h_status)
   chunked('HSET', K.finished, h_finished)
   chunked('HDEL', K.waiting, chosen)
-  for _, raw in ipairs(hmget(K.dependants, chosen)) do
-    for _, d in ipairs(json_list(raw)) do children[#children + 1] = d end
-  end
+  children = dependants_of(chosen)
   local announced = {}
   for i, id in ipairs(chosen) do announced[i] = id end
   make_impossible(children, t, announced)

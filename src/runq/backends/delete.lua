@@ -49,10 +49,10 @@ if missing then return missing end
 
 local t = now()
 for _, name in ipairs(names) do list_remove(qmap[name][1], by_queue[name], counts[name]) end
-local deps_raw, dependants_raw = hmget(K.deps, present), hmget(K.dependants, present)
-local strike, strike_order, children = {}, {}, {}
+-- strike the deleted tasks from their dependencies' lists of dependants
+local deps_raw, strike, strike_order = hmget(K.deps, present), {}, {}
 for i, id in ipairs(present) do
-  for _, d in ipairs(json_list(deps_raw[i])) do
+  for _, d in ipairs(id_list(deps_raw[i])) do
     if not gone[d] then
       if not strike[d] then
         strike[d] = {}
@@ -61,26 +61,26 @@ for i, id in ipairs(present) do
       strike[d][id] = true
     end
   end
-  if st[i] ~= 'COMPLETE' then
-    for _, d in ipairs(json_list(dependants_raw[i])) do
-      if not gone[d] then children[#children + 1] = d end
-    end
-  end
 end
 for _, d in ipairs(strike_order) do
   local keep = {}
-  for _, x in ipairs(json_list(redis.call('HGET', K.dependants, d))) do
+  for _, x in ipairs(dependants_of({d})) do
     if not strike[d][x] then keep[#keep + 1] = x end
   end
-  if #keep > 0 then
-    redis.call('HSET', K.dependants, d, cjson.encode(keep))
-  else
-    redis.call('HDEL', K.dependants, d)
-  end
+  drop_dependants({d})
+  if #keep > 0 then add_dependants(d, keep) end
 end
+-- the dependants of deleted tasks that were not COMPLETE will never start
+local unfinished, children = {}, {}
+for i, id in ipairs(present) do
+  if st[i] ~= 'COMPLETE' then unfinished[#unfinished + 1] = id end
+end
+for _, d in ipairs(dependants_of(unfinished)) do
+  if not gone[d] then children[#children + 1] = d end
+end
+drop_dependants(present)
 for _, key in ipairs({K.status, K.queue, K.options, K.payload, K.result, K.submitted, K.started,
-                      K.finished, K.worker, K.pid, K.attempt, K.deps, K.waiting,
-                      K.dependants}) do
+                      K.finished, K.worker, K.pid, K.attempt, K.deps, K.waiting}) do
   chunked('HDEL', key, present)
 end
 chunked('ZREM', K.order, present)

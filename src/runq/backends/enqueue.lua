@@ -10,111 +10,118 @@
 -- KEYS[23..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n
--- ARGV[4..]    5 values per task: id, queue name, options JSON, payload, dependencies as a
---              JSON list ('' for none)
+-- ARGV[4..]    5 values per task: id, queue name, options JSON, payload, dependency ids
+--              joined by '\n' ('' for none)
 -- Answers the n statuses, or {{'DUPLICATE', id}} (twice in the batch), {{'EXISTS', id}},
 -- {{'UNKNOWN', dependency id}}, {{'NEEDQ', name, ...}}.
 
 local n = tonumber(ARGV[3])
-local qmap = queue_map(NSTATIC + 1)
-local ids, index, qnames = {}, {}, {}
-for i = 1, n do
-  local id = ARGV[4 + (i - 1) * 5]
-  if index[id] then return fail('DUPLICATE', id) end
-  index[id] = i
-  ids[i] = id
-  qnames[i] = ARGV[5 + (i - 1) * 5]
-end
-local missing = need_queues(qmap, qnames)
-if missing then return missing end
-local existing = hmget(K.status, ids)
-for i = 1, n do
-  if existing[i] then return fail('EXISTS', ids[i]) end
+local function arg(i, field) return ARGV[3 + (i - 1) * 5 + field] end
+
+-- the batch's ids and queue names, or an error answer
+local function read_batch(qmap)
+  local ids, index, names = {}, {}, {}
+  for i = 1, n do
+    local id = arg(i, 1)
+    if index[id] then return nil, nil, fail('DUPLICATE', id) end
+    index[id] = true
+    ids[i], names[i] = id, arg(i, 2)
+  end
+  local missing = need_queues(qmap, names)
+  if missing then return nil, nil, missing end
+  local existing = hmget(K.status, ids)
+  for i = 1, n do
+    if existing[i] then return nil, nil, fail('EXISTS', ids[i]) end
+  end
+  return ids, names, nil
 end
 
--- validate the dependencies and decide each status (no write yet)
-local statuses, out, parents, parent_order = {}, {}, {}, {}
-local waiting, deps = {}, {}
-for i = 1, n do
-  local id, raw = ids[i], ARGV[8 + (i - 1) * 5]
-  local st = 'PENDING'
-  if raw ~= '' then
-    local uniq, seen, open, failed = {}, {}, 0, false
-    for _, d in ipairs(cjson.decode(raw)) do
-      if not seen[d] then
-        seen[d] = true
-        uniq[#uniq + 1] = d
-        local ds = statuses[d] or redis.call('HGET', K.status, d)
-        if not ds then return fail('UNKNOWN', d) end
-        if FAILED[ds] then failed = true elseif ds ~= 'COMPLETE' then open = open + 1 end
-        if not parents[d] then
-          parents[d] = {}
-          parent_order[#parent_order + 1] = d
+-- each task's status from its dependencies (no write); `plan` collects what to write
+local function decide(ids, plan)
+  local statuses = {}
+  for i = 1, n do
+    local id, raw, st = ids[i], arg(i, 5), 'PENDING'
+    if raw ~= '' then
+      local uniq, seen, open, failed = {}, {}, 0, false
+      for _, d in ipairs(id_list(raw)) do
+        if not seen[d] then
+          seen[d] = true
+          uniq[#uniq + 1] = d
+          local ds = statuses[d] or redis.call('HGET', K.status, d)
+          if not ds then return fail('UNKNOWN', d) end
+          if FAILED[ds] then failed = true elseif ds ~= 'COMPLETE' then open = open + 1 end
+          if not plan.parents[d] then
+            plan.parents[d] = {}
+            plan.parent_order[#plan.parent_order + 1] = d
+          end
+          table.insert(plan.parents[d], id)
         end
-        table.insert(parents[d], id)
+      end
+      if #uniq > 0 then
+        table.insert(plan.deps, id)
+        table.insert(plan.deps, table.concat(uniq, '\n'))
+      end
+      if failed then
+        st = 'IMPOSSIBLE'
+      elseif open > 0 then
+        st = 'DEFERRED'
+        table.insert(plan.waiting, id)
+        table.insert(plan.waiting, open)
       end
     end
-    if #uniq > 0 then
-      deps[#deps + 1] = id
-      deps[#deps + 1] = cjson.encode(uniq)
-    end
-    if failed then
-      st = 'IMPOSSIBLE'
-    elseif open > 0 then
-      st = 'DEFERRED'
-      waiting[#waiting + 1] = id
-      waiting[#waiting + 1] = open
-    end
+    statuses[id] = st
+    plan.out[i] = st
   end
-  statuses[id] = st
-  out[i] = st
+  return nil
 end
 
--- write
-local t = now()
-local seq = redis.call('INCRBY', K.seq, n) - n
-local h_status, h_queue, h_options, h_payload, h_submitted, z_order, h_finished = {}, {}, {}, {}, {}, {}, {}
-local pushes, push_names = {}, {}
-for i = 1, n do
-  local b = 3 + (i - 1) * 5
-  local id, name = ids[i], qnames[i]
-  local j = 2 * i
-  h_status[j - 1], h_status[j] = id, out[i]
-  h_queue[j - 1], h_queue[j] = id, name
-  h_options[j - 1], h_options[j] = id, ARGV[b + 3]
-  h_payload[j - 1], h_payload[j] = id, ARGV[b + 4]
-  h_submitted[j - 1], h_submitted[j] = id, t
-  z_order[j - 1], z_order[j] = seq + i, id
-  if out[i] == 'PENDING' then
-    if not pushes[name] then
-      pushes[name] = {}
-      push_names[#push_names + 1] = name
+-- the per-task hash fields, queue pushes and submission order of the batch
+local function write_tasks(ids, names, plan, t)
+  local seq = redis.call('INCRBY', K.seq, n) - n
+  local h = {status = {}, queue = {}, options = {}, payload = {}, submitted = {}, finished = {}}
+  local order, pushes, push_names = {}, {}, {}
+  for i = 1, n do
+    local id, name, st, j = ids[i], names[i], plan.out[i], 2 * i
+    h.status[j - 1], h.status[j] = id, st
+    h.queue[j - 1], h.queue[j] = id, name
+    h.options[j - 1], h.options[j] = id, arg(i, 3)
+    h.payload[j - 1], h.payload[j] = id, arg(i, 4)
+    h.submitted[j - 1], h.submitted[j] = id, t
+    order[j - 1], order[j] = seq + i, id
+    if st == 'PENDING' then
+      if not pushes[name] then
+        pushes[name] = {}
+        push_names[#push_names + 1] = name
+      end
+      table.insert(pushes[name], id)
+    elseif st == 'IMPOSSIBLE' then
+      table.insert(h.finished, id)
+      table.insert(h.finished, t)
     end
-    table.insert(pushes[name], id)
-  elseif out[i] == 'IMPOSSIBLE' then
-    h_finished[#h_finished + 1] = id
-    h_finished[#h_finished + 1] = t
   end
+  for field, values in pairs(h) do chunked('HSET', K[field], values) end
+  chunked('ZADD', K.order, order)
+  return pushes, push_names
 end
-chunked('HSET', K.status, h_status)
-chunked('HSET', K.queue, h_queue)
-chunked('HSET', K.options, h_options)
-chunked('HSET', K.payload, h_payload)
-chunked('HSET', K.submitted, h_submitted)
-chunked('ZADD', K.order, z_order)
-chunked('HSET', K.finished, h_finished)
-chunked('HSET', K.waiting, waiting)
-chunked('HSET', K.deps, deps)
-for _, d in ipairs(parent_order) do
-  local list = json_list(redis.call('HGET', K.dependants, d))
-  for _, x in ipairs(parents[d]) do list[#list + 1] = x end
-  redis.call('HSET', K.dependants, d, cjson.encode(list))
+
+local qmap = queue_map(NSTATIC + 1)
+local ids, names, err = read_batch(qmap)
+if err then return err end
+local plan = {out = {}, parents = {}, parent_order = {}, deps = {}, waiting = {}}
+err = decide(ids, plan)
+if err then return err end
+
+local pushes, push_names = write_tasks(ids, names, plan, now())
+chunked('HSET', K.waiting, plan.waiting)
+chunked('HSET', K.deps, plan.deps)
+for _, d in ipairs(plan.parent_order) do
+  add_dependants(d, plan.parents[d])
 end
-local distinct, seen_q = {}, {}
-for i = 1, n do
-  if not seen_q[qnames[i]] then
-    seen_q[qnames[i]] = true
-    distinct[#distinct + 1] = qnames[i]
+local distinct, seen = {}, {}
+for _, name in ipairs(names) do
+  if not seen[name] then
+    seen[name] = true
+    distinct[#distinct + 1] = name
   end
 end
 chunked('SADD', K.queues, distinct)
@@ -122,4 +129,4 @@ for _, name in ipairs(push_names) do
   chunked('RPUSH', qmap[name][1], pushes[name])
   wake(qmap[name][2], #pushes[name])
 end
-return out
+return plan.out

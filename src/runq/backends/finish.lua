@@ -28,7 +28,7 @@ local ok = redis.call('HGET', K.status, id) == 'RUNNING'
   and redis.call('HGET', K.worker, id) == wid
 local children = {}
 if ok then
-  children = json_list(redis.call('HGET', K.dependants, id))
+  children = dependants_of({id})
   if status == 'COMPLETE' and #children > 0 then
     missing = need_queues(qmap, release_queues(children))
     if missing then return missing end

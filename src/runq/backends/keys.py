@@ -21,9 +21,10 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:worker``                hash    id -> worker id of its last claim
 ``runq:{ns}:pid``                   hash    id -> pid given at its last claim
 ``runq:{ns}:attempt``               hash    id -> number of claims (requeue does not count)
-``runq:{ns}:deps``                  hash    id -> JSON list of its dependencies
+``runq:{ns}:deps``                  hash    id -> its dependencies, joined by ``"\\n"``
 ``runq:{ns}:waiting``               hash    DEFERRED id -> how many dependencies are not COMPLETE
-``runq:{ns}:dependants``            hash    id -> JSON list of the tasks depending on it
+``runq:{ns}:dependants``            hash    id -> the tasks depending on it, joined by ``"\\n"``,
+                                            in chunks (see ``_lib.lua``)
 ``runq:{ns}:order``                 zset    id scored by submission sequence (``list_tasks``)
 ``runq:{ns}:seq``                   string  the submission sequence counter
 ``runq:{ns}:queues``                set     every queue name that ever held a task

@@ -153,6 +153,11 @@ def _text(value: bytes | str | None) -> str | None:
     return None if value is None else _str(value)
 
 
+def _ids(value: bytes | None) -> tuple[str, ...]:
+    """A stored list of task ids (joined by newlines)."""
+    return tuple(value.decode().split("\n")) if value else ()
+
+
 def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     when, child, command, message = _str(raw).split("\t", 3)
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
@@ -300,9 +305,11 @@ class RedisBackend:
         last_options: object = None
         options_json = ""
         for task in tasks:
+            if "\n" in task.id:
+                raise ConfigError(f"task id {task.id!r} contains a newline")
             if task.options is not last_options:  # bulk batches share one options dict
                 last_options, options_json = task.options, json.dumps(task.options)
-            deps = json.dumps(list(task.depends_on)) if task.depends_on else ""
+            deps = "\n".join(task.depends_on)
             args += (task.id, task.queue, options_json, task.payload, deps)
         queues = list(dict.fromkeys(task.queue for task in tasks))
         self._remember(queues)
@@ -341,6 +348,7 @@ class RedisBackend:
         status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
             [*fields, "submitted", "started", "finished"], ids
         )
+        children = self._dependants(ids, dependants)
         parsed: dict[bytes, dict[str, Any]] = {}  # a batch's tasks often share their options
         out: list[TaskRecord | None] = []
         for i, task_id in enumerate(ids):
@@ -358,12 +366,31 @@ class RedisBackend:
                     options=dict(parsed[raw]),
                     worker_id=_text(worker[i]),
                     pid=None if pid[i] is None else int(pid[i]),
-                    depends_on=tuple(json.loads(deps[i])) if deps[i] else (),
-                    dependants=tuple(json.loads(dependants[i])) if dependants[i] else (),
+                    depends_on=_ids(deps[i]),
+                    dependants=children[i],
                     attempt=int(attempt[i] or 0),
                     times=TaskTimes(*(None if t[i] is None else float(t[i]) for t in times)),
                 )
             )
+        return out
+
+    def _dependants(self, ids: Sequence[str], heads: list[Any]) -> list[tuple[str, ...]]:
+        """Each task's dependants, oldest first, given the newest chunk of each (``heads``):
+        older chunks sit in fields ``<id>\\n1``, ``<id>\\n2`` … counted by ``<id>\\n0``."""
+        out = [_ids(head) for head in heads]
+        having = [i for i, head in enumerate(heads) if head is not None]
+        if not having:
+            return out
+        (counts,) = self._hmget(["dependants"], [f"{ids[i]}\n0" for i in having])
+        older = [(i, int(n)) for i, n in zip(having, counts, strict=True) if n]
+        if not older:
+            return out
+        fields = [f"{ids[i]}\n{k}" for i, n in older for k in range(1, n + 1)]
+        (chunks,) = self._hmget(["dependants"], fields)
+        start = 0
+        for i, n in older:
+            out[i] = (*(x for chunk in chunks[start : start + n] for x in _ids(chunk)), *out[i])
+            start += n
         return out
 
     @_translated
@@ -416,7 +443,7 @@ class RedisBackend:
         if not ids:
             return {}
         (raw,) = self._hmget(["deps"], ids)
-        deps = {i: json.loads(d) if d else [] for i, d in zip(ids, raw, strict=True)}
+        deps = {i: _ids(d) for i, d in zip(ids, raw, strict=True)}
         parents = list(dict.fromkeys(d for ds in deps.values() for d in ds))
         done = {p for p, s in zip(parents, self.status(parents), strict=True) if s == "COMPLETE"}
         return {i: [d for d in ds if d not in done] for i, ds in deps.items()}

@@ -6,8 +6,8 @@ WAL mode (readers never block the writer) with ``synchronous=NORMAL`` and a 30 s
 Blocking waits poll ``PRAGMA data_version`` (it changes when another connection commits) with
 back-off from 0.5 ms to 20 ms, then re-check the state they wait for.
 
-Tables (``schema.sql``; every one has an ``ns`` column, the namespace, so one file may hold many
-queue ids):
+Tables (created by ``schema.sql``; every statement run on them is named in ``sqlite_sql.py``).
+Every table has an ``ns`` column, the namespace, so one file may hold many queue ids:
 
 ============== ====================================================================
 meta           (ns, key) -> value: ``schema_version`` of the namespace
@@ -33,11 +33,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any
 
+from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.exceptions import (
     BackendUnavailable,
@@ -64,154 +65,13 @@ POLL_MAX_S = 0.02
 POLL_GROWTH = 1.5
 
 _STATUS = {s.value: s for s in TaskStatus}
+_PENDING, _DEFERRED, _COMPLETE = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.COMPLETE
+_IMPOSSIBLE, _MISSING = TaskStatus.IMPOSSIBLE, TaskStatus.MISSING
 _ACTIVE_WORKER = ("IDLE", "BUSY", "PAUSED")
-
-# ---------------------------------------------------------------------------- namespace
-SQL_VERSION_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'schema_version'"
-SQL_VERSION_SET = "INSERT INTO meta (ns, key, value) VALUES (?, 'schema_version', ?)"
-SQL_DESTROY = [
-    f"DELETE FROM {table} WHERE ns = ?"
-    for table in ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
-]
-
-# ---------------------------------------------------------------------------- tasks
-SQL_TASK_INSERT = """
-INSERT INTO tasks (ns, id, queue, status, options, submitted, finished, payload)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
-SQL_DEP_INSERT = "INSERT INTO deps (ns, task, pos, dep) VALUES (?, ?, ?, ?)"
-SQL_EXISTING_IDS = """
-SELECT j.value FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-ORDER BY j.key LIMIT 1"""
-SQL_STATUS_OF = """
-SELECT t.id, t.status FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value"""
-SQL_STATUS = """
-SELECT t.status FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-ORDER BY j.key"""
-SQL_RESULTS = """
-SELECT t.result FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-ORDER BY j.key"""
-SQL_TIMES = """
-SELECT t.submitted, t.started, t.finished
-FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
-SQL_RECORDS = """
-SELECT t.id, t.status, t.queue, t.options, t.worker_id, t.pid, t.attempt,
-       t.submitted, t.started, t.finished
-FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
-SQL_DEPENDS_ON = """
-SELECT d.task, d.dep FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.task = j.value
-ORDER BY d.task, d.pos"""
-SQL_DEPENDANTS = """
-SELECT d.dep, d.task FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.dep = j.value
-CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task ORDER BY t.seq"""
-SQL_COUNT_UNFINISHED = """
-SELECT count(*) FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING')"""
-SQL_PAYLOAD = "SELECT payload FROM tasks WHERE ns = ? AND id = ?"
-SQL_LIST_TASKS = "SELECT id FROM tasks WHERE ns = ? ORDER BY seq"
-SQL_OVERVIEW = "SELECT status, count(*) FROM tasks WHERE ns = ? GROUP BY status"
-SQL_DEFERRED = """
-SELECT t.id, dt.id FROM tasks t
-LEFT JOIN deps d ON d.ns = t.ns AND d.task = t.id
-LEFT JOIN tasks dt ON dt.ns = d.ns AND dt.id = d.dep AND dt.status != 'COMPLETE'
-WHERE t.ns = ? AND t.status = 'DEFERRED' ORDER BY t.seq, d.pos"""
-SQL_CANCEL = """
-UPDATE tasks SET status = 'CANCELLED', finished = ?3
-WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)) AND status IN ('PENDING', 'DEFERRED')"""
-SQL_DELETE_TASKS = "DELETE FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))"
-SQL_DELETE_DEPS = """
-DELETE FROM deps WHERE ns = ?1 AND (task IN (SELECT value FROM json_each(?2))
-                                    OR dep IN (SELECT value FROM json_each(?2)))"""
-# Every DEFERRED task downstream of the roots ?2 (a JSON array) becomes IMPOSSIBLE.
-SQL_MAKE_IMPOSSIBLE = """
-WITH RECURSIVE doomed(id) AS (
-    SELECT value FROM json_each(?2)
-    UNION
-    SELECT d.task FROM doomed
-    JOIN deps d ON d.ns = ?1 AND d.dep = doomed.id
-    JOIN tasks t ON t.ns = ?1 AND t.id = d.task AND t.status = 'DEFERRED'
-)
-UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3
-WHERE ns = ?1 AND status = 'DEFERRED' AND id IN (SELECT id FROM doomed)"""
-SQL_HAS_DEPENDANTS = "SELECT 1 FROM deps WHERE ns = ? AND dep = ? LIMIT 1"
-# DEFERRED dependants of ?2 whose dependencies are now all COMPLETE (or deleted).
-SQL_RELEASABLE = """
-SELECT t.id, t.queue FROM deps d JOIN tasks t ON t.ns = d.ns AND t.id = d.task
-WHERE d.ns = ?1 AND d.dep = ?2 AND t.status = 'DEFERRED' AND NOT EXISTS (
-    SELECT 1 FROM deps d2 JOIN tasks t2 ON t2.ns = d2.ns AND t2.id = d2.dep
-    WHERE d2.ns = ?1 AND d2.task = t.id AND t2.status != 'COMPLETE')
-ORDER BY t.seq"""
-SQL_RELEASE = "UPDATE tasks SET status = 'PENDING' WHERE ns = ? AND id = ? AND status = 'DEFERRED'"
-
-# ---------------------------------------------------------------------------- queues
-SQL_QUEUE_REGISTER = "INSERT OR IGNORE INTO queues (ns, queue) VALUES (?, ?)"
-SQL_PUSH_TAIL = """
-INSERT INTO queue_entries (ns, queue, seq, task_id)
-SELECT ?1, ?2, coalesce(max(seq), 0) + 1, ?3 FROM queue_entries WHERE ns = ?1 AND queue = ?2"""
-SQL_PUSH_HEAD = """
-INSERT INTO queue_entries (ns, queue, seq, task_id)
-SELECT ?1, ?2, coalesce(min(seq), 0) - 1, ?3 FROM queue_entries WHERE ns = ?1 AND queue = ?2"""
-SQL_QUEUE_HEAD = (
-    "SELECT seq, task_id FROM queue_entries WHERE ns = ? AND queue = ? ORDER BY seq LIMIT 1"
-)
-SQL_QUEUE_POP = "DELETE FROM queue_entries WHERE ns = ? AND queue = ? AND seq = ?"
-SQL_QUEUE_TASKS = "SELECT task_id FROM queue_entries WHERE ns = ? AND queue = ? ORDER BY seq"
-SQL_QUEUE_LENGTHS = """
-SELECT q.queue, count(e.seq) FROM queues q
-LEFT JOIN queue_entries e ON e.ns = q.ns AND e.queue = q.queue
-WHERE q.ns = ? GROUP BY q.queue ORDER BY q.queue"""
-SQL_QUEUED_AMONG = """
-SELECT DISTINCT e.task_id FROM json_each(?2) j
-CROSS JOIN queue_entries e ON e.ns = ?1 AND e.task_id = j.value AND (?3 IS NULL OR e.queue = ?3)"""
-SQL_UNQUEUE = (
-    "DELETE FROM queue_entries WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"
-)
-SQL_WORK_READY = """
-SELECT 1 FROM queue_entries WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) LIMIT 1"""
-
-# ---------------------------------------------------------------------------- running tasks
-SQL_TASK_START = """
-UPDATE tasks SET status = 'RUNNING', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1
-WHERE ns = ? AND id = ? AND status = 'PENDING'"""
-SQL_TASK_CLAIMED = "SELECT queue, payload, options, attempt FROM tasks WHERE ns = ? AND id = ?"
-SQL_TASK_FINISH = """
-UPDATE tasks SET status = ?, result = ?, finished = ?
-WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
-SQL_TASK_REQUEUE = """
-UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL,
-                 attempt = max(attempt - 1, 0)
-WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?
-"""
-SQL_TASK_QUEUE = "SELECT queue FROM tasks WHERE ns = ? AND id = ?"
-
-# ---------------------------------------------------------------------------- workers
-SQL_WORKER_STATUS = "SELECT status FROM workers WHERE ns = ? AND worker_id = ?"
-SQL_WORKER_REGISTER = """
-INSERT OR REPLACE INTO workers (ns, worker_id, status, info, task_id, started, last_seen)
-VALUES (?, ?, 'IDLE', ?, NULL, ?, ?)"""
-# A transition's worker update; creates the row for a worker that never registered.
-SQL_WORKER_SET = """
-INSERT INTO workers (ns, worker_id, status, info, task_id, started, last_seen)
-VALUES (?1, ?2, ?3, '{}', ?4, ?5, ?5)
-ON CONFLICT (ns, worker_id) DO UPDATE
-SET status = excluded.status, task_id = excluded.task_id, last_seen = excluded.last_seen"""
-SQL_WORKER_SEEN = "UPDATE workers SET last_seen = ? WHERE ns = ? AND worker_id = ?"
-SQL_WORKER_EXIT = (
-    "UPDATE workers SET status = 'EXITED', last_seen = ? WHERE ns = ? AND worker_id = ?"
-)
-SQL_WORKERS = """
-SELECT worker_id, status, info, task_id, started, last_seen FROM workers
-WHERE ns = ? AND (? OR status IN ('IDLE', 'BUSY', 'PAUSED')) ORDER BY started, seq"""
-SQL_LOG = """
-INSERT INTO worker_log (ns, worker_id, time, command, message, child)
-VALUES (?, ?, ?, ?, ?, NULL)"""
-SQL_LOG_TAIL = """
-SELECT worker_id, child, time, command, message FROM (
-    SELECT seq, worker_id, child, time, command, message FROM worker_log
-    WHERE ns = ? AND worker_id = ? ORDER BY seq DESC LIMIT ?
-) ORDER BY seq"""
+_GONE_WORKER = ("LOST", "EXITED")  # may not claim; an unknown worker id may
 
 
-def sqlite_path(url: str) -> str:
+def _path_of(url: str) -> str:
     """The absolute file path of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL."""
     prefix = "sqlite:///"
     if not url.lower().startswith(prefix) or len(url) == len(prefix):
@@ -237,7 +97,7 @@ def _distinct(ids: Sequence[str]) -> list[str]:
 
 
 def _status(value: str | None) -> TaskStatus:
-    return TaskStatus.MISSING if value is None else _STATUS[value]
+    return _MISSING if value is None else _STATUS[value]
 
 
 def _first_duplicate(ids: Sequence[str]) -> str | None:
@@ -255,16 +115,29 @@ def _initial_statuses(tasks: Sequence[NewTask], dep_status: dict[str, str]) -> l
     known = dict(dep_status)
     statuses = []
     for task in tasks:
-        deps = [known[d] for d in task.depends_on]
-        if any(s in FAILED_STATUSES for s in deps):
-            status = TaskStatus.IMPOSSIBLE
-        elif all(s == TaskStatus.COMPLETE for s in deps):
-            status = TaskStatus.PENDING
-        else:
-            status = TaskStatus.DEFERRED
-        known[task.id] = status.value
+        status = _PENDING
+        if task.depends_on:
+            deps = [known[d] for d in task.depends_on]
+            if any(s in FAILED_STATUSES for s in deps):
+                status = _IMPOSSIBLE
+            elif any(s != _COMPLETE for s in deps):
+                status = _DEFERRED
+        known[task.id] = status
         statuses.append(status)
     return statuses
+
+
+def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """(key, value) pairs -> key: its values, in order."""
+    groups: dict[str, list[str]] = {}
+    for key, value in pairs:
+        groups.setdefault(key, []).append(value)
+    return {key: tuple(values) for key, values in groups.items()}
+
+
+def _loads_each(texts: list[str]) -> list[Any]:
+    """``[json.loads(t) for t in texts]`` in one parse (each text is one JSON value)."""
+    return list(json.loads("[" + ",".join(texts) + "]"))
 
 
 class SqliteBackend:
@@ -272,7 +145,7 @@ class SqliteBackend:
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
         self.namespace = namespace
-        self.address = sqlite_path(url)
+        self.address = _path_of(url)
         self._lock = threading.Lock()  # guards self._conn
         self._watch_lock = threading.Lock()  # guards self._watch
         self._conn = self._connect()
@@ -321,9 +194,9 @@ class SqliteBackend:
                     f"cannot create runq's tables in {self.address}: {err}"
                 ) from err
         with self._write() as conn:
-            row = conn.execute(SQL_VERSION_GET, (self.namespace,)).fetchone()
+            row = conn.execute(sql.VERSION_GET, (self.namespace,)).fetchone()
             if row is None:
-                conn.execute(SQL_VERSION_SET, (self.namespace, str(SCHEMA_VERSION)))
+                conn.execute(sql.VERSION_SET, (self.namespace, str(SCHEMA_VERSION)))
             elif check_version and row[0] != str(SCHEMA_VERSION):
                 raise SchemaVersionMismatch(
                     f"queue {self.namespace!r} in {self.address} was written with runq schema "
@@ -352,9 +225,9 @@ class SqliteBackend:
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction("BEGIN")
 
-    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _fetchall(self, statement: str, params: Sequence[Any]) -> list[Any]:
         with self._read() as conn:
-            return conn.execute(sql, params).fetchall()
+            return conn.execute(statement, params).fetchall()
 
     def _data_version(self) -> int:
         with self._watch_lock:
@@ -375,8 +248,8 @@ class SqliteBackend:
 
     def destroy(self) -> None:
         with self._write() as conn:
-            for sql in SQL_DESTROY:
-                conn.execute(sql, (self.namespace,))
+            for statement in sql.DESTROY:
+                conn.execute(statement, (self.namespace,))
 
     # ------------------------------------------------------------------ submission
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
@@ -388,7 +261,7 @@ class SqliteBackend:
             dep_status = self._check_new(conn, tasks)
             statuses = _initial_statuses(tasks, dep_status)
             conn.executemany(
-                SQL_TASK_INSERT,
+                sql.TASK_INSERT,
                 (
                     (
                         ns,
@@ -397,14 +270,14 @@ class SqliteBackend:
                         st.value,
                         json.dumps(t.options),
                         now,
-                        now if st is TaskStatus.IMPOSSIBLE else None,
+                        now if st is _IMPOSSIBLE else None,
                         t.payload,
                     )
                     for t, st in zip(tasks, statuses, strict=True)
                 ),
             )
             conn.executemany(
-                SQL_DEP_INSERT,
+                sql.DEP_INSERT,
                 (
                     (ns, t.id, pos, dep)
                     for t in tasks
@@ -412,11 +285,9 @@ class SqliteBackend:
                 ),
             )
             pending = [
-                (t.queue, t.id)
-                for t, st in zip(tasks, statuses, strict=True)
-                if st is TaskStatus.PENDING
+                (t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING
             ]
-            self._push(conn, SQL_PUSH_TAIL, pending)
+            self._push(conn, pending)
         return statuses
 
     def _check_new(self, conn: sqlite3.Connection, tasks: Sequence[NewTask]) -> dict[str, str]:
@@ -426,7 +297,7 @@ class SqliteBackend:
         dup = _first_duplicate(ids)
         if dup is not None:
             raise ConfigError(f"task id {dup!r} appears twice in one enqueue batch")
-        row = conn.execute(SQL_EXISTING_IDS, (self.namespace, _ids_json(ids))).fetchone()
+        row = conn.execute(sql.EXISTING_IDS, (self.namespace, _ids_json(ids))).fetchone()
         if row is not None:
             raise ConfigError(
                 f"task id {row[0]!r} already exists in queue {self.namespace!r}: "
@@ -435,7 +306,7 @@ class SqliteBackend:
         deps = _distinct([d for t in tasks for d in t.depends_on])
         if not deps:
             return {}
-        rows = conn.execute(SQL_STATUS_OF, (self.namespace, _ids_json(deps))).fetchall()
+        rows = conn.execute(sql.STATUS_OF, (self.namespace, _ids_json(deps))).fetchall()
         known: dict[str, str] = dict(rows)
         earlier: set[str] = set()
         for t in tasks:
@@ -448,28 +319,38 @@ class SqliteBackend:
             earlier.add(t.id)
         return known
 
-    def _push(self, conn: sqlite3.Connection, sql: str, entries: list[tuple[str, str]]) -> None:
-        """Push (queue, task_id) pairs with SQL_PUSH_TAIL or SQL_PUSH_HEAD, in order."""
-        if entries:
-            ns = self.namespace
-            conn.executemany(SQL_QUEUE_REGISTER, ((ns, q) for q in {q for q, _ in entries}))
-            conn.executemany(sql, ((ns, q, tid) for q, tid in entries))
+    def _push(
+        self, conn: sqlite3.Connection, entries: list[tuple[str, str]], head: bool = False
+    ) -> None:
+        """Push (queue, task_id) pairs to the tail of their queues, in order; with ``head``,
+        to the head, the first pair ending up first."""
+        by_queue: dict[str, list[str]] = {}
+        for queue, task_id in entries:
+            by_queue.setdefault(queue, []).append(task_id)
+        ns, rows = self.namespace, list[tuple[str, str, int, str]]()
+        for queue, ids in by_queue.items():
+            if head:
+                (first,) = conn.execute(sql.QUEUE_FIRST, (ns, queue)).fetchone()
+                start = (first or 0) - len(ids)
+            else:
+                (last,) = conn.execute(sql.QUEUE_LAST, (ns, queue)).fetchone()
+                start = (last or 0) + 1
+            rows.extend((ns, queue, start + i, task_id) for i, task_id in enumerate(ids))
+        conn.executemany(sql.QUEUE_REGISTER, ((ns, queue) for queue in by_queue))
+        conn.executemany(sql.QUEUE_PUSH, rows)
 
     # ------------------------------------------------------------------ inspection
     def status(self, ids: Sequence[str]) -> list[TaskStatus]:
-        rows = self._fetchall(SQL_STATUS, (self.namespace, _ids_json(ids)))
+        rows = self._fetchall(sql.STATUS, (self.namespace, _ids_json(ids)))
         return [_status(r[0]) for r in rows]
 
     def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
         ns, distinct = self.namespace, _ids_json(_distinct(ids))
         with self._read() as conn:
-            rows = conn.execute(SQL_RECORDS, (ns, _ids_json(ids))).fetchall()
-            depends_on: dict[str, list[str]] = {}
-            for task_id, dep in conn.execute(SQL_DEPENDS_ON, (ns, distinct)):
-                depends_on.setdefault(task_id, []).append(dep)
-            dependants: dict[str, list[str]] = {}
-            for task_id, dependant in conn.execute(SQL_DEPENDANTS, (ns, distinct)):
-                dependants.setdefault(task_id, []).append(dependant)
+            rows = conn.execute(sql.RECORDS, (ns, _ids_json(ids))).fetchall()
+            depends_on = _group(conn.execute(sql.DEPENDS_ON, (ns, distinct)))
+            dependants = _group(conn.execute(sql.DEPENDANTS, (ns, distinct)))
+        options = iter(_loads_each([r[3] for r in rows if r[0] is not None]))
         return [
             None
             if r[0] is None
@@ -477,11 +358,11 @@ class SqliteBackend:
                 id=r[0],
                 status=_STATUS[r[1]],
                 queue=r[2],
-                options=json.loads(r[3]),
+                options=next(options),
                 worker_id=r[4],
                 pid=r[5],
-                depends_on=tuple(depends_on.get(r[0], ())),
-                dependants=tuple(dependants.get(r[0], ())),
+                depends_on=depends_on.get(r[0], ()),
+                dependants=dependants.get(r[0], ()),
                 attempt=r[6],
                 times=TaskTimes(r[7], r[8], r[9]),
             )
@@ -489,32 +370,32 @@ class SqliteBackend:
         ]
 
     def payload(self, task_id: str) -> bytes | None:
-        rows = self._fetchall(SQL_PAYLOAD, (self.namespace, task_id))
+        rows = self._fetchall(sql.PAYLOAD, (self.namespace, task_id))
         return bytes(rows[0][0]) if rows else None
 
     def results(self, ids: Sequence[str]) -> list[bytes | None]:
-        rows = self._fetchall(SQL_RESULTS, (self.namespace, _ids_json(ids)))
+        rows = self._fetchall(sql.RESULTS, (self.namespace, _ids_json(ids)))
         return [r[0] for r in rows]
 
     def times(self, ids: Sequence[str]) -> list[TaskTimes]:
-        rows = self._fetchall(SQL_TIMES, (self.namespace, _ids_json(ids)))
+        rows = self._fetchall(sql.TIMES, (self.namespace, _ids_json(ids)))
         return [TaskTimes(*r) for r in rows]
 
     def list_tasks(self) -> list[str]:
-        return [r[0] for r in self._fetchall(SQL_LIST_TASKS, (self.namespace,))]
+        return [r[0] for r in self._fetchall(sql.LIST_TASKS, (self.namespace,))]
 
     def overview(self) -> dict[TaskStatus, int]:
-        return {_STATUS[s]: n for s, n in self._fetchall(SQL_OVERVIEW, (self.namespace,))}
+        return {_STATUS[s]: n for s, n in self._fetchall(sql.OVERVIEW, (self.namespace,))}
 
     def queue_tasks(self, queue: str) -> list[str]:
-        return [r[0] for r in self._fetchall(SQL_QUEUE_TASKS, (self.namespace, queue))]
+        return [r[0] for r in self._fetchall(sql.QUEUE_TASKS, (self.namespace, queue))]
 
     def queue_lengths(self) -> dict[str, int]:
-        return dict(self._fetchall(SQL_QUEUE_LENGTHS, (self.namespace,)))
+        return dict(self._fetchall(sql.QUEUE_LENGTHS, (self.namespace,)))
 
     def deferred(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for task_id, dep in self._fetchall(SQL_DEFERRED, (self.namespace,)):
+        for task_id, dep in self._fetchall(sql.DEFERRED, (self.namespace,)):
             waiting = out.setdefault(task_id, [])
             if dep is not None:
                 waiting.append(dep)
@@ -527,7 +408,7 @@ class SqliteBackend:
         params = (self.namespace, _ids_json(distinct))
 
         def some_finished() -> bool:  # or unknown (MISSING)
-            (unfinished,) = self._fetchall(SQL_COUNT_UNFINISHED, params)[0]
+            (unfinished,) = self._fetchall(sql.COUNT_UNFINISHED, params)[0]
             return bool(unfinished < len(distinct))
 
         self._poll(some_finished, timeout_s)
@@ -556,7 +437,7 @@ class SqliteBackend:
     def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         ns = self.namespace
         with self._write() as conn:
-            before = [_status(r[0]) for r in conn.execute(SQL_STATUS, (ns, _ids_json(ids)))]
+            before = [_status(r[0]) for r in conn.execute(sql.STATUS, (ns, _ids_json(ids)))]
             queued = (TaskStatus.PENDING, TaskStatus.DEFERRED)
             targets = _distinct([i for i, s in zip(ids, before, strict=True) if s in queued])
             self._cancel(conn, targets)
@@ -564,7 +445,7 @@ class SqliteBackend:
 
     def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
         with self._write() as conn:
-            rows = conn.execute(SQL_QUEUED_AMONG, (self.namespace, _ids_json(ids), queue))
+            rows = conn.execute(sql.QUEUED_AMONG, (self.namespace, _ids_json(ids), queue))
             targets = [r[0] for r in rows]
             self._cancel(conn, targets)
         return len(targets)
@@ -574,14 +455,14 @@ class SqliteBackend:
         dependants become IMPOSSIBLE."""
         if targets:
             params = (self.namespace, _ids_json(targets), time.time())
-            conn.execute(SQL_CANCEL, params)
-            conn.execute(SQL_UNQUEUE, params[:2])
-            conn.execute(SQL_MAKE_IMPOSSIBLE, params)
+            conn.execute(sql.CANCEL, params)
+            conn.execute(sql.UNQUEUE, params[:2])
+            conn.execute(sql.MAKE_IMPOSSIBLE, params)
 
     def delete(self, ids: Sequence[str], check: bool) -> None:
         ns = self.namespace
         with self._write() as conn:
-            found = conn.execute(SQL_STATUS_OF, (ns, _ids_json(_distinct(ids)))).fetchall()
+            found = conn.execute(sql.STATUS_OF, (ns, _ids_json(_distinct(ids)))).fetchall()
             if not found:
                 return
             status = dict(found)
@@ -594,45 +475,51 @@ class SqliteBackend:
                     )
             incomplete = [i for i, s in found if s != TaskStatus.COMPLETE]
             if incomplete:
-                conn.execute(SQL_MAKE_IMPOSSIBLE, (ns, _ids_json(incomplete), time.time()))
+                conn.execute(sql.MAKE_IMPOSSIBLE, (ns, _ids_json(incomplete), time.time()))
             params = (ns, _ids_json(list(status)))
-            conn.execute(SQL_UNQUEUE, params)
-            conn.execute(SQL_DELETE_DEPS, params)
-            conn.execute(SQL_DELETE_TASKS, params)
+            conn.execute(sql.UNQUEUE, params)
+            conn.execute(sql.DELETE_DEPS_OF, params)
+            conn.execute(sql.DELETE_DEPS_ON, params)
+            conn.execute(sql.DELETE_TASKS, params)
 
     # ------------------------------------------------------------------ worker transitions
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
-            row = conn.execute(SQL_WORKER_STATUS, (ns, worker_id)).fetchone()
-            if row is not None and row[0] in _ACTIVE_WORKER:
+            if self._worker_state(conn, worker_id)[0] in _ACTIVE_WORKER:
                 raise ConfigError(
                     f"worker id {worker_id!r} is already in use by an active worker of queue "
                     f"{ns!r}: choose another id"
                 )
-            conn.execute(SQL_WORKER_REGISTER, (ns, worker_id, json.dumps(info), now, now))
-            conn.execute(SQL_LOG, (ns, worker_id, now, "ALIVE", ""))
+            conn.execute(sql.WORKER_REGISTER, (ns, worker_id, json.dumps(info), now, now))
+            conn.execute(sql.LOG, (ns, worker_id, now, "ALIVE", ""))
 
     def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         if not self._work_ready(queues):  # a read: idle workers never take the write lock
             return None
         with self._write() as conn:
+            if self._worker_state(conn, worker_id)[0] in _GONE_WORKER:
+                return None
             return self._claim(conn, worker_id, queues, pid, time.time())
+
+    def _worker_state(
+        self, conn: sqlite3.Connection, worker_id: str
+    ) -> tuple[str | None, str | None]:
+        """(status, task_id) of a worker; (None, None) for an unknown id."""
+        row = conn.execute(sql.WORKER_STATE, (self.namespace, worker_id)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
 
     def _claim(
         self, conn: sqlite3.Connection, worker_id: str, queues: Sequence[str], pid: int, now: float
     ) -> ClaimedTask | None:
-        """claim() inside the caller's transaction; a worker marked EXITED or LOST gets None."""
+        """claim() inside the caller's transaction, for a worker allowed to claim."""
         ns = self.namespace
-        row = conn.execute(SQL_WORKER_STATUS, (ns, worker_id)).fetchone()
-        if row is not None and row[0] not in _ACTIVE_WORKER:
-            return None
         task_id = self._pop(conn, worker_id, queues, pid, now)
         if task_id is None:
             return None
-        queue, payload, options, attempt = conn.execute(SQL_TASK_CLAIMED, (ns, task_id)).fetchone()
-        conn.execute(SQL_LOG, (ns, worker_id, now, "TASK_START", task_id))
-        conn.execute(SQL_WORKER_SET, (ns, worker_id, "BUSY", task_id, now))
+        queue, payload, options, attempt = conn.execute(sql.TASK_CLAIMED, (ns, task_id)).fetchone()
+        conn.execute(sql.LOG, (ns, worker_id, now, "TASK_START", task_id))
+        conn.execute(sql.WORKER_BUSY, (ns, worker_id, task_id, now))
         return ClaimedTask(task_id, queue, payload, json.loads(options), attempt)
 
     def _pop(
@@ -641,10 +528,10 @@ class SqliteBackend:
         """Take the head of the first non-empty queue and make it RUNNING; return its id."""
         ns = self.namespace
         for queue in queues:
-            while (head := conn.execute(SQL_QUEUE_HEAD, (ns, queue)).fetchone()) is not None:
+            while (head := conn.execute(sql.QUEUE_HEAD, (ns, queue)).fetchone()) is not None:
                 seq, task_id = head
-                conn.execute(SQL_QUEUE_POP, (ns, queue, seq))
-                if conn.execute(SQL_TASK_START, (worker_id, pid, now, ns, task_id)).rowcount:
+                conn.execute(sql.QUEUE_POP, (ns, queue, seq))
+                if conn.execute(sql.TASK_START, (worker_id, pid, now, ns, task_id)).rowcount:
                     return str(task_id)
         return None
 
@@ -662,11 +549,12 @@ class SqliteBackend:
         now = time.time()
         with self._write() as conn:
             done = self._finish(conn, worker_id, task_id, status, result, now)
-            claimed = None
-            if next_queues:
-                claimed = self._claim(conn, worker_id, next_queues, pid, now)
-            if done and claimed is None:
-                conn.execute(SQL_WORKER_SET, (self.namespace, worker_id, "IDLE", None, now))
+            worker_status, worker_task = self._worker_state(conn, worker_id)
+            if worker_status in _GONE_WORKER:  # it re-registers under a new id
+                return done, None
+            claimed = self._claim(conn, worker_id, next_queues, pid, now) if next_queues else None
+            if claimed is None and (done or worker_task == task_id):
+                conn.execute(sql.WORKER_IDLE, (now, self.namespace, worker_id))
         return done, claimed
 
     def _finish(
@@ -681,28 +569,29 @@ class SqliteBackend:
         """Store the outcome and release or doom the dependants; the worker is left as is."""
         ns = self.namespace
         params = (status.value, result, now, ns, task_id, worker_id)
-        if not conn.execute(SQL_TASK_FINISH, params).rowcount:
+        if not conn.execute(sql.TASK_FINISH, params).rowcount:
             return False
         command = "TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR"
-        conn.execute(SQL_LOG, (ns, worker_id, now, command, task_id))
-        if conn.execute(SQL_HAS_DEPENDANTS, (ns, task_id)).fetchone() is None:
+        conn.execute(sql.LOG, (ns, worker_id, now, command, task_id))
+        if conn.execute(sql.HAS_DEPENDANTS, (ns, task_id)).fetchone() is None:
             return True
         if status is TaskStatus.COMPLETE:
-            released = conn.execute(SQL_RELEASABLE, (ns, task_id)).fetchall()
-            conn.executemany(SQL_RELEASE, ((ns, tid) for tid, _ in released))
-            self._push(conn, SQL_PUSH_TAIL, [(queue, tid) for tid, queue in released])
+            released = conn.execute(sql.RELEASABLE, (ns, task_id)).fetchall()
+            conn.executemany(sql.RELEASE, ((ns, tid) for tid, _ in released))
+            self._push(conn, [(queue, tid) for tid, queue in released])
         elif status in FAILED_STATUSES:
-            conn.execute(SQL_MAKE_IMPOSSIBLE, (ns, json.dumps([task_id]), now))
+            conn.execute(sql.MAKE_IMPOSSIBLE, (ns, json.dumps([task_id]), now))
         return True
 
     def requeue(self, worker_id: str, task_id: str) -> bool:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
-            if not conn.execute(SQL_TASK_REQUEUE, (ns, task_id, worker_id)).rowcount:
+            if not conn.execute(sql.TASK_REQUEUE, (ns, task_id, worker_id)).rowcount:
                 return False
-            (queue,) = conn.execute(SQL_TASK_QUEUE, (ns, task_id)).fetchone()
-            self._push(conn, SQL_PUSH_HEAD, [(queue, task_id)])
-            conn.execute(SQL_WORKER_SET, (ns, worker_id, "IDLE", None, now))
+            (queue,) = conn.execute(sql.TASK_QUEUE, (ns, task_id)).fetchone()
+            self._push(conn, [(queue, task_id)], head=True)
+            conn.execute(sql.WORKER_IDLE, (now, ns, worker_id))
+            conn.execute(sql.LOG, (ns, worker_id, now, "TASK_REQUEUE", task_id))
         return True
 
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
@@ -710,22 +599,22 @@ class SqliteBackend:
         self._poll(lambda: self._work_ready(queues), timeout_s)
 
     def _work_ready(self, queues: Sequence[str]) -> bool:
-        return bool(self._fetchall(SQL_WORK_READY, (self.namespace, _ids_json(queues))))
+        return bool(self._fetchall(sql.WORK_READY, (self.namespace, _ids_json(queues))))
 
     def worker_log(self, worker_id: str, command: str, message: str) -> None:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
-            conn.execute(SQL_LOG, (ns, worker_id, now, command, message))
-            conn.execute(SQL_WORKER_SEEN, (now, ns, worker_id))
+            conn.execute(sql.LOG, (ns, worker_id, now, command, message))
+            conn.execute(sql.WORKER_SEEN, (now, ns, worker_id))
 
     def worker_exit(self, worker_id: str, message: str = "") -> None:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
-            conn.execute(SQL_WORKER_EXIT, (now, ns, worker_id))
-            conn.execute(SQL_LOG, (ns, worker_id, now, "STOP", message))
+            conn.execute(sql.WORKER_EXIT, (now, ns, worker_id))
+            conn.execute(sql.LOG, (ns, worker_id, now, "STOP", message))
 
     def workers(self, include_exited: bool = False) -> list[WorkerRecord]:
-        rows = self._fetchall(SQL_WORKERS, (self.namespace, include_exited))
+        rows = self._fetchall(sql.WORKERS, (self.namespace, include_exited))
         return [
             WorkerRecord(worker_id, status, json.loads(info), task_id, started, last_seen)
             for worker_id, status, info, task_id, started, last_seen in rows
@@ -733,5 +622,5 @@ class SqliteBackend:
 
     def worker_log_tail(self, worker_id: str, n: int) -> list[LogEntry]:
         limit = n if n > 0 else -1
-        rows = self._fetchall(SQL_LOG_TAIL, (self.namespace, worker_id, limit))
+        rows = self._fetchall(sql.LOG_TAIL, (self.namespace, worker_id, limit))
         return [LogEntry(*r) for r in rows]
