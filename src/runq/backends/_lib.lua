@@ -14,7 +14,7 @@
 --   KEYS[11] attempt     hash   task id -> number of claims
 --   KEYS[12] deps        hash   task id -> its dependencies, joined by '\n'
 --   KEYS[13] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
---   KEYS[14] dependants  hash   task id -> the tasks depending on it, joined by '\n'
+--   KEYS[14] dependants  hash   task id -> the tasks depending on it (chunked: see below)
 --   KEYS[15] order       zset   task id scored by submission sequence
 --   KEYS[16] seq         string submission sequence counter
 --   KEYS[17] queues      set    every queue name that ever held a task

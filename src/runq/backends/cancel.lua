@@ -45,7 +45,7 @@ if missing then return missing end
 if #chosen > 0 then
   local t = now()
   for _, name in ipairs(names) do list_remove(qmap[name][1], by_queue[name], counts[name]) end
-  local h_status, h_finished, children = {}, {}, {}
+  local h_status, h_finished = {}, {}
   for _, id in ipairs(chosen) do
     h_status[#h_status + 1] = id
     h_status[#h_status + 1] = 'CANCELLED'
@@ -55,10 +55,9 @@ if #chosen > 0 then
   chunked('HSET', K.status, h_status)
   chunked('HSET', K.finished, h_finished)
   chunked('HDEL', K.waiting, chosen)
-  children = dependants_of(chosen)
   local announced = {}
   for i, id in ipairs(chosen) do announced[i] = id end
-  make_impossible(children, t, announced)
+  make_impossible(dependants_of(chosen), t, announced)
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
 end
 

@@ -1,6 +1,7 @@
 -- claim.lua: pop the head of the first non-empty queue (priority order), make it RUNNING under
 -- the worker (started time, pid, attempt + 1), make the worker BUSY and log TASK_START.
 -- If every queue is empty: delete their wake lists and answer {} (the worker stays IDLE).
+-- A worker marked LOST or EXITED claims nothing (it must register again under a new id).
 --
 -- KEYS[1..22]  the static keys (see _lib.lua)
 -- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log

@@ -3,7 +3,8 @@
 -- TASK_COMPLETE (COMPLETE) or TASK_ERROR (other), release its dependants (COMPLETE) or make
 -- them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED, TIMEOUT, IMPOSSIBLE), and publish the
 -- finished ids on the done channel. Otherwise nothing of the task is written.
--- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE.
+-- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE
+-- (unless PAUSED). A worker marked LOST or EXITED is left alone and claims nothing.
 --
 -- KEYS[1..22]  the static keys (see _lib.lua)
 -- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log

@@ -12,7 +12,13 @@
 - Waking: enqueue/release/requeue push tokens to a queue's wake list; a claim that finds all its
   queues empty deletes their wake lists in the same script, so a worker that then ``BLPOP``s
   them misses no push. Finished ids are published on ``runq:{ns}:done`` (``_redis_listen``).
-- Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline.
+- Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline. A batch
+  of more than ``_ENQUEUE_CHUNK`` tasks is checked as a whole first, then written by one script
+  call per chunk (each atomic).
+- Connections: timeouts on connect and on every socket (longer than any blocking call, which is
+  capped at ``_MAX_BLOCK_S``: callers are answered early and ask again), TCP keepalive, and no
+  automatic retry: a transition sent twice could apply twice, so a lost connection surfaces as
+  ``BackendUnavailable`` and the caller decides.
 """
 
 from __future__ import annotations
