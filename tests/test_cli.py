@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import taskfns
-
 import runq
+import taskfns
 
 
 def run_cli(
@@ -70,7 +69,7 @@ def test_worker_command_runs_n_processes_and_stops_on_sigterm(
 ) -> None:
     tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
     env = dict(os.environ, RUNQ_URL=backend_url, PYTHONPATH=tests_dir)
-    log = open(tmp_path / "workers.log", "wb")
+    log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115 - the worker process writes it
     proc = subprocess.Popen(
         [sys.executable, "-m", "runq", "worker", ctl.queue_id, "-n", "2", "--worker-id", "cli"],
         env=env,

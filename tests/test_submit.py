@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-import taskfns
 
 import runq
+import taskfns
 from runq import TaskStatus
 
 
@@ -26,7 +26,7 @@ def test_enqueue_returns_hex_id_and_pending(ctl: runq.Controller) -> None:
 def test_unknown_id_is_missing(ctl: runq.Controller) -> None:
     assert ctl.status("0" * 32) is TaskStatus.MISSING
     assert ctl.exists(["0" * 32]) == [False]
-    with pytest.raises(runq.UnknownTaskError, match="0{32}"):
+    with pytest.raises(runq.UnknownTaskError, match=r"0{32}"):
         ctl.info("0" * 32)
     with pytest.raises(runq.UnknownTaskError):
         ctl.result("0" * 32)
@@ -34,7 +34,7 @@ def test_unknown_id_is_missing(ctl: runq.Controller) -> None:
 
 def test_unpicklable_argument_is_named_and_nothing_queued(ctl: runq.Controller) -> None:
     lock = threading.Lock()
-    with pytest.raises(runq.SerializationError, match="argument 1 .*lock"):
+    with pytest.raises(runq.SerializationError, match=r"argument 1 .*lock"):
         ctl.enqueue(taskfns.add, (1, lock))
     with pytest.raises(runq.SerializationError, match="keyword argument 'b'"):
         ctl.enqueue(taskfns.add, (1,), {"b": lock})

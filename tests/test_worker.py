@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
@@ -9,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import taskfns
 
 import runq
+import taskfns
 from runq import TaskStatus, WorkerConfig
 
 
@@ -86,15 +87,25 @@ def test_queue_priority_order(
     ctl: runq.Controller, spawn: Callable[..., runq.WorkerManager], tmp_path: Path
 ) -> None:
     order = tmp_path / "order.txt"
-    low = [ctl.enqueue(taskfns.record_order, (str(order), f"low{i}"), queue="low")
-           for i in range(3)]
+    low = [
+        ctl.enqueue(taskfns.record_order, (str(order), f"low{i}"), queue="low") for i in range(3)
+    ]
     default = [ctl.enqueue(taskfns.record_order, (str(order), f"def{i}")) for i in range(3)]
-    high = [ctl.enqueue(taskfns.record_order, (str(order), f"high{i}"), queue="high")
-            for i in range(3)]
+    high = [
+        ctl.enqueue(taskfns.record_order, (str(order), f"high{i}"), queue="high") for i in range(3)
+    ]
     spawn(1, config=WorkerConfig(queues=("high", "default", "low")))
     assert ctl.wait([*low, *default, *high], timeout=60, progress=False)
     assert order.read_text().split() == [
-        "high0", "high1", "high2", "def0", "def1", "def2", "low0", "low1", "low2",
+        "high0",
+        "high1",
+        "high2",
+        "def0",
+        "def1",
+        "def2",
+        "low0",
+        "low1",
+        "low2",
     ]
 
 
@@ -121,7 +132,7 @@ def test_dependency_chain_and_diamond(ctl: runq.Controller, workers: runq.Worker
     finished = [ctl.times(t).finished for t in everything]
     started = [ctl.times(t).started for t in everything]
     assert started[3] >= max(finished[1], finished[2])  # bottom ran after both branches
-    for earlier, later in zip(chain, chain[1:], strict=False):
+    for earlier, later in itertools.pairwise(chain):
         assert ctl.times(later).started >= ctl.times(earlier).finished
     assert ctl.deferred() == {}
 
@@ -136,7 +147,11 @@ def test_failure_propagates_to_dependants(
     unrelated = ctl.enqueue(taskfns.add, (1,), depends_on=ok)
     ctl.wait([bad, child, grandchild, ok, unrelated], timeout=60, progress=False)
     assert ctl.status([bad, child, grandchild, ok, unrelated]) == [
-        "ERROR", "IMPOSSIBLE", "IMPOSSIBLE", "COMPLETE", "COMPLETE",
+        "ERROR",
+        "IMPOSSIBLE",
+        "IMPOSSIBLE",
+        "COMPLETE",
+        "COMPLETE",
     ]
     assert ctl.queues.length() == 0
 
@@ -164,8 +179,9 @@ def test_max_tasks_and_timeout_idle_exit_cleanly(
     assert ctl.status(ids[2]) is TaskStatus.PENDING
     assert ctl.workers.status([wid]) == {wid: runq.WorkerStatus.EXITED}
     assert wid in ctl.workers.list_exited()
-    idle = spawn(1, config=WorkerConfig(timeout_idle=0.5, queues=("nothing-here",)),
-                 worker_id_base="idler")
+    idle = spawn(
+        1, config=WorkerConfig(timeout_idle=0.5, queues=("nothing-here",)), worker_id_base="idler"
+    )
     ctl.queues.remove(ids[2])
     assert _wait_exit(idle) == 0
     assert ctl.workers.log_tail([idle.ids[0]], 1)[-1].command == "STOP"
@@ -219,8 +235,9 @@ def _wait_path(ctl: runq.Controller, tid: str, path: Path, timeout: float = 60) 
         ctl.backend.wait_change([tid], 0.05)
 
 
-def _wait_log(ctl: runq.Controller, manager: runq.WorkerManager, event: str,
-              timeout: float = 30) -> None:
+def _wait_log(
+    ctl: runq.Controller, manager: runq.WorkerManager, event: str, timeout: float = 30
+) -> None:
     """Wait until the worker process has written ``event`` to its own log."""
     import time
 

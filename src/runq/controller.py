@@ -168,7 +168,7 @@ class Controller:
             else Call("call", fn_bytes, (row,), common, retry_on=opts.retry_on)
             for row, as_kwargs in _rows(data)
         ]
-        return self._submit([self._new_task(c, opts, depends_on) for c in calls])
+        return self._submit(self._new_tasks(calls, opts, depends_on))
 
     def enqueue_bulk_expr(
         self,
@@ -194,7 +194,7 @@ class Controller:
             calls.append(
                 Call("expr", None, (), {}, expr=expr, env={**base, **row}, retry_on=opts.retry_on)
             )
-        return self._submit([self._new_task(c, opts, depends_on) for c in calls])
+        return self._submit(self._new_tasks(calls, opts, depends_on))
 
     def _pickle_function(self, fn: Callable[..., Any]) -> bytes:
         if not callable(fn):
@@ -202,13 +202,23 @@ class Controller:
         return serialize.dumps(fn, f"the function {getattr(fn, '__qualname__', fn)!r}")
 
     def _new_task(self, call: Call, opts: TaskOptions, depends_on: Ids | None) -> NewTask:
-        try:
-            payload = self.codec.dumps(call, "the call")
-        except SerializationError as exc:
-            culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
-            raise SerializationError(f"cannot pickle {culprit}") from exc
+        return self._new_tasks([call], opts, depends_on)[0]
+
+    def _new_tasks(
+        self, calls: Iterable[Call], opts: TaskOptions, depends_on: Ids | None
+    ) -> list[NewTask]:
+        """Seal each call; the tasks share one options dict (a backend encodes it once)."""
         deps = tuple(as_id_list(depends_on, "depends_on"))
-        return NewTask(new_task_id(), opts.queue, payload, opts.to_json(), deps)
+        options = opts.to_json()
+        tasks = []
+        for call in calls:
+            try:
+                payload = self.codec.dumps(call, "the call")
+            except SerializationError as exc:
+                culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
+                raise SerializationError(f"cannot pickle {culprit}") from exc
+            tasks.append(NewTask(new_task_id(), opts.queue, payload, options, deps))
+        return tasks
 
     def _submit(self, tasks: list[NewTask]) -> list[str]:
         if tasks:

@@ -5,7 +5,7 @@ Every bad value is a ``ConfigError`` that names the option and the value."""
 from __future__ import annotations
 
 import math
-import uuid
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +20,7 @@ DUPLICATE_POLICIES = ("parallel", "discard", "serial", "queue_one")
 
 def new_task_id() -> str:
     """A fresh task id: 32 hex characters."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def seconds(name: str, value: float | timedelta | None) -> float | None:
