@@ -33,6 +33,9 @@ _RING = 16_384
 _READ_S = 1.0
 #: How long a first wait may take to get the subscription live.
 _SUBSCRIBE_S = 10.0
+#: How long the subscription outlives the last wait. Every finished task of the namespace is
+#: announced, so a controller that stays subscribed while nobody waits pays for each one.
+_IDLE_S = 2.0
 
 _ANYTHING: frozenset[str] = frozenset({"\0anything"})  # "the connection dropped: re-check"
 
@@ -52,6 +55,8 @@ class DoneListener:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._local = threading.local()
+        self._waiting = 0  # threads inside wait()
+        self._last_wait = time.monotonic()
 
     def wait(
         self,
@@ -65,7 +70,23 @@ class DoneListener:
         thread cannot know what was announced before the subscription was live.
         """
         deadline = time.monotonic() + max(timeout_s, 0.0)
-        self._start()
+        with self._cond:
+            self._waiting += 1
+        try:
+            self._start()
+            self._wait(ids, deadline, timeout_s, recheck)
+        finally:
+            with self._cond:
+                self._waiting -= 1
+                self._last_wait = time.monotonic()
+
+    def _wait(
+        self,
+        ids: Collection[str],
+        deadline: float,
+        timeout_s: float,
+        recheck: Callable[[], bool],
+    ) -> None:
         if not self._live.wait(min(_SUBSCRIBE_S, max(timeout_s, 0.0))):
             return  # not subscribed (yet): the caller re-checks
         wanted = frozenset(ids)
@@ -140,6 +161,8 @@ class DoneListener:
                     message = pubsub.get_message(timeout=_READ_S)
                     if message is not None and message.get("type") == "message":
                         self._push(frozenset(message["data"].decode().split("\n")))
+                    elif self._idle():
+                        return  # unsubscribe; the next wait starts a new reader
             except Exception:  # lost connection, or close() pulled it away: re-check, retry
                 self._live.clear()
                 self._push(_ANYTHING)  # whoever waits must re-check
@@ -149,6 +172,16 @@ class DoneListener:
                 with contextlib.suppress(Exception):
                     pubsub.close()
         self._live.clear()
+
+    def _idle(self) -> bool:
+        """Whether nobody has waited for a while (then the reader ends, under the lock, so a
+        wait that starts now sees the thread gone and starts a new one)."""
+        with self._cond:
+            idle = self._waiting == 0 and time.monotonic() - self._last_wait > _IDLE_S
+            if idle:
+                self._live.clear()
+                self._thread = None
+            return idle
 
     def _subscribe(self, pubsub: redis.client.PubSub) -> None:
         pubsub.subscribe(self._channel)

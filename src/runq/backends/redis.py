@@ -27,6 +27,7 @@ import functools
 import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
@@ -34,10 +35,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import redis
-from redis.commands.core import Script
 
 from runq.backends import redact_url
 from runq.backends._redis_listen import DoneListener
+from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
 from runq.exceptions import (
@@ -85,6 +86,11 @@ _SCRIPTS = (
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
 _ACTIVE_WORKERS = {WorkerStatus.IDLE, WorkerStatus.BUSY, WorkerStatus.PAUSED}
+
+
+#: Above this many ids, wait_change pauses instead of listening for announcements.
+_WATCH_MAX = 64
+_MANY_PAUSE_S = 0.01
 
 
 @functools.cache
@@ -146,6 +152,18 @@ def _connect(url: str) -> redis.Redis:
         raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=256)
+def _options_cached(raw: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+def _options(raw: bytes | None) -> dict[str, Any]:
+    """A claimed task's options. Tasks of one batch share their options text, so decoding is
+    cached; each caller gets its own copy."""
+    return dict(_options_cached(raw)) if raw else {}
+
+
 def _chunks(items: Sequence[str], size: int = _READ_CHUNK) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -179,9 +197,7 @@ class RedisBackend:
         self._static = self._k.static
         self._head = [self._k.queue_prefix, self._k.done_channel]  # ARGV[1..2] of every script
         self._r = _connect(url)
-        self._scripts: dict[str, Script] = {
-            name: self._r.register_script(_script_source(name)) for name in _SCRIPTS
-        }
+        self._scripts = ScriptRunner(self._r, {name: _script_source(name) for name in _SCRIPTS})
         self._known: dict[str, None] = {}  # queue names this object has met (ordered set)
         self._lock = threading.Lock()
         self._listener = DoneListener(self._r, self._k.done_channel)
@@ -223,9 +239,7 @@ class RedisBackend:
             queue_keys: list[str] = []
             for name in queues:
                 queue_keys += (self._k.queue(name), self._k.queue_wake(name))
-            reply = self._scripts[script](
-                keys=[*self._static, *keys, *queue_keys], args=[*self._head, *args]
-            )
+            reply = self._scripts(script, [*self._static, *keys, *queue_keys], [*self._head, *args])
             if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
                 return reply
             code, *detail = (_str(x) for x in reply[0])
@@ -277,6 +291,7 @@ class RedisBackend:
         return seconds + micros / 1e6
 
     def close(self) -> None:
+        self._scripts.close()
         self._listener.stop()
         self._r.close()  # also closes the listener's connection, which ends its thread
         self._listener.join(_READ_JOIN_S)
@@ -456,6 +471,12 @@ class RedisBackend:
 
     @_translated
     def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+        if len(ids) > _WATCH_MAX:
+            # Many outstanding tasks: some finish all the time, and a short pause between
+            # re-checks costs less than hearing about every single one.
+            time.sleep(min(timeout_s, _MANY_PAUSE_S))
+            return
+
         def finished_already() -> bool:
             return bool(ids) and any(s in FINISHED_STATUSES for s in self.status(ids))
 
@@ -505,7 +526,7 @@ class RedisBackend:
             id=task_id.decode(),
             queue=queue.decode(),
             payload=payload,
-            options=json.loads(options) if options else {},
+            options=_options(options),
             attempt=int(attempt),
         )
 
