@@ -106,3 +106,10 @@ def test_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     ctl = runq.Controller("anything", url)
     assert ctl.backend.workers(include_exited=False) == []
     ctl.close()
+
+
+def test_dashboard_draws_counts_queues_and_workers(ctl: runq.Controller, backend_url: str) -> None:
+    ctl.enqueue_bulk(taskfns.add, [1, 2], queue="images")
+    out = run_cli("dashboard", ctl.queue_id, "--frames", "1", "--interval", "0.1", url=backend_url)
+    assert out.returncode == 0, out.stderr
+    assert "PENDING" in out.stdout and "images" in out.stdout and "workers" in out.stdout

@@ -6,6 +6,7 @@ non-zero (1: runq error, 2: usage), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -260,3 +261,29 @@ def bench(args: tuple[str, ...]) -> None:
         click.echo("runq: error: bench/run.py not found: run this from a runq checkout", err=True)
         sys.exit(1)
     sys.exit(subprocess.call([sys.executable, str(script), *args]))
+
+
+@main.command()
+@click.argument("queue_id")
+@url_option
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between redraws.",
+)
+@click.option(
+    "--frames",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Stop after this many redraws (default: until Ctrl-C).",
+)
+@friendly_errors
+def dashboard(queue_id: str, url: str | None, interval: float, frames: int | None) -> None:
+    """A live view of QUEUE_ID: task counts and rate, queues, workers."""
+    from runq.controller import Controller
+    from runq.dashboard import run_dashboard
+
+    with Controller(queue_id, url) as ctl, contextlib.suppress(KeyboardInterrupt):
+        run_dashboard(ctl, interval, frames)
