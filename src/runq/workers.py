@@ -173,6 +173,9 @@ class WorkersAPI:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         if isinstance(config, WorkerConfig):
             env["RUNQ_WORKER_CONFIG"] = config.to_json()
+        secret = self._ctl.codec.secret_text()
+        if secret is not None:  # local workers sign and check with the controller's secret
+            env["RUNQ_SECRET"] = secret
         return env
 
     def _start(

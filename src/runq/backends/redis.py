@@ -40,6 +40,7 @@ from runq.backends import redact_url
 from runq.backends._redis_listen import DoneListener
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
 from runq.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -81,6 +82,7 @@ _SCRIPTS = (
     "delete",
     "register_worker",
     "worker_log",
+    "store",
 )
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
@@ -89,10 +91,10 @@ _ACTIVE_WORKERS = {WorkerStatus.IDLE, WorkerStatus.BUSY, WorkerStatus.PAUSED}
 
 @functools.cache
 def _script_source(name: str) -> str:
-    """A script's text: ``_lib.lua`` followed by ``<name>.lua``."""
+    """A script's text: ``_lib.lua``, ``_store_lib.lua``, then ``<name>.lua``."""
     files = resources.files("runq.backends")
-    lib = files.joinpath("_lib.lua").read_text(encoding="utf-8")
-    return lib + "\n" + files.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    parts = ("_lib.lua", "_store_lib.lua", f"{name}.lua")
+    return "\n".join(files.joinpath(part).read_text(encoding="utf-8") for part in parts)
 
 
 def _backend_error(exc: redis.RedisError, address: str) -> BackendError:
@@ -169,7 +171,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend:
+class RedisBackend(RedisStoreMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -247,6 +249,8 @@ class RedisBackend:
             return TaskStateError(
                 f"task {detail!r} is RUNNING: cancel it first, or delete with check=False"
             )
+        if code == "NEEDBLOB":
+            return NeedBlob(detail)
         if code == "ACTIVE":
             return ConfigError(
                 f"worker id {detail!r} is already used by an active worker in {ns!r}: "
@@ -319,8 +323,23 @@ class RedisBackend:
             args += (task.id, task.queue, options_json, task.payload, deps)
         queues = list(dict.fromkeys(task.queue for task in tasks))
         self._remember(queues)
-        reply = self._eval("enqueue", [], queues, args)
+        try:
+            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
+        except NeedBlob:  # a value we thought stored was deleted since: send the bytes
+            self._forget_stored()
+            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
         return [_STATUS[s] for s in reply]
+
+    def _task_blobs(self, tasks: Sequence[NewTask]) -> list[Any]:
+        """The enqueue script's store arguments for ``tasks``."""
+        with_blobs = [t for t in tasks if t.blobs]
+        if not with_blobs:
+            return [0, 0]
+        values = blob_args(self, [blob for t in with_blobs for blob in t.blobs])
+        args: list[Any] = [*values, len(with_blobs)]
+        for task in with_blobs:
+            args += (task.id, "\n".join(blob.hash for blob in task.blobs))
+        return args
 
     def _validate_batch(self, tasks: Sequence[NewTask]) -> None:
         """Check a batch that spans several script calls as a whole before writing any of it
@@ -480,7 +499,8 @@ class RedisBackend:
     @_translated
     def delete(self, ids: Sequence[str], check: bool) -> None:
         if ids:
-            self._eval("delete", [], self._known_queues(), ["1" if check else "0", *ids])
+            args = ["1" if check else "0", *ids]
+            self._eval("delete", self._k.store, self._known_queues(), args)
 
     # ------------------------------------------------------------------ worker transitions
     @_translated
