@@ -22,6 +22,7 @@ import hashlib
 import mmap
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +111,14 @@ def check_settings(store_max_size: Any, offload_path: Any) -> StoreSettings:
 class BlobStore:
     """Packs and unpacks values through one backend's object store and offload directory."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, cache_bytes: int = 0) -> None:
         self.backend = backend
         self._settings: StoreSettings | None = None
+        # verified bytes of values held in the backend, most recent last (a worker running
+        # many tasks that share a large argument fetches and checks it once)
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_max = cache_bytes
+        self._cache_size = 0
 
     def settings(self, refresh: bool = False) -> StoreSettings:
         """The namespace's settings, read from the backend once (again with ``refresh``)."""
@@ -205,9 +211,15 @@ class BlobStore:
 
     def fetch(self, hashes: Sequence[str], what: str) -> dict[str, Any]:
         """Each blob among ``hashes``, checked and unpickled."""
-        found = self.backend.store_get(list(hashes))
         out: dict[str, Any] = {}
-        for h, blob in zip(hashes, found, strict=True):
+        for h in hashes:
+            data = self._cache.get(h)
+            if data is not None:
+                self._cache.move_to_end(h)
+                out[h] = serialize.loads(data, f"{what} (stored value {h})")
+        missing = [h for h in hashes if h not in out]
+        found = self.backend.store_get(missing) if missing else []
+        for h, blob in zip(missing, found, strict=True):
             if blob is None:
                 raise PayloadError(
                     f"{what}: stored value {h} is missing from the object store (deleted, "
@@ -216,9 +228,19 @@ class BlobStore:
             out[h] = self._load(blob, what)
         return out
 
+    def _remember(self, h: str, data: bytes) -> None:
+        if len(data) > self._cache_max // 2:
+            return
+        self._cache[h] = data
+        self._cache_size += len(data)
+        while self._cache_size > self._cache_max:
+            _, old = self._cache.popitem(last=False)
+            self._cache_size -= len(old)
+
     def _load(self, blob: Blob, what: str) -> Any:
         if blob.data is not None:
             _check_hash(blob.hash, blob.data, what)
+            self._remember(blob.hash, blob.data)
             return serialize.loads(blob.data, f"{what} (stored value {blob.hash})")
         settings = self.settings()
         if settings.offload_path is None:
