@@ -12,15 +12,15 @@ import pytest
 import redis
 
 import runq
-from runq.exceptions import ConfigError, UnknownTaskError
 import taskfns
+from runq.exceptions import ConfigError, UnknownTaskError
 
 MB = 1024 * 1024
 
 
 def stored_bytes(ctl: runq.Controller, url: str) -> int:
     """What the backend holds, measured from outside runq: Redis ``used_memory``, or the
-    SQLite database's size (pages × page size, the WAL's newer pages included)."""
+    SQLite database's size (pages times page size, the WAL's newer pages included)."""
     if url.startswith("redis"):
         return int(redis.Redis.from_url(url).info("memory")["used_memory"])
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
