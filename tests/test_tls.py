@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 import pytest
 import redis
-import taskfns
-from conftest import REDIS_SERVER, free_port
 
 import runq
+import taskfns
+from conftest import REDIS_SERVER, free_port
 from runq.exceptions import BackendError
 
 PASSWORD = "s3cret-Pa55word"
