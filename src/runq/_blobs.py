@@ -151,6 +151,11 @@ class BlobStore:
         """The pickled payload of ``call`` and the blobs it refers to. A small call is
         pickled once, as is; a large one is split. ``memo`` (id of a value -> its blob) lets
         a batch that shares a large value pickle and store it once."""
+        if not memo:  # the hot path: one pickling, no blob
+            data = serialize.dumps(call, "the call")
+            if not (self._settings or self.settings()).by_reference(len(data)):
+                return data, ()
+            return self._split(call, {}, memo)
         blobs: dict[str, Blob] = {}
 
         def hit(value: Any, what: str) -> Any:
@@ -160,11 +165,17 @@ class BlobStore:
             blobs[found[2].hash] = found[2]
             return found[1]
 
-        if memo:
-            call = _map_call(call, hit)
+        call = _map_call(call, hit)
         data = serialize.dumps(Packed(call, tuple(blobs)) if blobs else call, "the call")
         if not self.settings().by_reference(len(data)):
             return data, tuple(blobs.values())
+        return self._split(call, blobs, memo)
+
+    def _split(
+        self, call: Call, blobs: dict[str, Blob], memo: dict[int, tuple[Any, BlobRef, Blob]]
+    ) -> tuple[bytes, tuple[Blob, ...]]:
+        """A large call as a ``Packed`` payload: each large value a blob (added to ``blobs``
+        and ``memo``), and the whole call a blob too if it is still large."""
         settings = self.settings(refresh=True)
 
         def ref(value: Any, what: str) -> Any:

@@ -18,6 +18,9 @@ queue_entries  (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
 queues         (ns, queue): every queue that has ever held a task
 workers        one row per worker id: status, info (JSON), task_id, started, last_seen
 worker_log     (ns, worker_id, time, command, message, child), oldest first by rowid
+store_values   (ns, hash) -> size, data (NULL if offloaded): the object store
+store_tags     (ns, tag, hash): which tags hold which values (``sqlite_store.py``)
+store_orphans  (ns, hash): offloaded values freed by task deletions
 ============== ====================================================================
 
 Invariant kept by every transition: a task has a ``queue_entries`` row iff it is PENDING.
