@@ -257,3 +257,16 @@ def test_bad_stored_data_fails_that_task_only(
     expected = "missing" if damage == "missing_file" else "corrupt"
     assert expected in error.message
     assert ctl.result(good) == 3
+
+
+def test_result_above_max_size_without_offload_fails_that_task(
+    ctl: runq.Controller, workers: runq.WorkerManager
+) -> None:
+    runq.configure(ctl.queue_id, ctl.url, store_max_size=100_000)
+    big = ctl.enqueue(taskfns.big_bytes, args=(200_000,))
+    small = ctl.enqueue(taskfns.big_bytes, args=(1024,))
+    assert not ctl.wait([big, small], timeout=30)
+    error = ctl.result(big)
+    assert isinstance(error, runq.TaskError) and "store_max_size (100,000 bytes)" in error.message
+    assert len(ctl.result(small)) == 1024
+    assert ctl.store.list() == []

@@ -184,3 +184,10 @@ def test_tls_without_the_client_certificate_fails_clearly(
     with pytest.raises(BackendError, match=f"127.0.0.1:{tls_redis.port}") as err:
         runq.Controller(namespace, url)
     assert PASSWORD not in str(err.value)
+
+
+def test_password_in_the_query_is_redacted(tls_redis: TlsRedis, namespace: str) -> None:
+    url = tls_redis.url() + f"&password={PASSWORD}"
+    with runq.Controller(namespace, url) as ctl:
+        assert ctl.status("0" * 32) == runq.TaskStatus.MISSING
+        assert PASSWORD not in repr(ctl) and "password=***" in ctl.address
