@@ -87,7 +87,7 @@ def test_large_argument_stored_once_for_many_tasks(
         ctl.enqueue(taskfns.nbytes, args=(array,), queue="big") for _ in range(3)
     ]  # one by one: the backend is sent the bytes once, then the hash
     grown = stored_bytes(ctl, backend_url) - before
-    assert 20 * MB <= grown < 30 * MB, f"200 tasks sharing 20 MB stored {grown / MB:.1f} MB"
+    assert 15 * MB < grown < 30 * MB, f"200 tasks sharing 20 MB stored {grown / MB:.1f} MB"
     assert len(ctl.store.list()) == 1
     assert set(ids + ids_one_by_one) <= set(ctl.store.tags())
     ctl.delete(ids[:180])
