@@ -191,3 +191,27 @@ def test_password_in_the_query_is_redacted(tls_redis: TlsRedis, namespace: str) 
     with runq.Controller(namespace, url) as ctl:
         assert ctl.status("0" * 32) == runq.TaskStatus.MISSING
         assert PASSWORD not in repr(ctl) and "password=***" in ctl.address
+
+
+def test_password_from_a_callable(tls_redis: TlsRedis, namespace: str, tmp_path: Path) -> None:
+    asked: list[int] = []
+
+    def password() -> str:
+        asked.append(1)
+        return PASSWORD
+
+    with runq.Controller(namespace, tls_redis.url(), password=password) as ctl:
+        manager = ctl.workers.spawn(1, progress=False, timeout=60, logdir=tmp_path / "logs")
+        try:
+            tid = ctl.enqueue(taskfns.add, args=(2, 2))
+            assert ctl.wait(tid, timeout=30) and ctl.result(tid) == 4
+        finally:
+            manager.stop(timeout=15)
+        ctl.destroy()
+    assert asked
+    with runq.Controller(namespace, tls_redis.url("alice"), password=lambda: ALICE_PASSWORD) as ctl:
+        assert ctl.status("0" * 32) == runq.TaskStatus.MISSING
+    with pytest.raises(BackendError, match="refused to authenticate"):
+        runq.Controller(namespace, tls_redis.url(), password=lambda: "wrong-password")
+    with pytest.raises(runq.ConfigError, match="two passwords"):
+        runq.Controller(namespace, tls_redis.url(f":{PASSWORD}"), password=PASSWORD)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 
 from runq import serialize
 from runq._blobs import BlobStore, Packed
-from runq.backends import Backend, connect, resolve_url
+from runq.backends import Backend, PasswordSource, connect, resolve_url
 from runq.exceptions import (
     ConfigError,
     SerializationError,
@@ -56,6 +56,8 @@ class Controller:
     ``timeout_task_wait`` is the default timeout of ``wait``; ``follow`` whether ids of
     retried tasks resolve to their newest retry; ``secret`` signs every stored call and
     result (HMAC-SHA256); ``seed`` makes seeded tasks' randomness reproducible.
+    ``password`` (Redis: a value, or a callable asked at each new connection) is used instead
+    of one in the URL or ``RUNQ_REDIS_PASSWORD``; spawned workers get it in that variable.
     """
 
     def __init__(
@@ -68,10 +70,14 @@ class Controller:
         check_version: bool = True,
         secret: SecretSource = None,
         seed: int | None = None,
+        password: PasswordSource = None,
     ) -> None:
         self.queue_id = queue_id
         self._url = resolve_url(url)
-        self.backend: Backend = connect(self._url, queue_id, check_version=check_version)
+        self._password = password
+        self.backend: Backend = connect(
+            self._url, queue_id, check_version=check_version, password=password
+        )
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow
         self.seed = seed

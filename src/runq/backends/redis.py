@@ -127,8 +127,24 @@ def _translated(
     return wrapper
 
 
-def _connect(url: str) -> redis.Redis:
-    """A client (with its thread-safe connection pool) for ``url``; no I/O yet."""
+class _PasswordCallable(redis.CredentialProvider):
+    """Asks a callable for the password at each new connection (rotating credentials)."""
+
+    def __init__(self, username: str | None, password: Callable[[], str]) -> None:
+        self._username = username
+        self._password = password
+
+    def get_credentials(self) -> tuple[str] | tuple[str, str]:
+        value = self._password()
+        return (self._username, value) if self._username else (value,)
+
+    def __repr__(self) -> str:
+        return "_PasswordCallable(***)"
+
+
+def _connect(url: str, password: str | Callable[[], str] | None = None) -> redis.Redis:
+    """A client (with its thread-safe connection pool) for ``url``; no I/O yet. The password
+    is ``password`` (a value or a callable), else the URL's, else ``RUNQ_REDIS_PASSWORD``."""
     scheme, sep, rest = url.partition("://")
     scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme.lower(), scheme.lower())
     url = scheme + sep + rest
@@ -139,9 +155,21 @@ def _connect(url: str) -> redis.Redis:
     }
     if scheme != "unix":
         options["socket_keepalive"] = True
-    password = os.environ.get("RUNQ_REDIS_PASSWORD")
-    if password and not urlsplit(url).password:
-        options["password"] = password
+    parts = urlsplit(url)
+    if password is not None:
+        if parts.password:
+            raise ConfigError(
+                f"two passwords for {redact_url(url)!r}: one in the URL and password=; "
+                "give only one"
+            )
+        if callable(password):
+            username = parts.username or None
+            url = url.replace(f"{parts.username}@", "", 1) if username else url
+            options["credential_provider"] = _PasswordCallable(username, password)
+        else:
+            options["password"] = password
+    elif not parts.password and os.environ.get("RUNQ_REDIS_PASSWORD"):
+        options["password"] = os.environ["RUNQ_REDIS_PASSWORD"]
     try:
         return redis.Redis.from_url(url, **options)
     except ValueError as exc:
@@ -174,13 +202,20 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
 class RedisBackend(RedisStoreMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
-    def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        *,
+        check_version: bool = True,
+        password: str | Callable[[], str] | None = None,
+    ) -> None:
         self.namespace = namespace
         self.address = redact_url(url)
         self._k = NamespaceKeys(namespace)
         self._static = self._k.static
         self._head = [self._k.queue_prefix, self._k.done_channel]  # ARGV[1..2] of every script
-        self._r = _connect(url)
+        self._r = _connect(url, password)
         self._scripts: dict[str, Script] = {
             name: self._r.register_script(_script_source(name)) for name in _SCRIPTS
         }
