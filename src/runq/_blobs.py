@@ -220,8 +220,11 @@ class BlobStore:
             return self.unpack(value, what) if isinstance(value, Packed) else value
         return _map_call(packed.value, lambda v, _what: _resolve(v, values))
 
-    def fetch(self, hashes: Sequence[str], what: str) -> dict[str, Any]:
-        """Each blob among ``hashes``, checked and unpickled."""
+    def fetch(
+        self, hashes: Sequence[str], what: str, unknown: type[Exception] = PayloadError
+    ) -> dict[str, Any]:
+        """Each blob among ``hashes``, checked and unpickled; a hash not stored is an
+        ``unknown`` error."""
         out: dict[str, Any] = {}
         for h in hashes:
             data = self._cache.get(h)
@@ -232,7 +235,7 @@ class BlobStore:
         found = self.backend.store_get(missing) if missing else []
         for h, blob in zip(missing, found, strict=True):
             if blob is None:
-                raise PayloadError(
+                raise unknown(
                     f"{what}: stored value {h} is missing from the object store (deleted, "
                     "or the namespace was destroyed)"
                 )

@@ -62,11 +62,8 @@ class StoreAPI:
     def mget(self, hashes: Sequence[str]) -> builtins.list[Any]:
         """The values stored under ``hashes``, in order (one round trip)."""
         hash_list = as_id_list(hashes, "hashes")
-        found = self._ctl.backend.store_get(hash_list)
-        for h, blob in zip(hash_list, found, strict=True):
-            if blob is None:
-                raise UnknownTaskError(f"no value {h} in the object store of {self._queue!r}")
-        values = self._blobs.fetch(list(dict.fromkeys(hash_list)), "object store")
+        what = f"object store of {self._queue!r}"
+        values = self._blobs.fetch(list(dict.fromkeys(hash_list)), what, UnknownTaskError)
         return [values[h] for h in hash_list]
 
     def list(self) -> builtins.list[str]:
