@@ -270,3 +270,14 @@ def test_result_above_max_size_without_offload_fails_that_task(
     assert isinstance(error, runq.TaskError) and "store_max_size (100,000 bytes)" in error.message
     assert len(ctl.result(small)) == 1024
     assert ctl.store.list() == []
+
+
+def test_controller_refuses_a_corrupt_large_result(
+    ctl: runq.Controller, backend_url: str, workers: runq.WorkerManager
+) -> None:
+    tid = ctl.enqueue(taskfns.big_bytes, args=(200_000,))
+    assert ctl.wait(tid, timeout=30)
+    (h,) = ctl.store.list()
+    _corrupt_in_backend(backend_url, ctl.queue_id, h)
+    with pytest.raises(runq.PayloadError, match=f"{h} is corrupt"):
+        ctl.result(tid)
