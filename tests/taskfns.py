@@ -71,3 +71,33 @@ def touch_then_wait(started: str, release: str, timeout: float = 30) -> str:
     """Create ``started``, then block until ``release`` exists."""
     Path(started).touch()
     return wait_for_file(release, timeout)
+
+
+def nbytes(x: Any) -> int:
+    """The size of an array-like argument (large-argument tests)."""
+    return int(x.nbytes) if hasattr(x, "nbytes") else len(x)
+
+
+def big_bytes(n: int) -> bytes:
+    """A result of ``n`` bytes (large-result tests)."""
+    return os.urandom(16) * (n // 16)
+
+
+def big_array(n_bytes: int) -> Any:
+    """A numpy array of ``n_bytes`` bytes."""
+    import numpy as np
+
+    return np.ones(n_bytes // 8, dtype=np.float64)
+
+
+def peak_rss_bytes() -> int:
+    """The worker process's peak resident memory so far."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def make_dir(path: str) -> str:
+    """A side effect a tampered payload would try (signing tests check it never happens)."""
+    os.mkdir(path)
+    return path

@@ -1,8 +1,9 @@
 """The controller: submit tasks, inspect them, wait for them and collect their results.
 
-Its sub-APIs are ``ctl.queues`` (``queues.QueuesAPI``) and ``ctl.workers``
-(``workers.WorkersAPI``). Methods taking ``ids`` accept one id (answering a scalar) or a
-sequence (answering a list); each costs a bounded number of backend round trips.
+Its sub-APIs are ``ctl.queues`` (``queues.QueuesAPI``), ``ctl.workers``
+(``workers.WorkersAPI``) and ``ctl.store`` (``store.StoreAPI``). Methods taking ``ids`` accept
+one id (answering a scalar) or a sequence (answering a list); each costs a bounded number of
+backend round trips.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from runq import serialize
-from runq.backends import Backend, connect, resolve_url
+from runq._blobs import BlobStore, Packed
+from runq.backends import Backend, PasswordSource, connect, resolve_url
 from runq.exceptions import (
     ConfigError,
     SerializationError,
@@ -32,6 +34,7 @@ from runq.models import (
 from runq.options import TaskOptions, as_id_list, new_task_id, seconds
 from runq.queues import QueuesAPI
 from runq.serialize import Call, Codec, SecretSource
+from runq.store import StoreAPI
 from runq.waiting import wait_finished
 from runq.workers import WorkersAPI
 
@@ -53,6 +56,8 @@ class Controller:
     ``timeout_task_wait`` is the default timeout of ``wait``; ``follow`` whether ids of
     retried tasks resolve to their newest retry; ``secret`` signs every stored call and
     result (HMAC-SHA256); ``seed`` makes seeded tasks' randomness reproducible.
+    ``password`` (Redis: a value, or a callable asked at each new connection) is used instead
+    of one in the URL or ``RUNQ_REDIS_PASSWORD``; spawned workers get it in that variable.
     """
 
     def __init__(
@@ -65,18 +70,24 @@ class Controller:
         check_version: bool = True,
         secret: SecretSource = None,
         seed: int | None = None,
+        password: PasswordSource = None,
     ) -> None:
         self.queue_id = queue_id
         self._url = resolve_url(url)
-        self.backend: Backend = connect(self._url, queue_id, check_version=check_version)
+        self._password = password
+        self.backend: Backend = connect(
+            self._url, queue_id, check_version=check_version, password=password
+        )
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow
         self.seed = seed
         self.codec = Codec(secret)
         if not self.codec.signed:
             _warn_if_remote(self._url)
+        self._blobs = BlobStore(self.backend)
         self.queues = QueuesAPI(self)
         self.workers = WorkersAPI(self)
+        self.store = StoreAPI(self)
 
     @property
     def url(self) -> str:
@@ -207,17 +218,20 @@ class Controller:
     def _new_tasks(
         self, calls: Iterable[Call], opts: TaskOptions, depends_on: Ids | None
     ) -> list[NewTask]:
-        """Seal each call; the tasks share one options dict (a backend encodes it once)."""
+        """Seal each call; the tasks share one options dict (a backend encodes it once).
+        Large values go to the object store, each stored once per batch (``_blobs``)."""
         deps = tuple(as_id_list(depends_on, "depends_on"))
         options = opts.to_json()
         tasks = []
+        memo: dict[int, Any] = {}
         for call in calls:
             try:
-                payload = self.codec.dumps(call, "the call")
+                data, blobs = self._blobs.pack_call(call, memo)
             except SerializationError as exc:
                 culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
                 raise SerializationError(f"cannot pickle {culprit}") from exc
-            tasks.append(NewTask(new_task_id(), opts.queue, payload, options, deps))
+            payload = self.codec.seal(data)
+            tasks.append(NewTask(new_task_id(), opts.queue, payload, options, deps, blobs))
         return tasks
 
     def _submit(self, tasks: list[NewTask]) -> list[str]:
@@ -304,6 +318,8 @@ class Controller:
     def _outcome(self, tid: str, status: TaskStatus, blob: bytes | None) -> Any:
         if blob is not None:
             value = self.codec.loads(blob, f"result of task {tid}")
+            if isinstance(value, Packed):
+                value = self._blobs.unpack(value, f"result of task {tid}")
             if status is TaskStatus.COMPLETE or isinstance(value, TaskError):
                 return value
         if status is TaskStatus.COMPLETE:
@@ -339,6 +355,8 @@ class Controller:
         if blob is None:
             raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
         call: Call = self.codec.loads(blob, f"payload of task {tid}")
+        if isinstance(call, Packed):
+            call = self._blobs.unpack(call, f"payload of task {tid}")
         fn = serialize.loads(call.fn_bytes, "the function") if call.fn_bytes else None
         return {
             "kind": call.kind,
@@ -452,8 +470,11 @@ class Controller:
 
     def delete(self, ids: Ids, check: bool = True) -> None:
         """Delete tasks (their records, calls and results). With ``check``, a RUNNING task is
-        a ``TaskStateError`` and nothing is deleted."""
+        a ``TaskStateError`` and nothing is deleted. Their large values leave the object
+        store with them, unless something else still holds them."""
         self.backend.delete(as_id_list(ids), check)
+        if self._blobs.settings().offload_path is not None:
+            self.store._collect()
 
     def destroy(
         self, delete: bool = True, worker_stop_type: str = "message", timeout_worker_stop: float = 0
@@ -462,6 +483,7 @@ class Controller:
         if self.backend.workers():
             self.workers.stop(type=worker_stop_type, timeout=timeout_worker_stop)
         if delete:
+            self.store.destroy()
             self.backend.destroy()
 
 

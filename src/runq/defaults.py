@@ -46,10 +46,12 @@ def get_default_controller() -> Controller:
 
 
 def configure(queue_id: str, url: str | None = None, **settings: Any) -> Controller:
-    """Open ``queue_id`` at ``url`` and return its controller.
+    """Open ``queue_id`` at ``url``, save its settings in the backend, return its controller.
 
-    Settings such as ``store_max_size`` and ``offload_path`` belong to the object store
-    (see the data-path issue); any other name is a ``ConfigError``."""
+    Settings: ``store_max_size`` (bytes; a value of the object store above it goes to a
+    file in ``offload_path``) and ``offload_path`` (a directory shared by the controller and
+    every worker). They are saved in the backend, so workers see them; settings not given keep
+    their saved value. Any other name is a ``ConfigError``."""
     from runq.controller import Controller
 
     known = {"store_max_size", "offload_path"}
@@ -59,4 +61,18 @@ def configure(queue_id: str, url: str | None = None, **settings: Any) -> Control
             f"unknown setting(s) {sorted(unknown)}: runq.configure takes "
             f"url, {', '.join(sorted(known))}"
         )
-    return Controller(queue_id, url)
+    from runq._blobs import check_settings
+
+    check_settings(settings.get("store_max_size"), settings.get("offload_path"))
+    controller = Controller(queue_id, url)
+    if settings:
+        saved = controller.backend.settings_get()
+        saved.update(
+            check_settings(
+                settings.get("store_max_size", saved.get("store_max_size")),
+                settings.get("offload_path", saved.get("offload_path")),
+            ).to_json()
+        )
+        controller.backend.settings_set(saved)
+        controller._blobs.settings(refresh=True)
+    return controller

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "FAILED_STATUSES",
     "FINISHED_STATUSES",
+    "Blob",
     "ClaimedTask",
     "LogEntry",
     "NewTask",
@@ -92,12 +93,25 @@ class LogEntry(NamedTuple):
     message: str
 
 
+class Blob(NamedTuple):
+    """A value of the object store as it crosses the backend seam: its BLAKE2b-256 ``hash``
+    (hex), its serialized bytes ``data`` (None when the value is offloaded: its bytes are in
+    the file ``<offload_path>/<hash>``), and its ``size`` in bytes."""
+
+    hash: str
+    data: bytes | None
+    size: int
+
+
 @dataclass(frozen=True, slots=True)
 class NewTask:
     """A task as the controller hands it to ``Backend.enqueue``.
 
     ``options`` is JSON-able; the backend stores it as is and reads only ``retries`` from it.
-    ``payload`` is the signed, serialized call, opaque to the backend.
+    ``payload`` is the signed, serialized call, opaque to the backend. ``blobs`` are the
+    object-store values the payload refers to by hash (large arguments): ``enqueue`` stores
+    them (a value already stored is kept, not written again) and tags them with the task id,
+    in the same transition.
     """
 
     id: str
@@ -105,6 +119,7 @@ class NewTask:
     payload: bytes
     options: dict[str, Any]
     depends_on: tuple[str, ...] = ()
+    blobs: tuple[Blob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ def _secret_bytes(secret: SecretSource) -> bytes | None:
         return None
     value = secret() if callable(secret) else secret
     if isinstance(value, str):
-        value = value.encode()
+        value = value.encode("utf-8", "surrogateescape")
     if not isinstance(value, bytes) or not value:
         raise PayloadRejected("the secret must be a non-empty bytes or str value")
     return value
@@ -132,6 +132,10 @@ class Codec:
 
     def __init__(self, secret: SecretSource = None) -> None:
         self._key = _secret_bytes(secret)
+
+    def secret_text(self) -> str | None:
+        """The secret as an environment variable holds it (``RUNQ_SECRET``), or None."""
+        return None if self._key is None else self._key.decode("utf-8", "surrogateescape")
 
     @property
     def signed(self) -> bool:

@@ -173,6 +173,12 @@ class WorkersAPI:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         if isinstance(config, WorkerConfig):
             env["RUNQ_WORKER_CONFIG"] = config.to_json()
+        password = self._ctl._password
+        if password is not None:  # never on the command line, where ps would show it
+            env["RUNQ_REDIS_PASSWORD"] = password() if callable(password) else password
+        secret = self._ctl.codec.secret_text()
+        if secret is not None:  # local workers sign and check with the controller's secret
+            env["RUNQ_SECRET"] = secret
         return env
 
     def _start(

@@ -21,3 +21,6 @@ def check(ctl: runq.Controller, tid: str, ids: list[str]) -> None:
     assert_type(ctl.position(ids), list[int])
     assert_type(ctl.wait(ids), bool)
     assert_type(ctl.info(tid), runq.TaskInfo)
+    assert_type(ctl.store.set(1, "tag"), str)
+    assert_type(ctl.store.location(tid), str | None)
+    assert_type(ctl.store.location(ids), list[str | None])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
 from runq.exceptions import ConfigError
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_URL",
     "SCHEMA_VERSION",
     "Backend",
+    "PasswordSource",
     "WorkerRecord",
     "check_namespace",
     "connect",
@@ -25,6 +27,9 @@ __all__ = [
 ]
 
 DEFAULT_URL = "sqlite:///.runq/runq.db"
+
+#: A Redis password: a value, or a callable asked for it at each new connection.
+PasswordSource = str | Callable[[], str] | None
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -44,11 +49,24 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
-def connect(url: str | None, namespace: str, *, check_version: bool = True) -> Backend:
-    """Open the backend for ``namespace`` at ``url`` (see module docstring)."""
+def connect(
+    url: str | None,
+    namespace: str,
+    *,
+    check_version: bool = True,
+    password: PasswordSource = None,
+) -> Backend:
+    """Open the backend for ``namespace`` at ``url`` (see module docstring). ``password``
+    (Redis only) is used instead of one in the URL or ``RUNQ_REDIS_PASSWORD``."""
     check_namespace(namespace)
     url = resolve_url(url)
     scheme = url.split(":", 1)[0].lower()
+    if password is not None and scheme == "sqlite":
+        raise ConfigError("password= is for Redis URLs; an SQLite file has none")
+    if password is not None:
+        from runq.backends.redis import RedisBackend
+
+        return RedisBackend(url, namespace, check_version=check_version, password=password)
     if scheme == "sqlite":
         from runq.backends.sqlite import SqliteBackend
 
@@ -64,5 +82,6 @@ def connect(url: str | None, namespace: str, *, check_version: bool = True) -> B
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """``url`` with any password (in its user info or its query) replaced by ``***``."""
+    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)

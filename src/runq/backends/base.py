@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runq.models import ClaimedTask, LogEntry, NewTask, TaskRecord, TaskStatus, TaskTimes
+from runq.models import Blob, ClaimedTask, LogEntry, NewTask, TaskRecord, TaskStatus, TaskTimes
 
 __all__ = ["SCHEMA_VERSION", "Backend", "WorkerRecord"]
 
@@ -222,4 +222,56 @@ class Backend(Protocol):
 
     def worker_log_tail(self, worker_id: str, n: int) -> list[LogEntry]:
         """The worker's last ``n`` log events, oldest first (all of them if ``n <= 0``)."""
+        ...
+
+    # ------------------------------------------------------------------ object store (issue 3)
+    # Values are keyed by the BLAKE2b-256 hash of their bytes and held while at least one tag
+    # refers to them: tagging a value twice with the same tag counts once; a value is deleted
+    # with its last tag. An offloaded value (``Blob.data is None``) has its bytes in a file
+    # the caller manages: verbs that delete values answer the hashes of the offloaded ones
+    # deleted, so the caller removes their files. ``enqueue`` tags each task's ``blobs`` with
+    # the task id; ``delete`` drops the tag of every deleted task (values it frees that were
+    # offloaded are remembered until ``store_collect``).
+
+    def store_put(self, tag: str, blobs: Sequence[Blob]) -> None:
+        """Store each value (unless its hash is already stored) and tag it with ``tag``, all
+        in one atomic transition."""
+        ...
+
+    def store_get(self, hashes: Sequence[str]) -> list[Blob | None]:
+        """Each value, in order: its bytes (``data``) or, if offloaded, ``data=None``; None
+        for a hash that is not stored. One round trip."""
+        ...
+
+    def store_locations(self, hashes: Sequence[str]) -> list[str | None]:
+        """Each value's location without its bytes: ``"backend"``, ``"offload"`` or None."""
+        ...
+
+    def store_list(self) -> list[str]:
+        """Every stored hash, sorted."""
+        ...
+
+    def store_tags(self) -> list[str]:
+        """Every tag in use, sorted."""
+        ...
+
+    def store_drop(self, tags: Sequence[str]) -> list[str]:
+        """Drop ``tags`` (atomic); values left without any tag are deleted. Answers the hashes
+        of deleted values that were offloaded."""
+        ...
+
+    def store_collect(self) -> list[str]:
+        """Answer (and forget) the offloaded values that task deletions freed."""
+        ...
+
+    def store_destroy(self) -> list[str]:
+        """Delete every value and tag of the namespace; answers the offloaded hashes."""
+        ...
+
+    def settings_get(self) -> dict[str, Any]:
+        """The namespace's settings (``runq.configure``), a JSON-able dict ({} if none)."""
+        ...
+
+    def settings_set(self, settings: dict[str, Any]) -> None:
+        """Replace the namespace's settings (JSON-able), so every worker sees them."""
         ...

@@ -3,15 +3,20 @@
 -- dependants of a deleted task that was not COMPLETE become IMPOSSIBLE, transitively. Deleted
 -- and newly IMPOSSIBLE ids are published on the done channel. Unknown ids are ignored.
 --
+-- The deleted tasks' tags are dropped from the object store (see _store_lib.lua); offloaded
+-- values this frees are added to the orphans set.
+--
 -- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
+-- KEYS[23..27] the store keys (see _store_lib.lua)
+-- KEYS[28..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      '1' to refuse (and delete nothing) if a task is RUNNING, else '0'
 -- ARGV[4..]    task ids
 -- Answers the number of deleted tasks, {{'RUNNING', id}} or {{'NEEDQ', name, ...}}.
 
 local check = ARGV[3] == '1'
-local qmap = queue_map(NSTATIC + 1)
+local S = store_keys(NSTATIC + 1)
+local qmap = queue_map(NSTATIC + 1 + NSTORE)
 local ids, gone = {}, {}
 for i = 4, #ARGV do
   if not gone[ARGV[i]] then
@@ -84,6 +89,7 @@ for _, key in ipairs({K.status, K.queue, K.options, K.payload, K.result, K.submi
   chunked('HDEL', key, present)
 end
 chunked('ZREM', K.order, present)
+store_untag(S, present, true)
 local announced = {}
 for i, id in ipairs(present) do announced[i] = id end
 make_impossible(children, t, announced)

@@ -6,14 +6,22 @@
 -- A dependency may name an earlier task of the batch. Everything is validated before the
 -- first write.
 --
+-- The tasks' object-store values (large arguments) are stored and tagged with their task ids
+-- in the same call (see _store_lib.lua).
+--
 -- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
+-- KEYS[23..27] the store keys (see _store_lib.lua)
+-- KEYS[28..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n
 -- ARGV[4..]    5 values per task: id, queue name, options JSON, payload, dependency ids
 --              joined by '\n' ('' for none)
+-- then         m, the number of distinct values, and m triples (hash, kind, bytes or size)
+--              with kind 'b' (bytes), 'o' (offloaded) or 'k' (known to be stored: no bytes)
+-- then         t, the number of tasks with values, and t pairs (task id, hashes joined by '\n')
 -- Answers the n statuses, or {{'DUPLICATE', id}} (twice in the batch), {{'EXISTS', id}},
--- {{'UNKNOWN', dependency id}}, {{'NEEDQ', name, ...}}.
+-- {{'UNKNOWN', dependency id}}, {{'NEEDQ', name, ...}}, {{'NEEDBLOB', hash}} (a value sent as
+-- known is not stored: send it again with its bytes).
 
 local n = tonumber(ARGV[3])
 local function arg(i, field) return ARGV[3 + (i - 1) * 5 + field] end
@@ -104,14 +112,24 @@ local function write_tasks(ids, names, plan, t)
   return pushes, push_names
 end
 
-local qmap = queue_map(NSTATIC + 1)
+local S = store_keys(NSTATIC + 1)
+local qmap = queue_map(NSTATIC + 1 + NSTORE)
 local ids, names, err = read_batch(qmap)
 if err then return err end
+local blobs_at = 4 + 5 * n
+local nblobs = tonumber(ARGV[blobs_at])
+local tags_at = blobs_at + 1 + 3 * nblobs
+local absent = store_missing(S, blobs_at + 1, nblobs)
+if absent then return fail('NEEDBLOB', absent) end
 local plan = {out = {}, parents = {}, parent_order = {}, deps = {}, waiting = {}}
 err = decide(ids, plan)
 if err then return err end
 
 local pushes, push_names = write_tasks(ids, names, plan, now())
+store_write(S, blobs_at + 1, nblobs)
+for i = 0, tonumber(ARGV[tags_at]) - 1 do
+  store_tag(S, ARGV[tags_at + 1 + 2 * i], id_list(ARGV[tags_at + 2 + 2 * i]))
+end
 chunked('HSET', K.waiting, plan.waiting)
 chunked('HSET', K.deps, plan.deps)
 for _, d in ipairs(plan.parent_order) do

@@ -38,6 +38,12 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
 ``runq:{ns}:log:<worker>``          list    the worker's last 100,000 log events, each
                                             ``"time\\tchild\\tcommand\\tmessage"``
+``runq:{ns}:s:data``                hash    value hash -> bytes (object store, in Redis)
+``runq:{ns}:s:off``                 hash    value hash -> size (offloaded value)
+``runq:{ns}:s:refs``                hash    value hash -> number of tags holding it
+``runq:{ns}:s:tags``                hash    tag (or task id) -> its hashes, joined by ``"\\n"``
+``runq:{ns}:s:orphans``             set     offloaded hashes freed by task deletions
+``runq:{ns}:settings``              string  namespace settings JSON (``runq.configure``)
 ==================================  ======  =====================================================
 
 Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publishes their ids,
@@ -147,6 +153,16 @@ class NamespaceKeys:
     def worker_log(self, worker_id: str) -> str:
         """The log list of one worker."""
         return self.prefix + "log:" + worker_id
+
+    @property
+    def store(self) -> list[str]:
+        """The object-store keys, in the order ``_store_lib.lua`` names them."""
+        return [self.prefix + "s:" + name for name in ("data", "off", "refs", "tags", "orphans")]
+
+    @property
+    def settings(self) -> str:
+        """The namespace settings (``runq.configure``), as JSON."""
+        return self.prefix + "settings"
 
     @property
     def scan_pattern(self) -> str:

@@ -41,6 +41,7 @@ from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
 from runq.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -82,6 +83,7 @@ _SCRIPTS = (
     "delete",
     "register_worker",
     "worker_log",
+    "store",
 )
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
@@ -95,10 +97,10 @@ _MANY_PAUSE_S = 0.01
 
 @functools.cache
 def _script_source(name: str) -> str:
-    """A script's text: ``_lib.lua`` followed by ``<name>.lua``."""
+    """A script's text: ``_lib.lua``, ``_store_lib.lua``, then ``<name>.lua``."""
     files = resources.files("runq.backends")
-    lib = files.joinpath("_lib.lua").read_text(encoding="utf-8")
-    return lib + "\n" + files.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    parts = ("_lib.lua", "_store_lib.lua", f"{name}.lua")
+    return "\n".join(files.joinpath(part).read_text(encoding="utf-8") for part in parts)
 
 
 def _backend_error(exc: redis.RedisError, address: str) -> BackendError:
@@ -131,8 +133,24 @@ def _translated(
     return wrapper
 
 
-def _connect(url: str) -> redis.Redis:
-    """A client (with its thread-safe connection pool) for ``url``; no I/O yet."""
+class _PasswordCallable(redis.CredentialProvider):
+    """Asks a callable for the password at each new connection (rotating credentials)."""
+
+    def __init__(self, username: str | None, password: Callable[[], str]) -> None:
+        self._username = username
+        self._password = password
+
+    def get_credentials(self) -> tuple[str] | tuple[str, str]:
+        value = self._password()
+        return (self._username, value) if self._username else (value,)
+
+    def __repr__(self) -> str:
+        return "_PasswordCallable(***)"
+
+
+def _connect(url: str, password: str | Callable[[], str] | None = None) -> redis.Redis:
+    """A client (with its thread-safe connection pool) for ``url``; no I/O yet. The password
+    is ``password`` (a value or a callable), else the URL's, else ``RUNQ_REDIS_PASSWORD``."""
     scheme, sep, rest = url.partition("://")
     scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme.lower(), scheme.lower())
     url = scheme + sep + rest
@@ -143,9 +161,21 @@ def _connect(url: str) -> redis.Redis:
     }
     if scheme != "unix":
         options["socket_keepalive"] = True
-    password = os.environ.get("RUNQ_REDIS_PASSWORD")
-    if password and not urlsplit(url).password:
-        options["password"] = password
+    parts = urlsplit(url)
+    if password is not None:
+        if parts.password:
+            raise ConfigError(
+                f"two passwords for {redact_url(url)!r}: one in the URL and password=; "
+                "give only one"
+            )
+        if callable(password):
+            username = parts.username or None
+            url = url.replace(f"{parts.username}@", "", 1) if username else url
+            options["credential_provider"] = _PasswordCallable(username, password)
+        else:
+            options["password"] = password
+    elif not parts.password and os.environ.get("RUNQ_REDIS_PASSWORD"):
+        options["password"] = os.environ["RUNQ_REDIS_PASSWORD"]
     try:
         return redis.Redis.from_url(url, **options)
     except ValueError as exc:
@@ -187,16 +217,23 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend:
+class RedisBackend(RedisStoreMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
-    def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        *,
+        check_version: bool = True,
+        password: str | Callable[[], str] | None = None,
+    ) -> None:
         self.namespace = namespace
         self.address = redact_url(url)
         self._k = NamespaceKeys(namespace)
         self._static = self._k.static
         self._head = [self._k.queue_prefix, self._k.done_channel]  # ARGV[1..2] of every script
-        self._r = _connect(url)
+        self._r = _connect(url, password)
         self._scripts = ScriptRunner(self._r, {name: _script_source(name) for name in _SCRIPTS})
         self._known: dict[str, None] = {}  # queue names this object has met (ordered set)
         self._lock = threading.Lock()
@@ -261,6 +298,8 @@ class RedisBackend:
             return TaskStateError(
                 f"task {detail!r} is RUNNING: cancel it first, or delete with check=False"
             )
+        if code == "NEEDBLOB":
+            return NeedBlob(detail)
         if code == "ACTIVE":
             return ConfigError(
                 f"worker id {detail!r} is already used by an active worker in {ns!r}: "
@@ -334,8 +373,23 @@ class RedisBackend:
             args += (task.id, task.queue, options_json, task.payload, deps)
         queues = list(dict.fromkeys(task.queue for task in tasks))
         self._remember(queues)
-        reply = self._eval("enqueue", [], queues, args)
+        try:
+            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
+        except NeedBlob:  # a value we thought stored was deleted since: send the bytes
+            self._forget_stored()
+            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
         return [_STATUS[s] for s in reply]
+
+    def _task_blobs(self, tasks: Sequence[NewTask]) -> list[Any]:
+        """The enqueue script's store arguments for ``tasks``."""
+        with_blobs = [t for t in tasks if t.blobs]
+        if not with_blobs:
+            return [0, 0]
+        values = blob_args(self, [blob for t in with_blobs for blob in t.blobs])
+        args: list[Any] = [*values, len(with_blobs)]
+        for task in with_blobs:
+            args += (task.id, "\n".join(blob.hash for blob in task.blobs))
+        return args
 
     def _validate_batch(self, tasks: Sequence[NewTask]) -> None:
         """Check a batch that spans several script calls as a whole before writing any of it
@@ -501,7 +555,8 @@ class RedisBackend:
     @_translated
     def delete(self, ids: Sequence[str], check: bool) -> None:
         if ids:
-            self._eval("delete", [], self._known_queues(), ["1" if check else "0", *ids])
+            args = ["1" if check else "0", *ids]
+            self._eval("delete", self._k.store, self._known_queues(), args)
 
     # ------------------------------------------------------------------ worker transitions
     @_translated

@@ -83,3 +83,29 @@ CREATE TABLE IF NOT EXISTS worker_log (
     child     INTEGER
 );
 CREATE INDEX IF NOT EXISTS worker_log_ns_worker ON worker_log (ns, worker_id);
+
+-- Object store (values keyed by the BLAKE2b-256 hash of their bytes). `data` is NULL for an
+-- offloaded value (its bytes are in <offload_path>/<hash>). A value lives while store_tags
+-- holds a row for it; task ids are tags too (a task's large arguments and result).
+CREATE TABLE IF NOT EXISTS store_values (
+    ns      TEXT    NOT NULL,
+    hash    TEXT    NOT NULL,
+    size    INTEGER NOT NULL,
+    data    BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS store_values_ns_hash ON store_values (ns, hash);
+
+CREATE TABLE IF NOT EXISTS store_tags (
+    ns   TEXT NOT NULL,
+    tag  TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (ns, tag, hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_tags_ns_hash ON store_tags (ns, hash);
+
+-- Offloaded values freed by a task deletion, whose files the next store_collect removes.
+CREATE TABLE IF NOT EXISTS store_orphans (
+    ns   TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (ns, hash)
+) WITHOUT ROWID;

@@ -18,6 +18,9 @@ queue_entries  (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
 queues         (ns, queue): every queue that has ever held a task
 workers        one row per worker id: status, info (JSON), task_id, started, last_seen
 worker_log     (ns, worker_id, time, command, message, child), oldest first by rowid
+store_values   (ns, hash) -> size, data (NULL if offloaded): the object store
+store_tags     (ns, tag, hash): which tags hold which values (``sqlite_store.py``)
+store_orphans  (ns, hash): offloaded values freed by task deletions
 ============== ====================================================================
 
 Invariant kept by every transition: a task has a ``queue_entries`` row iff it is PENDING.
@@ -40,6 +43,7 @@ from typing import Any
 
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.sqlite_store import SqliteStoreMixin
 from runq.exceptions import (
     BackendUnavailable,
     ConfigError,
@@ -140,7 +144,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteStoreMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -288,6 +292,7 @@ class SqliteBackend:
                 (t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING
             ]
             self._push(conn, pending)
+            self._store_put_tasks(conn, tasks)
         return statuses
 
     def _check_new(self, conn: sqlite3.Connection, tasks: Sequence[NewTask]) -> dict[str, str]:
@@ -481,6 +486,7 @@ class SqliteBackend:
             conn.execute(sql.DELETE_DEPS_OF, params)
             conn.execute(sql.DELETE_DEPS_ON, params)
             conn.execute(sql.DELETE_TASKS, params)
+            self._store_untag(conn, list(status), orphan=True)
 
     # ------------------------------------------------------------------ worker transitions
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from runq import __version__
+from runq._blobs import BlobStore
 from runq.backends import Backend, connect
 from runq.exceptions import BackendError, ConfigError
 from runq.models import ClaimedTask, TaskStatus
@@ -37,6 +38,7 @@ T = TypeVar("T")
 
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
+_BLOB_CACHE = 256 * 1024 * 1024  # bytes of large arguments kept, checked, between tasks
 
 
 class Worker:
@@ -59,7 +61,9 @@ class Worker:
         self.config_name = config_name
         self.backend: Backend = connect(url, queue_id, check_version=check_version)
         self.codec = Codec(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
-        self.runner = Runner(self.codec, worker_id, envir={})
+        self.runner = Runner(
+            self.codec, worker_id, envir={}, blobs=BlobStore(self.backend, _BLOB_CACHE)
+        )
         self.pid = os.getpid()
         self.tasks_done = 0
         self._stop_requested = 0  # 1: after the current task; 2: at once

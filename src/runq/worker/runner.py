@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from runq import context
+from runq._blobs import BlobStore, Packed
 from runq.exceptions import PayloadError, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.serialize import Call, Codec, loads
+from runq.serialize import Call, Codec, dumps, loads
 
 __all__ = ["Outcome", "Runner"]
 
@@ -46,16 +47,25 @@ def task_error(exc: BaseException, skip_frames: int = 0) -> TaskError:
 class Runner:
     """Runs tasks in the worker's own process, caching unpickled functions."""
 
-    def __init__(self, codec: Codec, worker_id: str, envir: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        codec: Codec,
+        worker_id: str,
+        envir: dict[str, Any],
+        blobs: BlobStore | None = None,
+    ) -> None:
         self.codec = codec
         self.worker_id = worker_id
         self.envir = envir  # the worker environment (workers.envir_set), seen by expressions
+        self.blobs = blobs  # the object store, for large arguments and results
         self._functions: OrderedDict[bytes, Callable[..., Any]] = OrderedDict()
 
     def run(self, task: ClaimedTask) -> Outcome:
         """Run ``task`` and return its outcome (never raises but for KeyboardInterrupt)."""
         try:
             call = self.codec.loads(task.payload, f"task {task.id} payload")
+            if isinstance(call, Packed) and self.blobs is not None:
+                call = self.blobs.unpack(call, f"task {task.id} payload")
             if not isinstance(call, Call):
                 raise PayloadError(f"task {task.id} payload is not a runq call")
         except Exception as exc:
@@ -70,9 +80,17 @@ class Runner:
         finally:
             context.set_current(None)
         try:
-            return Outcome(TaskStatus.COMPLETE, self.codec.dumps(value, "the task's result"))
+            return Outcome(TaskStatus.COMPLETE, self._seal_result(task.id, value))
         except Exception as exc:
             return self._error(exc)
+
+    def _seal_result(self, task_id: str, value: Any) -> bytes:
+        """The sealed result; a large one goes to the object store, tagged with the task id
+        (one more round trip, for large results only)."""
+        data = dumps(value, "the task's result")
+        if self.blobs is not None:
+            data = self.blobs.pack_value(task_id, data, "the task's result") or data
+        return self.codec.seal(data)
 
     def _invoke(self, call: Call) -> Any:
         if call.kind == "expr":

@@ -1,0 +1,164 @@
+"""Signed payloads (SPEC §5): a payload or result written into the backend by hand, bypassing
+runq, is never unpickled. These tests play the attacker: they are the only ones that write to
+the backend's storage directly (raw redis-py / sqlite3)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import pickle
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+import runq
+import taskfns
+from runq.exceptions import PayloadRejected
+
+SECRET = b"the right key"
+
+
+class _Evil:
+    """Unpickling this creates a directory: the side effect that must never happen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (self.path,))
+
+
+def _signed(key: bytes, data: bytes) -> bytes:
+    return b"rq1:" + hmac.new(key, data, hashlib.sha256).digest() + data
+
+
+def _forge(kind: str, original: bytes, evil: bytes) -> bytes:
+    """An attacker's payload: ``evil`` pickled data framed as ``kind`` says."""
+    if kind == "unsigned":
+        return b"rq0:" + evil
+    if kind == "wrong_key":
+        return _signed(b"another key", evil)
+    assert kind == "tampered"  # the genuine signature, other data
+    return original[:36] + evil
+
+
+class Raw:
+    """Direct access to a task's stored payload/result, as an attacker with write access."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url, self.ns = url, namespace
+
+    def get(self, field: str, task_id: str) -> bytes:
+        if self.url.startswith("redis"):
+            value = redis.Redis.from_url(self.url).hget(f"runq:{{{self.ns}}}:{field}", task_id)
+            assert isinstance(value, bytes)
+            return value
+        with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
+            row = conn.execute(
+                f"SELECT {field} FROM tasks WHERE ns = ? AND id = ?", (self.ns, task_id)
+            ).fetchone()
+        return bytes(row[0])
+
+    def put(self, field: str, task_id: str, value: bytes) -> None:
+        if self.url.startswith("redis"):
+            redis.Redis.from_url(self.url).hset(f"runq:{{{self.ns}}}:{field}", task_id, value)
+            return
+        with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
+            conn.execute(
+                f"UPDATE tasks SET {field} = ? WHERE ns = ? AND id = ?", (value, self.ns, task_id)
+            )
+
+
+@pytest.fixture
+def signed(backend_url: str, namespace: str) -> Iterator[runq.Controller]:
+    """A controller with a secret (its local workers get it through RUNQ_SECRET)."""
+    controller = runq.Controller(namespace, backend_url, secret=SECRET)
+    yield controller
+    controller.backend.destroy()
+    controller.close()
+
+
+@pytest.mark.parametrize("kind", ["unsigned", "wrong_key", "tampered"])
+def test_worker_never_runs_a_forged_payload(
+    signed: runq.Controller, backend_url: str, tmp_path: Path, kind: str
+) -> None:
+    marker = tmp_path / "pwned"
+    raw = Raw(backend_url, signed.queue_id)
+    victim = signed.enqueue(taskfns.add, args=(1, 2))
+    raw.put(
+        "payload", victim, _forge(kind, raw.get("payload", victim), pickle.dumps(_Evil(marker)))
+    )
+    good = signed.enqueue(taskfns.add, args=(2, 3))
+    manager = signed.workers.spawn(1, progress=False, timeout=60, logdir=tmp_path / "logs")
+    try:
+        assert not signed.wait([victim, good], timeout=30)
+    finally:
+        manager.stop(timeout=15)
+    assert signed.status([victim, good]) == [runq.TaskStatus.ERROR, runq.TaskStatus.COMPLETE]
+    error = signed.result(victim)
+    assert isinstance(error, runq.TaskError)
+    assert error.type == "PayloadRejected" and "signature" in error.message
+    assert not marker.exists()
+    assert signed.result(good) == 5  # the worker kept going
+
+
+@pytest.mark.parametrize("kind", ["unsigned", "wrong_key", "tampered"])
+def test_controller_never_unpickles_a_forged_result(
+    signed: runq.Controller, backend_url: str, tmp_path: Path, kind: str
+) -> None:
+    marker = tmp_path / "pwned"
+    tid = signed.enqueue(taskfns.add, args=(1, 2))
+    manager = signed.workers.spawn(1, progress=False, timeout=60, logdir=tmp_path / "logs")
+    try:
+        assert signed.wait(tid, timeout=30)
+    finally:
+        manager.stop(timeout=15)
+    assert signed.result(tid) == 3
+    raw = Raw(backend_url, signed.queue_id)
+    raw.put("result", tid, _forge(kind, raw.get("result", tid), pickle.dumps(_Evil(marker))))
+    with pytest.raises(PayloadRejected, match="signature"):
+        signed.result(tid)
+    assert not marker.exists()
+
+
+def test_unsigned_controller_cannot_read_signed_tasks(
+    signed: runq.Controller, backend_url: str
+) -> None:
+    tid = signed.enqueue(taskfns.add, args=(1, 2))
+    with (
+        runq.Controller(signed.queue_id, backend_url) as plain,
+        pytest.raises(PayloadRejected, match="signed but no secret"),
+    ):
+        plain.data(tid)
+    with (
+        runq.Controller(signed.queue_id, backend_url, secret=b"other") as other,
+        pytest.raises(PayloadRejected, match="signature does not match"),
+    ):
+        other.data(tid)
+    assert signed.data(tid)["args"] == (1, 2)
+
+
+def test_warning_once_without_secret_off_loopback() -> None:
+    from runq import controller
+
+    controller._WARNED.discard("192.0.2.1")
+    with pytest.warns(UserWarning, match="no secret is set"):
+        controller._warn_if_remote("redis://192.0.2.1:6379/0")
+    controller._warn_if_remote("redis://192.0.2.1:6379/0")  # once: no second warning
+    controller._warn_if_remote("redis://127.0.0.1:6379/0")
+    controller._warn_if_remote("rediss://localhost:6379/0")
+
+
+def test_signed_task_with_large_values_round_trips(signed: runq.Controller, tmp_path: Path) -> None:
+    tid = signed.enqueue(taskfns.identity, args=(b"z" * 200_000,))
+    manager = signed.workers.spawn(1, progress=False, timeout=60, logdir=tmp_path / "logs")
+    try:
+        assert signed.wait(tid, timeout=30)
+    finally:
+        manager.stop(timeout=15)
+    assert signed.result(tid) == b"z" * 200_000
+    assert len(signed.store.list()) == 1
