@@ -87,7 +87,14 @@ def main() -> None:
     "config_name",
     default="localhost",
     show_default=True,
-    help="Name of a WorkerConfig saved in the backend.",
+    help="Name of a WorkerConfig saved in the backend (runq config save).",
+)
+@click.option(
+    "--config-timeout",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the config to be saved before giving up.",
 )
 @click.option("--worker-id", default=None, help="This worker's id (default: a random one).")
 @click.option(
@@ -109,6 +116,7 @@ def worker(
     queue_id: str,
     url: str | None,
     config_name: str,
+    config_timeout: float,
     worker_id: str | None,
     n: int,
     secret_file: str | None,
@@ -117,16 +125,20 @@ def worker(
     from runq.worker.ids import worker_ids
 
     if n > 1:
-        sys.exit(
-            _run_worker_group(queue_id, url, config_name, worker_ids(n, worker_id), secret_file)
-        )
+        ids = worker_ids(n, worker_id)
+        opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
+        sys.exit(_run_worker_group(queue_id, url, opts, ids, secret_file))
     from runq.worker.config import WorkerConfig
     from runq.worker.loop import Worker
 
-    raw = os.environ.get("RUNQ_WORKER_CONFIG")
-    config = WorkerConfig.from_json(raw) if raw else WorkerConfig()
-    if not raw and config_name != "localhost":
-        raise RunqError(f"worker config {config_name!r} not found: only 'localhost' exists")
+    raw = os.environ.get("RUNQ_WORKER_CONFIG")  # spawn(config=WorkerConfig(...)) sets it
+    if raw:
+        config = WorkerConfig.from_json(raw)
+    else:
+        from runq.controller import Controller
+
+        with Controller(queue_id, url) as ctl:
+            config = ctl.workers.config_read(config_name, timeout=config_timeout)
     secret = Path(secret_file).read_bytes().strip() if secret_file else None
     configure_logging(config.verbose)
     wid = worker_id or worker_ids(1)[0]
@@ -138,13 +150,13 @@ def worker(
 
 
 def _run_worker_group(
-    queue_id: str, url: str | None, config_name: str, ids: list[str], secret_file: str | None
+    queue_id: str, url: str | None, options: list[str], ids: list[str], secret_file: str | None
 ) -> int:
     """Start one process per id and wait for all; forward SIGTERM/SIGINT to them."""
     env = dict(os.environ)
     if url:
         env["RUNQ_URL"] = url
-    base = [sys.executable, "-m", "runq", "worker", queue_id, "--config", config_name]
+    base = [sys.executable, "-m", "runq", "worker", queue_id, *options]
     if secret_file:
         base += ["--secret-file", secret_file]
     procs = [subprocess.Popen([*base, "--worker-id", wid], env=env) for wid in ids]
@@ -260,3 +272,6 @@ def bench(args: tuple[str, ...]) -> None:
         click.echo("runq: error: bench/run.py not found: run this from a runq checkout", err=True)
         sys.exit(1)
     sys.exit(subprocess.call([sys.executable, str(script), *args]))
+
+
+from runq import cli_ops  # noqa: E402, F401 - registers message, config, logs

@@ -22,6 +22,7 @@ from runq.exceptions import (
     TaskStateError,
     UnknownTaskError,
 )
+from runq.messages import MessagesAPI
 from runq.models import (
     FINISHED_STATUSES,
     NewTask,
@@ -77,6 +78,7 @@ class Controller:
             _warn_if_remote(self._url)
         self.queues = QueuesAPI(self)
         self.workers = WorkersAPI(self)
+        self.messages = MessagesAPI(self)
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ __all__ = [
     "FINISHED_STATUSES",
     "ClaimedTask",
     "LogEntry",
+    "Message",
     "NewTask",
     "TaskInfo",
     "TaskRecord",
@@ -90,6 +91,14 @@ class LogEntry(NamedTuple):
     time: float
     command: str
     message: str
+
+
+class Message(NamedTuple):
+    """A message waiting for a worker (``ctl.messages.send``); ``args`` is the sealed value."""
+
+    id: str
+    command: str
+    args: bytes
 
 
 @dataclass(frozen=True, slots=True)

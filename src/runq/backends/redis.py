@@ -40,6 +40,7 @@ from runq.backends import redact_url
 from runq.backends._redis_listen import DoneListener
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_ops import RedisOpsMixin
 from runq.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -169,7 +170,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend:
+class RedisBackend(RedisOpsMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -492,8 +493,8 @@ class RedisBackend:
     def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         names = list(dict.fromkeys(queues))
         self._remember(names)
-        log = self._k.worker_log(worker_id)
-        reply = self._eval("claim", [log], names, [worker_id, pid, len(names), *names])
+        keys = [self._k.worker_log(worker_id), self._k.worker_messages(worker_id)]
+        reply = self._eval("claim", keys, names, [worker_id, pid, len(names), *names])
         return self._claimed(reply)
 
     @staticmethod
@@ -527,8 +528,8 @@ class RedisBackend:
             args[3:5] = ("1", result)
         if names:
             self._remember(names)
-        log = self._k.worker_log(worker_id)
-        reply = self._eval("finish", [log], self._known_queues(names), args)
+        keys = [self._k.worker_log(worker_id), self._k.worker_messages(worker_id)]
+        reply = self._eval("finish", keys, self._known_queues(names), args)
         return bool(reply[0]), self._claimed(reply[1:])
 
     @_translated

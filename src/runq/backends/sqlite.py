@@ -40,6 +40,7 @@ from typing import Any
 
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.sqlite_ops import SqliteOpsMixin
 from runq.exceptions import (
     BackendUnavailable,
     ConfigError,
@@ -140,7 +141,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteOpsMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -513,6 +514,8 @@ class SqliteBackend:
         self, conn: sqlite3.Connection, worker_id: str, queues: Sequence[str], pid: int, now: float
     ) -> ClaimedTask | None:
         """claim() inside the caller's transaction, for a worker allowed to claim."""
+        if self._has_messages(worker_id, conn):  # messages first: the worker answers them
+            return None
         ns = self.namespace
         task_id = self._pop(conn, worker_id, queues, pid, now)
         if task_id is None:
@@ -595,8 +598,7 @@ class SqliteBackend:
         return True
 
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
-        # No message table exists in this contract yet; when one does, wake on it here too.
-        self._poll(lambda: self._work_ready(queues), timeout_s)
+        self._poll(lambda: self._has_messages(worker_id) or self._work_ready(queues), timeout_s)
 
     def _work_ready(self, queues: Sequence[str]) -> bool:
         return bool(self._fetchall(sql.WORK_READY, (self.namespace, _ids_json(queues))))
