@@ -43,6 +43,10 @@ __all__ = ["COMMANDS", "MessageHandler"]
 _RESETS_IDLE = frozenset({"PING", "ECHO", "EVAL", "INFO", "PAUSE", "RESUME", "REFRESH"})
 
 
+class _Refused(Exception):
+    """A command the worker will not run; its text is the whole answer."""
+
+
 class _Stop(Exception):
     """STOP: answer ``answer``, then exit."""
 
@@ -98,6 +102,8 @@ class MessageHandler:
             return handler(args), None
         except _Stop as stop:
             return stop.answer, "stopped by message"
+        except _Refused as exc:
+            return MessageError(command, str(exc)), None
         except Exception as exc:
             return MessageError(command, f"{type(exc).__name__}: {exc}"), None
 
@@ -123,9 +129,7 @@ class MessageHandler:
 
     def _eval(self, args: Any) -> Any:
         if not self.worker.config.allow_eval:
-            raise PermissionError(
-                "EVAL is refused: start the worker with WorkerConfig(allow_eval=True)"
-            )
+            raise _Refused("EVAL is refused: start the worker with WorkerConfig(allow_eval=True)")
         if not isinstance(args, str):
             raise TypeError(f"EVAL needs an expression string, got {args!r}")
         return eval(args, dict(self.worker.runner.envir))
