@@ -241,3 +241,9 @@ def test_envir_and_refresh(ctl: runq.Controller, spawn: Spawn, tmp_path: Path) -
     got = ctl.messages.get_response(mid, timeout=30)[wid]
     assert got == MessageError("REFRESH", "RuntimeError: no environment today")
     assert ctl.messages.send_and_wait("PING", timeout=30) == {wid: "PONG"}
+
+
+def test_destroy_stops_idle_workers_by_message(ctl: runq.Controller, spawn: Spawn) -> None:
+    mgr = spawn(2)
+    ctl.destroy()  # worker_stop_type="message", timeout_worker_stop=0, then delete
+    wait_until(lambda: not any(mgr.is_alive().values()), what="the workers to exit")

@@ -24,6 +24,7 @@ from runq.models import TaskStatus
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_PIPE_WIDTH = 200  # columns of tables written to a pipe or file
 
 url_option = click.option(
     "--url",
@@ -184,7 +185,8 @@ def status(queue_id: str, url: str | None) -> None:
     from runq.controller import Controller
 
     with Controller(queue_id, url) as ctl:
-        console = Console()
+        # piped: wide rows, so that one worker stays on one line for grep and scripts
+        console = Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH)
         console.print(f"[bold]{queue_id}[/bold] at {ctl.address}")
         counts = Table("status", "tasks", title="tasks")
         for st, count in sorted(ctl.overview().items()):

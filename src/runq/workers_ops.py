@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runq.exceptions import ConfigError, RunqError
-from runq.models import LogEntry
+from runq.models import LogEntry, WorkerStatus
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["WorkerLoad", "WorkersOpsMixin", "busy_steps"]
 
 _CONFIG_POLL_S = 0.1
+_STOP_IDLE_S = 5.0  # how long stop(type='message', timeout=0) waits for idle workers
 _BUSY_END = frozenset({"TASK_COMPLETE", "TASK_ERROR", "TASK_REQUEUE", "TASK_STALE", "STOP", "DIED"})
 DEFAULT_WINDOWS = (1.0, 5.0, 15.0, 60.0)
 
@@ -105,6 +106,7 @@ class WorkersOpsMixin:
         def list(self) -> builtins.list[str]: ...
         def list_exited(self) -> builtins.list[str]: ...
         def info(self, ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]: ...
+        def status(self, ids: Sequence[str] | None = None) -> dict[str, WorkerStatus]: ...
 
     # ------------------------------------------------------------------ configs
     def config_save(self, name: str, config: WorkerConfig, overwrite: bool = True) -> bool:
@@ -189,16 +191,25 @@ class WorkersOpsMixin:
 
     # ------------------------------------------------------------------ stopping
     def _stop_by_message(self, ids: builtins.list[str], timeout: float) -> None:
-        """Send STOP to ``ids``; with ``timeout`` > 0 wait that long for them to be gone."""
+        """Send STOP to ``ids``. Idle and paused workers exit within milliseconds: that is
+        awaited (up to ``timeout``, or ``_STOP_IDLE_S`` when it is 0), so that a ``destroy``
+        right after neither deletes the message unread nor races their exit records. With
+        ``timeout`` > 0, wait that long for every worker to be gone (busy ones finish their
+        task first)."""
         if not ids:
             return
         self._ctl.messages.send("STOP", None, ids)
-        deadline = time.monotonic() + timeout
-        while timeout and set(ids) & set(self.list()):
+        states = self.status(ids)
+        quick = {w for w in ids if states.get(w) is not WorkerStatus.BUSY}
+        wait_for = set(ids) if timeout else quick
+        deadline = time.monotonic() + (timeout or _STOP_IDLE_S)
+        while left := wait_for & set(self.list()):
             if time.monotonic() >= deadline:
+                if not timeout:
+                    return
                 raise RunqError(
-                    f"workers {sorted(set(ids) & set(self.list()))} did not stop within "
-                    f"{timeout:g} s (busy with a long task?)"
+                    f"workers {sorted(left)} did not stop within {timeout:g} s "
+                    "(busy with a long task?)"
                 )
             time.sleep(0.02)  # exit poll: the workers record their own exit
 
