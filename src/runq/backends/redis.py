@@ -12,6 +12,9 @@
 - Waking: enqueue/release/requeue push tokens to a queue's wake list; a claim that finds all its
   queues empty deletes their wake lists in the same script, so a worker that then ``BLPOP``s
   them misses no push. Finished ids are published on ``runq:{ns}:done`` (``_redis_listen``).
+- Messages: ``claim`` and ``finish`` also get the worker's message list and claim nothing while
+  it is not empty (the worker answers first); ``send`` pushes to the worker's wake list. The
+  other worker-operation verbs are in ``redis_ops.py`` (``ops_*.lua``).
 - Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline. A batch
   of more than ``_ENQUEUE_CHUNK`` tasks is checked as a whole first, then written by one script
   call per chunk (each atomic).

@@ -9,16 +9,20 @@ back-off from 0.5 ms to 20 ms, then re-check the state they wait for.
 Tables (created by ``schema.sql``; every statement run on them is named in ``sqlite_sql.py``).
 Every table has an ``ns`` column, the namespace, so one file may hold many queue ids:
 
-============== ====================================================================
-meta           (ns, key) -> value: ``schema_version`` of the namespace
-tasks          one row per task; rowid ``seq`` = submission order; status, queue,
-               options (JSON), worker_id, pid, attempt, times, payload, result
-deps           (ns, task, pos) -> dep: ``task`` depends on ``dep`` (indexed both ways)
-queue_entries  (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
-queues         (ns, queue): every queue that has ever held a task
-workers        one row per worker id: status, info (JSON), task_id, started, last_seen
-worker_log     (ns, worker_id, time, command, message, child), oldest first by rowid
-============== ====================================================================
+================= ==================================================================
+meta              (ns, key) -> value: ``schema_version`` of the namespace
+tasks             one row per task; rowid ``seq`` = submission order; status, queue,
+                  options (JSON), worker_id, pid, attempt, times, payload, result
+deps              (ns, task, pos) -> dep: ``task`` depends on ``dep`` (indexed both ways)
+queue_entries     (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
+queues            (ns, queue): every queue that has ever held a task
+workers           one row per worker id: status, info (JSON), task_id, started, last_seen
+worker_log        (ns, worker_id, time, command, message, child), oldest first by rowid
+messages          (ns, worker_id, id) -> command, args: each worker's waiting messages
+                  (``sqlite_ops.py``); ``_claim`` takes no task while the worker has one
+message_responses (ns, worker_id, id) -> response
+worker_configs    (ns, name) -> WorkerConfig JSON;  worker_envir (ns) -> sealed create()
+================= ==================================================================
 
 Invariant kept by every transition: a task has a ``queue_entries`` row iff it is PENDING.
 

@@ -4,6 +4,11 @@ Finishing a task and claiming the next is one backend round trip. A worker never
 task: the runner turns every failure into an ERROR outcome. A backend hiccup is retried with
 back-off; the outcome of the task in hand is kept until it is stored.
 
+Messages come first (``worker/messages.py``): the backend's claim (alone or with finish)
+hands out no task while a message waits for this worker, so whenever the worker has no task in
+hand it takes and answers its messages, then claims again. A PAUSED worker waits for messages
+only. The worker environment (``workers.envir_set``) is built at start and on REFRESH.
+
 Stopping: the first SIGTERM/SIGINT lets the current task finish, then the worker exits; a
 second one interrupts the task, gives it back to the head of its queue, and exits.
 """
