@@ -16,10 +16,12 @@ from runq.defaults import (
     get_default_controller,
     set_default_controller,
 )
+from runq.environment import envir
 from runq.exceptions import (
     BackendError,
     BackendUnavailable,
     ConfigError,
+    MessageError,
     PayloadError,
     PayloadRejected,
     RunqError,
@@ -40,6 +42,7 @@ __all__ = [
     "ConfigError",
     "Controller",
     "LogEntry",
+    "MessageError",
     "PayloadError",
     "PayloadRejected",
     "RunqError",
@@ -59,6 +62,7 @@ __all__ = [
     "clear_default_controller",
     "configure",
     "current_task",
+    "envir",
     "get_default_controller",
     "progress_update",
     "set_default_controller",

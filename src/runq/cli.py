@@ -25,6 +25,7 @@ from runq.models import TaskStatus
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_PIPE_WIDTH = 200  # columns of tables written to a pipe or file
 
 url_option = click.option(
     "--url",
@@ -88,7 +89,14 @@ def main() -> None:
     "config_name",
     default="localhost",
     show_default=True,
-    help="Name of a WorkerConfig saved in the backend.",
+    help="Name of a WorkerConfig saved in the backend (runq config save).",
+)
+@click.option(
+    "--config-timeout",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the config to be saved before giving up.",
 )
 @click.option("--worker-id", default=None, help="This worker's id (default: a random one).")
 @click.option(
@@ -110,6 +118,7 @@ def worker(
     queue_id: str,
     url: str | None,
     config_name: str,
+    config_timeout: float,
     worker_id: str | None,
     n: int,
     secret_file: str | None,
@@ -118,16 +127,20 @@ def worker(
     from runq.worker.ids import worker_ids
 
     if n > 1:
-        sys.exit(
-            _run_worker_group(queue_id, url, config_name, worker_ids(n, worker_id), secret_file)
-        )
+        ids = worker_ids(n, worker_id)
+        opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
+        sys.exit(_run_worker_group(queue_id, url, opts, ids, secret_file))
     from runq.worker.config import WorkerConfig
     from runq.worker.loop import Worker
 
-    raw = os.environ.get("RUNQ_WORKER_CONFIG")
-    config = WorkerConfig.from_json(raw) if raw else WorkerConfig()
-    if not raw and config_name != "localhost":
-        raise RunqError(f"worker config {config_name!r} not found: only 'localhost' exists")
+    raw = os.environ.get("RUNQ_WORKER_CONFIG")  # spawn(config=WorkerConfig(...)) sets it
+    if raw:
+        config = WorkerConfig.from_json(raw)
+    else:
+        from runq.controller import Controller
+
+        with Controller(queue_id, url) as ctl:
+            config = ctl.workers.config_read(config_name, timeout=config_timeout)
     secret = Path(secret_file).read_bytes().strip() if secret_file else None
     configure_logging(config.verbose)
     wid = worker_id or worker_ids(1)[0]
@@ -139,13 +152,13 @@ def worker(
 
 
 def _run_worker_group(
-    queue_id: str, url: str | None, config_name: str, ids: list[str], secret_file: str | None
+    queue_id: str, url: str | None, options: list[str], ids: list[str], secret_file: str | None
 ) -> int:
     """Start one process per id and wait for all; forward SIGTERM/SIGINT to them."""
     env = dict(os.environ)
     if url:
         env["RUNQ_URL"] = url
-    base = [sys.executable, "-m", "runq", "worker", queue_id, "--config", config_name]
+    base = [sys.executable, "-m", "runq", "worker", queue_id, *options]
     if secret_file:
         base += ["--secret-file", secret_file]
     procs = [subprocess.Popen([*base, "--worker-id", wid], env=env) for wid in ids]
@@ -173,7 +186,8 @@ def status(queue_id: str, url: str | None) -> None:
     from runq.controller import Controller
 
     with Controller(queue_id, url) as ctl:
-        console = Console()
+        # piped: wide rows, so that one worker stays on one line for grep and scripts
+        console = Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH)
         console.print(f"[bold]{queue_id}[/bold] at {ctl.address}")
         counts = Table("status", "tasks", title="tasks")
         for st, count in sorted(ctl.overview().items()):
@@ -287,3 +301,6 @@ def dashboard(queue_id: str, url: str | None, interval: float, frames: int | Non
 
     with Controller(queue_id, url) as ctl, contextlib.suppress(KeyboardInterrupt):
         run_dashboard(ctl, interval, frames)
+
+
+from runq import cli_ops  # noqa: E402, F401 - registers message, config, logs

@@ -24,6 +24,7 @@ from runq.exceptions import (
     TaskStateError,
     UnknownTaskError,
 )
+from runq.messages import MessagesAPI
 from runq.models import (
     FINISHED_STATUSES,
     NewTask,
@@ -88,6 +89,7 @@ class Controller:
         self.queues = QueuesAPI(self)
         self.workers = WorkersAPI(self)
         self.store = StoreAPI(self)
+        self.messages = MessagesAPI(self)
 
     @property
     def url(self) -> str:

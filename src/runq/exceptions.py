@@ -11,8 +11,10 @@
     ├── UnknownTaskError             an id that the namespace does not hold (also a KeyError)
     ├── TaskStateError               the operation does not fit the task's status
     ├── WaitTimeout                  a wait ran out of time (also a TimeoutError)
-    └── TaskError                    a task raised: a value returned by ``result()``,
-                                     raised by ``result(error=True)``
+    ├── TaskError                    a task raised: a value returned by ``result()``,
+    │                                raised by ``result(error=True)``
+    └── MessageError                 a worker refused or failed a message: the value of
+                                     its response (``ctl.messages.get_response``)
 
 Every message says what was wrong and, where it can, how to fix it.
 """
@@ -23,6 +25,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "ConfigError",
+    "MessageError",
     "PayloadError",
     "PayloadRejected",
     "RunqError",
@@ -115,3 +118,30 @@ class TaskError(RunqError):
 
     def __reduce__(self) -> tuple[type[TaskError], tuple[str, str, str]]:
         return (TaskError, (self.type, self.message, self.traceback))
+
+
+class MessageError(RunqError):
+    """A worker's answer to a message it refused or failed (unknown command, EVAL not
+    allowed, an expression that raised …), as a value: ``command`` and ``message``."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(command, message)
+        self.command = command
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.command}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"MessageError(command={self.command!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MessageError):
+            return NotImplemented
+        return (self.command, self.message) == (other.command, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.command, self.message))
+
+    def __reduce__(self) -> tuple[type[MessageError], tuple[str, str]]:
+        return (MessageError, (self.command, self.message))

@@ -12,6 +12,7 @@ __all__ = [
     "Blob",
     "ClaimedTask",
     "LogEntry",
+    "Message",
     "NewTask",
     "TaskInfo",
     "TaskRecord",
@@ -101,6 +102,14 @@ class Blob(NamedTuple):
     hash: str
     data: bytes | None
     size: int
+
+
+class Message(NamedTuple):
+    """A message waiting for a worker (``ctl.messages.send``); ``args`` is the sealed value."""
+
+    id: str
+    command: str
+    args: bytes
 
 
 @dataclass(frozen=True, slots=True)

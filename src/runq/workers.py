@@ -25,6 +25,7 @@ from runq.models import LogEntry, WorkerStatus
 from runq.waiting import make_bar
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.worker.ids import worker_ids
+from runq.workers_ops import WorkersOpsMixin
 
 if TYPE_CHECKING:
     from runq.controller import Controller
@@ -131,7 +132,7 @@ class WorkerManager:
         return "\n".join(lines[-20:]) if lines else "(no log: spawn with logdir= to keep one)"
 
 
-class WorkersAPI:
+class WorkersAPI(WorkersOpsMixin):
     """Start, list, inspect and stop the workers of a controller's namespace."""
 
     def __init__(self, controller: Controller) -> None:
@@ -189,6 +190,7 @@ class WorkersAPI:
             cmd += ["--config", config]
         out: IO[bytes] | int = subprocess.DEVNULL
         if log_path is not None:
+            env = {**env, "RUNQ_PROCESS_LOG": str((log_path / f"{wid}.log").resolve())}
             out = open(log_path / f"{wid}.log", "ab")  # noqa: SIM115 - the child owns it
         try:
             return subprocess.Popen(
@@ -257,13 +259,17 @@ class WorkersAPI:
     def stop(
         self, ids: Sequence[str] | None = None, type: str = "message", timeout: float = 0
     ) -> None:
-        """Stop workers. ``kill_local`` sends SIGTERM to a worker process on this host (it
-        finishes its current task, then exits). ``timeout`` > 0 waits that long for them to
-        be gone."""
+        """Stop workers (all active ones if ``ids`` is None). ``message`` sends STOP (the
+        worker exits after its current task, wherever it runs); ``kill_local`` sends SIGTERM
+        to a worker process on this host (it finishes its current task, then exits).
+        ``timeout`` > 0 waits that long for them to be gone."""
         if type not in STOP_TYPES:
             raise ConfigError(f"type must be one of {', '.join(STOP_TYPES)}; got {type!r}")
         records = self._records()
         wanted = list(records) if ids is None else [w for w in ids if w in records]
+        if type == "message":
+            self._stop_by_message(wanted, timeout)
+            return
         host = socket.gethostname()
         for wid in wanted:
             info = records[wid].info

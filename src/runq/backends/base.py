@@ -30,7 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runq.models import Blob, ClaimedTask, LogEntry, NewTask, TaskRecord, TaskStatus, TaskTimes
+from runq.models import (
+    Blob,
+    ClaimedTask,
+    LogEntry,
+    Message,
+    NewTask,
+    TaskRecord,
+    TaskStatus,
+    TaskTimes,
+)
 
 __all__ = ["SCHEMA_VERSION", "Backend", "WorkerRecord"]
 
@@ -274,4 +283,82 @@ class Backend(Protocol):
 
     def settings_set(self, settings: dict[str, Any]) -> None:
         """Replace the namespace's settings (JSON-able), so every worker sees them."""
+        ...
+
+    # ------------------------------------------------------------------ worker operations
+    # Messages, pause/resume, saved worker configs, the worker environment (issue 5).
+    # A worker's messages wait in its own FIFO. ``claim`` and ``finish`` (its claim part) take
+    # no task while the worker has a message waiting, so a worker answers messages before it
+    # takes its next task without an extra round trip per task; ``wait_for_work`` wakes on a
+    # message too.
+
+    def message_send(
+        self, worker_ids: Sequence[str] | None, command: str, args: bytes
+    ) -> tuple[str, list[str]]:
+        """Append one message to the FIFO of each of ``worker_ids`` (None: every active
+        worker, decided atomically with the send) and wake them. The message id derives from
+        the backend's clock: ``"<seconds>.<microseconds>"``, unique and increasing within the
+        namespace (bumped by a microsecond when the clock has not moved on), so ids sort by
+        send time. Returns (message id, the worker ids it went to)."""
+        ...
+
+    def message_take(self, worker_id: str) -> list[Message]:
+        """Remove and return every message waiting for ``worker_id``, oldest first, logging
+        MESSAGE for each; ``[]`` at the cost of a read when there is none."""
+        ...
+
+    def message_respond(
+        self, worker_id: str, message_id: str, command: str, response: bytes
+    ) -> None:
+        """Store a worker's response (opaque bytes) to a message, log RESPONSE, and wake
+        controllers waiting in ``wait_response``."""
+        ...
+
+    def message_responses(self, message_id: str, worker_ids: Sequence[str]) -> list[bytes | None]:
+        """Each worker's stored response to ``message_id`` (None where there is none)."""
+        ...
+
+    def message_delete_responses(self, message_id: str, worker_ids: Sequence[str]) -> None:
+        """Forget the responses of ``worker_ids`` to ``message_id``."""
+        ...
+
+    def message_response_ids(self, worker_id: str) -> list[str]:
+        """The ids of the messages ``worker_id`` has stored responses to, oldest first."""
+        ...
+
+    def wait_response(self, message_id: str, worker_ids: Sequence[str], timeout_s: float) -> None:
+        """Block until every one of ``worker_ids`` may have responded to ``message_id``, or
+        ``timeout_s`` passed. May return early; callers re-check ``message_responses``. A
+        stored response must wake it within milliseconds."""
+        ...
+
+    def worker_pause(self, worker_id: str, paused: bool) -> None:
+        """An active worker becomes PAUSED (``paused``) or IDLE again; logs PAUSE / RESUME.
+        Exited or lost workers are left as they are."""
+        ...
+
+    def worker_delete(self, worker_ids: Sequence[str]) -> list[str]:
+        """Forget EXITED or LOST workers among ``worker_ids``: their records, logs, messages
+        and responses. Active ones are left alone. Returns the ids deleted."""
+        ...
+
+    def config_save(self, name: str, config_json: str, overwrite: bool) -> bool:
+        """Store a worker config (``WorkerConfig.to_json``) under ``name``; without
+        ``overwrite`` an existing one is kept. Returns whether it was written."""
+        ...
+
+    def config_read(self, name: str) -> str | None:
+        """The config JSON saved under ``name``, or None."""
+        ...
+
+    def config_list(self) -> list[str]:
+        """The names of the saved configs, sorted."""
+        ...
+
+    def envir_save(self, payload: bytes | None) -> None:
+        """Store the worker environment's sealed ``create`` function (None: remove it)."""
+        ...
+
+    def envir_load(self) -> bytes | None:
+        """The stored worker environment, or None."""
         ...

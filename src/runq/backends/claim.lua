@@ -5,19 +5,22 @@
 --
 -- KEYS[1..22]  the static keys (see _lib.lua)
 -- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log
--- KEYS[24..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) covering ARGV[6..]
+-- KEYS[24]     runq:{ns}:msg:<worker>          list  the worker's messages (none claimed while
+--                                                     one waits: the worker answers it first)
+-- KEYS[25..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) covering ARGV[6..]
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] pid
 -- ARGV[5]      number of queues   ARGV[6..] queue names, highest priority first
 -- Answers {id, queue, payload, options JSON, attempt}, or {} if nothing was claimed.
 
 local wid, pid, n = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local qmap = queue_map(NSTATIC + 2)
+local qmap = queue_map(NSTATIC + 3)
 local names = {}
 for i = 1, n do names[i] = ARGV[5 + i] end
 local missing = need_queues(qmap, names)
 if missing then return missing end
 if not worker_can_claim(wid) then return {} end
+if redis.call('LLEN', KEYS[NSTATIC + 2]) > 0 then return {} end
 local t = now()
 local task = claim_task(qmap, names, wid, pid, t)
 if not task then return {} end

@@ -8,7 +8,9 @@
 --
 -- KEYS[1..22]  the static keys (see _lib.lua)
 -- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log
--- KEYS[24..]   queue pairs covering ARGV[10..] and the queues of released dependants
+-- KEYS[24]     runq:{ns}:msg:<worker>          list  the worker's messages (no claim while one
+--                                                     waits: the worker answers it first)
+-- KEYS[25..]   queue pairs covering ARGV[10..] and the queues of released dependants
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] task id          ARGV[5] the new status
 -- ARGV[6]      '1' if a result is given, else '0'          ARGV[7] the result bytes
@@ -19,7 +21,7 @@
 
 local wid, id, status = ARGV[3], ARGV[4], ARGV[5]
 local logkey = KEYS[NSTATIC + 1]
-local qmap = queue_map(NSTATIC + 2)
+local qmap = queue_map(NSTATIC + 3)
 local names = {}
 for i = 1, tonumber(ARGV[9]) do names[i] = ARGV[9 + i] end
 local missing = need_queues(qmap, names)
@@ -57,7 +59,9 @@ local reply = {ok and 1 or 0}
 local wstatus = redis.call('HGET', K.w_status, wid)
 if wstatus == 'LOST' or wstatus == 'EXITED' then return reply end
 local task = nil
-if #names > 0 then task = claim_task(qmap, names, wid, ARGV[8], t) end
+if #names > 0 and redis.call('LLEN', KEYS[NSTATIC + 2]) == 0 then
+  task = claim_task(qmap, names, wid, ARGV[8], t)
+end
 if task then
   redis.call('HSET', K.w_status, wid, 'BUSY')
   redis.call('HSET', K.w_task, wid, task[1])

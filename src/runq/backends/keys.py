@@ -44,6 +44,13 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:s:tags``                hash    tag (or task id) -> its hashes, joined by ``"\\n"``
 ``runq:{ns}:s:orphans``             set     offloaded hashes freed by task deletions
 ``runq:{ns}:settings``              string  namespace settings JSON (``runq.configure``)
+``runq:{ns}:msg:<worker>``          list    messages waiting for the worker, oldest first, each
+                                            ``"id\\ncommand\\n<args bytes>"``
+``runq:{ns}:resp:<worker>``         hash    message id -> the worker's response bytes
+``runq:{ns}:wake:r:<message>``      list    wake tokens for controllers awaiting responses
+``runq:{ns}:m:clock``               string  the last message id given, in microseconds
+``runq:{ns}:configs``               hash    config name -> WorkerConfig JSON
+``runq:{ns}:envir``                 string  the sealed worker environment function
 ==================================  ======  =====================================================
 
 Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publishes their ids,
@@ -153,6 +160,30 @@ class NamespaceKeys:
     def worker_log(self, worker_id: str) -> str:
         """The log list of one worker."""
         return self.prefix + "log:" + worker_id
+
+    def worker_messages(self, worker_id: str) -> str:
+        """The FIFO of messages waiting for one worker."""
+        return self.prefix + "msg:" + worker_id
+
+    def worker_responses(self, worker_id: str) -> str:
+        """One worker's responses, by message id."""
+        return self.prefix + "resp:" + worker_id
+
+    def response_wake(self, message_id: str) -> str:
+        """The wake-token list of controllers waiting for responses to one message."""
+        return self.prefix + "wake:r:" + message_id
+
+    @property
+    def message_clock(self) -> str:
+        return self.prefix + "m:clock"
+
+    @property
+    def configs(self) -> str:
+        return self.prefix + "configs"
+
+    @property
+    def envir(self) -> str:
+        return self.prefix + "envir"
 
     @property
     def store(self) -> list[str]:

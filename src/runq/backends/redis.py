@@ -12,6 +12,9 @@
 - Waking: enqueue/release/requeue push tokens to a queue's wake list; a claim that finds all its
   queues empty deletes their wake lists in the same script, so a worker that then ``BLPOP``s
   them misses no push. Finished ids are published on ``runq:{ns}:done`` (``_redis_listen``).
+- Messages: ``claim`` and ``finish`` also get the worker's message list and claim nothing while
+  it is not empty (the worker answers first); ``send`` pushes to the worker's wake list. The
+  other worker-operation verbs are in ``redis_ops.py`` (``ops_*.lua``).
 - Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline. A batch
   of more than ``_ENQUEUE_CHUNK`` tasks is checked as a whole first, then written by one script
   call per chunk (each atomic).
@@ -41,6 +44,7 @@ from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_ops import RedisOpsMixin
 from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
 from runq.exceptions import (
     BackendError,
@@ -217,7 +221,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend(RedisStoreMixin):
+class RedisBackend(RedisStoreMixin, RedisOpsMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(
@@ -568,8 +572,8 @@ class RedisBackend(RedisStoreMixin):
     def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         names = list(dict.fromkeys(queues))
         self._remember(names)
-        log = self._k.worker_log(worker_id)
-        reply = self._eval("claim", [log], names, [worker_id, pid, len(names), *names])
+        keys = [self._k.worker_log(worker_id), self._k.worker_messages(worker_id)]
+        reply = self._eval("claim", keys, names, [worker_id, pid, len(names), *names])
         return self._claimed(reply)
 
     @staticmethod
@@ -603,8 +607,8 @@ class RedisBackend(RedisStoreMixin):
             args[3:5] = ("1", result)
         if names:
             self._remember(names)
-        log = self._k.worker_log(worker_id)
-        reply = self._eval("finish", [log], self._known_queues(names), args)
+        keys = [self._k.worker_log(worker_id), self._k.worker_messages(worker_id)]
+        reply = self._eval("finish", keys, self._known_queues(names), args)
         return bool(reply[0]), self._claimed(reply[1:])
 
     @_translated

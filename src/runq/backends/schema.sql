@@ -109,3 +109,37 @@ CREATE TABLE IF NOT EXISTS store_orphans (
     hash TEXT NOT NULL,
     PRIMARY KEY (ns, hash)
 ) WITHOUT ROWID;
+
+-- Worker operations (sqlite_ops.py). Messages waiting for a worker, oldest (lowest id) first;
+-- message ids are "<seconds>.<microseconds>" strings that sort by send time.
+CREATE TABLE IF NOT EXISTS messages (
+    ns        TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    command   TEXT NOT NULL,
+    args      BLOB NOT NULL,
+    PRIMARY KEY (ns, worker_id, id)
+) WITHOUT ROWID;
+
+-- Each worker's responses to messages.
+CREATE TABLE IF NOT EXISTS message_responses (
+    ns        TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    response  BLOB NOT NULL,
+    PRIMARY KEY (ns, worker_id, id)
+) WITHOUT ROWID;
+
+-- Saved worker configs (WorkerConfig.to_json) by name.
+CREATE TABLE IF NOT EXISTS worker_configs (
+    ns     TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (ns, name)
+) WITHOUT ROWID;
+
+-- The worker environment: the sealed create(ns) function of workers.envir_set.
+CREATE TABLE IF NOT EXISTS worker_envir (
+    ns      TEXT PRIMARY KEY,
+    payload BLOB NOT NULL
+) WITHOUT ROWID;

@@ -9,19 +9,23 @@ back-off from 0.5 ms to 20 ms, then re-check the state they wait for.
 Tables (created by ``schema.sql``; every statement run on them is named in ``sqlite_sql.py``).
 Every table has an ``ns`` column, the namespace, so one file may hold many queue ids:
 
-============== ====================================================================
-meta           (ns, key) -> value: ``schema_version`` of the namespace
-tasks          one row per task; rowid ``seq`` = submission order; status, queue,
-               options (JSON), worker_id, pid, attempt, times, payload, result
-deps           (ns, task, pos) -> dep: ``task`` depends on ``dep`` (indexed both ways)
-queue_entries  (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
-queues         (ns, queue): every queue that has ever held a task
-workers        one row per worker id: status, info (JSON), task_id, started, last_seen
-worker_log     (ns, worker_id, time, command, message, child), oldest first by rowid
-store_values   (ns, hash) -> size, data (NULL if offloaded): the object store
-store_tags     (ns, tag, hash): which tags hold which values (``sqlite_store.py``)
-store_orphans  (ns, hash): offloaded values freed by task deletions
-============== ====================================================================
+================= ==================================================================
+meta              (ns, key) -> value: ``schema_version`` of the namespace
+tasks             one row per task; rowid ``seq`` = submission order; status, queue,
+                  options (JSON), worker_id, pid, attempt, times, payload, result
+deps              (ns, task, pos) -> dep: ``task`` depends on ``dep`` (indexed both ways)
+queue_entries     (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
+queues            (ns, queue): every queue that has ever held a task
+workers           one row per worker id: status, info (JSON), task_id, started, last_seen
+worker_log        (ns, worker_id, time, command, message, child), oldest first by rowid
+messages          (ns, worker_id, id) -> command, args: each worker's waiting messages
+                  (``sqlite_ops.py``); ``_claim`` takes no task while the worker has one
+message_responses (ns, worker_id, id) -> response
+worker_configs    (ns, name) -> WorkerConfig JSON;  worker_envir (ns) -> sealed create()
+store_values      (ns, hash) -> size, data (NULL if offloaded): the object store
+store_tags        (ns, tag, hash): which tags hold which values (``sqlite_store.py``)
+store_orphans     (ns, hash): offloaded values freed by task deletions
+================= ==================================================================
 
 Invariant kept by every transition: a task has a ``queue_entries`` row iff it is PENDING.
 
@@ -43,6 +47,7 @@ from typing import Any
 
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.sqlite_ops import SqliteOpsMixin
 from runq.backends.sqlite_store import SqliteStoreMixin
 from runq.exceptions import (
     BackendUnavailable,
@@ -144,7 +149,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend(SqliteStoreMixin):
+class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -519,6 +524,8 @@ class SqliteBackend(SqliteStoreMixin):
         self, conn: sqlite3.Connection, worker_id: str, queues: Sequence[str], pid: int, now: float
     ) -> ClaimedTask | None:
         """claim() inside the caller's transaction, for a worker allowed to claim."""
+        if self._has_messages(worker_id, conn):  # messages first: the worker answers them
+            return None
         ns = self.namespace
         task_id = self._pop(conn, worker_id, queues, pid, now)
         if task_id is None:
@@ -601,8 +608,7 @@ class SqliteBackend(SqliteStoreMixin):
         return True
 
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
-        # No message table exists in this contract yet; when one does, wake on it here too.
-        self._poll(lambda: self._work_ready(queues), timeout_s)
+        self._poll(lambda: self._has_messages(worker_id) or self._work_ready(queues), timeout_s)
 
     def _work_ready(self, queues: Sequence[str]) -> bool:
         return bool(self._fetchall(sql.WORK_READY, (self.namespace, _ids_json(queues))))

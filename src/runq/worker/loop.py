@@ -4,6 +4,11 @@ Finishing a task and claiming the next is one backend round trip. A worker never
 task: the runner turns every failure into an ERROR outcome. A backend hiccup is retried with
 back-off; the outcome of the task in hand is kept until it is stored.
 
+Messages come first (``worker/messages.py``): the backend's claim (alone or with finish)
+hands out no task while a message waits for this worker, so whenever the worker has no task in
+hand it takes and answers its messages, then claims again. A PAUSED worker waits for messages
+only. The worker environment (``workers.envir_set``) is built at start and on REFRESH.
+
 Stopping: the first SIGTERM/SIGINT lets the current task finish, then the worker exits; a
 second one interrupts the task, gives it back to the head of its queue, and exits.
 """
@@ -29,6 +34,7 @@ from runq.exceptions import BackendError, ConfigError
 from runq.models import ClaimedTask, TaskStatus
 from runq.serialize import Codec, SecretSource
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
+from runq.worker.messages import MessageHandler
 from runq.worker.runner import Outcome, Runner
 
 __all__ = ["Worker"]
@@ -69,6 +75,9 @@ class Worker:
         self._stop_requested = 0  # 1: after the current task; 2: at once
         self._in_task = False
         self._started = time.monotonic()
+        self.timeout_idle = self.config.timeout_idle  # TIMEOUT_SET changes it
+        self.idle_since = self._started
+        self.messages = MessageHandler(self)
 
     # ------------------------------------------------------------------ public
     def info(self) -> dict[str, Any]:
@@ -86,6 +95,7 @@ class Worker:
             "pid": self.pid,
             "backend": self.backend.address,
             "heartbeat_period": self.config.heartbeat_period,
+            "process_log": os.environ.get("RUNQ_PROCESS_LOG"),
         }
 
     def run(self) -> int:
@@ -93,6 +103,7 @@ class Worker:
         info = self.info()
         self.backend.register_worker(self.worker_id, info)
         self._banner(info)
+        self.load_envir(strict=False)
         self._install_signals()
         reason = "BYE"
         try:
@@ -107,20 +118,53 @@ class Worker:
         """Ask the worker to stop after its current task (``hard``: interrupt the task)."""
         self._stop_requested = 2 if hard else max(self._stop_requested, 1)
 
+    def reset_idle_timer(self) -> None:
+        """Start counting idle time (``timeout_idle``) from now."""
+        self.idle_since = time.monotonic()
+
+    def load_envir(self, strict: bool) -> None:
+        """(Re)build the worker environment from the ``create`` function stored by
+        ``workers.envir_set``; a failure raises if ``strict``, else is logged (and the
+        environment is left empty)."""
+        try:
+            blob = self._retrying(self.backend.envir_load)
+            envir: dict[str, Any] = {}
+            if blob is not None:
+                create = self.codec.loads(blob, "the worker environment")
+                create(envir)
+        except Exception as exc:
+            if strict:
+                raise
+            message = f"failed: {type(exc).__name__}: {exc}"
+            envir = {}
+        else:
+            names = sorted(k for k in envir if not k.startswith("__"))
+            message = ", ".join(names) if blob is not None else "(none)"
+        self.runner.envir = envir
+        self._retrying(lambda: self.backend.worker_log(self.worker_id, "ENVIR", message))
+        self._event("ENVIR", message)
+
     # ------------------------------------------------------------------ loop
     def _serve(self) -> str:
         queues = self.config.queues
-        task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
-        idle_since = time.monotonic()
+        task = self._claim(queues)
+        self.reset_idle_timer()
         while True:
             if task is None:
-                reason = self._limit_reached(idle_since)
+                # Messages first: claim/finish hand out no task while one waits.
+                handled, reason = self.messages.process()
+                if reason is None:
+                    reason = self._limit_reached(self.idle_since)
                 if reason is not None:
                     return reason
-                self._wait_for_work(queues, self._idle_wait_s(idle_since))
+                paused = self.messages.paused
+                if handled and not paused:
+                    task = self._claim(queues)
+                    continue
+                self._wait_for_work(() if paused else queues, self._idle_wait_s(self.idle_since))
                 if self._stop_requested:
                     return "stopped by signal"
-                task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
+                task = None if self.messages.paused else self._claim(queues)
                 continue
             outcome = self._run(task)
             if outcome is None:  # interrupted hard: the task went back to its queue
@@ -129,7 +173,10 @@ class Worker:
             more = self._limit_reached(None) is None
             task = self._finish(task, outcome, queues if more else None)
             if task is None:
-                idle_since = time.monotonic()
+                self.reset_idle_timer()
+
+    def _claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
+        return self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
 
     def _wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
         self._retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
@@ -171,15 +218,15 @@ class Worker:
             return f"max_tasks ({cfg.max_tasks}) reached"
         if cfg.walltime is not None and time.monotonic() - self._started >= cfg.walltime:
             return f"walltime ({cfg.walltime:g} s) reached"
-        if idle_since is not None and time.monotonic() - idle_since >= cfg.timeout_idle:
-            return f"idle for {cfg.timeout_idle:g} s"
+        if idle_since is not None and time.monotonic() - idle_since >= self.timeout_idle:
+            return f"idle for {self.timeout_idle:g} s"
         return None
 
     def _idle_wait_s(self, idle_since: float) -> float:
         cfg = self.config
         wait_s = cfg.poll_queue
-        if not math.isinf(cfg.timeout_idle):
-            wait_s = min(wait_s, cfg.timeout_idle - (time.monotonic() - idle_since))
+        if not math.isinf(self.timeout_idle):
+            wait_s = min(wait_s, self.timeout_idle - (time.monotonic() - idle_since))
         if cfg.walltime is not None:
             wait_s = min(wait_s, cfg.walltime - (time.monotonic() - self._started))
         return max(wait_s, 0.001)

@@ -1,0 +1,207 @@
+"""Worker operations on Redis: messages, pause/resume, saved configs, the worker environment.
+
+A mixin of ``redis.RedisBackend`` (``base.Backend``'s "worker operations" section). Keys are in
+``keys.py`` (``msg:<worker>``, ``resp:<worker>``, ``wake:r:<message>``, ``m:clock``,
+``configs``, ``envir``); transitions are the ``ops_*.lua`` scripts, each with the shared
+``_lib.lua`` prelude and every key passed through ``KEYS``. Single-command verbs (configs,
+the environment) need no script: one Redis command is atomic.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis
+from redis.commands.core import Script
+
+from runq.backends.keys import NamespaceKeys
+from runq.exceptions import BackendError, ConfigError
+from runq.models import Message
+
+__all__ = ["RedisOpsMixin"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_OPS_SCRIPTS = ("ops_send", "ops_take", "ops_respond", "ops_pause", "ops_forget")
+_NEEDW_ROUNDS = 8
+_MAX_BLOCK_S = 10.0  # as redis.py: the socket timeout is longer than any block
+
+
+def _source(name: str) -> str:
+    files = resources.files("runq.backends")
+    lib = files.joinpath("_lib.lua").read_text(encoding="utf-8")
+    return lib + "\n" + files.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _translated(
+    method: Callable[Concatenate[RedisOpsMixin, P], R],
+) -> Callable[Concatenate[RedisOpsMixin, P], R]:
+    """Turn redis-py's exceptions raised by ``method`` into runq's (as ``redis._translated``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: RedisOpsMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as exc:
+            from runq.backends.redis import _backend_error
+
+            raise _backend_error(exc, self.address) from exc
+
+    return wrapper
+
+
+def _str(value: bytes | str) -> str:
+    return value if isinstance(value, str) else value.decode()
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not isinstance(value, str) or not value or "\n" in value:
+        raise ConfigError(f"{kind} must be a non-empty string without newlines, got {value!r}")
+
+
+class RedisOpsMixin:
+    """The "worker operations" verbs of ``base.Backend`` for ``RedisBackend``."""
+
+    address: str
+    _r: redis.Redis
+    _k: NamespaceKeys
+    _static: list[str]
+    _head: list[str]
+
+    _ops_lock = threading.Lock()
+
+    def _ops_eval(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        scripts: dict[str, Script] | None = getattr(self, "_ops_scripts", None)
+        if scripts is None:
+            with self._ops_lock:
+                scripts = {n: self._r.register_script(_source(n)) for n in _OPS_SCRIPTS}
+                self._ops_scripts = scripts
+        return scripts[name](keys=[*self._static, *keys], args=[*self._head, *args])
+
+    # ------------------------------------------------------------------ messages
+    @_translated
+    def message_send(
+        self, worker_ids: Sequence[str] | None, command: str, args: bytes
+    ) -> tuple[str, list[str]]:
+        _check_name("a message command", command)
+        all_active = worker_ids is None
+        targets: list[str] = []
+        if worker_ids is not None:
+            targets = list(dict.fromkeys(worker_ids))
+            for wid in targets:
+                _check_name("a worker id", wid)
+        for _ in range(_NEEDW_ROUNDS):
+            keys = [self._k.message_clock]
+            for wid in targets:
+                keys += (self._k.worker_messages(wid), self._k.worker_wake(wid))
+            reply = self._ops_eval(
+                "ops_send", keys, ["1" if all_active else "0", command, args, *targets]
+            )
+            if isinstance(reply[0], list):  # NEEDW: active workers we did not know of
+                targets += [_str(w) for w in reply[0][1:]]
+                continue
+            mid, *sent = (_str(x) for x in reply)
+            return mid, sent
+        raise BackendError("Redis script ops_send kept finding new workers")
+
+    @_translated
+    def message_take(self, worker_id: str) -> list[Message]:
+        k = self._k
+        keys = [k.worker_log(worker_id), k.worker_messages(worker_id), k.worker_wake(worker_id)]
+        out = []
+        for raw in self._ops_eval("ops_take", keys, [worker_id]):
+            mid, command, args = bytes(raw).split(b"\n", 2)
+            out.append(Message(mid.decode(), command.decode(), args))
+        return out
+
+    @_translated
+    def message_respond(
+        self, worker_id: str, message_id: str, command: str, response: bytes
+    ) -> None:
+        k = self._k
+        keys = [k.worker_log(worker_id), k.worker_responses(worker_id), k.response_wake(message_id)]
+        self._ops_eval("ops_respond", keys, [worker_id, message_id, command, response])
+
+    @_translated
+    def message_responses(self, message_id: str, worker_ids: Sequence[str]) -> list[bytes | None]:
+        pipe = self._r.pipeline(transaction=False)
+        for wid in worker_ids:
+            pipe.hget(self._k.worker_responses(wid), message_id)
+        return list(pipe.execute())
+
+    @_translated
+    def message_delete_responses(self, message_id: str, worker_ids: Sequence[str]) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        for wid in worker_ids:
+            pipe.hdel(self._k.worker_responses(wid), message_id)
+        pipe.execute()
+
+    @_translated
+    def message_response_ids(self, worker_id: str) -> list[str]:
+        return sorted(_str(x) for x in self._r.hkeys(self._k.worker_responses(worker_id)))
+
+    @_translated
+    def wait_response(self, message_id: str, worker_ids: Sequence[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        wake = self._k.response_wake(message_id)
+        while True:
+            if all(r is not None for r in self.message_responses(message_id, worker_ids)):
+                return
+            block_s = min(deadline - time.monotonic(), _MAX_BLOCK_S)
+            if block_s < 0.001:  # BLPOP's 0 would block for ever
+                return
+            self._r.blpop([wake], timeout=round(block_s, 3))
+
+    # ------------------------------------------------------------------ workers
+    @_translated
+    def worker_pause(self, worker_id: str, paused: bool) -> None:
+        log = self._k.worker_log(worker_id)
+        self._ops_eval("ops_pause", [log], [worker_id, "1" if paused else "0"])
+
+    @_translated
+    def worker_delete(self, worker_ids: Sequence[str]) -> list[str]:
+        ids = list(dict.fromkeys(worker_ids))
+        if not ids:
+            return []
+        k, keys = self._k, list[str]()
+        for wid in ids:
+            keys += (k.worker_log(wid), k.worker_messages(wid))
+            keys += (k.worker_responses(wid), k.worker_wake(wid))
+        return [_str(x) for x in self._ops_eval("ops_forget", keys, ids)]
+
+    # ------------------------------------------------------------------ configs, environment
+    @_translated
+    def config_save(self, name: str, config_json: str, overwrite: bool) -> bool:
+        if overwrite:
+            self._r.hset(self._k.configs, name, config_json)
+            return True
+        return bool(self._r.hsetnx(self._k.configs, name, config_json))
+
+    @_translated
+    def config_read(self, name: str) -> str | None:
+        value = self._r.hget(self._k.configs, name)
+        return None if value is None else _str(value)
+
+    @_translated
+    def config_list(self) -> list[str]:
+        return sorted(_str(x) for x in self._r.hkeys(self._k.configs))
+
+    @_translated
+    def envir_save(self, payload: bytes | None) -> None:
+        if payload is None:
+            self._r.delete(self._k.envir)
+        else:
+            self._r.set(self._k.envir, payload)
+
+    @_translated
+    def envir_load(self) -> bytes | None:
+        value = self._r.get(self._k.envir)
+        if value is None:
+            return None
+        return value if isinstance(value, bytes) else value.encode()
