@@ -7,7 +7,9 @@ sequence (answering a list); each costs a bounded number of backend round trips.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -35,7 +37,7 @@ from runq.serialize import Call, Codec, SecretSource
 from runq.waiting import wait_finished
 from runq.workers import WorkersAPI
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "dedup_key", "derive_seed"]
 
 T = TypeVar("T")
 Ids = str | Sequence[str]
@@ -72,6 +74,8 @@ class Controller:
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow
         self.seed = seed
+        self._seed_index = 0  # submission index of the next seeded task
+        self._seed_lock = threading.Lock()
         self.codec = Codec(secret)
         if not self.codec.signed:
             _warn_if_remote(self._url)
@@ -210,6 +214,13 @@ class Controller:
         """Seal each call; the tasks share one options dict (a backend encodes it once)."""
         deps = tuple(as_id_list(depends_on, "depends_on"))
         options = opts.to_json()
+        dedup = opts.on_duplicate != "parallel"
+        if dedup and deps:
+            raise ConfigError(
+                f"on_duplicate={opts.on_duplicate!r} cannot be combined with depends_on: "
+                "a duplicate policy already decides when the task is queued"
+            )
+        seeded = self.seed is not None or opts.seed is not None
         tasks = []
         for call in calls:
             try:
@@ -217,8 +228,18 @@ class Controller:
             except SerializationError as exc:
                 culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
                 raise SerializationError(f"cannot pickle {culprit}") from exc
-            tasks.append(NewTask(new_task_id(), opts.queue, payload, options, deps))
+            key = dedup_key(opts.name, call) if dedup else None
+            task_options = {**options, "seed": self._task_seed(opts.seed)} if seeded else options
+            tasks.append(NewTask(new_task_id(), opts.queue, payload, task_options, deps, key))
         return tasks
+
+    def _task_seed(self, seed: int | None) -> int:
+        """The seed stored with a task: from (namespace seed, the task's ``seed`` or else its
+        submission index on this controller), so it never depends on worker or timing."""
+        with self._seed_lock:
+            index = self._seed_index
+            self._seed_index += 1
+        return derive_seed(self.seed, seed, index)
 
     def _submit(self, tasks: list[NewTask]) -> list[str]:
         if tasks:
@@ -473,6 +494,27 @@ _STATUS_MESSAGES = {
     TaskStatus.MOVED: "the task was retried under a new id",
     TaskStatus.DISCARDED: "the submission was discarded by its on_duplicate policy",
 }
+
+
+def dedup_key(name: str | None, call: Call) -> str:
+    """The digest that makes two submissions duplicates: task name (or function), args and
+    kwargs (keyword order ignored). BLAKE2b-128, hex."""
+    h = hashlib.blake2b(digest_size=16)
+    if call.kind == "expr":
+        h.update(b"expr\0" + (call.expr or "").encode())
+        h.update(serialize.dumps(sorted((call.env or {}).items()), "the env"))
+    else:
+        h.update(b"name\0" + name.encode() if name else b"fn\0" + (call.fn_bytes or b""))
+        h.update(b"\0")
+        h.update(serialize.dumps((call.args, sorted(call.kwargs.items())), "the arguments"))
+    return h.hexdigest()
+
+
+def derive_seed(namespace_seed: int | None, task_seed: int | None, index: int) -> int:
+    """A 63-bit seed from the namespace seed and the task's seed (or its submission index)."""
+    source = f"{namespace_seed}:s{task_seed}" if task_seed is not None else f"{namespace_seed}:i{index}"
+    digest = hashlib.blake2b(source.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def _check_expr(expr: str) -> str:

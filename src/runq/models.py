@@ -105,6 +105,9 @@ class NewTask:
     payload: bytes
     options: dict[str, Any]
     depends_on: tuple[str, ...] = ()
+    #: Set when ``options["on_duplicate"]`` is not "parallel": the digest of (task name, args,
+    #: kwargs) that makes two submissions duplicates (see ``Backend.enqueue``).
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

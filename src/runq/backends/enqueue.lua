@@ -6,8 +6,8 @@
 -- A dependency may name an earlier task of the batch. Everything is validated before the
 -- first write.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
+-- KEYS[1..24]  the static keys (see _lib.lua)
+-- KEYS[25..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n
 -- ARGV[4..]    5 values per task: id, queue name, options JSON, payload, dependency ids

@@ -40,6 +40,7 @@ from runq.backends import redact_url
 from runq.backends._redis_listen import DoneListener
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_dedup import RedisDedupMixin
 from runq.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -81,6 +82,7 @@ _SCRIPTS = (
     "delete",
     "register_worker",
     "worker_log",
+    "dedup_enqueue",
 )
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
@@ -169,7 +171,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend:
+class RedisBackend(RedisDedupMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -307,6 +309,8 @@ class RedisBackend:
         return out
 
     def _enqueue_chunk(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+        if any(task.dedup_key is not None for task in tasks):
+            return self._enqueue_dedup(tasks)
         args: list[Any] = [len(tasks)]
         last_options: object = None
         options_json = ""

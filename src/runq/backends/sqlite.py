@@ -40,6 +40,7 @@ from typing import Any
 
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.sqlite_dedup import SqliteDedupMixin
 from runq.exceptions import (
     BackendUnavailable,
     ConfigError,
@@ -67,6 +68,7 @@ POLL_GROWTH = 1.5
 _STATUS = {s.value: s for s in TaskStatus}
 _PENDING, _DEFERRED, _COMPLETE = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.COMPLETE
 _IMPOSSIBLE, _MISSING = TaskStatus.IMPOSSIBLE, TaskStatus.MISSING
+_DISCARDED = TaskStatus.DISCARDED
 _ACTIVE_WORKER = ("IDLE", "BUSY", "PAUSED")
 _GONE_WORKER = ("LOST", "EXITED")  # may not claim; an unknown worker id may
 
@@ -140,7 +142,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteDedupMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -260,6 +262,8 @@ class SqliteBackend:
         with self._write() as conn:
             dep_status = self._check_new(conn, tasks)
             statuses = _initial_statuses(tasks, dep_status)
+            if any(t.dedup_key is not None for t in tasks):
+                statuses = self._dedup_admit(conn, tasks, statuses)
             conn.executemany(
                 sql.TASK_INSERT,
                 (
@@ -270,7 +274,7 @@ class SqliteBackend:
                         st.value,
                         json.dumps(t.options),
                         now,
-                        now if st is _IMPOSSIBLE else None,
+                        now if st is _IMPOSSIBLE or st is _DISCARDED else None,
                         t.payload,
                     )
                     for t, st in zip(tasks, statuses, strict=True)
@@ -458,6 +462,7 @@ class SqliteBackend:
             conn.execute(sql.CANCEL, params)
             conn.execute(sql.UNQUEUE, params[:2])
             conn.execute(sql.MAKE_IMPOSSIBLE, params)
+            self._dedup_release(conn, targets)
 
     def delete(self, ids: Sequence[str], check: bool) -> None:
         ns = self.namespace
@@ -477,6 +482,7 @@ class SqliteBackend:
             if incomplete:
                 conn.execute(sql.MAKE_IMPOSSIBLE, (ns, _ids_json(incomplete), time.time()))
             params = (ns, _ids_json(list(status)))
+            self._dedup_release(conn, list(status))
             conn.execute(sql.UNQUEUE, params)
             conn.execute(sql.DELETE_DEPS_OF, params)
             conn.execute(sql.DELETE_DEPS_ON, params)
@@ -573,6 +579,7 @@ class SqliteBackend:
             return False
         command = "TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR"
         conn.execute(sql.LOG, (ns, worker_id, now, command, task_id))
+        self._dedup_release(conn, [task_id])
         if conn.execute(sql.HAS_DEPENDANTS, (ns, task_id)).fetchone() is None:
             return True
         if status is TaskStatus.COMPLETE:
