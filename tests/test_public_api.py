@@ -19,6 +19,8 @@ EXPECTED = {
     "TaskError",
     "TaskInfo",
     "TaskStateError",
+    "TaskRef",
+    "TaskRegistry",
     "TaskStatus",
     "TaskTimes",
     "UnknownTaskError",
@@ -33,6 +35,7 @@ EXPECTED = {
     "get_default_controller",
     "progress_update",
     "set_default_controller",
+    "task",
     "task_rng",
 }
 

@@ -30,6 +30,7 @@ from runq.exceptions import (
     UnknownTaskError,
     WaitTimeout,
 )
+from runq.task import TaskRef, TaskRegistry, task
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
 from runq.worker.config import WorkerConfig
 from runq.workers import WorkerManager
@@ -48,6 +49,8 @@ __all__ = [
     "TaskError",
     "TaskInfo",
     "TaskStateError",
+    "TaskRef",
+    "TaskRegistry",
     "TaskStatus",
     "TaskTimes",
     "UnknownTaskError",
@@ -62,5 +65,6 @@ __all__ = [
     "get_default_controller",
     "progress_update",
     "set_default_controller",
+    "task",
     "task_rng",
 ]
