@@ -10,6 +10,7 @@ EXPECTED = {
     "BackendUnavailable",
     "ConfigError",
     "Controller",
+    "Executor",
     "LogEntry",
     "PayloadError",
     "PayloadRejected",

@@ -30,6 +30,7 @@ from runq.exceptions import (
     UnknownTaskError,
     WaitTimeout,
 )
+from runq.executor import Executor
 from runq.task import TaskRef, TaskRegistry, task
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
 from runq.worker.config import WorkerConfig
@@ -40,6 +41,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigError",
     "Controller",
+    "Executor",
     "LogEntry",
     "PayloadError",
     "PayloadRejected",
