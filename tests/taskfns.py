@@ -115,7 +115,12 @@ def t_add(a: int, b: int = 0) -> int:
 
 @runq.task(registry=REGISTRY, bind=True)
 def t_bound(ctx: Any, x: int) -> dict[str, Any]:
-    return {"uuid": ctx.uuid, "worker_id": ctx.worker_id, "x": x, "progress": callable(ctx.progress)}
+    return {
+        "uuid": ctx.uuid,
+        "worker_id": ctx.worker_id,
+        "x": x,
+        "progress": callable(ctx.progress),
+    }
 
 
 @runq.task(registry=REGISTRY, on_duplicate="discard")

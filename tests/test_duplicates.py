@@ -3,6 +3,7 @@ controllers and workers: discard, serial, queue_one (parallel is the default eve
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -99,7 +100,11 @@ def test_serial_holds_later_ones_and_releases_them_in_order(ctl: runq.Controller
 
 
 def test_discard_under_concurrent_submitters(
-    ctl: runq.Controller, backend_url: str, namespace: str, spawn: Callable[..., object], tmp_path: Path
+    ctl: runq.Controller,
+    backend_url: str,
+    namespace: str,
+    spawn: Callable[..., object],
+    tmp_path: Path,
 ) -> None:
     gate = str(tmp_path / "gate")
     spawn(3)
@@ -117,7 +122,11 @@ def test_discard_under_concurrent_submitters(
 
 
 def test_queue_one_keeps_at_most_one_waiting(
-    ctl: runq.Controller, backend_url: str, namespace: str, spawn: Callable[..., object], tmp_path: Path
+    ctl: runq.Controller,
+    backend_url: str,
+    namespace: str,
+    spawn: Callable[..., object],
+    tmp_path: Path,
 ) -> None:
     gate = str(tmp_path / "gate")
     spawn(3)
@@ -130,7 +139,9 @@ def test_queue_one_keeps_at_most_one_waiting(
     assert counts.get(TaskStatus.DEFERRED) == 1, counts
     assert counts.get(TaskStatus.PENDING, 0) + counts.get(TaskStatus.RUNNING, 0) == 1, counts
     assert counts.get(TaskStatus.DISCARDED) == 28, counts
-    accepted = [i for i, s in zip(ids, ctl.status(ids), strict=True) if s is not TaskStatus.DISCARDED]
+    accepted = [
+        i for i, s in zip(ids, ctl.status(ids), strict=True) if s is not TaskStatus.DISCARDED
+    ]
     Path(gate).touch()
     assert ctl.wait(accepted, timeout=30)
     # once both ran, the key is free again
@@ -139,7 +150,11 @@ def test_queue_one_keeps_at_most_one_waiting(
 
 
 def test_serial_runs_every_submission_in_order_never_overlapping(
-    ctl: runq.Controller, backend_url: str, namespace: str, spawn: Callable[..., object], tmp_path: Path
+    ctl: runq.Controller,
+    backend_url: str,
+    namespace: str,
+    spawn: Callable[..., object],
+    tmp_path: Path,
 ) -> None:
     log = str(tmp_path / "intervals.txt")
     spawn(3)
@@ -152,7 +167,7 @@ def test_serial_runs_every_submission_in_order_never_overlapping(
     runs = [line.split() for line in Path(log).read_text().splitlines()]
     assert sorted(r[0] for r in runs) == sorted(ids)  # every submission ran, once
     runs.sort(key=lambda r: float(r[1]))
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert float(after[1]) >= float(before[2]), "two runs of the same call overlapped"
     submitted = [t for t in ctl.list_tasks() if t in set(ids)]
     assert [r[0] for r in runs] == submitted  # in submission order

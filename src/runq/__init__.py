@@ -31,8 +31,8 @@ from runq.exceptions import (
     WaitTimeout,
 )
 from runq.executor import Executor
-from runq.task import TaskRef, TaskRegistry, task
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
+from runq.task import TaskRef, TaskRegistry, task
 from runq.worker.config import WorkerConfig
 from runq.workers import WorkerManager
 
@@ -50,9 +50,9 @@ __all__ = [
     "SerializationError",
     "TaskError",
     "TaskInfo",
-    "TaskStateError",
     "TaskRef",
     "TaskRegistry",
+    "TaskStateError",
     "TaskStatus",
     "TaskTimes",
     "UnknownTaskError",

@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from runq import serialize
 from runq.backends import Backend, connect, resolve_url
@@ -37,9 +37,13 @@ from runq.serialize import Call, Codec, SecretSource
 from runq.waiting import wait_finished
 from runq.workers import WorkersAPI
 
+if TYPE_CHECKING:
+    from runq.dispatch import DispatchJob
+
 __all__ = ["Controller", "dedup_key", "derive_seed"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 Ids = str | Sequence[str]
 
 
@@ -245,6 +249,42 @@ class Controller:
         if tasks:
             self.backend.enqueue(tasks)
         return [t.id for t in tasks]
+
+    # ------------------------------------------------------------------ batched dispatch
+    def dispatch(
+        self,
+        fn: Callable[..., R],
+        count: int,
+        /,
+        *extra: Any,
+        callback: Callable[[list[R | TaskError]], Any] | None = None,
+        batch_size: int | None = None,
+        deferred: bool = False,
+    ) -> DispatchJob[R]:
+        """Run ``fn(i, *extra)`` for ``i in range(count)`` in batches (one task each); see
+        ``runq.dispatch``. ``job.results`` is the ordered buffer; ``callback(results)`` runs
+        once when all finished; ``deferred=True`` submits in the background."""
+        from runq.dispatch import dispatch
+
+        return dispatch(
+            self, fn, count, extra, callback=callback, batch_size=batch_size, deferred=deferred
+        )
+
+    def dispatch_detached(
+        self,
+        fn: Callable[..., Any],
+        count: int,
+        /,
+        *extra: Any,
+        batch_size: int | None = None,
+        deferred: bool = False,
+    ) -> DispatchJob[Any]:
+        """As ``dispatch``, keeping no results at all (lowest overhead)."""
+        from runq.dispatch import dispatch
+
+        return dispatch(
+            self, fn, count, extra, batch_size=batch_size, deferred=deferred, keep=False
+        )
 
     # ------------------------------------------------------------------ inspection
     @overload
@@ -512,7 +552,9 @@ def dedup_key(name: str | None, call: Call) -> str:
 
 def derive_seed(namespace_seed: int | None, task_seed: int | None, index: int) -> int:
     """A 63-bit seed from the namespace seed and the task's seed (or its submission index)."""
-    source = f"{namespace_seed}:s{task_seed}" if task_seed is not None else f"{namespace_seed}:i{index}"
+    source = (
+        f"{namespace_seed}:s{task_seed}" if task_seed is not None else f"{namespace_seed}:i{index}"
+    )
     digest = hashlib.blake2b(source.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 

@@ -183,7 +183,9 @@ class Executor(futures.Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             fn_bytes = ctl._pickle_function(fn)
             retry_on = self._opts.retry_on
-            sealed = [Call("call", fn_bytes, tuple(a), dict(k), retry_on=retry_on) for a, k in calls]
+            sealed = [
+                Call("call", fn_bytes, tuple(a), dict(k), retry_on=retry_on) for a, k in calls
+            ]
             ids = ctl._submit(ctl._new_tasks(sealed, self._opts, None))
             made = [_Future(self, tid) for tid in ids]
             for fut in made:
@@ -311,7 +313,11 @@ class Executor(futures.Executor):
         with self._lock:
             for tid, status in zip(ids, statuses, strict=True):
                 fut = self._pending.get(tid)
-                if status is TaskStatus.RUNNING and fut is not None and fut._state == _FUTURE_PENDING:
+                if (
+                    status is TaskStatus.RUNNING
+                    and fut is not None
+                    and fut._state == _FUTURE_PENDING
+                ):
                     fut.set_running_or_notify_cancel()
         if not done:
             return

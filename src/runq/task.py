@@ -329,4 +329,3 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         return made
 
     return decorate(fn) if fn is not None else decorate
-
