@@ -44,6 +44,8 @@ T = TypeVar("T")
 
 _WATCH = 2000  # ids watched per wait (the oldest outstanding ones)
 _WAIT_S = 0.05  # longest block per wait: newly submitted ids are watched from the next one
+_PACE_PER_TASK_S = 5e-6  # pause between checks per watched id …
+_PACE_MAX_S = 0.02  # … capped
 _RETRY_S = 0.5  # pause after a backend error
 _QUEUED = (TaskStatus.PENDING, TaskStatus.DEFERRED)
 _log = logging.getLogger("runq.executor")
@@ -297,6 +299,9 @@ class Executor(futures.Executor):
                     watched = list(itertools.islice(self._pending, _WATCH))
                 try:
                     self._ctl.backend.wait_change(watched, _WAIT_S)
+                    # with many outstanding, let completions accumulate a little between
+                    # checks, so the checks do not steal the CPU from local workers
+                    time.sleep(min(_PACE_MAX_S, _PACE_PER_TASK_S * len(watched)))
                     self._complete(watched)
                 except RunqError as exc:  # e.g. the backend is briefly unreachable: retry
                     _log.warning("runq executor: %s; retrying", exc)
