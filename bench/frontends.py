@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         c1 = r["executor_map_chunk1_s"]
         k = int(r["executor_map_chunk1_items"])
         print(
-            f"  runq.Executor.map chunksize=1 [{backend:6}] {k:,} items {c1:8.3f} s  {k / c1:8,.0f} tasks/s"
+            f"  runq.Executor.map chunksize=1 [{backend:6}] {k:,} items {c1:8.3f} s"
+            f"  {k / c1:8,.0f} tasks/s"
         )
         d = r["dispatch_s"]
         print(
