@@ -91,3 +91,18 @@ def test_max_workers_must_be_positive(ctl: runq.Controller) -> None:
         runq.Executor(ctl, max_workers=0)
     with pytest.raises(runq.ConfigError, match="queue"):
         runq.Executor(ctl, queue="")
+
+
+def test_one_completion_thread_for_many_futures(
+    ctl: runq.Controller, workers: runq.WorkerManager
+) -> None:
+    existing = set(threading.enumerate())
+    with runq.Executor(ctl) as ex:
+        ex.submit(taskfns.add, 0).result(timeout=30)
+        mine = [t for t in set(threading.enumerate()) - existing if t.name == "runq-executor"]
+        assert len(mine) == 1
+        snapshot = set(threading.enumerate())
+        fs = [ex.submit(taskfns.add, i) for i in range(40)]
+        assert [f.result(timeout=30) for f in fs] == list(range(40))
+        assert set(threading.enumerate()) - snapshot == set()  # no thread per future
+    assert not mine[0].is_alive()  # joined by shutdown
