@@ -25,7 +25,7 @@ from runq.context import CurrentTask, current_task
 from runq.defaults import get_default_controller
 from runq.exceptions import ConfigError
 from runq.models import FINISHED_STATUSES, TaskStatus
-from runq.options import DUPLICATE_POLICIES, TaskOptions, seconds
+from runq.options import TaskOptions
 
 if TYPE_CHECKING:
     from runq.controller import Controller
@@ -259,8 +259,6 @@ def _validated(options: dict[str, Any]) -> dict[str, Any]:
     queue = options.get("queue")
     if queue is not None and not callable(queue):
         TaskOptions.build(queue=queue)
-    if "timeout" in options:
-        seconds("timeout", options["timeout"])
     return dict(options)
 
 
@@ -314,8 +312,6 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         raise ConfigError(f"registry must be a runq.TaskRegistry, got {registry!r}")
     controller = options.pop("controller", None)
     name = options.pop("name", None)
-    if options.get("on_duplicate", "parallel") not in DUPLICATE_POLICIES:
-        TaskOptions.build(on_duplicate=options["on_duplicate"])  # raises, naming it
     call_options = _validated(options)
 
     def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
