@@ -106,3 +106,14 @@ def test_one_completion_thread_for_many_futures(
         assert [f.result(timeout=30) for f in fs] == list(range(40))
         assert set(threading.enumerate()) - snapshot == set()  # no thread per future
     assert not mine[0].is_alive()  # joined by shutdown
+
+
+def test_done_callbacks_may_submit_more(ctl: runq.Controller) -> None:
+    ex = runq.Executor(ctl)  # no workers: tasks stay queued until cancelled
+    follow_ups: list[concurrent.futures.Future[int]] = []
+    first = ex.submit(taskfns.add, 1)
+    first.add_done_callback(lambda f: follow_ups.append(ex.submit(taskfns.add, 2)))
+    assert first.cancel()
+    assert len(follow_ups) == 1
+    ex.shutdown(cancel_futures=True)
+    assert follow_ups[0].cancelled()

@@ -241,17 +241,19 @@ class Executor(futures.Executor):
             if fut.done():
                 return fut.cancelled()
             before = self._ctl.backend.cancel_queued([fut.task_id])[0]
-            if before in _QUEUED:
+            unqueued = before in _QUEUED
+            if unqueued:
                 self._pending.pop(fut.task_id, None)
-                return fut._cancel_here()
-            if before is TaskStatus.RUNNING and fut._state == _FUTURE_PENDING:
+            elif before is TaskStatus.RUNNING and fut._state == _FUTURE_PENDING:
                 fut.set_running_or_notify_cancel()
-            return False
+        # done callbacks run outside the lock: they may submit more work
+        return fut._cancel_here() if unqueued else False
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No more submissions; with ``cancel_futures``, unqueue every task not yet started
         (one backend round trip); with ``wait``, block until the others are done. Workers
         this executor spawned are stopped once its tasks are done."""
+        cancelled: list[_Future] = []
         with self._lock:
             self._shutdown = True
             if cancel_futures and self._pending:
@@ -259,12 +261,15 @@ class Executor(futures.Executor):
                 before = self._ctl.backend.cancel_queued(ids)
                 for tid, status in zip(ids, before, strict=True):
                     if status in _QUEUED:
-                        self._pending.pop(tid)._cancel_here()
+                        cancelled.append(self._pending.pop(tid))
             thread = self._thread
             self._wake.notify()
+        for fut in cancelled:  # done callbacks run outside the lock
+            fut._cancel_here()
+        del cancelled
         if thread is None:
             self._finish()
-        elif wait:
+        elif wait and thread is not threading.current_thread():  # not from a done callback
             thread.join()
 
     def _finish(self) -> None:
