@@ -2,6 +2,7 @@
 
     python bench/run.py [--quick] [--only runq|peers|runq-redis|runq-sqlite|rq|celery|...]
                         [--json bench/results.json]
+    python bench/run.py --frontends [--quick]     # Executor.map, dispatch (bench/frontends.py)
 
 Set up the environment with the peers first: `bash bench/setup.sh`, then run with
 `bench/.venv/bin/python bench/run.py`. See bench/README.md for what each number means.
@@ -543,6 +544,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the redis-server binary to start (default: redis-server on PATH)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    p.add_argument(
+        "--frontends",
+        action="store_true",
+        help="only the front-end figures (bench/frontends.py: Executor.map vs "
+        "ProcessPoolExecutor, dispatch); --quick uses 10,000 items",
+    )
     p.add_argument("--_child", help=argparse.SUPPRESS)
     p.add_argument("--_out", help=argparse.SUPPRESS)
     p.add_argument("--_workdir", help=argparse.SUPPRESS)
@@ -553,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args._child:
         return child_main(args._child, Path(args._out), Path(args._workdir), args.quick)
+    if args.frontends:
+        import frontends
+
+        return frontends.main(["--items", "10000" if args.quick else "100000"])
 
     names = _select(args.only)
     systems: dict[str, dict[str, Any]] = {}

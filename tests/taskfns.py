@@ -101,3 +101,58 @@ def make_dir(path: str) -> str:
     """A side effect a tampered payload would try (signing tests check it never happens)."""
     os.mkdir(path)
     return path
+
+
+def log_interval(path: str, pause: float = 0.0) -> str:
+    """Append ``task_id start end`` to ``path`` (to check runs never overlap)."""
+    task = runq.current_task()
+    start = time.time()
+    time.sleep(pause)
+    end = time.time()
+    with open(path, "a") as f:
+        f.write(f"{task.id if task else '-'} {start!r} {end!r}\n")
+    return task.id if task else "-"
+
+
+def random_draws(i: int) -> tuple[int, float, float, float]:
+    """Draws from the task's seeded streams: ``random``, ``runq.task_rng()``, numpy."""
+    import random
+
+    import numpy
+
+    rng = runq.task_rng()
+    assert rng is not None
+    return (i, random.random(), rng.random(), float(numpy.random.random()))
+
+
+def no_op(*args: Any) -> None:
+    return None
+
+
+def raise_if(i: int, bad: int) -> int:
+    if i == bad:
+        raise ValueError(f"item {i} is bad")
+    return i * 10
+
+
+REGISTRY = runq.TaskRegistry()
+
+
+@runq.task(registry=REGISTRY)
+def t_add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+@runq.task(registry=REGISTRY, bind=True)
+def t_bound(ctx: Any, x: int) -> dict[str, Any]:
+    return {
+        "uuid": ctx.uuid,
+        "worker_id": ctx.worker_id,
+        "x": x,
+        "progress": callable(ctx.progress),
+    }
+
+
+@runq.task(registry=REGISTRY, on_duplicate="discard")
+def t_gate(path: str) -> str:
+    return wait_for_file(path)

@@ -68,7 +68,8 @@ def test_worker_command_runs_n_processes_and_stops_on_sigterm(
     ctl: runq.Controller, backend_url: str, tmp_path: Path
 ) -> None:
     tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
-    env = dict(os.environ, RUNQ_URL=backend_url, PYTHONPATH=tests_dir)
+    src_dir = str(Path(runq.__file__).parents[1])  # … and the runq under test
+    env = dict(os.environ, RUNQ_URL=backend_url, PYTHONPATH=os.pathsep.join([src_dir, tests_dir]))
     log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115 - the worker process writes it
     proc = subprocess.Popen(
         [sys.executable, "-m", "runq", "worker", ctl.queue_id, "-n", "2", "--worker-id", "cli"],

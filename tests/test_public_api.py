@@ -10,6 +10,7 @@ EXPECTED = {
     "BackendUnavailable",
     "ConfigError",
     "Controller",
+    "Executor",
     "LogEntry",
     "MessageError",
     "PayloadError",
@@ -20,6 +21,8 @@ EXPECTED = {
     "TaskError",
     "TaskInfo",
     "TaskStateError",
+    "TaskRef",
+    "TaskRegistry",
     "TaskStatus",
     "TaskTimes",
     "UnknownTaskError",
@@ -35,6 +38,7 @@ EXPECTED = {
     "get_default_controller",
     "progress_update",
     "set_default_controller",
+    "task",
     "task_rng",
 }
 

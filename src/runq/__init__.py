@@ -32,7 +32,9 @@ from runq.exceptions import (
     UnknownTaskError,
     WaitTimeout,
 )
+from runq.executor import Executor
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
+from runq.task import TaskRef, TaskRegistry, task
 from runq.worker.config import WorkerConfig
 from runq.workers import WorkerManager
 
@@ -41,6 +43,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigError",
     "Controller",
+    "Executor",
     "LogEntry",
     "MessageError",
     "PayloadError",
@@ -50,6 +53,8 @@ __all__ = [
     "SerializationError",
     "TaskError",
     "TaskInfo",
+    "TaskRef",
+    "TaskRegistry",
     "TaskStateError",
     "TaskStatus",
     "TaskTimes",
@@ -66,5 +71,6 @@ __all__ = [
     "get_default_controller",
     "progress_update",
     "set_default_controller",
+    "task",
     "task_rng",
 ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,22 @@ def task_rng() -> random.Random | None:
     if rng is None:
         rng = _state.rng = random.Random(task.seed)
     return rng
+
+
+def seed_globals(seed: int) -> None:
+    """Seed ``random`` (and ``numpy.random``, if numpy is installed) for a seeded task."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is None and not _NO_NUMPY:
+        try:
+            import numpy
+        except ImportError:
+            _NO_NUMPY.append(True)
+    if numpy is not None:
+        numpy.random.seed(seed & 0xFFFFFFFF)
+
+
+_NO_NUMPY: list[bool] = []  # non-empty once numpy was found missing
 
 
 def progress_update(value: Any) -> None:

@@ -8,11 +8,13 @@ backend round trips.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from runq import serialize
 from runq._blobs import BlobStore, Packed
@@ -39,9 +41,13 @@ from runq.store import StoreAPI
 from runq.waiting import wait_finished
 from runq.workers import WorkersAPI
 
-__all__ = ["Controller"]
+if TYPE_CHECKING:
+    from runq.dispatch import DispatchJob
+
+__all__ = ["Controller", "dedup_key", "derive_seed"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 Ids = str | Sequence[str]
 
 
@@ -82,6 +88,8 @@ class Controller:
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow
         self.seed = seed
+        self._seed_index = 0  # submission index of the next seeded task
+        self._seed_lock = threading.Lock()
         self.codec = Codec(secret)
         if not self.codec.signed:
             _warn_if_remote(self._url)
@@ -224,6 +232,13 @@ class Controller:
         Large values go to the object store, each stored once per batch (``_blobs``)."""
         deps = tuple(as_id_list(depends_on, "depends_on"))
         options = opts.to_json()
+        dedup = opts.on_duplicate != "parallel"
+        if dedup and deps:
+            raise ConfigError(
+                f"on_duplicate={opts.on_duplicate!r} cannot be combined with depends_on: "
+                "a duplicate policy already decides when the task is queued"
+            )
+        seeded = self.seed is not None or opts.seed is not None
         tasks = []
         memo: dict[int, Any] = {}
         for call in calls:
@@ -233,13 +248,69 @@ class Controller:
                 culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
                 raise SerializationError(f"cannot pickle {culprit}") from exc
             payload = self.codec.seal(data)
-            tasks.append(NewTask(new_task_id(), opts.queue, payload, options, deps, blobs))
+            key = dedup_key(opts.name, call) if dedup else None
+            task_options = {**options, "seed": self._task_seed(opts.seed)} if seeded else options
+            tasks.append(
+                NewTask(
+                    new_task_id(),
+                    opts.queue,
+                    payload,
+                    task_options,
+                    deps,
+                    blobs=blobs,
+                    dedup_key=key,
+                )
+            )
         return tasks
+
+    def _task_seed(self, seed: int | None) -> int:
+        """The seed stored with a task: from (namespace seed, the task's ``seed`` or else its
+        submission index on this controller), so it never depends on worker or timing."""
+        with self._seed_lock:
+            index = self._seed_index
+            self._seed_index += 1
+        return derive_seed(self.seed, seed, index)
 
     def _submit(self, tasks: list[NewTask]) -> list[str]:
         if tasks:
             self.backend.enqueue(tasks)
         return [t.id for t in tasks]
+
+    # ------------------------------------------------------------------ batched dispatch
+    def dispatch(
+        self,
+        fn: Callable[..., R],
+        count: int,
+        /,
+        *extra: Any,
+        callback: Callable[[list[R | TaskError]], Any] | None = None,
+        batch_size: int | None = None,
+        deferred: bool = False,
+    ) -> DispatchJob[R]:
+        """Run ``fn(i, *extra)`` for ``i in range(count)`` in batches (one task each); see
+        ``runq.dispatch``. ``job.results`` is the ordered buffer; ``callback(results)`` runs
+        once when all finished; ``deferred=True`` submits in the background."""
+        from runq.dispatch import dispatch
+
+        return dispatch(
+            self, fn, count, extra, callback=callback, batch_size=batch_size, deferred=deferred
+        )
+
+    def dispatch_detached(
+        self,
+        fn: Callable[..., Any],
+        count: int,
+        /,
+        *extra: Any,
+        batch_size: int | None = None,
+        deferred: bool = False,
+    ) -> DispatchJob[Any]:
+        """As ``dispatch``, keeping no results at all (lowest overhead)."""
+        from runq.dispatch import dispatch
+
+        return dispatch(
+            self, fn, count, extra, batch_size=batch_size, deferred=deferred, keep=False
+        )
 
     # ------------------------------------------------------------------ inspection
     @overload
@@ -497,6 +568,29 @@ _STATUS_MESSAGES = {
     TaskStatus.MOVED: "the task was retried under a new id",
     TaskStatus.DISCARDED: "the submission was discarded by its on_duplicate policy",
 }
+
+
+def dedup_key(name: str | None, call: Call) -> str:
+    """The digest that makes two submissions duplicates: task name (or function), args and
+    kwargs (keyword order ignored). BLAKE2b-128, hex."""
+    h = hashlib.blake2b(digest_size=16)
+    if call.kind == "expr":
+        h.update(b"expr\0" + (call.expr or "").encode())
+        h.update(serialize.dumps(sorted((call.env or {}).items()), "the env"))
+    else:
+        h.update(b"name\0" + name.encode() if name else b"fn\0" + (call.fn_bytes or b""))
+        h.update(b"\0")
+        h.update(serialize.dumps((call.args, sorted(call.kwargs.items())), "the arguments"))
+    return h.hexdigest()
+
+
+def derive_seed(namespace_seed: int | None, task_seed: int | None, index: int) -> int:
+    """A 63-bit seed from the namespace seed and the task's seed (or its submission index)."""
+    source = (
+        f"{namespace_seed}:s{task_seed}" if task_seed is not None else f"{namespace_seed}:i{index}"
+    )
+    digest = hashlib.blake2b(source.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def _check_expr(expr: str) -> str:

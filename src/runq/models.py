@@ -129,6 +129,9 @@ class NewTask:
     options: dict[str, Any]
     depends_on: tuple[str, ...] = ()
     blobs: tuple[Blob, ...] = ()
+    #: Set when ``options["on_duplicate"]`` is not "parallel": the digest of (task name, args,
+    #: kwargs) that makes two submissions duplicates (see ``Backend.enqueue``).
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@
 --   KEYS[20] w_info      hash   worker id -> info JSON
 --   KEYS[21] w_started   hash   worker id -> time
 --   KEYS[22] w_last_seen hash   worker id -> time
+--   KEYS[23] dedup       hash   task id -> its duplicate key (on_duplicate other than parallel)
+--   KEYS[24] dedup_active hash  duplicate key -> its active task ids, oldest first ('\n')
 -- then the script's own keys. Scripts that touch queues end their KEYS with pairs
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
 -- and every script gets ARGV[1] = 'runq:{ns}:q:' (to map those keys back to queue names) and
@@ -38,8 +40,9 @@ local K = {
   attempt = KEYS[11], deps = KEYS[12], waiting = KEYS[13], dependants = KEYS[14],
   order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
   w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
+  dedup = KEYS[23], dedup_active = KEYS[24],
 }
-local NSTATIC = 22
+local NSTATIC = 24
 local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
@@ -287,6 +290,64 @@ end
 local function worker_can_claim(wid)
   local st = redis.call('HGET', K.w_status, wid)
   return st ~= 'LOST' and st ~= 'EXITED'
+end
+
+
+-- ------------------------------------------------------------------ duplicate policies
+-- K.dedup_active holds each duplicate key's active tasks: the first is queued or running, the
+-- rest are held (DEFERRED, in no queue). A task leaving (finished, cancelled, deleted) is struck
+-- off; a held task that becomes first is queued. Read first (dedup_plan, dedup_queues: no
+-- write, so a NEEDQ answer can still be given), then write (dedup_apply).
+
+-- key -> the active ids left once `ids` leave, for every key `ids` belong to (read only)
+local function dedup_plan(ids)
+  local plan, order, gone = {}, {}, {}
+  for _, id in ipairs(ids) do gone[id] = true end
+  for _, id in ipairs(ids) do
+    local key = redis.call('HGET', K.dedup, id)
+    if key and not plan[key] then
+      local rest = {}
+      for _, x in ipairs(id_list(redis.call('HGET', K.dedup_active, key))) do
+        if not gone[x] then rest[#rest + 1] = x end
+      end
+      plan[key] = rest
+      order[#order + 1] = key
+    end
+  end
+  return {keys = plan, order = order, ids = ids}
+end
+
+-- the queues of the held tasks the plan releases (read only)
+local function dedup_queues(plan)
+  local names = {}
+  for _, key in ipairs(plan.order) do
+    local head = plan.keys[key][1]
+    if head and redis.call('HGET', K.status, head) == 'DEFERRED' then
+      names[#names + 1] = redis.call('HGET', K.queue, head)
+    end
+  end
+  return names
+end
+
+-- strike the plan's ids off and queue each held task that became first
+local function dedup_apply(plan, qmap)
+  if #plan.order == 0 then return end
+  chunked('HDEL', K.dedup, plan.ids)
+  for _, key in ipairs(plan.order) do
+    local rest = plan.keys[key]
+    if #rest == 0 then
+      redis.call('HDEL', K.dedup_active, key)
+    else
+      redis.call('HSET', K.dedup_active, key, table.concat(rest, '\n'))
+      local head = rest[1]
+      if redis.call('HGET', K.status, head) == 'DEFERRED' then
+        local name = redis.call('HGET', K.queue, head)
+        redis.call('HSET', K.status, head, 'PENDING')
+        redis.call('RPUSH', qmap[name][1], head)
+        wake(qmap[name][2], 1)
+      end
+    end
+  end
 end
 
 -- ---------------------------------------------------------------------------------- script

@@ -95,6 +95,17 @@ class Backend(Protocol):
         - PENDING otherwise, pushed to the tail of its queue (batch order kept).
         A dependency may name a task earlier in the same batch.
 
+        Duplicate policies: a task with a ``dedup_key`` (its ``options["on_duplicate"]`` is
+        ``discard``, ``serial`` or ``queue_one``; it has no dependencies, else ``ConfigError``)
+        is admitted against the *active* tasks of that key — those admitted and not yet
+        finished, cancelled or deleted — in the same atomic transition, batch order kept:
+        ``discard`` with any active, or ``queue_one`` with two or more, makes it DISCARDED
+        (finished time set, never queued); otherwise it joins the key's active tasks, PENDING
+        if it is the first, else DEFERRED (held, in no queue). Whenever an active task
+        finishes (``finish``), is cancelled (``cancel_queued``, ``remove_from_queue``) or
+        deleted, the same transition releases the next held task of its key (PENDING, tail of
+        its queue), so the tasks of a key run one at a time, in admission order.
+
         Raises ``UnknownTaskError`` naming the first dependency id that does not exist, or
         ``ConfigError`` if a task id already exists; nothing is written in either case.
         """

@@ -5,8 +5,8 @@
 --   mode 'remove': PENDING tasks are chosen (only those of one queue if ARGV[4] = '1');
 --                  answers how many were removed.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..]   queue pairs, which must cover the queues of the chosen PENDING tasks
+-- KEYS[1..24]  the static keys (see _lib.lua)
+-- KEYS[25..]   queue pairs, which must cover the queues of the chosen PENDING tasks
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      'cancel' or 'remove'
 -- ARGV[4]      '1' to take only tasks of the queue ARGV[5], else '0'
@@ -41,6 +41,9 @@ for i, id in ipairs(ids) do
 end
 local missing = need_queues(qmap, names)
 if missing then return missing end
+local dedup = dedup_plan(chosen)
+missing = need_queues(qmap, dedup_queues(dedup))
+if missing then return missing end
 
 if #chosen > 0 then
   local t = now()
@@ -59,6 +62,7 @@ if #chosen > 0 then
   for i, id in ipairs(chosen) do announced[i] = id end
   make_impossible(dependants_of(chosen), t, announced)
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
+  dedup_apply(dedup, qmap)
 end
 
 if mode == 'remove' then return #chosen end

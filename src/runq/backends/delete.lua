@@ -6,9 +6,9 @@
 -- The deleted tasks' tags are dropped from the object store (see _store_lib.lua); offloaded
 -- values this frees are added to the orphans set.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..27] the store keys (see _store_lib.lua)
--- KEYS[28..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
+-- KEYS[1..24]  the static keys (see _lib.lua)
+-- KEYS[25..29] the store keys (see _store_lib.lua)
+-- KEYS[30..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      '1' to refuse (and delete nothing) if a task is RUNNING, else '0'
 -- ARGV[4..]    task ids
@@ -51,8 +51,12 @@ for i, id in ipairs(present) do
 end
 local missing = need_queues(qmap, names)
 if missing then return missing end
+local dedup = dedup_plan(present)
+missing = need_queues(qmap, dedup_queues(dedup))
+if missing then return missing end
 
 local t = now()
+dedup_apply(dedup, qmap)  -- first: a released task that is deleted too leaves its queue below
 for _, name in ipairs(names) do list_remove(qmap[name][1], by_queue[name], counts[name]) end
 -- strike the deleted tasks from their dependencies' lists of dependants
 local deps_raw, strike, strike_order = hmget(K.deps, present), {}, {}

@@ -2,15 +2,16 @@
 -- If the task is RUNNING under the worker: set its status, result and finished time, log
 -- TASK_COMPLETE (COMPLETE) or TASK_ERROR (other), release its dependants (COMPLETE) or make
 -- them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED, TIMEOUT, IMPOSSIBLE), and publish the
--- finished ids on the done channel. Otherwise nothing of the task is written.
+-- finished ids on the done channel; release the next task held by its duplicate policy
+-- (see _lib.lua). Otherwise nothing of the task is written.
 -- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE
 -- (unless PAUSED). A worker marked LOST or EXITED is left alone and claims nothing.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23]     runq:{ns}:log:<worker>          list  the worker's log
--- KEYS[24]     runq:{ns}:msg:<worker>          list  the worker's messages (no claim while one
+-- KEYS[1..24]  the static keys (see _lib.lua)
+-- KEYS[25]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[26]     runq:{ns}:msg:<worker>          list  the worker's messages (no claim while one
 --                                                     waits: the worker answers it first)
--- KEYS[25..]   queue pairs covering ARGV[10..] and the queues of released dependants
+-- KEYS[27..]   queue pairs covering ARGV[10..] and the queues of released dependants
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] task id          ARGV[5] the new status
 -- ARGV[6]      '1' if a result is given, else '0'          ARGV[7] the result bytes
@@ -30,12 +31,16 @@ if missing then return missing end
 local ok = redis.call('HGET', K.status, id) == 'RUNNING'
   and redis.call('HGET', K.worker, id) == wid
 local children = {}
+local dedup = nil
 if ok then
   children = dependants_of({id})
   if status == 'COMPLETE' and #children > 0 then
     missing = need_queues(qmap, release_queues(children))
     if missing then return missing end
   end
+  dedup = dedup_plan({id})
+  missing = need_queues(qmap, dedup_queues(dedup))
+  if missing then return missing end
 end
 
 local t = now()
@@ -53,6 +58,7 @@ if ok then
     logs[1] = log_entry(t, 'TASK_ERROR', id)
   end
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
+  dedup_apply(dedup, qmap)
 end
 
 local reply = {ok and 1 or 0}

@@ -33,6 +33,10 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:w:info``                hash    worker id -> info JSON (``register_worker``)
 ``runq:{ns}:w:started``             hash    worker id -> registration time
 ``runq:{ns}:w:last_seen``           hash    worker id -> time of its last transition or log
+``runq:{ns}:dedup``                 hash    id -> its duplicate key (``on_duplicate`` not parallel)
+``runq:{ns}:dedup:active``          hash    duplicate key -> its active ids, oldest first, joined
+                                            by ``"\\n"`` (the first queued or running, the rest
+                                            held DEFERRED)
 ``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
@@ -88,6 +92,8 @@ STATIC_FIELDS: tuple[str, ...] = (
     "w:info",
     "w:started",
     "w:last_seen",
+    "dedup",
+    "dedup:active",
 )
 
 

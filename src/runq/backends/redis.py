@@ -44,6 +44,7 @@ from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_dedup import RedisDedupMixin
 from runq.backends.redis_ops import RedisOpsMixin
 from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
 from runq.exceptions import (
@@ -88,6 +89,7 @@ _SCRIPTS = (
     "register_worker",
     "worker_log",
     "store",
+    "dedup_enqueue",
 )
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
@@ -221,7 +223,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend(RedisStoreMixin, RedisOpsMixin):
+class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(
@@ -365,6 +367,8 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin):
         return out
 
     def _enqueue_chunk(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+        if any(task.dedup_key is not None for task in tasks):
+            return self._enqueue_dedup(tasks)
         args: list[Any] = [len(tasks)]
         last_options: object = None
         options_json = ""

@@ -143,3 +143,15 @@ CREATE TABLE IF NOT EXISTS worker_envir (
     ns      TEXT PRIMARY KEY,
     payload BLOB NOT NULL
 ) WITHOUT ROWID;
+
+-- Duplicate policies (on_duplicate, see sqlite_dedup.py): the active submissions of each
+-- duplicate key, oldest (the one queued or running) first by `seq`. A row lives from the
+-- task's admission until it finishes, is cancelled or deleted.
+CREATE TABLE IF NOT EXISTS dedup (
+    seq     INTEGER PRIMARY KEY,
+    ns      TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    task_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dedup_ns_key ON dedup (ns, key, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS dedup_ns_task ON dedup (ns, task_id);

@@ -47,6 +47,7 @@ from typing import Any
 
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.sqlite_dedup import SqliteDedupMixin
 from runq.backends.sqlite_ops import SqliteOpsMixin
 from runq.backends.sqlite_store import SqliteStoreMixin
 from runq.exceptions import (
@@ -76,6 +77,7 @@ POLL_GROWTH = 1.5
 _STATUS = {s.value: s for s in TaskStatus}
 _PENDING, _DEFERRED, _COMPLETE = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.COMPLETE
 _IMPOSSIBLE, _MISSING = TaskStatus.IMPOSSIBLE, TaskStatus.MISSING
+_DISCARDED = TaskStatus.DISCARDED
 _ACTIVE_WORKER = ("IDLE", "BUSY", "PAUSED")
 _GONE_WORKER = ("LOST", "EXITED")  # may not claim; an unknown worker id may
 
@@ -149,7 +151,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
+class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
@@ -269,6 +271,8 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
         with self._write() as conn:
             dep_status = self._check_new(conn, tasks)
             statuses = _initial_statuses(tasks, dep_status)
+            if any(t.dedup_key is not None for t in tasks):
+                statuses = self._dedup_admit(conn, tasks, statuses)
             conn.executemany(
                 sql.TASK_INSERT,
                 (
@@ -279,7 +283,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
                         st.value,
                         json.dumps(t.options),
                         now,
-                        now if st is _IMPOSSIBLE else None,
+                        now if st is _IMPOSSIBLE or st is _DISCARDED else None,
                         t.payload,
                     )
                     for t, st in zip(tasks, statuses, strict=True)
@@ -468,6 +472,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
             conn.execute(sql.CANCEL, params)
             conn.execute(sql.UNQUEUE, params[:2])
             conn.execute(sql.MAKE_IMPOSSIBLE, params)
+            self._dedup_release(conn, targets)
 
     def delete(self, ids: Sequence[str], check: bool) -> None:
         ns = self.namespace
@@ -487,6 +492,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
             if incomplete:
                 conn.execute(sql.MAKE_IMPOSSIBLE, (ns, _ids_json(incomplete), time.time()))
             params = (ns, _ids_json(list(status)))
+            self._dedup_release(conn, list(status))
             conn.execute(sql.UNQUEUE, params)
             conn.execute(sql.DELETE_DEPS_OF, params)
             conn.execute(sql.DELETE_DEPS_ON, params)
@@ -586,6 +592,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin):
             return False
         command = "TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR"
         conn.execute(sql.LOG, (ns, worker_id, now, command, task_id))
+        self._dedup_release(conn, [task_id])
         if conn.execute(sql.HAS_DEPENDANTS, (ns, task_id)).fetchone() is None:
             return True
         if status is TaskStatus.COMPLETE:

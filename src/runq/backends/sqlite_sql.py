@@ -14,7 +14,11 @@ VERSION_SET = "INSERT INTO meta (ns, key, value) VALUES (?, 'schema_version', ?)
 _TABLES = ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
 _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _OPS_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
-DESTROY = [f"DELETE FROM {table} WHERE ns = ?" for table in _TABLES + _STORE_TABLES + _OPS_TABLES]
+_DEDUP_TABLES = ("dedup",)
+DESTROY = [
+    f"DELETE FROM {table} WHERE ns = ?"
+    for table in _TABLES + _STORE_TABLES + _OPS_TABLES + _DEDUP_TABLES
+]
 
 # ---------------------------------------------------------------------------- tasks
 TASK_INSERT = """

@@ -70,7 +70,10 @@ class Runner:
                 raise PayloadError(f"task {task.id} payload is not a runq call")
         except Exception as exc:
             return self._error(exc)
-        context.set_current(context.CurrentTask(task.id, self.worker_id, task.attempt))
+        seed = task.options.get("seed")
+        if seed is not None:
+            context.seed_globals(seed)
+        context.set_current(context.CurrentTask(task.id, self.worker_id, task.attempt, seed))
         try:
             value = self._invoke(call)
         except KeyboardInterrupt:

@@ -1,0 +1,105 @@
+"""Backend contract for duplicate policies (``NewTask.dedup_key``), through the protocol only,
+on both backends: admission at ``enqueue``, release at ``finish`` / ``cancel_queued`` /
+``delete``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from runq.backends import Backend, connect
+from runq.exceptions import ConfigError
+from runq.models import NewTask, TaskStatus
+
+PID = os.getpid()
+PENDING, DEFERRED, DISCARDED = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.DISCARDED
+
+
+@pytest.fixture
+def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
+    b = connect(backend_url, namespace)
+    yield b
+    b.destroy()
+    b.close()
+
+
+@pytest.fixture
+def worker(backend: Backend) -> str:
+    backend.register_worker("w-1", {"pid": PID})
+    return "w-1"
+
+
+def dt(task_id: str, policy: str, key: str = "k", queue: str = "default") -> NewTask:
+    return NewTask(task_id, queue, task_id.encode(), {"on_duplicate": policy}, (), dedup_key=key)
+
+
+def test_discard(backend: Backend) -> None:
+    assert backend.enqueue([dt("a", "discard"), dt("b", "discard")]) == [PENDING, DISCARDED]
+    assert backend.enqueue([dt("c", "discard", key="other")]) == [PENDING]
+    assert backend.times(["b"])[0].finished is not None
+    assert backend.queue_tasks("default") == ["a", "c"]
+    backend.wait_change(["b"], 5)  # finished already: returns at once
+    assert backend.cancel_queued(["a"]) == [PENDING]
+    assert backend.enqueue([dt("d", "discard")]) == [PENDING]
+
+
+def test_queue_one(backend: Backend) -> None:
+    statuses = backend.enqueue([dt("a", "queue_one"), dt("b", "queue_one")])
+    assert statuses == [PENDING, DEFERRED]
+    assert backend.enqueue([dt("c", "queue_one")]) == [DISCARDED]
+    assert backend.queue_tasks("default") == ["a"]
+
+
+def test_serial_release_rides_finish_and_claim(backend: Backend, worker: str) -> None:
+    assert backend.enqueue([dt(t, "serial") for t in "abc"]) == [PENDING, DEFERRED, DEFERRED]
+    claimed = backend.claim(worker, ["default"], PID)
+    assert claimed is not None and claimed.id == "a"
+    done, nxt = backend.finish(worker, "a", TaskStatus.COMPLETE, b"r", ["default"], PID)
+    assert done and nxt is not None and nxt.id == "b"  # released and claimed in one call
+    done, nxt = backend.finish(worker, "b", TaskStatus.ERROR, b"e", None, PID)
+    assert done and nxt is None
+    assert backend.status(["c"]) == [PENDING]  # a failure releases the next one too
+    assert backend.queue_tasks("default") == ["c"]
+
+
+def test_release_into_another_queue(
+    backend: Backend, worker: str, backend_url: str, namespace: str
+) -> None:
+    backend.enqueue([dt("a", "serial", queue="q1")])
+    backend.enqueue([dt("b", "serial", queue="q2")])
+    assert backend.status(["b"]) == [DEFERRED]
+    other = connect(backend_url, namespace)  # a worker's object, which never met queue q2
+    try:
+        assert other.claim(worker, ["q1"], PID) is not None
+        done, nxt = other.finish(worker, "a", TaskStatus.COMPLETE, b"r", ["q1"], PID)
+        assert done and nxt is None
+    finally:
+        other.close()
+    assert backend.status(["b"]) == [PENDING]
+    assert backend.queue_tasks("q2") == ["b"]
+
+
+def test_cancel_and_delete_release(backend: Backend) -> None:
+    backend.enqueue([dt(t, "serial") for t in "abcd"])
+    assert backend.cancel_queued(["c"]) == [DEFERRED]  # a held one leaves the line
+    assert backend.status(["a", "b", "d"]) == [PENDING, DEFERRED, DEFERRED]
+    backend.delete(["a"], check=True)
+    assert backend.status(["b", "d"]) == [PENDING, DEFERRED]
+    assert backend.remove_from_queue(["b"], None) == 1
+    assert backend.status(["d"]) == [PENDING]
+    assert backend.queue_tasks("default") == ["d"]
+
+
+def test_dedup_key_excludes_dependencies(backend: Backend) -> None:
+    backend.enqueue([dt("a", "discard")])
+    bad = NewTask("b", "default", b"b", {"on_duplicate": "serial"}, ("a",), dedup_key="k")
+    with pytest.raises(ConfigError, match="depends_on"):
+        backend.enqueue([bad])
+    assert backend.status(["b"]) == [TaskStatus.MISSING]
+
+
+def test_parallel_tasks_are_untouched(backend: Backend) -> None:
+    plain = [NewTask(t, "default", b"x", {}) for t in "xyz"]
+    assert backend.enqueue(plain) == [PENDING] * 3
