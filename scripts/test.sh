@@ -17,6 +17,15 @@ if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev
     fi
 fi
 
+# CPython's own concurrent.futures tests, run against runq.Executor (tests/test_executor_cpython.py
+# skips, saying why, when neither this Python nor the system ships them).
+if [ "$(id -u)" = 0 ] && [ ! -e /usr/lib/python3.11/test/test_concurrent_futures.py ] \
+        && command -v apt-get >/dev/null 2>&1; then
+    echo "installing libpython3.11-testsuite (apt-get)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11-testsuite >/dev/null) \
+        || echo "libpython3.11-testsuite not installed: the CPython executor tests will skip"
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
