@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import re
 
-from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend, Chain, Control, WorkerRecord
 from runq.exceptions import ConfigError
 
 __all__ = [
     "DEFAULT_URL",
     "SCHEMA_VERSION",
     "Backend",
+    "Chain",
+    "Control",
     "WorkerRecord",
     "check_namespace",
     "connect",

@@ -40,6 +40,7 @@ from runq.backends import redact_url
 from runq.backends._redis_listen import DoneListener
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_fault import RedisFaultMixin
 from runq.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -169,7 +170,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend:
+class RedisBackend(RedisFaultMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:

@@ -40,6 +40,7 @@ from typing import Any
 
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.sqlite_fault import SqliteFaultMixin
 from runq.exceptions import (
     BackendUnavailable,
     ConfigError,
@@ -140,7 +141,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteFaultMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:

@@ -13,7 +13,10 @@ VERSION_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'schema_version'"
 VERSION_SET = "INSERT INTO meta (ns, key, value) VALUES (?, 'schema_version', ?)"
 DESTROY = [
     f"DELETE FROM {table} WHERE ns = ?"
-    for table in ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
+    for table in (
+        *("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta"),
+        *("heartbeats", "worker_requests", "delayed", "moves"),  # fault tolerance (issue 4)
+    )
 ]
 
 # ---------------------------------------------------------------------------- tasks
