@@ -6,6 +6,15 @@ back-off; the outcome of the task in hand is kept until it is stored.
 
 Stopping: the first SIGTERM/SIGINT lets the current task finish, then the worker exits; a
 second one interrupts the task, gives it back to the head of its queue, and exits.
+
+Tasks run in a child process (``child.ProcessRunner``) so that any task can be stopped: on a
+cancel request (CANCELLED), past its ``timeout`` (TIMEOUT), or when the controller kills the
+worker through its heartbeat channel (the task is then re-queued or DIED, per its retries).
+A control thread on its own connection (``control.ControlThread``) keeps the heartbeat, reads
+those requests, marks lapsed workers LOST and promotes due delayed retries. A task that raised
+one of its ``retry_on`` types (a timeout counts as ``TimeoutError``) with retries left waits in
+the backend's delayed set for an exponential back-off with jitter. A worker found LOST (its
+result refused) re-registers under a new id.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import logging
 import math
 import os
 import platform
+import random
 import signal
 import socket
 import time
@@ -24,11 +34,13 @@ from typing import Any, TypeVar
 
 from runq import __version__
 from runq.backends import Backend, connect
-from runq.exceptions import BackendError, ConfigError
+from runq.exceptions import BackendError, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.serialize import Codec, SecretSource
+from runq.serialize import Codec, SecretSource, secret_bytes
+from runq.worker.child import ProcessRunner, Stopped, stopped_error
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
-from runq.worker.runner import Outcome, Runner
+from runq.worker.control import ControlThread
+from runq.worker.runner import Outcome
 
 __all__ = ["Worker"]
 
@@ -37,6 +49,13 @@ T = TypeVar("T")
 
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
+_BACKOFF_CAP_S = 300.0  # longest wait between retry_on attempts
+#: Names in TimeoutError's MRO: a ``retry_on`` holding one of them retries timeouts.
+_TIMEOUT_NAMES = frozenset(c.__qualname__ for c in TimeoutError.__mro__)
+
+
+class _Killed(Exception):
+    """The controller asked this worker to exit at once."""
 
 
 class Worker:
@@ -57,9 +76,25 @@ class Worker:
         self.worker_id = worker_id
         self.config = config or WorkerConfig()
         self.config_name = config_name
+        self._url = url
+        self._check_version = check_version
         self.backend: Backend = connect(url, queue_id, check_version=check_version)
-        self.codec = Codec(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
-        self.runner = Runner(self.codec, worker_id, envir={})
+        key = secret_bytes(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
+        self.codec = Codec(key)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.runner = ProcessRunner(
+            key,
+            worker_id,
+            poll_process_s=self.config.poll_process,
+            timeout_process_die_s=self.config.timeout_process_die,
+            wake_fd=self._wake_r,
+        )
+        self.control: ControlThread | None = None
+        self._running_id: str | None = None
+        self._first_id = worker_id
+        self._registrations = 1
         self.pid = os.getpid()
         self.tasks_done = 0
         self._stop_requested = 0  # 1: after the current task; 2: at once
@@ -82,6 +117,7 @@ class Worker:
             "pid": self.pid,
             "backend": self.backend.address,
             "heartbeat_period": self.config.heartbeat_period,
+            "logdir": os.path.abspath(self.config.logdir) if self.config.logdir else None,
         }
 
     def run(self) -> int:
@@ -90,14 +126,43 @@ class Worker:
         self.backend.register_worker(self.worker_id, info)
         self._banner(info)
         self._install_signals()
-        reason = "BYE"
+        if self.config.logdir:
+            os.makedirs(self.config.logdir, exist_ok=True)
+        self.control = self._start_control()
+        reason, killed = "BYE", False
         try:
             reason = self._serve()
+        except _Killed as kill:
+            reason, killed = str(kill), True
         finally:
-            self._retrying(lambda: self.backend.worker_exit(self.worker_id, reason))
+            self.control.stop()
+            self.runner.close()
+            if killed:  # its task (if any) is re-queued or DIED, per its retries
+                self._retrying(
+                    lambda: self.backend.release_worker(self.worker_id, "EXITED", reason)
+                )
+            else:
+                self._retrying(lambda: self.backend.worker_exit(self.worker_id, reason))
             self._event("STOP", reason)
             self.backend.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         return 0
+
+    def _start_control(self) -> ControlThread:
+        control = ControlThread(
+            connect(self._url, self.queue_id, check_version=self._check_version),
+            lambda: self.worker_id,
+            lambda: self._running_id,
+            self._wake_w,
+            heartbeat_period_s=self.config.heartbeat_period,
+            poll_s=self.config.poll_process,
+            event=self._event,
+        )
+        control.start()
+        if self.config.heartbeat_period is not None:
+            self._event("HEARTBEAT", f"every {self.config.heartbeat_period:g} s")
+        return control
 
     def request_stop(self, hard: bool = False) -> None:
         """Ask the worker to stop after its current task (``hard``: interrupt the task)."""
@@ -109,6 +174,7 @@ class Worker:
         task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
         idle_since = time.monotonic()
         while True:
+            self._check_control(task)
             if task is None:
                 reason = self._limit_reached(idle_since)
                 if reason is not None:
@@ -123,7 +189,14 @@ class Worker:
                 return "stopped by signal (task re-queued)"
             self.tasks_done += 1
             more = self._limit_reached(None) is None
-            task = self._finish(task, outcome, queues if more else None)
+            if outcome.retry and self._retry_later(task, outcome):
+                task = None
+                if more:
+                    task = self._retrying(
+                        lambda: self.backend.claim(self.worker_id, queues, self.pid)
+                    )
+            else:
+                task = self._finish(task, outcome, queues if more else None)
             if task is None:
                 idle_since = time.monotonic()
 
@@ -133,14 +206,78 @@ class Worker:
     def _run(self, task: ClaimedTask) -> Outcome | None:
         # TASK_START is in the backend's log (claim wrote it); stdout gets one line per task.
         self._in_task = True
+        self._running_id = task.id
+        log_path = os.path.join(self.config.logdir, task.id) if self.config.logdir else None
         try:
-            return self.runner.run(task)
+            return self.runner.run(task, self._should_stop, log_path)
+        except Stopped as stop:
+            if stop.reason == "kill":
+                raise _Killed("killed by the controller") from None
+            status = TaskStatus.TIMEOUT if stop.reason == "timeout" else TaskStatus.CANCELLED
+            error = stopped_error(stop.reason, task.options.get("timeout"))
+            self._event(str(status), task.id)
+            retry = status is TaskStatus.TIMEOUT and _retries_timeouts(task)
+            return Outcome(status, self.codec.dumps(error, "the task's error"), retry)
+        except ChildProcessError as exc:  # the task's process died under it
+            error = TaskError("ChildProcessError", str(exc), "")
+            return Outcome(TaskStatus.DIED, self.codec.dumps(error, "the task's error"), True)
         except KeyboardInterrupt:
             self._retrying(lambda: self.backend.requeue(self.worker_id, task.id))
             self._event("TASK_REQUEUE", task.id)
             return None
         finally:
             self._in_task = False
+            self._running_id = None
+
+    def _should_stop(self) -> str | None:
+        """Why the running task must stop now ("kill", "cancel"), or None."""
+        control = self.control
+        if control is None:
+            return None
+        if control.kill:
+            return "kill"
+        if control.cancel is not None and control.cancel == self._running_id:
+            return "cancel"
+        return None
+
+    def _check_control(self, task: ClaimedTask | None) -> None:
+        """Act on the control thread's news between tasks: exit if killed; re-register under
+        a new id if this one was marked LOST (a task still held is then no longer ours)."""
+        control = self.control
+        if control is None:
+            return
+        if control.kill:
+            raise _Killed("killed by the controller")
+        if not control.active and task is None:
+            self._reregister()
+
+    def _reregister(self) -> None:
+        old = self.worker_id
+        self._registrations += 1
+        self.worker_id = f"{self._first_id}-r{self._registrations}"
+        self.runner.worker_id = self.worker_id
+        info = self.info()
+        self._retrying(lambda: self.backend.register_worker(self.worker_id, info))
+        if self.control is not None:
+            self.control.reset()
+        self._event("REREGISTER", f"{old} was marked lost: now {self.worker_id}")
+
+    def _retry_later(self, task: ClaimedTask, outcome: Outcome) -> bool:
+        """Put a task that asked to be retried into the delayed set if it has retries left
+        (False: it has none, finish it as it is)."""
+        retries = int(task.options.get("retries") or 0)
+        if task.attempt > retries:
+            return False
+        delay = 0.0
+        if outcome.status is not TaskStatus.DIED:
+            base = float(task.options.get("retry_backoff") or 1.0)
+            full = min(base * 2 ** (task.attempt - 1), max(base, _BACKOFF_CAP_S))
+            delay = full / 2 + random.uniform(0, full / 2)  # "equal jitter"
+        done = self._retrying(
+            lambda: self.backend.retry_later(self.worker_id, task.id, delay, outcome.result)
+        )
+        self._event("TASK_RETRY", f"{task.id} (attempt {task.attempt}) in {delay:.2f} s")
+        return done
 
     def _finish(
         self, task: ClaimedTask, outcome: Outcome, next_queues: tuple[str, ...] | None
@@ -229,6 +366,11 @@ class Worker:
         lines += [f"  {key:<16} {value}" for key, value in info.items() if key != "worker_id"]
         for line in lines:
             log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
+
+
+def _retries_timeouts(task: ClaimedTask) -> bool:
+    """Whether the task's ``retry_on`` (stored by name in its options) covers TimeoutError."""
+    return bool(_TIMEOUT_NAMES.intersection(task.options.get("retry_on") or ()))
 
 
 def _username() -> str:
