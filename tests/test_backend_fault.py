@@ -54,9 +54,7 @@ def test_heartbeat_reports_active_and_no_requests(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("retries", [0, 1])
-def test_lapsed_heartbeat_marks_lost_and_releases_the_task(
-    backend: Backend, retries: int
-) -> None:
+def test_lapsed_heartbeat_marks_lost_and_releases_the_task(backend: Backend, retries: int) -> None:
     backend.enqueue([nt("a", retries=retries), nt("child", deps=("a",)), nt("b")])
     backend.register_worker("w", {})
     assert backend.claim("w", [Q], PID) is not None
