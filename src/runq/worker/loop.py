@@ -95,6 +95,7 @@ class Worker:
         self._running_id: str | None = None
         self._first_id = worker_id
         self._registrations = 1
+        self._failures = 0  # backend calls that failed (and were retried)
         self.pid = os.getpid()
         self.tasks_done = 0
         self._stop_requested = 0  # 1: after the current task; 2: at once
@@ -171,7 +172,7 @@ class Worker:
     # ------------------------------------------------------------------ loop
     def _serve(self) -> str:
         queues = self.config.queues
-        task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
+        task = self._claim(queues)
         idle_since = time.monotonic()
         while True:
             self._check_control(task)
@@ -182,7 +183,7 @@ class Worker:
                 self._wait_for_work(queues, self._idle_wait_s(idle_since))
                 if self._stop_requested:
                     return "stopped by signal"
-                task = self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
+                task = self._claim(queues)
                 continue
             outcome = self._run(task)
             if outcome is None:  # interrupted hard: the task went back to its queue
@@ -192,9 +193,7 @@ class Worker:
             if outcome.retry and self._retry_later(task, outcome):
                 task = None
                 if more:
-                    task = self._retrying(
-                        lambda: self.backend.claim(self.worker_id, queues, self.pid)
-                    )
+                    task = self._claim(queues)
             else:
                 task = self._finish(task, outcome, queues if more else None)
             if task is None:
@@ -282,11 +281,15 @@ class Worker:
     def _finish(
         self, task: ClaimedTask, outcome: Outcome, next_queues: tuple[str, ...] | None
     ) -> ClaimedTask | None:
+        failures = self._failures
         accepted, nxt = self._retrying(
             lambda: self.backend.finish(
                 self.worker_id, task.id, outcome.status, outcome.result, next_queues, self.pid
-            )
+            ),
+            holding=task.id,
         )
+        if not accepted and self._failures > failures:  # did a lost reply store it already?
+            accepted = self._retrying(lambda: self.backend.status([task.id]))[0] is outcome.status
         if not accepted:
             self._event("TASK_STALE", f"{task.id}: result dropped, the task is no longer ours")
         elif outcome.status is TaskStatus.COMPLETE:
@@ -318,15 +321,37 @@ class Worker:
         return max(wait_s, 0.001)
 
     # ------------------------------------------------------------------ plumbing
-    def _retrying(self, op: Callable[[], T]) -> T:
-        """Run a backend operation, retrying with back-off while the backend is unreachable."""
+    def _claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
+        return self._retrying(
+            lambda: self.backend.claim(self.worker_id, queues, self.pid), holding=None
+        )
+
+    def _recover(self, holding: str | None) -> None:
+        """After a failed call that may have claimed a task whose answer was lost: the backend
+        records this worker as running a task it does not know of (not ``holding``): give
+        that task back to the head of its queue."""
+        mine = [w for w in self.backend.workers() if w.worker_id == self.worker_id]
+        orphan = mine[0].task_id if mine else None
+        if orphan is not None and orphan != holding:
+            self.backend.requeue(self.worker_id, orphan)
+            self._event("TASK_REQUEUE", f"{orphan}: claimed by a call whose answer was lost")
+
+    def _retrying(self, op: Callable[[], T], holding: str | bool | None = False) -> T:
+        """Run a backend operation, retrying with back-off while the backend is unreachable.
+        ``holding`` (the task id the worker holds, or None) marks a call that may claim: after
+        a failure, a task claimed by an attempt whose answer was lost is given back first."""
         delay = _RETRY_FIRST_S
+        failed = False
         while True:
             try:
+                if failed and holding is not False:
+                    self._recover(holding if isinstance(holding, str) else None)
                 return op()
             except (BackendError, OSError) as exc:
                 if isinstance(exc, ConfigError):
                     raise
+                failed = True
+                self._failures += 1
                 log.warning(
                     "backend error, retrying in %.2f s: %s",
                     delay,
