@@ -171,6 +171,11 @@ class ProcessRunner:
         self.wake_fd = wake_fd
         self._warm: _Child | None = None
 
+    def warm_up(self) -> None:
+        """Start the warm child now rather than at the first task."""
+        if self._warm is None:
+            self._warm = self._start()
+
     def close(self) -> None:
         """Stop the warm child (end of file on its pipe, then signals if it lingers)."""
         if self._warm is not None:

@@ -130,6 +130,7 @@ class Worker:
         if self.config.logdir:
             os.makedirs(self.config.logdir, exist_ok=True)
         self.control = self._start_control()
+        self.runner.warm_up()
         reason, killed = "BYE", False
         try:
             reason = self._serve()
@@ -162,7 +163,9 @@ class Worker:
         )
         control.start()
         if self.config.heartbeat_period is not None:
-            self._event("HEARTBEAT", f"every {self.config.heartbeat_period:g} s")
+            message = f"every {self.config.heartbeat_period:g} s"
+            self._retrying(lambda: self.backend.worker_log(self.worker_id, "HEARTBEAT", message))
+            self._event("HEARTBEAT", message)
         return control
 
     def request_stop(self, hard: bool = False) -> None:
