@@ -62,8 +62,10 @@ def test_chaos_sigkill_workers(ctl: runq.Controller, spawn: Spawn) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_chaos_sigkill_workers_long(ctl: runq.Controller, spawn: Spawn) -> None:
     kills = run_chaos(ctl, spawn, n=10_000, task_s=0.01, deadline_s=900)
+    print(f"chaos (long): {kills} workers killed")
     assert kills >= 20
 
 

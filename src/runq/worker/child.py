@@ -40,6 +40,7 @@ __all__ = ["ProcessRunner", "Stopped"]
 
 _HEADER = struct.Struct("!I")
 _FDS_ENV = "RUNQ_CHILD_FDS"
+_READ_SIZE = 1 << 16
 
 
 # ---------------------------------------------------------------------------- framing
@@ -50,24 +51,24 @@ def _write_frame(fd: int, obj: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+class _Reader:
+    """Reads frames from a pipe, keeping any bytes that belong to the next frame."""
 
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buf = b""
 
-def _read_frame(fd: int) -> Any:
-    """The next frame's object, or None at end of file."""
-    header = _read_exact(fd, _HEADER.size)
-    if header is None:
-        return None
-    body = _read_exact(fd, _HEADER.unpack(header)[0])
-    return None if body is None else pickle.loads(body)
+    def frame(self) -> Any:
+        """The next frame's object, or None at end of file (a small frame: one read)."""
+        data = self._buf
+        while len(data) < _HEADER.size or len(data) < _HEADER.size + _HEADER.unpack(data[:4])[0]:
+            more = os.read(self.fd, _READ_SIZE)
+            if not more:
+                return None
+            data += more
+        end = _HEADER.size + _HEADER.unpack(data[:4])[0]
+        self._buf = data[end:]
+        return pickle.loads(memoryview(data)[_HEADER.size : end])
 
 
 # ---------------------------------------------------------------------------- child side
@@ -75,13 +76,14 @@ def _child_main() -> None:
     read_fd, write_fd = (int(x) for x in os.environ.pop(_FDS_ENV).split(","))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle
     _die_with_parent()
-    secret, worker_id = _read_frame(read_fd)
+    reader = _Reader(read_fd)
+    secret, worker_id = reader.frame()
     runner = Runner(Codec(secret), worker_id, envir={})
     saved = (os.dup(1), os.dup(2))
-    while (request := _read_frame(read_fd)) is not None:
+    while (request := reader.frame()) is not None:
         task_id, worker_id, attempt, payload, options, log_path = request
-        runner.worker_id = worker_id
-        os.environ["RUNQ_WORKER_ID"] = worker_id
+        if worker_id != runner.worker_id:  # re-registered under a new id
+            runner.worker_id = os.environ["RUNQ_WORKER_ID"] = worker_id
         os.environ["RUNQ_TASK_ID"] = task_id
         if log_path is not None:
             _redirect(log_path)
@@ -138,6 +140,7 @@ class _Child:
     proc: subprocess.Popen[bytes]
     to_child: int
     from_child: int
+    reader: _Reader
     closed: bool = False
 
     def close(self) -> None:
@@ -218,7 +221,7 @@ class ProcessRunner:
                 wait_s = min(wait_s, max(0.0, deadline - time.monotonic()))
             ready, _, _ = select.select(watch, [], [], wait_s)
             if child.from_child in ready:
-                reply = _read_frame(child.from_child)
+                reply = child.reader.frame()
                 if reply is None:
                     code = child.proc.wait()
                     raise ChildProcessError(f"the task's process exited with code {code}")
@@ -248,7 +251,7 @@ class ProcessRunner:
         finally:
             os.close(down_r)
             os.close(up_w)
-        child = _Child(proc, down_w, up_r)
+        child = _Child(proc, down_w, up_r, _Reader(up_r))
         _write_frame(down_w, (self.secret, self.worker_id))
         return child
 
