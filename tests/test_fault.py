@@ -116,8 +116,10 @@ def test_retry_on_waits_in_the_backend_and_shows_in_info(
         retry_on=(KeyError, ValueError),
         retry_backoff=3.0,
     )
-    info = until(lambda: (i := ctl.info(tid)).extra.get("retry_at") and i, what="delayed")
-    assert info.status is TaskStatus.PENDING
+    info = until(  # info() reads the record and the chain one after the other
+        lambda: (i := ctl.info(tid)).status is TaskStatus.PENDING and i.extra.get("retry_at") and i,
+        what="delayed",
+    )
     assert info.extra["retry_at"] > ctl.backend.now()
     assert ctl.wait(tid, timeout=60, progress=False)
     assert "retry_at" not in ctl.info(tid).extra

@@ -36,7 +36,7 @@ from runq.models import ClaimedTask, TaskStatus
 from runq.serialize import Codec
 from runq.worker.runner import Outcome, Runner
 
-__all__ = ["ProcessRunner", "Stopped"]
+__all__ = ["ChainEnd", "ProcessRunner", "Stopped"]
 
 _HEADER = struct.Struct("!I")
 _FDS_ENV = "RUNQ_CHILD_FDS"
@@ -58,6 +58,11 @@ class _Reader:
         self.fd = fd
         self._buf = b""
 
+    def buffered(self) -> bool:
+        """Whether a whole frame is already read (``select`` would not see it)."""
+        data = self._buf
+        return len(data) >= _HEADER.size and len(data) >= _HEADER.size + _HEADER.unpack(data[:4])[0]
+
     def frame(self) -> Any:
         """The next frame's object, or None at end of file (a small frame: one read)."""
         data = self._buf
@@ -77,22 +82,77 @@ def _child_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle
     _die_with_parent()
     reader = _Reader(read_fd)
-    secret, worker_id = reader.frame()
+    secret, worker_id, backend_args, logdir = reader.frame()
     runner = Runner(Codec(secret), worker_id, envir={})
+    backend = None
     saved = (os.dup(1), os.dup(2))
     while (request := reader.frame()) is not None:
-        task_id, worker_id, attempt, payload, options, log_path = request
+        if request[0] != "run":
+            continue  # a halt that came after the chain ended
+        _, task, worker_id, chain = request
         if worker_id != runner.worker_id:  # re-registered under a new id
             runner.worker_id = os.environ["RUNQ_WORKER_ID"] = worker_id
-        os.environ["RUNQ_TASK_ID"] = task_id
+        if chain is not None and backend is None and backend_args is not None:
+            from runq.backends import connect
+
+            url, namespace, check_version = backend_args
+            backend = connect(url, namespace, check_version=check_version)
+        while task is not None:
+            outcome = _run_one(runner, task, logdir, saved)
+            if chain is None or backend is None or outcome.retry:
+                _write_frame(
+                    write_fd,
+                    ("outcome", outcome.status.value, outcome.result, outcome.retry, False),
+                )
+                break
+            task = _finish_and_claim(backend, reader, write_fd, worker_id, task, outcome, chain)
+
+
+def _run_one(
+    runner: Runner, task: ClaimedTask, logdir: str | None, saved: tuple[int, int]
+) -> Outcome:
+    os.environ["RUNQ_TASK_ID"] = task.id
+    log_path = None if logdir is None else os.path.join(logdir, task.id)
+    if log_path is not None:
+        _redirect(log_path)
+    try:
+        return runner.run(task)
+    finally:
         if log_path is not None:
-            _redirect(log_path)
-        try:
-            outcome = runner.run(ClaimedTask(task_id, "", payload, options, attempt))
-        finally:
-            if log_path is not None:
-                _restore(saved)
-        _write_frame(write_fd, (outcome.status.value, outcome.result, outcome.retry))
+            _restore(saved)
+
+
+def _finish_and_claim(
+    backend: Any,
+    reader: _Reader,
+    write_fd: int,
+    worker_id: str,
+    task: ClaimedTask,
+    outcome: Outcome,
+    chain: list[Any],
+) -> ClaimedTask | None:
+    """The child stores the outcome and claims the next task itself (one round trip, as the
+    worker would), and tells the worker; answers the next task to run here, if any."""
+    queues, pid, budget, wall_deadline = chain
+    chain[2] = budget = budget - 1
+    halted = reader.buffered() or bool(select.select([reader.fd], [], [], 0)[0])
+    if halted:
+        reader.frame()  # the worker's halt
+    more = not halted and budget > 0 and (wall_deadline is None or time.monotonic() < wall_deadline)
+    try:
+        accepted, nxt = backend.finish(
+            worker_id, task.id, outcome.status, outcome.result, queues if more else None, pid
+        )
+    except Exception:  # the worker stores it, retrying while the backend is away
+        _write_frame(write_fd, ("outcome", outcome.status.value, outcome.result, False, True))
+        return None
+    if nxt is not None and nxt.options.get("separate_process"):
+        _write_frame(write_fd, ("done", task.id, outcome.status.value, accepted, None, nxt))
+        return None
+    info = None if nxt is None else (nxt.id, nxt.queue, nxt.options, nxt.attempt)
+    _write_frame(write_fd, ("done", task.id, outcome.status.value, accepted, info, None))
+    claimed: ClaimedTask | None = nxt
+    return claimed
 
 
 def _die_with_parent() -> None:
@@ -127,6 +187,21 @@ def _restore(saved: tuple[int, int]) -> None:
 
 
 # ---------------------------------------------------------------------------- worker side
+@dataclass
+class ChainEnd:
+    """How a ``ProcessRunner.run`` ended."""
+
+    task: ClaimedTask  # the last task the child ran
+    outcome: Outcome | None  # its outcome, for the worker to store (None: the child stored it)
+    next: ClaimedTask | None = None  # a task the child claimed for the worker to run
+    failed: bool = False  # the child's attempt to store the outcome failed (it may have applied)
+
+
+def _deadline(task: ClaimedTask | None) -> float | None:
+    timeout = None if task is None else task.options.get("timeout")
+    return None if timeout is None else time.monotonic() + float(timeout)
+
+
 class Stopped(Exception):
     """The task was stopped before it finished (``reason``: cancel, timeout, kill)."""
 
@@ -166,9 +241,14 @@ class ProcessRunner:
         poll_process_s: float,
         timeout_process_die_s: float,
         wake_fd: int | None = None,
+        backend_args: tuple[Any, ...] | None = None,
+        logdir: str | None = None,
     ) -> None:
         self.secret = codec_secret
         self.worker_id = worker_id
+        self.backend_args = backend_args  # connect() arguments: the warm child drives chains
+        self.logdir = logdir
+        self.current: ClaimedTask | None = None  # the task the child runs
         self.poll_process_s = poll_process_s
         self.timeout_process_die_s = timeout_process_die_s
         self.wake_fd = wake_fd
@@ -189,20 +269,27 @@ class ProcessRunner:
         self,
         task: ClaimedTask,
         should_stop: Any,
-        log_path: str | None = None,
-    ) -> Outcome:
+        chain: tuple[tuple[str, ...], int, int, float | None] | None = None,
+        on_done: Any = None,
+        should_halt: Any = None,
+    ) -> ChainEnd:
         """Run ``task`` in a child; raise ``Stopped`` if it was stopped (its child is then
-        gone), or ``ChildProcessError`` if the child died by itself."""
+        gone; ``current`` names the task it ran), or ``ChildProcessError`` if the child died.
+
+        With ``chain`` = (queues, pid, budget, walltime deadline), the warm child stores each
+        outcome and claims the next task itself, in one round trip as the worker would, and
+        runs it: up to ``budget`` tasks, not past the deadline, until ``should_halt()``.
+        ``on_done(task_id, status, accepted)`` is called for each task it stored."""
         fresh = bool(task.options.get("separate_process"))
+        if fresh or self.backend_args is None:
+            chain = None
         child = self._start() if fresh else (self._warm or self._start())
         if not fresh:
             self._warm = child
-        timeout = task.options.get("timeout")
-        deadline = None if timeout is None else time.monotonic() + float(timeout)
-        request = (task.id, self.worker_id, task.attempt, task.payload, task.options, log_path)
+        self.current = task
         try:
-            _write_frame(child.to_child, request)
-            reply = self._wait(child, deadline, should_stop)
+            _write_frame(child.to_child, ("run", task, self.worker_id, chain and list(chain)))
+            end = self._wait(child, should_stop, on_done, should_halt)
         except BaseException:  # stopped, interrupted, or the child broke: it must go
             self._kill(child)
             if not fresh:
@@ -210,27 +297,47 @@ class ProcessRunner:
             raise
         if fresh:
             self._end(child)
-        status, result, retry = reply
-        return Outcome(TaskStatus(status), result, retry)
+        return end
 
-    def _wait(self, child: _Child, deadline: float | None, should_stop: Any) -> Any:
+    def _wait(self, child: _Child, should_stop: Any, on_done: Any, should_halt: Any) -> ChainEnd:
         watch = [child.from_child] + ([self.wake_fd] if self.wake_fd is not None else [])
+        deadline = _deadline(self.current)
+        halted = False
         while True:
             wait_s = self.poll_process_s
             if deadline is not None:
                 wait_s = min(wait_s, max(0.0, deadline - time.monotonic()))
-            ready, _, _ = select.select(watch, [], [], wait_s)
+            if child.reader.buffered():
+                ready = [child.from_child]
+            else:
+                ready, _, _ = select.select(watch, [], [], wait_s)
             if child.from_child in ready:
                 reply = child.reader.frame()
                 if reply is None:
                     code = child.proc.wait()
                     raise ChildProcessError(f"the task's process exited with code {code}")
-                return reply
+                assert self.current is not None
+                if reply[0] == "outcome":
+                    _, status, result, retry, failed = reply
+                    return ChainEnd(
+                        self.current, Outcome(TaskStatus(status), result, retry), None, failed
+                    )
+                _, task_id, status, accepted, info, handoff = reply
+                if on_done is not None:
+                    on_done(task_id, TaskStatus(status), accepted)
+                if info is None:
+                    return ChainEnd(self.current, None, handoff)
+                self.current = ClaimedTask(info[0], info[1], b"", info[2], info[3])
+                deadline = _deadline(self.current)
+                continue
             if self.wake_fd is not None and self.wake_fd in ready:
                 _drain(self.wake_fd)
             reason = should_stop()
             if reason is not None:
                 raise Stopped(reason)
+            if not halted and should_halt is not None and should_halt():
+                halted = True
+                _write_frame(child.to_child, ("halt",))
             if deadline is not None and time.monotonic() >= deadline:
                 raise Stopped("timeout")
 
@@ -252,7 +359,7 @@ class ProcessRunner:
             os.close(down_r)
             os.close(up_w)
         child = _Child(proc, down_w, up_r, _Reader(up_r))
-        _write_frame(down_w, (self.secret, self.worker_id))
+        _write_frame(down_w, (self.secret, self.worker_id, self.backend_args, self.logdir))
         return child
 
     def _end(self, child: _Child) -> None:

@@ -19,6 +19,7 @@ result refused) re-registers under a new id.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import math
@@ -37,7 +38,7 @@ from runq.backends import Backend, connect
 from runq.exceptions import BackendError, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
 from runq.serialize import Codec, SecretSource, secret_bytes
-from runq.worker.child import ProcessRunner, Stopped, stopped_error
+from runq.worker.child import ChainEnd, ProcessRunner, Stopped, stopped_error
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.worker.control import ControlThread
 from runq.worker.runner import Outcome
@@ -90,6 +91,8 @@ class Worker:
             poll_process_s=self.config.poll_process,
             timeout_process_die_s=self.config.timeout_process_die,
             wake_fd=self._wake_r,
+            backend_args=(url, queue_id, check_version),
+            logdir=os.path.abspath(self.config.logdir) if self.config.logdir else None,
         )
         self.control: ControlThread | None = None
         self._running_id: str | None = None
@@ -188,10 +191,18 @@ class Worker:
                     return "stopped by signal"
                 task = self._claim(queues)
                 continue
-            outcome = self._run(task)
-            if outcome is None:  # interrupted hard: the task went back to its queue
+            end = self._run(task)
+            if end is None:  # interrupted hard: the task went back to its queue
                 return "stopped by signal (task re-queued)"
+            task, outcome = end.task, end.outcome
+            if outcome is None:  # the child stored it, and maybe claimed the next one
+                task = end.next
+                if task is None:
+                    idle_since = time.monotonic()
+                continue
             self.tasks_done += 1
+            if end.failed:
+                self._failures += 1
             more = self._limit_reached(None) is None
             if outcome.retry and self._retry_later(task, outcome):
                 task = None
@@ -205,31 +216,63 @@ class Worker:
     def _wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
         self._retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
 
-    def _run(self, task: ClaimedTask) -> Outcome | None:
+    def _run(self, task: ClaimedTask) -> ChainEnd | None:
+        """Run ``task`` (and, in the warm child, the tasks it claims after it: a chain);
+        None if the worker was interrupted hard (the task went back to its queue)."""
         # TASK_START is in the backend's log (claim wrote it); stdout gets one line per task.
         self._in_task = True
         self._running_id = task.id
-        log_path = os.path.join(self.config.logdir, task.id) if self.config.logdir else None
         try:
-            return self.runner.run(task, self._should_stop, log_path)
+            return self.runner.run(
+                task, self._should_stop, self._chain(), self._chain_done, self._should_halt
+            )
         except Stopped as stop:
+            current = self.runner.current or task
             if stop.reason == "kill":
                 raise _Killed("killed by the controller") from None
+            self._retrying(lambda: self._recover(current.id))  # a claim it did not report
             status = TaskStatus.TIMEOUT if stop.reason == "timeout" else TaskStatus.CANCELLED
-            error = stopped_error(stop.reason, task.options.get("timeout"))
-            self._event(str(status), task.id)
-            retry = status is TaskStatus.TIMEOUT and _retries_timeouts(task)
-            return Outcome(status, self.codec.dumps(error, "the task's error"), retry)
+            error = stopped_error(stop.reason, current.options.get("timeout"))
+            self._event(str(status), current.id)
+            retry = status is TaskStatus.TIMEOUT and _retries_timeouts(current)
+            return ChainEnd(current, Outcome(status, self.codec.dumps(error, "the error"), retry))
         except ChildProcessError as exc:  # the task's process died under it
+            current = self.runner.current or task
+            self._retrying(lambda: self._recover(current.id))
             error = TaskError("ChildProcessError", str(exc), "")
-            return Outcome(TaskStatus.DIED, self.codec.dumps(error, "the task's error"), True)
+            outcome = Outcome(TaskStatus.DIED, self.codec.dumps(error, "the error"), True)
+            return ChainEnd(current, outcome)
         except KeyboardInterrupt:
-            self._retrying(lambda: self.backend.requeue(self.worker_id, task.id))
-            self._event("TASK_REQUEUE", task.id)
+            current = self.runner.current or task
+            self._retrying(lambda: self._recover(current.id))
+            self._retrying(lambda: self.backend.requeue(self.worker_id, current.id))
+            self._event("TASK_REQUEUE", current.id)
             return None
         finally:
             self._in_task = False
             self._running_id = None
+
+    def _chain(self) -> tuple[tuple[str, ...], int, int, float | None] | None:
+        """How far the warm child may go on by itself: (queues, pid, tasks, walltime end)."""
+        cfg = self.config
+        budget = 1 << 30 if cfg.max_tasks is None else cfg.max_tasks - self.tasks_done
+        wall = None if cfg.walltime is None else self._started + cfg.walltime
+        return (cfg.queues, self.pid, budget, wall)
+
+    def _chain_done(self, task_id: str, status: TaskStatus, accepted: bool) -> None:
+        """The warm child stored a task's outcome; it now runs the next one it claimed."""
+        self.tasks_done += 1
+        if not accepted:
+            self._event("TASK_STALE", f"{task_id}: result dropped, the task is no longer ours")
+        else:
+            self._event("TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR", task_id)
+        current = self.runner.current
+        self._running_id = current.id if current is not None else None
+
+    def _should_halt(self) -> bool:
+        """Whether the warm child must hand control back after its current task."""
+        control = self.control
+        return bool(self._stop_requested) or (control is not None and not control.active)
 
     def _should_stop(self) -> str | None:
         """Why the running task must stop now ("kill", "cancel"), or None."""
@@ -238,7 +281,8 @@ class Worker:
             return None
         if control.kill:
             return "kill"
-        if control.cancel is not None and control.cancel == self._running_id:
+        current = self.runner.current
+        if control.cancel is not None and current is not None and control.cancel == current.id:
             return "cancel"
         return None
 
@@ -375,6 +419,8 @@ class Worker:
             )
             if hard and self._in_task:
                 raise KeyboardInterrupt
+            with contextlib.suppress(OSError):  # wake the wait on a running chain: halt it
+                os.write(self._wake_w, b"!")
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
