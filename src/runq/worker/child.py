@@ -249,10 +249,22 @@ class ProcessRunner:
         self.backend_args = backend_args  # connect() arguments: the warm child drives chains
         self.logdir = logdir
         self.current: ClaimedTask | None = None  # the task the child runs
+        self._writing = False
+        self._halt_pending = False
         self.poll_process_s = poll_process_s
         self.timeout_process_die_s = timeout_process_die_s
         self.wake_fd = wake_fd
         self._warm: _Child | None = None
+
+    def halt(self) -> None:
+        """Ask a running chain to end after its current task (safe in a signal handler: the
+        request is sent by the wait loop if a frame is being written)."""
+        child = self._warm
+        if child is None or child.closed or self._writing:
+            self._halt_pending = True
+            return
+        with contextlib.suppress(OSError):
+            _write_frame(child.to_child, ("halt",))
 
     def warm_up(self) -> None:
         """Start the warm child now rather than at the first task."""
@@ -287,10 +299,14 @@ class ProcessRunner:
         if not fresh:
             self._warm = child
         self.current = task
+        self._halt_pending = False
         try:
+            self._writing = True
             _write_frame(child.to_child, ("run", task, self.worker_id, chain and list(chain)))
+            self._writing = False
             end = self._wait(child, should_stop, on_done, should_halt)
         except BaseException:  # stopped, interrupted, or the child broke: it must go
+            self._writing = False
             self._kill(child)
             if not fresh:
                 self._warm = None
@@ -335,7 +351,7 @@ class ProcessRunner:
             reason = should_stop()
             if reason is not None:
                 raise Stopped(reason)
-            if not halted and should_halt is not None and should_halt():
+            if not halted and (self._halt_pending or (should_halt is not None and should_halt())):
                 halted = True
                 _write_frame(child.to_child, ("halt",))
             if deadline is not None and time.monotonic() >= deadline:

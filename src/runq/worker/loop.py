@@ -19,7 +19,6 @@ result refused) re-registers under a new id.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import logging
 import math
@@ -254,6 +253,8 @@ class Worker:
 
     def _chain(self) -> tuple[tuple[str, ...], int, int, float | None] | None:
         """How far the warm child may go on by itself: (queues, pid, tasks, walltime end)."""
+        if self._should_halt():
+            return None
         cfg = self.config
         budget = 1 << 30 if cfg.max_tasks is None else cfg.max_tasks - self.tasks_done
         wall = None if cfg.walltime is None else self._started + cfg.walltime
@@ -419,8 +420,8 @@ class Worker:
             )
             if hard and self._in_task:
                 raise KeyboardInterrupt
-            with contextlib.suppress(OSError):  # wake the wait on a running chain: halt it
-                os.write(self._wake_w, b"!")
+            if self._in_task:  # a chain in the warm child ends after its current task
+                self.runner.halt()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
