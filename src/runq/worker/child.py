@@ -1,10 +1,14 @@
 """Runs tasks in a child process the worker can stop: a warm child kept across tasks.
 
 The worker (``ProcessRunner``) keeps one child process (``python -m runq.worker.child``)
-and hands it each task over a pipe: a request frame (task id, worker id, attempt, payload, log
-file) goes down, an outcome frame (status, sealed result, retry flag) comes back. The child
-runs the task with the same ``Runner`` the in-process path uses, so it unpickles each distinct
-function once and stays warm; a round trip costs a few tens of microseconds.
+and hands it a claimed task over a pipe ("run" frame). The child runs it with the same
+``Runner`` the in-process path used (each distinct function unpickled once). With a *chain*
+(the worker's queues, pid, how many tasks and until when), the child then stores the outcome
+and claims the next task itself — ``finish`` + claim in one round trip on its own backend
+connection, exactly as the worker loop would — sends a "done" frame (the stored task, the next
+one's id and options) and runs the next task, until there is none, a limit is reached, the
+worker sends "halt", a task must go elsewhere (``separate_process``), or an outcome needs the
+worker (a ``retry_on`` retry, a backend error): then an "outcome" frame hands it back.
 
 While a task runs the worker waits on the outcome pipe and on a wake pipe that its control
 thread pokes (a cancel or kill request), re-checking at least every ``poll_process`` seconds
