@@ -206,13 +206,19 @@ class RunqSystem(System):
             raise RuntimeError(f"{self.name}: status() of {n} ids: not all COMPLETE")
         if list(values) != list(range(n)):
             raise RuntimeError(f"{self.name}: results() of {n} ids: wrong values")
-        return {
+        out = {
             "many_n": n,
             "many_bulk_s": t1 - t0,
             "many_wait_s": t2 - t1,
             "status_many_s": t3 - t2,
             "results_many_s": t4 - t3,
         }
+        if self.backend == "sqlite" and importlib.util.find_spec("runq.worker.child"):
+            import runner_overhead  # backend-independent: measured once
+
+            log("runq: task runner, in-process vs warm child process (no backend)")
+            out.update(runner_overhead.measure(2000 if sizes.big < 100_000 else 10_000))
+        return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -440,6 +446,13 @@ def print_report(report: dict[str, Any]) -> None:
     for name, why in report.get("skipped", {}).items():
         t.add_row(name, f"[dim]skipped: {why}[/dim]", *[""] * (len(cols) - 2))
     console.print(t)
+    for name, d in systems.items():
+        if d.get("runner_child_us") is not None:
+            console.print(
+                f"{name}: task runner per no-op task: in-process {d['runner_inproc_us']:.1f} us, "
+                f"warm child process {d['runner_child_us']:.1f} us "
+                f"(+{d['runner_overhead_us']:.1f} us: what making every task stoppable costs)"
+            )
 
     ratios: dict[str, dict[str, float | None]] = report["ratios"]
     if ratios:

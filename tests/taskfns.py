@@ -156,3 +156,44 @@ def t_bound(ctx: Any, x: int) -> dict[str, Any]:
 @runq.task(registry=REGISTRY, on_duplicate="discard")
 def t_gate(path: str) -> str:
     return wait_for_file(path)
+
+
+def sleep_for(seconds: float, value: Any = None) -> Any:
+    time.sleep(seconds)  # the task's work
+    return value
+
+
+def slow_square(x: int, seconds: float = 0.005) -> int:
+    time.sleep(seconds)  # the task's work
+    return x * x
+
+
+def fail_times(path: str, n: int, value: Any = "ok") -> Any:
+    """Raise ValueError the first ``n`` times it runs (counted in the file at ``path``)."""
+    p = Path(path)
+    runs = int(p.read_text()) if p.exists() else 0
+    p.write_text(str(runs + 1))
+    if runs < n:
+        raise ValueError(f"failure {runs + 1} of {n}")
+    return value
+
+
+def fail_unless(path: str) -> str:
+    if not Path(path).exists():
+        raise ValueError(f"{path} does not exist yet")
+    return "fixed"
+
+
+def chatty(text: str) -> dict[str, Any]:
+    """Print ``text`` to stdout and stderr; tell the runner's environment."""
+    print(text, flush=True)
+    print(f"err: {text}", file=sys.stderr, flush=True)
+    return {
+        "pid": os.getpid(),
+        "RUNQ_TASK_ID": os.environ.get("RUNQ_TASK_ID"),
+        "RUNQ_WORKER_ID": os.environ.get("RUNQ_WORKER_ID"),
+    }
+
+
+def silent() -> int:
+    return os.getpid()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from runq import serialize
@@ -318,8 +320,25 @@ class Controller:
     @overload
     def status(self, ids: Sequence[str], follow: bool | None = None) -> list[TaskStatus]: ...
     def status(self, ids: Ids, follow: bool | None = None) -> TaskStatus | list[TaskStatus]:
-        """Each task's ``TaskStatus`` (MISSING for an unknown id)."""
-        return _scalar_or_list(ids, self.backend.status(as_id_list(ids)))
+        """Each task's ``TaskStatus`` (MISSING for an unknown id). With ``follow`` (default:
+        the controller's), a retried (MOVED) id answers for its newest retry."""
+        id_list = as_id_list(ids)
+        return _scalar_or_list(ids, self._statuses(id_list, follow)[1])
+
+    def _following(self, follow: bool | None) -> bool:
+        return self.follow if follow is None else follow
+
+    def _resolve(self, ids: list[str], follow: bool | None) -> list[str]:
+        """``ids``, each followed to its newest retry when following."""
+        return self.backend.resolve(ids) if self._following(follow) and ids else ids
+
+    def _statuses(self, ids: list[str], follow: bool | None) -> tuple[list[str], list[TaskStatus]]:
+        """(resolved ids, their statuses): one round trip unless some id was MOVED."""
+        statuses = self.backend.status(ids)
+        if not self._following(follow) or TaskStatus.MOVED not in statuses:
+            return ids, statuses
+        resolved = self.backend.resolve(ids)
+        return resolved, self.backend.status(resolved)
 
     @overload
     def exists(self, ids: str) -> bool: ...  # type: ignore[overload-overlap]
@@ -344,11 +363,17 @@ class Controller:
         ``WaitTimeout`` if reached. ``poll`` is how long each blocking request may last, not a
         sleep: a completion is noticed within milliseconds. ``progress``: a progress bar
         (default: when stderr is a terminal)."""
-        id_list = as_id_list(ids)
+        id_list = self._resolve(as_id_list(ids), follow)
         timeout_s = seconds("timeout", timeout) if timeout is not None else self.timeout_task_wait
         poll_s = seconds("poll", poll) or 1.0
-        final = wait_finished(self.backend, id_list, timeout_s, poll_s, progress)
-        return all(final.get(i) is TaskStatus.COMPLETE for i in id_list)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            final = wait_finished(self.backend, id_list, timeout_s, poll_s, progress)
+            if not self._following(follow) or TaskStatus.MOVED not in final.values():
+                return all(final.get(i) is TaskStatus.COMPLETE for i in id_list)
+            id_list = self.backend.resolve(id_list)  # retried while we waited
+            if deadline is not None:
+                timeout_s = max(0.0, deadline - time.monotonic())
 
     def result(
         self,
@@ -363,7 +388,7 @@ class Controller:
         if not isinstance(tid, str):
             raise ConfigError(f"result() takes one task id; use results() for many, got {tid!r}")
         if timeout is None or timeout:
-            wait_finished(self.backend, [tid], seconds("timeout", timeout), 1.0, False)
+            self.wait(tid, timeout=timeout, progress=False, follow=follow)
         return self.results([tid], error=error, follow=follow)[0]
 
     def results(
@@ -371,8 +396,7 @@ class Controller:
     ) -> list[Any]:
         """The results of many tasks, in order (see ``result``); one backend round trip for
         the statuses and one for the values."""
-        id_list = as_id_list(ids)
-        statuses = self.backend.status(id_list)
+        id_list, statuses = self._statuses(as_id_list(ids), follow)
         for tid, status in zip(id_list, statuses, strict=True):
             if status is TaskStatus.MISSING:
                 raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
@@ -405,6 +429,8 @@ class Controller:
         record = self.backend.records([tid])[0]
         if record is None:
             raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+        chain = self.backend.chain(tid)
+        at = chain.ids.index(tid)
         return TaskInfo(
             id=record.id,
             status=record.status,
@@ -414,12 +440,34 @@ class Controller:
             options=record.options,
             depends_on=record.depends_on,
             dependants=record.dependants,
-            moved_from=None,
-            moved_to=None,
-            chain=(record.id,),
+            moved_from=chain.ids[at - 1] if at > 0 else None,
+            moved_to=chain.ids[at + 1] if at + 1 < len(chain.ids) else None,
+            chain=chain.ids,
             times=record.times,
             attempts=record.attempt,
+            extra={} if chain.retry_at is None else {"retry_at": chain.retry_at},
         )
+
+    def log(self, tid: str) -> list[str] | None:
+        """The lines the task wrote to stdout/stderr, kept when its worker's config has a
+        ``logdir``: None before the task started, ``[]`` if it wrote nothing. A
+        ``ConfigError`` if its worker keeps no task logs."""
+        record = self.backend.records([tid])[0]
+        if record is None:
+            raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+        if record.worker_id is None:
+            return None
+        found = [w for w in self.backend.workers(True) if w.worker_id == record.worker_id]
+        logdir = found[0].info.get("logdir") if found else None
+        if not logdir:
+            raise ConfigError(
+                f"task {tid} ran on worker {record.worker_id}, which keeps no task logs: give "
+                "its WorkerConfig a logdir"
+            )
+        path = Path(logdir) / tid
+        if not path.exists():
+            return None
+        return path.read_text(errors="replace").splitlines()
 
     def data(self, tid: str) -> dict[str, Any]:
         """The stored call, unpickled (expert use): ``kind``, ``fn``, ``args``, ``kwargs``,
@@ -447,7 +495,7 @@ class Controller:
     def times(self, ids: Sequence[str], follow: bool | None = None) -> list[TaskTimes]: ...
     def times(self, ids: Ids, follow: bool | None = None) -> TaskTimes | list[TaskTimes]:
         """Each task's submitted/started/finished times (backend clock; None if not reached)."""
-        return _scalar_or_list(ids, self.backend.times(as_id_list(ids)))
+        return _scalar_or_list(ids, self.backend.times(self._resolve(as_id_list(ids), follow)))
 
     def list_tasks(self) -> list[str]:
         """Every task id of the namespace, in submission order."""
@@ -483,7 +531,7 @@ class Controller:
     ) -> int | list[int]:
         """Each task's place in its queue (or in ``queue``): 1 = next to run; ``missing`` for
         a task that is not waiting there."""
-        id_list = as_id_list(ids)
+        id_list = self._resolve(as_id_list(ids), follow)
         queues = [queue] * len(id_list) if queue else self._queues_of(id_list)
         places: dict[str, dict[str, int]] = {}
         for name in {q for q in queues if q}:
@@ -497,6 +545,7 @@ class Controller:
         self, tid: str, queue: str | None = None, follow: bool | None = None
     ) -> list[str] | None:
         """The ids ahead of ``tid`` in its queue (or ``queue``); None if it is not waiting."""
+        (tid,) = self._resolve([tid], follow)
         name = queue or self._queues_of([tid])[0]
         if not name:
             return None
@@ -529,17 +578,43 @@ class Controller:
 
     # ------------------------------------------------------------------ changes
     def cancel(self, tid: str, wait: bool = True, timeout: float = 10) -> bool:
-        """Cancel a task: a PENDING or DEFERRED one is unqueued and becomes CANCELLED (its
-        dependants IMPOSSIBLE). Returns True if it was cancelled. A finished task is a
-        ``TaskStateError``."""
-        before = self.backend.cancel_queued([tid])[0]
-        if before is TaskStatus.MISSING:
-            raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
-        if before in (TaskStatus.PENDING, TaskStatus.DEFERRED):
-            return True
-        raise TaskStateError(
-            f"task {tid} is {before}: only PENDING or DEFERRED tasks can be cancelled"
-        )
+        """Cancel a task: a PENDING or DEFERRED one is unqueued and becomes CANCELLED; a
+        RUNNING one is stopped by its worker (SIGTERM, then SIGKILL) and becomes CANCELLED.
+        Its dependants become IMPOSSIBLE. With ``wait``, block until a running task is
+        stopped (``WaitTimeout`` after ``timeout`` seconds). Returns True if it was (or, with
+        ``wait=False``, is being) cancelled, False if it finished first. A task that had
+        already finished is a ``TaskStateError``."""
+        for _ in range(3):  # a task may move on between the two calls
+            before = self.backend.cancel_queued([tid])[0]
+            if before is TaskStatus.MISSING:
+                raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+            if before in (TaskStatus.PENDING, TaskStatus.DEFERRED):
+                return True
+            if before is not TaskStatus.RUNNING:
+                raise TaskStateError(f"task {tid} is {before}: it has already finished")
+            now = self.backend.request_cancel(tid)
+            if now is TaskStatus.RUNNING:
+                if not wait:
+                    return True
+                final = wait_finished(self.backend, [tid], seconds("timeout", timeout), 1.0, False)
+                return final[tid] is TaskStatus.CANCELLED
+            if now in FINISHED_STATUSES:
+                return now is TaskStatus.CANCELLED
+        return False
+
+    @overload
+    def retry(self, ids: str) -> str: ...  # type: ignore[overload-overlap]
+    @overload
+    def retry(self, ids: Sequence[str]) -> list[str]: ...
+    def retry(self, ids: Ids) -> str | list[str]:
+        """Run finished tasks again under new ids (one id -> one new id, many -> a list);
+        each old id becomes MOVED and points to its new one. With the controller's
+        ``follow``, an id retried before is retried from its newest retry. All or none: a
+        task that has not finished is a ``TaskStateError``."""
+        olds = self._resolve(as_id_list(ids), None)
+        pairs = [(old, new_task_id()) for old in olds]
+        self.backend.retry_tasks(pairs)
+        return _scalar_or_list(ids, [new for _, new in pairs])
 
     def delete(self, ids: Ids, check: bool = True) -> None:
         """Delete tasks (their records, calls and results). With ``check``, a RUNNING task is

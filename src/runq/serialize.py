@@ -21,7 +21,7 @@ import cloudpickle
 
 from runq.exceptions import PayloadRejected, SerializationError
 
-__all__ = ["Call", "Codec", "SecretSource", "describe", "dumps", "loads"]
+__all__ = ["Call", "Codec", "SecretSource", "describe", "dumps", "loads", "secret_bytes"]
 
 PROTOCOL = 5
 MAGIC_PLAIN = b"rq0:"
@@ -114,6 +114,11 @@ class Call:
             Call,
             (self.kind, self.fn_bytes, self.args, self.kwargs, self.expr, self.env, self.retry_on),
         )
+
+
+def secret_bytes(secret: SecretSource) -> bytes | None:
+    """The secret's bytes (a callable is called once), or None."""
+    return _secret_bytes(secret)
 
 
 def _secret_bytes(secret: SecretSource) -> bytes | None:

@@ -255,14 +255,21 @@ class WorkersAPI(WorkersOpsMixin):
         wanted = self.list() if ids is None else list(ids)
         return [e for w in wanted for e in self._ctl.backend.worker_log_tail(w, n)]
 
+    def detect_exited(self) -> builtins.list[str]:
+        """Mark workers whose heartbeat lapsed LOST (their running tasks are re-queued or
+        DIED, per their retries); returns the ids newly marked."""
+        return self._ctl.backend.detect_lost()
+
     # ------------------------------------------------------------------ stopping
     def stop(
         self, ids: Sequence[str] | None = None, type: str = "message", timeout: float = 0
     ) -> None:
         """Stop workers (all active ones if ``ids`` is None). ``message`` sends STOP (the
-        worker exits after its current task, wherever it runs); ``kill_local`` sends SIGTERM
-        to a worker process on this host (it finishes its current task, then exits).
-        ``timeout`` > 0 waits that long for them to be gone."""
+        worker exits after its current task, wherever it runs); ``kill`` asks each worker
+        through its heartbeat channel to exit at once (any machine; its running task is stopped
+        and re-queued or DIED, per its retries); ``kill_local`` sends SIGTERM to a worker
+        process on this host (it finishes its current task, then exits). ``timeout`` > 0 waits
+        that long for them to be gone."""
         if type not in STOP_TYPES:
             raise ConfigError(f"type must be one of {', '.join(STOP_TYPES)}; got {type!r}")
         records = self._records()
@@ -270,8 +277,13 @@ class WorkersAPI(WorkersOpsMixin):
         if type == "message":
             self._stop_by_message(wanted, timeout)
             return
+        if type == "kill":  # through the heartbeat channel: works across machines
+            self._ctl.backend.request_kill(wanted)
+            wanted_local: builtins.list[str] = []
+        else:
+            wanted_local = wanted
         host = socket.gethostname()
-        for wid in wanted:
+        for wid in wanted_local:
             info = records[wid].info
             if info.get("hostname") == host and isinstance(info.get("pid"), int):
                 with contextlib.suppress(ProcessLookupError):

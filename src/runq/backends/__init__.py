@@ -11,13 +11,15 @@ import os
 import re
 from collections.abc import Callable
 
-from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend, Chain, Control, WorkerRecord
 from runq.exceptions import ConfigError
 
 __all__ = [
     "DEFAULT_URL",
     "SCHEMA_VERSION",
     "Backend",
+    "Chain",
+    "Control",
     "PasswordSource",
     "WorkerRecord",
     "check_namespace",

@@ -41,7 +41,7 @@ from runq.models import (
     TaskTimes,
 )
 
-__all__ = ["SCHEMA_VERSION", "Backend", "WorkerRecord"]
+__all__ = ["SCHEMA_VERSION", "Backend", "Chain", "Control", "WorkerRecord"]
 
 #: Bumped whenever the stored layout changes in a way older code cannot read.
 SCHEMA_VERSION = 1
@@ -57,6 +57,23 @@ class WorkerRecord:
     task_id: str | None  # the task it is running, if any
     started: float
     last_seen: float  # time of its last transition or heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """What ``heartbeat`` answers: the controller's requests to a worker."""
+
+    active: bool  # False once the worker was marked LOST or EXITED
+    kill: bool = False  # exit at once
+    cancel: str | None = None  # the id of its running task to stop
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """What ``chain`` answers about a task."""
+
+    ids: tuple[str, ...]  # every id of its retry chain, oldest first
+    retry_at: float | None = None  # due time of its delayed retry, if it waits for one
 
 
 class Backend(Protocol):
@@ -372,4 +389,66 @@ class Backend(Protocol):
 
     def envir_load(self) -> bytes | None:
         """The stored worker environment, or None."""
+        ...
+
+    # ------------------------------------------------------------------ fault tolerance (issue 4)
+    # Heartbeats, lost workers, cancel/kill requests, delayed retries, manual retry (MOVED).
+    # Implemented by ``sqlite_fault.SqliteFaultMixin`` and ``redis_fault.RedisFaultMixin``.
+
+    def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
+        """Refresh the worker's heartbeat so that it lapses ``ttl_s`` seconds from now (None:
+        only read, no heartbeat kept), refresh its last-seen time, and answer what the
+        controller asks of it: a kill request, and a cancel request for the task it runs
+        (a request for a task it no longer runs is dropped). Also tells whether the worker
+        is still active (False once it was marked LOST or EXITED)."""
+        ...
+
+    def detect_lost(self) -> list[str]:
+        """Atomically mark every active worker whose heartbeat lapsed LOST (log LOST) and
+        release its running task as ``release_worker`` does. Returns the newly LOST ids."""
+        ...
+
+    def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
+        """The worker leaves (``status`` LOST or EXITED, logged with ``message``); its
+        RUNNING task, if any, is re-queued at the HEAD of its queue (same id, the attempt
+        stays counted) when ``attempt <= options["retries"]``, else it becomes DIED (finished
+        time set, dependants IMPOSSIBLE). Returns the released task id, if any."""
+        ...
+
+    def request_cancel(self, task_id: str) -> TaskStatus:
+        """Ask the worker running ``task_id`` to stop it (it then finishes it CANCELLED).
+        Returns the task's status; only a RUNNING task gets a request."""
+        ...
+
+    def request_kill(self, worker_ids: Sequence[str]) -> None:
+        """Ask active workers to exit at once (seen by their next ``heartbeat``)."""
+        ...
+
+    def retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
+        """A RUNNING task held by ``worker_id`` waits ``delay_s`` seconds for its next attempt:
+        it becomes PENDING outside any queue, recorded in the time-ordered delayed set/table
+        with its due time (``result`` is kept as the last error). The worker becomes IDLE.
+        False (nothing changed) if the worker does not hold the task."""
+        ...
+
+    def promote_due(self) -> float | None:
+        """Push every delayed task that is due to the tail of its queue (waking workers).
+        Returns the due time of the next delayed task still waiting, or None."""
+        ...
+
+    def retry_tasks(self, pairs: Sequence[tuple[str, str]]) -> list[TaskStatus]:
+        """Manual retry, all or none: for each (old, new) a new PENDING task ``new`` with the
+        old one's queue, payload and options goes to the tail of its queue, and ``old``
+        becomes MOVED, pointing to ``new``. Each old task must be finished (not MOVED).
+        Raises ``UnknownTaskError`` / ``TaskStateError`` naming the first bad id. Returns
+        the old statuses."""
+        ...
+
+    def resolve(self, ids: Sequence[str]) -> list[str]:
+        """Each id followed along its MOVED chain to the newest task (itself if not moved)."""
+        ...
+
+    def chain(self, task_id: str) -> Chain:
+        """The retry chain of a task (every id, oldest first) and, if it waits for a delayed
+        retry, the due time."""
         ...

@@ -40,6 +40,12 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
+``runq:{ns}:hb``                    zset    worker id -> heartbeat deadline (fault_*.lua)
+``runq:{ns}:w:kill``                hash    worker id -> '1': asked to exit at once
+``runq:{ns}:w:cancel``              hash    worker id -> the task it is asked to stop
+``runq:{ns}:delayed``               zset    task id -> due time of its delayed retry
+``runq:{ns}:moved_to``              hash    task id -> the id it was retried as (MOVED)
+``runq:{ns}:moved_from``            hash    task id -> the id it is a retry of
 ``runq:{ns}:log:<worker>``          list    the worker's last 100,000 log events, each
                                             ``"time\\tchild\\tcommand\\tmessage"``
 ``runq:{ns}:s:data``                hash    value hash -> bytes (object store, in Redis)
@@ -65,7 +71,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["STATIC_FIELDS", "NamespaceKeys", "glob_escape"]
+__all__ = ["FAULT_FIELDS", "STATIC_FIELDS", "NamespaceKeys", "glob_escape"]
 
 #: The namespace-level keys every script receives first, as ``KEYS[1..n]``, in this order
 #: (``_lib.lua`` names them; keep both in step).
@@ -205,3 +211,8 @@ class NamespaceKeys:
     def scan_pattern(self) -> str:
         """A ``SCAN MATCH`` pattern for every key of the namespace."""
         return glob_escape(self.prefix) + "*"
+
+
+#: The keys every fault-tolerance script (``fault_*.lua``) receives after the static ones,
+#: in this order (``_fault_lib.lua`` names them); the worker's log key follows them.
+FAULT_FIELDS: tuple[str, ...] = ("hb", "w:kill", "w:cancel", "delayed", "moved_to", "moved_from")

@@ -45,6 +45,7 @@ from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
 from runq.backends.redis_dedup import RedisDedupMixin
+from runq.backends.redis_fault import RedisFaultMixin
 from runq.backends.redis_ops import RedisOpsMixin
 from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
 from runq.exceptions import (
@@ -223,7 +224,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin):
+class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(

@@ -155,3 +155,39 @@ CREATE TABLE IF NOT EXISTS dedup (
 );
 CREATE INDEX IF NOT EXISTS dedup_ns_key ON dedup (ns, key, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS dedup_ns_task ON dedup (ns, task_id);
+
+-- Fault tolerance (issue 4) ------------------------------------------------------------------
+-- Heartbeat deadlines of workers that keep one (WorkerConfig.heartbeat_period).
+CREATE TABLE IF NOT EXISTS heartbeats (
+    ns        TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    deadline  REAL NOT NULL,
+    PRIMARY KEY (ns, worker_id)
+) WITHOUT ROWID;
+
+-- The controller's requests to a worker, read through its heartbeat channel.
+CREATE TABLE IF NOT EXISTS worker_requests (
+    ns        TEXT    NOT NULL,
+    worker_id TEXT    NOT NULL,
+    kill      INTEGER NOT NULL DEFAULT 0,  -- 1: exit at once
+    cancel    TEXT,                        -- the id of its running task to stop
+    PRIMARY KEY (ns, worker_id)
+) WITHOUT ROWID;
+
+-- PENDING tasks waiting for a delayed retry (retry_on), with their due time.
+CREATE TABLE IF NOT EXISTS delayed (
+    ns      TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    due     REAL NOT NULL,
+    PRIMARY KEY (ns, task_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS delayed_ns_due ON delayed (ns, due);
+
+-- Manual retries: old_id became MOVED and was retried as new_id.
+CREATE TABLE IF NOT EXISTS moves (
+    ns     TEXT NOT NULL,
+    old_id TEXT NOT NULL,
+    new_id TEXT NOT NULL,
+    PRIMARY KEY (ns, old_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS moves_ns_new ON moves (ns, new_id);

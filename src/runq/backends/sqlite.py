@@ -48,6 +48,7 @@ from typing import Any
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.sqlite_dedup import SqliteDedupMixin
+from runq.backends.sqlite_fault import SqliteFaultMixin
 from runq.backends.sqlite_ops import SqliteOpsMixin
 from runq.backends.sqlite_store import SqliteStoreMixin
 from runq.exceptions import (
@@ -151,7 +152,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin):
+class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFaultMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:

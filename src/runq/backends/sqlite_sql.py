@@ -15,9 +15,10 @@ _TABLES = ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", 
 _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _OPS_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
 _DEDUP_TABLES = ("dedup",)
+_FAULT_TABLES = ("heartbeats", "worker_requests", "delayed", "moves")  # issue 4
 DESTROY = [
     f"DELETE FROM {table} WHERE ns = ?"
-    for table in _TABLES + _STORE_TABLES + _OPS_TABLES + _DEDUP_TABLES
+    for table in _TABLES + _STORE_TABLES + _OPS_TABLES + _DEDUP_TABLES + _FAULT_TABLES
 ]
 
 # ---------------------------------------------------------------------------- tasks

@@ -44,6 +44,10 @@ class WorkerConfig:
     Times are seconds (or ``timedelta``): ``poll_queue`` is how long one blocking wait for work
     lasts, ``timeout_idle`` how long the worker may sit idle before it exits, ``walltime`` how
     long it may live (never exiting mid-task), ``max_tasks`` how many tasks it runs.
+    ``heartbeat_period``: the worker keeps a heartbeat that lapses after 3 x period (None: no
+    heartbeat, the worker is never judged lost). ``poll_process``: how often a running task and
+    the controller's requests (cancel, kill) are checked; ``timeout_process_die``: how long a
+    task's process gets between SIGTERM and SIGKILL when it is stopped.
     """
 
     queues: tuple[str, ...] = ("default",)

@@ -11,6 +11,15 @@ only. The worker environment (``workers.envir_set``) is built at start and on RE
 
 Stopping: the first SIGTERM/SIGINT lets the current task finish, then the worker exits; a
 second one interrupts the task, gives it back to the head of its queue, and exits.
+
+Tasks run in a child process (``child.ProcessRunner``) so that any task can be stopped: on a
+cancel request (CANCELLED), past its ``timeout`` (TIMEOUT), or when the controller kills the
+worker through its heartbeat channel (the task is then re-queued or DIED, per its retries).
+A control thread on its own connection (``control.ControlThread``) keeps the heartbeat, reads
+those requests, marks lapsed workers LOST and promotes due delayed retries. A task that raised
+one of its ``retry_on`` types (a timeout counts as ``TimeoutError``) with retries left waits in
+the backend's delayed set for an exponential back-off with jitter. A worker found LOST (its
+result refused) re-registers under a new id.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import logging
 import math
 import os
 import platform
+import random
 import signal
 import socket
 import time
@@ -28,14 +38,15 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from runq import __version__
-from runq._blobs import BlobStore
 from runq.backends import Backend, connect
-from runq.exceptions import BackendError, ConfigError
+from runq.exceptions import BackendError, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.serialize import Codec, SecretSource
+from runq.serialize import Codec, SecretSource, secret_bytes
+from runq.worker.child import ChainEnd, ProcessRunner, Stopped, stopped_error
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
+from runq.worker.control import ControlThread
 from runq.worker.messages import MessageHandler
-from runq.worker.runner import Outcome, Runner
+from runq.worker.runner import Outcome
 
 __all__ = ["Worker"]
 
@@ -44,7 +55,13 @@ T = TypeVar("T")
 
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
-_BLOB_CACHE = 256 * 1024 * 1024  # bytes of large arguments kept, checked, between tasks
+_BACKOFF_CAP_S = 300.0  # longest wait between retry_on attempts
+#: Names in TimeoutError's MRO: a ``retry_on`` holding one of them retries timeouts.
+_TIMEOUT_NAMES = frozenset(c.__qualname__ for c in TimeoutError.__mro__)
+
+
+class _Killed(Exception):
+    """The controller asked this worker to exit at once."""
 
 
 class Worker:
@@ -65,11 +82,28 @@ class Worker:
         self.worker_id = worker_id
         self.config = config or WorkerConfig()
         self.config_name = config_name
+        self._url = url
+        self._check_version = check_version
         self.backend: Backend = connect(url, queue_id, check_version=check_version)
-        self.codec = Codec(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
-        self.runner = Runner(
-            self.codec, worker_id, envir={}, blobs=BlobStore(self.backend, _BLOB_CACHE)
+        key = secret_bytes(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
+        self.codec = Codec(key)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.runner = ProcessRunner(
+            key,
+            worker_id,
+            poll_process_s=self.config.poll_process,
+            timeout_process_die_s=self.config.timeout_process_die,
+            wake_fd=self._wake_r,
+            backend_args=(url, queue_id, check_version),
+            logdir=os.path.abspath(self.config.logdir) if self.config.logdir else None,
         )
+        self.control: ControlThread | None = None
+        self._running_id: str | None = None
+        self._first_id = worker_id
+        self._registrations = 1
+        self._failures = 0  # backend calls that failed (and were retried)
         self.pid = os.getpid()
         self.tasks_done = 0
         self._stop_requested = 0  # 1: after the current task; 2: at once
@@ -77,6 +111,7 @@ class Worker:
         self._started = time.monotonic()
         self.timeout_idle = self.config.timeout_idle  # TIMEOUT_SET changes it
         self.idle_since = self._started
+        self.envir: dict[str, Any] = {}
         self.messages = MessageHandler(self)
 
     # ------------------------------------------------------------------ public
@@ -96,6 +131,7 @@ class Worker:
             "backend": self.backend.address,
             "heartbeat_period": self.config.heartbeat_period,
             "process_log": os.environ.get("RUNQ_PROCESS_LOG"),
+            "logdir": os.path.abspath(self.config.logdir) if self.config.logdir else None,
         }
 
     def run(self) -> int:
@@ -105,14 +141,46 @@ class Worker:
         self._banner(info)
         self.load_envir(strict=False)
         self._install_signals()
-        reason = "BYE"
+        if self.config.logdir:
+            os.makedirs(self.config.logdir, exist_ok=True)
+        self.control = self._start_control()
+        self.runner.warm_up()
+        reason, killed = "BYE", False
         try:
             reason = self._serve()
+        except _Killed as kill:
+            reason, killed = str(kill), True
         finally:
-            self._retrying(lambda: self.backend.worker_exit(self.worker_id, reason))
+            self.control.stop()
+            self.runner.close()
+            if killed:  # its task (if any) is re-queued or DIED, per its retries
+                self._retrying(
+                    lambda: self.backend.release_worker(self.worker_id, "EXITED", reason)
+                )
+            else:
+                self._retrying(lambda: self.backend.worker_exit(self.worker_id, reason))
             self._event("STOP", reason)
             self.backend.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         return 0
+
+    def _start_control(self) -> ControlThread:
+        control = ControlThread(
+            connect(self._url, self.queue_id, check_version=self._check_version),
+            lambda: self.worker_id,
+            lambda: self._running_id,
+            self._wake_w,
+            heartbeat_period_s=self.config.heartbeat_period,
+            poll_s=self.config.poll_process,
+            event=self._event,
+        )
+        control.start()
+        if self.config.heartbeat_period is not None:
+            message = f"every {self.config.heartbeat_period:g} s"
+            self._retrying(lambda: self.backend.worker_log(self.worker_id, "HEARTBEAT", message))
+            self._event("HEARTBEAT", message)
+        return control
 
     def request_stop(self, hard: bool = False) -> None:
         """Ask the worker to stop after its current task (``hard``: interrupt the task)."""
@@ -140,7 +208,8 @@ class Worker:
         else:
             names = sorted(k for k in envir if not k.startswith("__"))
             message = ", ".join(names) if blob is not None else "(none)"
-        self.runner.envir = envir
+        self.envir = envir  # EVAL messages see it here; tasks, in the child (set_envir)
+        self.runner.set_envir(blob if envir else None)
         self._retrying(lambda: self.backend.worker_log(self.worker_id, "ENVIR", message))
         self._event("ENVIR", message)
 
@@ -150,6 +219,7 @@ class Worker:
         task = self._claim(queues)
         self.reset_idle_timer()
         while True:
+            self._check_control(task)
             if task is None:
                 # Messages first: claim/finish hand out no task while one waits.
                 handled, reason = self.messages.process()
@@ -166,41 +236,154 @@ class Worker:
                     return "stopped by signal"
                 task = None if self.messages.paused else self._claim(queues)
                 continue
-            outcome = self._run(task)
-            if outcome is None:  # interrupted hard: the task went back to its queue
+            end = self._run(task)
+            if end is None:  # interrupted hard: the task went back to its queue
                 return "stopped by signal (task re-queued)"
+            task, outcome = end.task, end.outcome
+            if outcome is None:  # the child stored it, and maybe claimed the next one
+                task = end.next
+                if task is None:
+                    self.reset_idle_timer()
+                continue
             self.tasks_done += 1
+            if end.failed:
+                self._failures += 1
             more = self._limit_reached(None) is None
-            task = self._finish(task, outcome, queues if more else None)
+            if outcome.retry and self._retry_later(task, outcome):
+                task = None
+                if more:
+                    task = self._claim(queues)
+            else:
+                task = self._finish(task, outcome, queues if more else None)
             if task is None:
                 self.reset_idle_timer()
-
-    def _claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
-        return self._retrying(lambda: self.backend.claim(self.worker_id, queues, self.pid))
 
     def _wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
         self._retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
 
-    def _run(self, task: ClaimedTask) -> Outcome | None:
+    def _run(self, task: ClaimedTask) -> ChainEnd | None:
+        """Run ``task`` (and, in the warm child, the tasks it claims after it: a chain);
+        None if the worker was interrupted hard (the task went back to its queue)."""
         # TASK_START is in the backend's log (claim wrote it); stdout gets one line per task.
         self._in_task = True
+        self._running_id = task.id
         try:
-            return self.runner.run(task)
+            return self.runner.run(
+                task, self._should_stop, self._chain(), self._chain_done, self._should_halt
+            )
+        except Stopped as stop:
+            current = self.runner.current or task
+            if stop.reason == "kill":
+                raise _Killed("killed by the controller") from None
+            self._retrying(lambda: self._recover(current.id))  # a claim it did not report
+            status = TaskStatus.TIMEOUT if stop.reason == "timeout" else TaskStatus.CANCELLED
+            error = stopped_error(stop.reason, current.options.get("timeout"))
+            self._event(str(status), current.id)
+            retry = status is TaskStatus.TIMEOUT and _retries_timeouts(current)
+            return ChainEnd(current, Outcome(status, self.codec.dumps(error, "the error"), retry))
+        except ChildProcessError as exc:  # the task's process died under it
+            current = self.runner.current or task
+            self._retrying(lambda: self._recover(current.id))
+            error = TaskError("ChildProcessError", str(exc), "")
+            outcome = Outcome(TaskStatus.DIED, self.codec.dumps(error, "the error"), True)
+            return ChainEnd(current, outcome)
         except KeyboardInterrupt:
-            self._retrying(lambda: self.backend.requeue(self.worker_id, task.id))
-            self._event("TASK_REQUEUE", task.id)
+            current = self.runner.current or task
+            self._retrying(lambda: self._recover(current.id))
+            self._retrying(lambda: self.backend.requeue(self.worker_id, current.id))
+            self._event("TASK_REQUEUE", current.id)
             return None
         finally:
             self._in_task = False
+            self._running_id = None
+
+    def _chain(self) -> tuple[tuple[str, ...], int, int, float | None] | None:
+        """How far the warm child may go on by itself: (queues, pid, tasks, walltime end)."""
+        if self._should_halt():
+            return None
+        cfg = self.config
+        budget = 1 << 30 if cfg.max_tasks is None else cfg.max_tasks - self.tasks_done
+        wall = None if cfg.walltime is None else self._started + cfg.walltime
+        return (cfg.queues, self.pid, budget, wall)
+
+    def _chain_done(self, task_id: str, status: TaskStatus, accepted: bool) -> None:
+        """The warm child stored a task's outcome; it now runs the next one it claimed."""
+        self.tasks_done += 1
+        if not accepted:
+            self._event("TASK_STALE", f"{task_id}: result dropped, the task is no longer ours")
+        else:
+            self._event("TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR", task_id)
+        current = self.runner.current
+        self._running_id = current.id if current is not None else None
+
+    def _should_halt(self) -> bool:
+        """Whether the warm child must hand control back after its current task."""
+        control = self.control
+        return bool(self._stop_requested) or (control is not None and not control.active)
+
+    def _should_stop(self) -> str | None:
+        """Why the running task must stop now ("kill", "cancel"), or None."""
+        control = self.control
+        if control is None:
+            return None
+        if control.kill:
+            return "kill"
+        current = self.runner.current
+        if control.cancel is not None and current is not None and control.cancel == current.id:
+            return "cancel"
+        return None
+
+    def _check_control(self, task: ClaimedTask | None) -> None:
+        """Act on the control thread's news between tasks: exit if killed; re-register under
+        a new id if this one was marked LOST (a task still held is then no longer ours)."""
+        control = self.control
+        if control is None:
+            return
+        if control.kill:
+            raise _Killed("killed by the controller")
+        if not control.active and task is None:
+            self._reregister()
+
+    def _reregister(self) -> None:
+        old = self.worker_id
+        self._registrations += 1
+        self.worker_id = f"{self._first_id}-r{self._registrations}"
+        self.runner.worker_id = self.worker_id
+        info = self.info()
+        self._retrying(lambda: self.backend.register_worker(self.worker_id, info))
+        if self.control is not None:
+            self.control.reset()
+        self._event("REREGISTER", f"{old} was marked lost: now {self.worker_id}")
+
+    def _retry_later(self, task: ClaimedTask, outcome: Outcome) -> bool:
+        """Put a task that asked to be retried into the delayed set if it has retries left
+        (False: it has none, finish it as it is)."""
+        retries = int(task.options.get("retries") or 0)
+        if task.attempt > retries:
+            return False
+        delay = 0.0
+        if outcome.status is not TaskStatus.DIED:
+            base = float(task.options.get("retry_backoff") or 1.0)
+            full = min(base * 2 ** (task.attempt - 1), max(base, _BACKOFF_CAP_S))
+            delay = full / 2 + random.uniform(0, full / 2)  # "equal jitter"
+        done = self._retrying(
+            lambda: self.backend.retry_later(self.worker_id, task.id, delay, outcome.result)
+        )
+        self._event("TASK_RETRY", f"{task.id} (attempt {task.attempt}) in {delay:.2f} s")
+        return done
 
     def _finish(
         self, task: ClaimedTask, outcome: Outcome, next_queues: tuple[str, ...] | None
     ) -> ClaimedTask | None:
+        failures = self._failures
         accepted, nxt = self._retrying(
             lambda: self.backend.finish(
                 self.worker_id, task.id, outcome.status, outcome.result, next_queues, self.pid
-            )
+            ),
+            holding=task.id,
         )
+        if not accepted and self._failures > failures:  # did a lost reply store it already?
+            accepted = self._retrying(lambda: self.backend.status([task.id]))[0] is outcome.status
         if not accepted:
             self._event("TASK_STALE", f"{task.id}: result dropped, the task is no longer ours")
         elif outcome.status is TaskStatus.COMPLETE:
@@ -232,15 +415,37 @@ class Worker:
         return max(wait_s, 0.001)
 
     # ------------------------------------------------------------------ plumbing
-    def _retrying(self, op: Callable[[], T]) -> T:
-        """Run a backend operation, retrying with back-off while the backend is unreachable."""
+    def _claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
+        return self._retrying(
+            lambda: self.backend.claim(self.worker_id, queues, self.pid), holding=None
+        )
+
+    def _recover(self, holding: str | None) -> None:
+        """After a failed call that may have claimed a task whose answer was lost: the backend
+        records this worker as running a task it does not know of (not ``holding``): give
+        that task back to the head of its queue."""
+        mine = [w for w in self.backend.workers() if w.worker_id == self.worker_id]
+        orphan = mine[0].task_id if mine else None
+        if orphan is not None and orphan != holding:
+            self.backend.requeue(self.worker_id, orphan)
+            self._event("TASK_REQUEUE", f"{orphan}: claimed by a call whose answer was lost")
+
+    def _retrying(self, op: Callable[[], T], holding: str | bool | None = False) -> T:
+        """Run a backend operation, retrying with back-off while the backend is unreachable.
+        ``holding`` (the task id the worker holds, or None) marks a call that may claim: after
+        a failure, a task claimed by an attempt whose answer was lost is given back first."""
         delay = _RETRY_FIRST_S
+        failed = False
         while True:
             try:
+                if failed and holding is not False:
+                    self._recover(holding if isinstance(holding, str) else None)
                 return op()
             except (BackendError, OSError) as exc:
                 if isinstance(exc, ConfigError):
                     raise
+                failed = True
+                self._failures += 1
                 log.warning(
                     "backend error, retrying in %.2f s: %s",
                     delay,
@@ -261,6 +466,8 @@ class Worker:
             )
             if hard and self._in_task:
                 raise KeyboardInterrupt
+            if self._in_task:  # a chain in the warm child ends after its current task
+                self.runner.halt()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
@@ -280,6 +487,11 @@ class Worker:
         lines += [f"  {key:<16} {value}" for key, value in info.items() if key != "worker_id"]
         for line in lines:
             log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
+
+
+def _retries_timeouts(task: ClaimedTask) -> bool:
+    """Whether the task's ``retry_on`` (stored by name in its options) covers TimeoutError."""
+    return bool(_TIMEOUT_NAMES.intersection(task.options.get("retry_on") or ()))
 
 
 def _username() -> str:

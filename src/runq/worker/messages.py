@@ -132,7 +132,7 @@ class MessageHandler:
             raise _Refused("EVAL is refused: start the worker with WorkerConfig(allow_eval=True)")
         if not isinstance(args, str):
             raise TypeError(f"EVAL needs an expression string, got {args!r}")
-        return eval(args, dict(self.worker.runner.envir))
+        return eval(args, dict(self.worker.envir))
 
     def _stop(self, args: Any) -> Any:
         raise _Stop("BYE" if args is None else args)

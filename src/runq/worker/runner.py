@@ -31,6 +31,7 @@ class Outcome:
 
     status: TaskStatus
     result: bytes
+    retry: bool = False  # the task raised one of its ``retry_on`` types
 
 
 def task_error(exc: BaseException, skip_frames: int = 0) -> TaskError:
@@ -79,7 +80,10 @@ class Runner:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: a task never kills its worker
-            return self._error(exc, skip_frames=2)  # run() and _invoke()
+            outcome = self._error(exc, skip_frames=2)  # run() and _invoke()
+            if call.retry_on and isinstance(exc, call.retry_on):
+                return Outcome(outcome.status, outcome.result, retry=True)
+            return outcome
         finally:
             context.set_current(None)
         try:

@@ -1,0 +1,22 @@
+-- fault_heartbeat.lua: refresh a worker's heartbeat and read the controller's requests to it.
+-- An active worker with a ttl gets the deadline now + ttl and its last-seen time refreshed.
+-- A cancel request for a task the worker no longer runs is dropped.
+--
+-- KEYS  the static keys, then the fault keys (see _fault_lib.lua; the log is the worker's)
+-- ARGV[3] worker id      ARGV[4] ttl in seconds, or '' to only read
+-- Answers {active 1/0, kill 1/0, id of the task to cancel or ''}.
+
+local wid, ttl = ARGV[3], ARGV[4]
+local active = ACTIVE[redis.call('HGET', K.w_status, wid) or ''] or false
+if active and ttl ~= '' then
+  local t = now()
+  redis.call('ZADD', F.hb, tonumber(t) + tonumber(ttl), wid)
+  redis.call('HSET', K.w_last_seen, wid, t)
+end
+local kill = redis.call('HGET', F.kill, wid)
+local cancel = redis.call('HGET', F.cancel, wid)
+if cancel and redis.call('HGET', K.w_task, wid) ~= cancel then
+  redis.call('HDEL', F.cancel, wid)
+  cancel = false
+end
+return {active and 1 or 0, kill and 1 or 0, cancel or ''}

@@ -1,0 +1,205 @@
+"""Fault tolerance on Redis: heartbeats, lost workers, cancel/kill requests, delayed retries
+and manual retry (the ``fault tolerance`` section of ``base.Backend``).
+
+Each transition is one ``fault_*.lua`` script (``_lib.lua`` + ``_fault_lib.lua`` + the script),
+registered on first use. Their extra keys (``keys.FAULT_FIELDS``, then a worker's log key) come
+right after the static keys; queue pairs follow, asked for with ``NEEDQ`` as everywhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+import redis
+
+from runq.backends.base import Chain, Control
+from runq.backends.keys import FAULT_FIELDS
+from runq.exceptions import BackendError, ConfigError, TaskStateError, UnknownTaskError
+from runq.models import TaskStatus
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
+
+    from runq.backends.keys import NamespaceKeys
+
+__all__ = ["RedisFaultMixin"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_RESOLVE_ROUNDS = 64  # longest MOVED chain followed
+_NEEDQ_ROUNDS = 8
+
+
+@functools.cache
+def _fault_source(name: str) -> str:
+    files = resources.files("runq.backends")
+    parts = ("_lib.lua", "_fault_lib.lua", f"{name}.lua")
+    return "\n".join(files.joinpath(p).read_text(encoding="utf-8") for p in parts)
+
+
+def _str(value: bytes | str) -> str:
+    return value if isinstance(value, str) else value.decode()
+
+
+def _translated(
+    method: Callable[Concatenate[RedisFaultMixin, P], R],
+) -> Callable[Concatenate[RedisFaultMixin, P], R]:
+    """Turn redis-py's exceptions raised by ``method`` into runq's."""
+
+    @functools.wraps(method)
+    def wrapper(self: RedisFaultMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as exc:
+            from runq.backends.redis import _backend_error
+
+            raise _backend_error(exc, self.address) from exc
+
+    return wrapper
+
+
+class RedisFaultMixin:
+    """The fault-tolerance verbs of ``RedisBackend`` (see the module docstring)."""
+
+    if TYPE_CHECKING:  # provided by RedisBackend
+        namespace: str
+        address: str
+        _r: redis.Redis
+        _k: NamespaceKeys
+        _static: list[str]
+        _head: list[str]
+
+        def _known_queues(self, first: Sequence[str] = ()) -> list[str]: ...
+        def _remember(self, queues: Sequence[str]) -> None: ...
+        def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]: ...
+
+    _fault_scripts: dict[str, Script] | None = None
+
+    def _fault(self, script: str, log_key: str | None, queues: list[str], args: list[Any]) -> Any:
+        """Run a fault script with the static and fault keys, ``log_key`` and the key pairs of
+        ``queues`` (adding those it asks for); raise the runq error it answers."""
+        if self._fault_scripts is None:
+            self._fault_scripts = {}
+        if script not in self._fault_scripts:
+            self._fault_scripts[script] = self._r.register_script(_fault_source(script))
+        keys = [*self._static, *(self._k.key(name) for name in FAULT_FIELDS)]
+        keys.append(log_key or self._k.key("hb"))
+        for _ in range(_NEEDQ_ROUNDS):
+            queue_keys: list[str] = []
+            for name in queues:
+                queue_keys += (self._k.queue(name), self._k.queue_wake(name))
+            reply = self._fault_scripts[script](
+                keys=[*keys, *queue_keys], args=[*self._head, *args]
+            )
+            if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
+                return reply
+            code, *detail = (_str(x) for x in reply[0])
+            if code != "NEEDQ":
+                raise self._fault_error(code, detail[0] if detail else "")
+            self._remember(detail)
+            queues = list(dict.fromkeys([*queues, *detail]))
+        raise BackendError(f"Redis script {script} kept asking for more queues ({queues})")
+
+    def _fault_error(self, code: str, detail: str) -> Exception:
+        ns = self.namespace
+        if code == "UNKNOWN":
+            return UnknownTaskError(f"task {detail} does not exist in queue {ns!r}")
+        if code == "STATE":
+            return TaskStateError(
+                f"task {detail} cannot be retried: only finished tasks can (a MOVED one was "
+                "retried already: retry its newest id)"
+            )
+        if code == "EXISTS":
+            return ConfigError(f"task id {detail!r} already exists in {ns!r}")
+        return BackendError(f"unexpected answer {code} {detail!r} from a runq Redis script")
+
+    @_translated
+    def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
+        ttl = "" if ttl_s is None else repr(float(ttl_s))
+        active, kill, cancel = self._fault(
+            "fault_heartbeat", self._k.worker_log(worker_id), [], [worker_id, ttl]
+        )
+        return Control(bool(active), bool(kill), _str(cancel) or None)
+
+    @_translated
+    def detect_lost(self) -> list[str]:
+        seconds, micros = self._r.time()
+        raw: list[bytes] = self._r.zrangebyscore(  # type: ignore[assignment]
+            self._k.key("hb"), "-inf", seconds + micros / 1e6
+        )
+        lapsed = [_str(wid) for wid in raw]
+        return [w for w in lapsed if self._release(w, "LOST", "heartbeat lapsed", lapsed=True)[0]]
+
+    @_translated
+    def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
+        return self._release(worker_id, status, message, lapsed=False)[1]
+
+    def _release(
+        self, worker_id: str, status: str, message: str, lapsed: bool
+    ) -> tuple[bool, str | None]:
+        if status not in ("LOST", "EXITED"):
+            raise ConfigError(f"a released worker becomes LOST or EXITED, not {status!r}")
+        args = [worker_id, status, message, "1" if lapsed else "0"]
+        done, task_id = self._fault(
+            "fault_release", self._k.worker_log(worker_id), self._known_queues(), args
+        )
+        return bool(done), (_str(task_id) or None)
+
+    @_translated
+    def request_cancel(self, task_id: str) -> TaskStatus:
+        return TaskStatus(_str(self._fault("fault_request", None, [], ["cancel", task_id])))
+
+    @_translated
+    def request_kill(self, worker_ids: Sequence[str]) -> None:
+        if worker_ids:
+            self._fault("fault_request", None, [], ["kill", *worker_ids])
+
+    @_translated
+    def retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
+        args = [worker_id, task_id, repr(max(0.0, float(delay_s))), result]
+        return bool(self._fault("fault_retry_later", self._k.worker_log(worker_id), [], args))
+
+    @_translated
+    def promote_due(self) -> float | None:
+        (nxt,) = self._fault("fault_promote", None, self._known_queues(), [])
+        return float(nxt) if nxt else None
+
+    @_translated
+    def retry_tasks(self, pairs: Sequence[tuple[str, str]]) -> list[TaskStatus]:
+        if not pairs:
+            return []
+        args = [x for pair in pairs for x in pair]
+        reply = self._fault("fault_retry_tasks", None, self._known_queues(), args)
+        return [TaskStatus(_str(s)) for s in reply]
+
+    @_translated
+    def resolve(self, ids: Sequence[str]) -> list[str]:
+        out = list(ids)
+        for _ in range(_RESOLVE_ROUNDS):
+            names = list(dict.fromkeys(out))
+            (found,) = self._hmget(["moved_to"], names)
+            newer = {n: _str(v) for n, v in zip(names, found, strict=True) if v is not None}
+            if not newer:
+                break
+            out = [newer.get(x, x) for x in out]
+        return out
+
+    @_translated
+    def chain(self, task_id: str) -> Chain:
+        ids = [task_id]
+        for field, forward in (("moved_from", False), ("moved_to", True)):
+            current = task_id
+            for _ in range(_RESOLVE_ROUNDS):
+                found = self._r.hget(self._k.key(field), current)
+                if found is None:
+                    break
+                current = _str(found)
+                if forward:
+                    ids.append(current)
+                else:
+                    ids.insert(0, current)
+        due = self._r.zscore(self._k.key("delayed"), task_id)
+        return Chain(tuple(ids), None if due is None else float(due))

@@ -1,0 +1,124 @@
+"""The worker's control thread: heartbeat, the controller's requests, lost workers, due retries.
+
+It runs beside the worker's main loop, on its OWN backend connection, so it keeps beating
+while a task runs and never waits behind the main loop's calls. Every ``poll_process`` seconds
+(sooner when a heartbeat or a delayed retry is due) it:
+
+- refreshes the heartbeat (``heartbeat_period``: it lapses after 3 x period) and reads the
+  controller's requests: a kill (exit at once) or a cancel of the running task; either one
+  pokes the worker's wake pipe, so a running task is stopped at once;
+- notices when its worker was marked LOST (e.g. after a network partition): the main loop then
+  re-registers under a new id;
+- marks lapsed workers LOST (``detect_lost``: their tasks are re-queued or DIED), except during
+  one heartbeat lifetime after it regained the backend, so that after an outage every worker
+  gets the chance to beat before anyone is judged;
+- pushes delayed retries that are due into their queues (``promote_due``).
+
+A backend error is retried with back-off (at most one ``poll_process`` apart).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from runq.backends import Backend
+from runq.exceptions import BackendError
+
+__all__ = ["ControlThread"]
+
+log = logging.getLogger("runq.worker")
+
+_HEARTBEAT_LIFETIMES = 3  # a heartbeat lapses after 3 x period
+
+
+class ControlThread(threading.Thread):
+    """See the module docstring. ``worker_id()`` gives the worker's current id;
+    ``running()`` the id of the task it runs (or None); ``wake_fd`` is written to when a
+    request concerns the running task."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        worker_id: Callable[[], str],
+        running: Callable[[], str | None],
+        wake_fd: int,
+        *,
+        heartbeat_period_s: float | None,
+        poll_s: float,
+        event: Callable[[str, str], None],
+    ) -> None:
+        super().__init__(name="runq-control", daemon=True)
+        self.backend = backend
+        self._worker_id = worker_id
+        self._running = running
+        self._wake_fd = wake_fd
+        self.period_s = heartbeat_period_s
+        self.poll_s = poll_s if heartbeat_period_s is None else min(poll_s, heartbeat_period_s)
+        self._event = event
+        self._halt = threading.Event()
+        self.active = True  # False once the backend says this worker id is LOST or EXITED
+        self.kill = False
+        self.cancel: str | None = None
+        self._next_beat = 0.0
+        self._judge_after = 0.0  # no detect_lost before this (monotonic)
+        self._next_due: float | None = None
+
+    @property
+    def ttl_s(self) -> float | None:
+        return None if self.period_s is None else _HEARTBEAT_LIFETIMES * self.period_s
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout_s)
+        self.backend.close()
+
+    def reset(self) -> None:
+        """Forget requests of a previous worker id (after a re-registration)."""
+        self.active, self.kill, self.cancel = True, False, None
+        self._next_beat = 0.0
+
+    def run(self) -> None:
+        delay = self.poll_s
+        failing = False
+        while not self._halt.is_set():
+            try:
+                self._tick()
+                if failing:
+                    self._event("BACKEND_OK", "control thread reconnected")
+                    self._judge_after = time.monotonic() + (self.ttl_s or 0.0)
+                failing, delay = False, self.poll_s
+            except (BackendError, OSError) as exc:
+                if not failing:
+                    log.warning("control thread: backend error, retrying: %s", exc)
+                failing, self._next_beat = True, 0.0
+                delay = min(max(delay * 2, 0.05), self.poll_s)
+            self._halt.wait(self._sleep_s(delay))
+
+    def _sleep_s(self, base: float) -> float:
+        if self._next_due is None:
+            return base
+        return max(0.01, min(base, self._next_due - self.backend.now()))
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        ttl = None
+        if self.ttl_s is not None and now >= self._next_beat:
+            ttl = self.ttl_s
+            self._next_beat = now + (self.period_s or 0.0)
+        control = self.backend.heartbeat(self._worker_id(), ttl)
+        self.active, self.kill, self.cancel = control.active, control.kill, control.cancel
+        running = self._running()
+        if self.kill or not self.active or (running and self.cancel == running):
+            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+                os.write(self._wake_fd, b"!")
+        if now >= self._judge_after:
+            lost = self.backend.detect_lost()
+            if lost:
+                self._event("LOST", f"marked lost (heartbeat lapsed): {', '.join(lost)}")
+        self._next_due = self.backend.promote_due()

@@ -1,0 +1,163 @@
+"""The backend contract of the fault-tolerance verbs (heartbeat, detect_lost, release_worker,
+request_cancel, request_kill, retry_later, promote_due, retry_tasks, resolve, chain), through
+the protocol only, on both backends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from runq.backends import Backend, connect
+from runq.exceptions import TaskStateError, UnknownTaskError
+from runq.models import NewTask, TaskStatus
+
+Q = "q"
+PID = 4242
+T = TypeVar("T")
+
+
+@pytest.fixture
+def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
+    b = connect(backend_url, namespace)
+    yield b
+    b.destroy()
+    b.close()
+
+
+def nt(task_id: str, retries: int = 0, deps: tuple[str, ...] = ()) -> NewTask:
+    return NewTask(task_id, Q, f"call-{task_id}".encode(), {"retries": retries}, deps)
+
+
+def until(check: Callable[[], T], timeout_s: float = 10.0) -> T:
+    """Call ``check`` until it answers something truthy (time-based expiry needs re-checks)."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+    return value
+
+
+def worker_status(backend: Backend, wid: str) -> str:
+    return {w.worker_id: w.status for w in backend.workers(True)}[wid]
+
+
+def test_heartbeat_reports_active_and_no_requests(backend: Backend) -> None:
+    backend.register_worker("w", {})
+    control = backend.heartbeat("w", 30.0)
+    assert (control.active, control.kill, control.cancel) == (True, False, None)
+    assert backend.heartbeat("w", None).active
+    assert not backend.heartbeat("unknown", 30.0).active
+    assert backend.detect_lost() == []
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_lapsed_heartbeat_marks_lost_and_releases_the_task(backend: Backend, retries: int) -> None:
+    backend.enqueue([nt("a", retries=retries), nt("child", deps=("a",)), nt("b")])
+    backend.register_worker("w", {})
+    assert backend.claim("w", [Q], PID) is not None
+    backend.heartbeat("w", 0.05)
+    assert until(backend.detect_lost) == ["w"]
+    assert worker_status(backend, "w") == "LOST"
+    assert not backend.heartbeat("w", 30.0).active
+    assert backend.detect_lost() == []
+    if retries:  # re-queued at the head, same id, attempt kept
+        assert backend.status(["a", "child"]) == [TaskStatus.PENDING, TaskStatus.DEFERRED]
+        assert backend.queue_tasks(Q) == ["a", "b"]
+        backend.register_worker("w2", {})
+        claimed = backend.claim("w2", [Q], PID)
+        assert claimed is not None and (claimed.id, claimed.attempt) == ("a", 2)
+    else:
+        assert backend.status(["a", "child"]) == [TaskStatus.DIED, TaskStatus.IMPOSSIBLE]
+        assert backend.queue_tasks(Q) == ["b"]
+    # the stale worker cannot store a result any more
+    assert backend.finish("w", "a", TaskStatus.COMPLETE, b"late")[0] is False
+
+
+def test_release_worker_exits_it(backend: Backend) -> None:
+    backend.enqueue([nt("a", retries=1)])
+    backend.register_worker("w", {})
+    backend.claim("w", [Q], PID)
+    assert backend.release_worker("w", "EXITED", "killed") == "a"
+    assert worker_status(backend, "w") == "EXITED"
+    assert backend.status(["a"]) == [TaskStatus.PENDING]
+    assert backend.release_worker("w", "EXITED", "again") is None
+
+
+def test_cancel_request_reaches_the_running_worker_only(backend: Backend) -> None:
+    backend.enqueue([nt("a"), nt("b")])
+    backend.register_worker("w", {})
+    backend.claim("w", [Q], PID)
+    assert backend.request_cancel("b") is TaskStatus.PENDING
+    assert backend.request_cancel("nope") is TaskStatus.MISSING
+    assert backend.heartbeat("w", None).cancel is None
+    assert backend.request_cancel("a") is TaskStatus.RUNNING
+    assert backend.heartbeat("w", None).cancel == "a"
+    assert backend.heartbeat("w", 30.0).cancel == "a"
+    backend.finish("w", "a", TaskStatus.CANCELLED, None)
+    assert backend.heartbeat("w", 30.0).cancel is None  # dropped: no longer its task
+
+
+def test_kill_request(backend: Backend) -> None:
+    backend.register_worker("w", {})
+    backend.register_worker("v", {})
+    backend.request_kill(["w", "unknown"])
+    assert backend.heartbeat("w", None).kill
+    assert not backend.heartbeat("v", None).kill
+
+
+def test_retry_later_then_promote(backend: Backend) -> None:
+    backend.enqueue([nt("a", retries=2), nt("b")])
+    backend.register_worker("w", {})
+    backend.claim("w", [Q], PID)
+    assert backend.retry_later("w", "a", 0.2, b"err")
+    assert not backend.retry_later("w", "a", 0.2, b"err")
+    assert backend.status(["a"]) == [TaskStatus.PENDING]
+    assert backend.queue_tasks(Q) == ["b"]
+    assert backend.results(["a"]) == [b"err"]
+    due = backend.chain("a").retry_at
+    assert due is not None and due > backend.now()
+    assert backend.promote_due() == pytest.approx(due)
+    until(lambda: backend.promote_due() is None)
+    assert backend.queue_tasks(Q) == ["a", "b"]
+    assert backend.chain("a").retry_at is None
+    claimed = backend.claim("w", [Q], PID)
+    assert claimed is not None and (claimed.id, claimed.attempt) == ("a", 2)
+
+
+def test_cancelled_delayed_task_is_not_promoted(backend: Backend) -> None:
+    backend.enqueue([nt("a", retries=2)])
+    backend.register_worker("w", {})
+    backend.claim("w", [Q], PID)
+    backend.retry_later("w", "a", 0.0, b"err")
+    assert backend.cancel_queued(["a"]) == [TaskStatus.PENDING]
+    backend.promote_due()
+    assert backend.status(["a"]) == [TaskStatus.CANCELLED]
+    assert backend.queue_tasks(Q) == []
+
+
+def test_retry_tasks_moves_and_resolves(backend: Backend) -> None:
+    backend.enqueue([nt("a"), nt("b")])
+    backend.register_worker("w", {})
+    backend.claim("w", [Q], PID)
+    backend.finish("w", "a", TaskStatus.ERROR, b"e")
+    with pytest.raises(TaskStateError):
+        backend.retry_tasks([("b", "b2")])  # still PENDING
+    with pytest.raises(UnknownTaskError):
+        backend.retry_tasks([("zz", "z2")])
+    assert backend.retry_tasks([("a", "a2")]) == [TaskStatus.ERROR]
+    assert backend.status(["a", "a2"]) == [TaskStatus.MOVED, TaskStatus.PENDING]
+    assert backend.payload("a2") == b"call-a"
+    assert backend.queue_tasks(Q) == ["b", "a2"]
+    with pytest.raises(TaskStateError):
+        backend.retry_tasks([("a", "a3")])  # MOVED already
+    backend.claim("w", [Q], PID)
+    backend.finish("w", "b", TaskStatus.COMPLETE, b"r")
+    backend.claim("w", [Q], PID)
+    backend.finish("w", "a2", TaskStatus.ERROR, b"e")
+    backend.retry_tasks([("a2", "a3")])
+    assert backend.resolve(["a", "a2", "a3", "b", "zz"]) == ["a3", "a3", "a3", "b", "zz"]
+    assert backend.chain("a2").ids == ("a", "a2", "a3")
+    assert backend.chain("b").ids == ("b",)
