@@ -363,15 +363,28 @@ class Controller:
         ``WaitTimeout`` if reached. ``poll`` is how long each blocking request may last, not a
         sleep: a completion is noticed within milliseconds. ``progress``: a progress bar
         (default: when stderr is a terminal)."""
-        id_list = self._resolve(as_id_list(ids), follow)
         timeout_s = seconds("timeout", timeout) if timeout is not None else self.timeout_task_wait
         poll_s = seconds("poll", poll) or 1.0
+        id_list, final = self._wait_final(as_id_list(ids), timeout_s, poll_s, progress, follow)
+        return all(final.get(i) is TaskStatus.COMPLETE for i in id_list)
+
+    def _wait_final(
+        self,
+        id_list: list[str],
+        timeout_s: float | None,
+        poll_s: float,
+        progress: bool | None,
+        follow: bool | None,
+    ) -> tuple[list[str], dict[str, TaskStatus]]:
+        """Wait for ``id_list``; (the ids followed to their newest retries, final statuses).
+        MOVED counts as finished to the wait, so ids are resolved only when one was met: a
+        wait costs no extra round trip when nothing was retried."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             final = wait_finished(self.backend, id_list, timeout_s, poll_s, progress)
             if not self._following(follow) or TaskStatus.MOVED not in final.values():
-                return all(final.get(i) is TaskStatus.COMPLETE for i in id_list)
-            id_list = self.backend.resolve(id_list)  # retried while we waited
+                return id_list, final
+            id_list = self.backend.resolve(id_list)  # retried before or while we waited
             if deadline is not None:
                 timeout_s = max(0.0, deadline - time.monotonic())
 
@@ -388,7 +401,14 @@ class Controller:
         if not isinstance(tid, str):
             raise ConfigError(f"result() takes one task id; use results() for many, got {tid!r}")
         if timeout is None or timeout:
-            self.wait(tid, timeout=timeout, progress=False, follow=follow)
+            timeout_s = seconds("timeout", timeout)
+            ids, final = self._wait_final([tid], timeout_s, 1.0, False, follow)
+            if final[ids[0]] is TaskStatus.MISSING:
+                raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
+            value = self._outcome(ids[0], final[ids[0]], self.backend.results(ids)[0])
+            if error and isinstance(value, TaskError):
+                raise value
+            return value
         return self.results([tid], error=error, follow=follow)[0]
 
     def results(
