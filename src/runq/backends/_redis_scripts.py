@@ -46,6 +46,16 @@ class ScriptRunner:
                 self._drop()
                 raise
 
+    def command(self, *command: Any) -> Any:
+        """Any other command on the same connection, for small hot reads (``HMGET``)."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                return self._roundtrip(conn, command)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                self._drop()
+                raise
+
     def close(self) -> None:
         """Close the script connection (it is not the pool's to close: the pool made it for us)."""
         with self._lock:

@@ -317,6 +317,8 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
     def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]:
         """``HMGET`` of ``ids`` in each hash, chunked, in one round trip. No MULTI: other
         clients get the server between chunks (a task may move on between two hashes)."""
+        if len(hashes) == 1 and 0 < len(ids) <= _READ_CHUNK:  # the common small read: fast path
+            return [self._scripts.command("HMGET", self._k.key(hashes[0]), *ids)]
         pipe = self._r.pipeline(transaction=False)
         for name in hashes:
             for chunk in _chunks(ids):
