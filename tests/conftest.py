@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import runq
+from runq.backends import Backend, connect
 
 REDIS_SERVER = shutil.which("redis-server") or shutil.which("valkey-server")
 
@@ -145,3 +146,21 @@ def spawn(ctl: runq.Controller, tmp_path: Path) -> Iterator[Callable[..., runq.W
 def workers(spawn: Callable[..., runq.WorkerManager]) -> runq.WorkerManager:
     """Two running workers on the default config."""
     return spawn(2)
+
+
+@pytest.fixture
+def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
+    """The backend under test (through the protocol only), on a fresh namespace; destroyed
+    and closed afterwards. Every backend contract suite takes it."""
+    b = connect(backend_url, namespace)
+    yield b
+    b.destroy()
+    b.close()
+
+
+@pytest.fixture
+def other(backend: Backend, backend_url: str, namespace: str) -> Iterator[Backend]:
+    """A second object on the same namespace, as another process (a worker) would open it."""
+    b = connect(backend_url, namespace)
+    yield b
+    b.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -40,23 +40,6 @@ FAILED_BY_FINISH = [TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.CANCELLED]
 
 
 # ---------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
-    """The backend under test, on a fresh namespace; destroyed and closed afterwards."""
-    b = connect(backend_url, namespace)
-    yield b
-    b.destroy()
-    b.close()
-
-
-@pytest.fixture
-def other(backend: Backend, backend_url: str, namespace: str) -> Iterator[Backend]:
-    """A second object on the same namespace, as another process (a worker) would open it."""
-    b = connect(backend_url, namespace)
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ on both backends: admission at ``enqueue``, release at ``finish`` / ``cancel_que
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from runq.models import NewTask, TaskStatus
 
 PID = os.getpid()
 PENDING, DEFERRED, DISCARDED = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.DISCARDED
-
-
-@pytest.fixture
-def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
-    b = connect(backend_url, namespace)
-    yield b
-    b.destroy()
-    b.close()
 
 
 @pytest.fixture

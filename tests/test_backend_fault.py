@@ -5,26 +5,18 @@ the protocol only, on both backends."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
 
-from runq.backends import Backend, connect
+from runq.backends import Backend
 from runq.exceptions import TaskStateError, UnknownTaskError
 from runq.models import NewTask, TaskStatus
 
 Q = "q"
 PID = 4242
 T = TypeVar("T")
-
-
-@pytest.fixture
-def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
-    b = connect(backend_url, namespace)
-    yield b
-    b.destroy()
-    b.close()
 
 
 def nt(task_id: str, retries: int = 0, deps: tuple[str, ...] = ()) -> NewTask:

@@ -6,30 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from runq.backends import Backend, connect
+from runq.backends import Backend
 from runq.models import Message, TaskStatus, WorkerStatus
 from test_backend_contract import GRACE_S, JOIN_S, PID, WAIT_TIMEOUT_S, WAKE_WITHIN_S, nt
-
-
-@pytest.fixture
-def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
-    """The backend under test, on a fresh namespace; destroyed and closed afterwards."""
-    b = connect(backend_url, namespace)
-    yield b
-    b.destroy()
-    b.close()
-
-
-@pytest.fixture
-def other(backend: Backend, backend_url: str, namespace: str) -> Iterator[Backend]:
-    """A second object on the same namespace, as a worker process would open it."""
-    b = connect(backend_url, namespace)
-    yield b
-    b.close()
 
 
 def _register(backend: Backend, *ids: str) -> None:

@@ -3,22 +3,12 @@ against both backends through the protocol only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from runq._blobs import blob_hash
 from runq.backends import Backend, connect
 from runq.exceptions import ConfigError
 from runq.models import Blob, NewTask, TaskStatus
-
-
-@pytest.fixture
-def backend(backend_url: str, namespace: str) -> Iterator[Backend]:
-    b = connect(backend_url, namespace)
-    yield b
-    b.destroy()
-    b.close()
 
 
 def blob(data: bytes) -> Blob:
