@@ -197,3 +197,16 @@ def chatty(text: str) -> dict[str, Any]:
 
 def silent() -> int:
     return os.getpid()
+
+
+def report_progress(n: int) -> int:
+    """Posts progress values 1..n; the last one stays for ctl.progress."""
+    for i in range(1, n + 1):
+        runq.progress_update({"done": i, "of": n})
+    return n
+
+
+@runq.task(registry=REGISTRY, bind=True)
+def t_progress(ctx: Any, value: str) -> str:
+    ctx.progress(value)
+    return value

@@ -245,3 +245,18 @@ def _wait_log(
     while not any(event in line for line in manager.logs(manager.ids[0])):
         assert time.monotonic() < deadline, f"no {event} in {manager.ids[0]}'s log"
         ctl.backend.wait_change([], 0.05)
+
+
+def test_progress_updates_reach_the_controller(
+    ctl: runq.Controller, workers: runq.WorkerManager
+) -> None:
+    tid = ctl.enqueue(taskfns.report_progress, (3,))
+    silent = ctl.enqueue(taskfns.add, (1, 2))
+    assert ctl.wait([tid, silent], timeout=60, progress=False)
+    assert ctl.progress(tid) == {"done": 3, "of": 3}
+    assert ctl.progress(silent) is None
+    bound = taskfns.t_progress.apply_async(("halfway",), controller=ctl)
+    assert bound.result(timeout=60) == "halfway"
+    assert ctl.progress(bound.id) == "halfway"
+    with pytest.raises(RuntimeError, match="inside a running task"):
+        runq.progress_update(1)

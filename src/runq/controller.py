@@ -468,6 +468,12 @@ class Controller:
             extra={} if chain.retry_at is None else {"retry_at": chain.retry_at},
         )
 
+    def progress(self, tid: str) -> Any:
+        """The last value the task posted with ``runq.progress_update(value)`` (or a bound
+        task's ``ctx.progress(value)``); None before it posted any."""
+        blob = self.backend.progress_get(tid)
+        return None if blob is None else self.codec.loads(blob, f"progress of task {tid}")
+
     def log(self, tid: str) -> list[str] | None:
         """The lines the task wrote to stdout/stderr, kept when its worker's config has a
         ``logdir``: None before the task started, ``[]`` if it wrote nothing. A

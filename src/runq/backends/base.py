@@ -452,3 +452,12 @@ class Backend(Protocol):
         """The retry chain of a task (every id, oldest first) and, if it waits for a delayed
         retry, the due time."""
         ...
+
+    # ------------------------------------------------------------------ progress
+    def progress_set(self, task_id: str, value: bytes) -> None:
+        """Store a running task's latest progress value (sealed bytes), replacing the last."""
+        ...
+
+    def progress_get(self, task_id: str) -> bytes | None:
+        """The task's latest progress value, or None if it never posted one."""
+        ...

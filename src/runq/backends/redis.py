@@ -485,6 +485,15 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         return value.encode() if isinstance(value, str) else value
 
     @_translated
+    def progress_set(self, task_id: str, value: bytes) -> None:
+        self._r.hset(self._k.key("progress"), task_id, value)  # one command: atomic as it is
+
+    @_translated
+    def progress_get(self, task_id: str) -> bytes | None:
+        value = self._r.hget(self._k.key("progress"), task_id)
+        return value.encode() if isinstance(value, str) else value
+
+    @_translated
     def results(self, ids: Sequence[str]) -> list[bytes | None]:
         (values,) = self._hmget(["result"], ids)
         return values

@@ -147,6 +147,14 @@ CREATE TABLE IF NOT EXISTS worker_envir (
 -- Duplicate policies (on_duplicate, see sqlite_dedup.py): the active submissions of each
 -- duplicate key, oldest (the one queued or running) first by `seq`. A row lives from the
 -- task's admission until it finishes, is cancelled or deleted.
+-- The latest value each task posted with runq.progress_update (ctl.progress).
+CREATE TABLE IF NOT EXISTS progress (
+    ns      TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    value   BLOB NOT NULL,
+    PRIMARY KEY (ns, task_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS dedup (
     seq     INTEGER PRIMARY KEY,
     ns      TEXT NOT NULL,

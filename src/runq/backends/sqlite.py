@@ -388,6 +388,14 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         rows = self._fetchall(sql.PAYLOAD, (self.namespace, task_id))
         return bytes(rows[0][0]) if rows else None
 
+    def progress_set(self, task_id: str, value: bytes) -> None:
+        with self._write() as conn:
+            conn.execute(sql.PROGRESS_SET, (self.namespace, task_id, value))
+
+    def progress_get(self, task_id: str) -> bytes | None:
+        rows = self._fetchall(sql.PROGRESS_GET, (self.namespace, task_id))
+        return bytes(rows[0][0]) if rows else None
+
     def results(self, ids: Sequence[str]) -> list[bytes | None]:
         rows = self._fetchall(sql.RESULTS, (self.namespace, _ids_json(ids)))
         return [r[0] for r in rows]

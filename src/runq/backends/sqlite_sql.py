@@ -14,12 +14,16 @@ VERSION_SET = "INSERT INTO meta (ns, key, value) VALUES (?, 'schema_version', ?)
 _TABLES = ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
 _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _OPS_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
-_DEDUP_TABLES = ("dedup",)
+_DEDUP_TABLES = ("dedup", "progress")
 _FAULT_TABLES = ("heartbeats", "worker_requests", "delayed", "moves")  # issue 4
 DESTROY = [
     f"DELETE FROM {table} WHERE ns = ?"
     for table in _TABLES + _STORE_TABLES + _OPS_TABLES + _DEDUP_TABLES + _FAULT_TABLES
 ]
+
+# ---------------------------------------------------------------------------- progress
+PROGRESS_SET = "INSERT OR REPLACE INTO progress (ns, task_id, value) VALUES (?, ?, ?)"
+PROGRESS_GET = "SELECT value FROM progress WHERE ns = ? AND task_id = ?"
 
 # ---------------------------------------------------------------------------- tasks
 TASK_INSERT = """

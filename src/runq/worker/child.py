@@ -103,6 +103,10 @@ def _child_main() -> None:
         backend = connect(url, namespace, check_version=check_version)
     blobs = BlobStore(backend, BLOB_CACHE_BYTES) if backend is not None else None
     runner = Runner(Codec(secret), worker_id, envir={}, blobs=blobs)
+    if backend is not None:
+        runner.post_progress = lambda task_id, value: backend.progress_set(
+            task_id, runner.codec.dumps(value, "the progress value")
+        )
     saved = (os.dup(1), os.dup(2))
     while (request := reader.frame()) is not None:
         if request[0] != "run":

@@ -8,6 +8,7 @@ stopped hard) propagates, so the worker can give the task back.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
@@ -60,6 +61,8 @@ class Runner:
         self.envir = envir  # the worker environment (workers.envir_set), seen by expressions
         self.blobs = blobs  # the object store, for large arguments and results
         self._functions: OrderedDict[bytes, Callable[..., Any]] = OrderedDict()
+        #: Stores a task's progress value (task id, value); set where a backend is at hand.
+        self.post_progress: Callable[[str, Any], None] | None = None
 
     def run(self, task: ClaimedTask) -> Outcome:
         """Run ``task`` and return its outcome (never raises but for KeyboardInterrupt)."""
@@ -74,7 +77,16 @@ class Runner:
         seed = task.options.get("seed")
         if seed is not None:
             context.seed_globals(seed)
-        context.set_current(context.CurrentTask(task.id, self.worker_id, task.attempt, seed))
+        post = self.post_progress
+        context.set_current(
+            context.CurrentTask(
+                task.id,
+                self.worker_id,
+                task.attempt,
+                seed,
+                post_progress=None if post is None else functools.partial(post, task.id),
+            )
+        )
         try:
             value = self._invoke(call)
         except KeyboardInterrupt:
