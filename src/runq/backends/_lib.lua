@@ -200,6 +200,21 @@ local function drop_dependants(ids)
   chunked('HDEL', K.dependants, fields)
 end
 
+-- PENDING ids grouped by queue, to take them out of their lists: add(name, id) for each, then
+-- remove_all(qmap) (names keeps the order queues were first met).
+local function queue_groups()
+  local g = {by_queue = {}, counts = {}, names = {}}
+  function g.add(name, id)
+    if not g.by_queue[name] then
+      g.by_queue[name], g.counts[name] = {}, 0
+      g.names[#g.names + 1] = name
+    end
+    g.by_queue[name][id] = true
+    g.counts[name] = g.counts[name] + 1
+  end
+  return g
+end
+
 -- remove `ids` (a set) from a list: LREM for a few, one rewrite for many
 local function list_remove(key, ids, n)
   if n <= 8 then

@@ -20,7 +20,7 @@ for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
 local before = hmget(K.status, ids)
 local queue_of = hmget(K.queue, ids)
 
-local chosen, taken, by_queue, counts, names = {}, {}, {}, {}, {}
+local chosen, taken, groups = {}, {}, queue_groups()
 for i, id in ipairs(ids) do
   local st = before[i]
   local take = st == 'PENDING' or (mode == 'cancel' and st == 'DEFERRED')
@@ -28,18 +28,10 @@ for i, id in ipairs(ids) do
   if take and not taken[id] then
     taken[id] = true
     chosen[#chosen + 1] = id
-    if st == 'PENDING' then
-      local name = queue_of[i]
-      if not by_queue[name] then
-        by_queue[name], counts[name] = {}, 0
-        names[#names + 1] = name
-      end
-      by_queue[name][id] = true
-      counts[name] = counts[name] + 1
-    end
+    if st == 'PENDING' then groups.add(queue_of[i], id) end
   end
 end
-local missing = need_queues(qmap, names)
+local missing = need_queues(qmap, groups.names)
 if missing then return missing end
 local dedup = dedup_plan(chosen)
 missing = need_queues(qmap, dedup_queues(dedup))
@@ -47,7 +39,9 @@ if missing then return missing end
 
 if #chosen > 0 then
   local t = now()
-  for _, name in ipairs(names) do list_remove(qmap[name][1], by_queue[name], counts[name]) end
+  for _, name in ipairs(groups.names) do
+    list_remove(qmap[name][1], groups.by_queue[name], groups.counts[name])
+  end
   local h_status, h_finished = {}, {}
   for _, id in ipairs(chosen) do
     h_status[#h_status + 1] = id

@@ -37,19 +37,11 @@ for i, id in ipairs(ids) do
 end
 if #present == 0 then return 0 end
 local queue_of = hmget(K.queue, present)
-local by_queue, counts, names = {}, {}, {}
+local groups = queue_groups()
 for i, id in ipairs(present) do
-  if st[i] == 'PENDING' then
-    local name = queue_of[i]
-    if not by_queue[name] then
-      by_queue[name], counts[name] = {}, 0
-      names[#names + 1] = name
-    end
-    by_queue[name][id] = true
-    counts[name] = counts[name] + 1
-  end
+  if st[i] == 'PENDING' then groups.add(queue_of[i], id) end
 end
-local missing = need_queues(qmap, names)
+local missing = need_queues(qmap, groups.names)
 if missing then return missing end
 local dedup = dedup_plan(present)
 missing = need_queues(qmap, dedup_queues(dedup))
@@ -57,7 +49,9 @@ if missing then return missing end
 
 local t = now()
 dedup_apply(dedup, qmap)  -- first: a released task that is deleted too leaves its queue below
-for _, name in ipairs(names) do list_remove(qmap[name][1], by_queue[name], counts[name]) end
+for _, name in ipairs(groups.names) do
+  list_remove(qmap[name][1], groups.by_queue[name], groups.counts[name])
+end
 -- strike the deleted tasks from their dependencies' lists of dependants
 local deps_raw, strike, strike_order = hmget(K.deps, present), {}, {}
 for i, id in ipairs(present) do
