@@ -220,3 +220,22 @@ def test_configure_rejects_unknown_settings(backend_url: str, namespace: str) ->
     ctl = runq.configure(namespace, url=backend_url)
     assert ctl.queue_id == namespace
     ctl.close()
+
+
+def test_destroy_later_deletes_after_the_delay(
+    ctl: runq.Controller, backend_url: str, namespace: str
+) -> None:
+    import time
+
+    tid = ctl.enqueue(taskfns.add, (1,))
+    ctl.destroy(delete=2)
+    assert ctl.status(tid) is TaskStatus.PENDING  # still there until the delay has passed
+    deadline = time.monotonic() + 30
+    while True:  # a new client after the deadline sees nothing (SQLite purges on open)
+        with runq.Controller(namespace, backend_url) as later:
+            if later.list_tasks() == []:
+                break
+        assert time.monotonic() < deadline, "the namespace was never deleted"
+        ctl.backend.wait_change([], 0.2)  # paces the check: expiry sends no event
+    with pytest.raises(runq.ConfigError, match="delete"):
+        ctl.destroy(delete=-1)

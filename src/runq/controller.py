@@ -651,12 +651,19 @@ class Controller:
             self.store._collect()
 
     def destroy(
-        self, delete: bool = True, worker_stop_type: str = "message", timeout_worker_stop: float = 0
+        self,
+        delete: bool | float = True,
+        worker_stop_type: str = "message",
+        timeout_worker_stop: float = 0,
     ) -> None:
-        """Stop the namespace's workers and delete everything it stores."""
+        """Stop the namespace's workers and delete everything it stores: now (``delete=True``),
+        never (``False``), or ``delete`` seconds from now (a number)."""
+        later = None if isinstance(delete, bool) else seconds("delete", delete)
         if self.backend.workers():
             self.workers.stop(type=worker_stop_type, timeout=timeout_worker_stop)
-        if delete:
+        if later is not None:
+            self.backend.expire(later)
+        elif delete:
             self.store.destroy()
             self.backend.destroy()
 

@@ -101,6 +101,11 @@ class Backend(Protocol):
         """Delete everything stored for this namespace (tasks, queues, workers, logs, version)."""
         ...
 
+    def expire(self, seconds: float) -> None:
+        """Have everything stored for this namespace deleted ``seconds`` from now. Redis: key
+        expiry. SQLite: the first client that opens the file after the deadline deletes it."""
+        ...
+
     # ------------------------------------------------------------------ submission
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
         """Store new tasks, all or none, and return each one's initial status.

@@ -357,6 +357,14 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         with self._lock:
             self._known.clear()
 
+    @_translated
+    def expire(self, seconds: float) -> None:
+        ms = max(1, round(seconds * 1000))
+        pipe = self._r.pipeline(transaction=False)
+        for key in self._r.scan_iter(match=self._k.scan_pattern, count=1000):
+            pipe.pexpire(key, ms)
+        pipe.execute()
+
     # ------------------------------------------------------------------ submission
     @_translated
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:

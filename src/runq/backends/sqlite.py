@@ -206,6 +206,9 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
                     f"cannot create runq's tables in {self.address}: {err}"
                 ) from err
         with self._write() as conn:
+            for (expired,) in conn.execute(sql.EXPIRED, (time.time(),)).fetchall():
+                for statement in sql.DESTROY:  # destroy(delete=N) came due: see expire()
+                    conn.execute(statement, (expired,))
             row = conn.execute(sql.VERSION_GET, (self.namespace,)).fetchone()
             if row is None:
                 conn.execute(sql.VERSION_SET, (self.namespace, str(SCHEMA_VERSION)))
@@ -262,6 +265,10 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         with self._write() as conn:
             for statement in sql.DESTROY:
                 conn.execute(statement, (self.namespace,))
+
+    def expire(self, seconds: float) -> None:
+        with self._write() as conn:
+            conn.execute(sql.EXPIRE_SET, (self.namespace, repr(time.time() + seconds)))
 
     # ------------------------------------------------------------------ submission
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:

@@ -11,6 +11,8 @@ selective one.
 # ---------------------------------------------------------------------------- namespace
 VERSION_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'schema_version'"
 VERSION_SET = "INSERT INTO meta (ns, key, value) VALUES (?, 'schema_version', ?)"
+EXPIRE_SET = "INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?, 'expires_at', ?)"
+EXPIRED = "SELECT ns FROM meta WHERE key = 'expires_at' AND CAST(value AS REAL) <= ?"
 _TABLES = ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
 _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _OPS_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
