@@ -403,12 +403,7 @@ class Controller:
         if timeout is None or timeout:
             timeout_s = seconds("timeout", timeout)
             ids, final = self._wait_final([tid], timeout_s, 1.0, False, follow)
-            if final[ids[0]] is TaskStatus.MISSING:
-                raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
-            value = self._outcome(ids[0], final[ids[0]], self.backend.results(ids)[0])
-            if error and isinstance(value, TaskError):
-                raise value
-            return value
+            return self._collect(ids, [final[ids[0]]], error)[0]
         return self.results([tid], error=error, follow=follow)[0]
 
     def results(
@@ -417,6 +412,10 @@ class Controller:
         """The results of many tasks, in order (see ``result``); one backend round trip for
         the statuses and one for the values."""
         id_list, statuses = self._statuses(as_id_list(ids), follow)
+        return self._collect(id_list, statuses, error)
+
+    def _collect(self, id_list: list[str], statuses: list[TaskStatus], error: bool) -> list[Any]:
+        """The outcomes of tasks whose statuses are known (one round trip for the values)."""
         for tid, status in zip(id_list, statuses, strict=True):
             if status is TaskStatus.MISSING:
                 raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")

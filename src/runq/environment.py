@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runq.exceptions import ConfigError
+from runq.serialize import Codec
 
-__all__ = ["Envir", "envir"]
+__all__ = ["Envir", "build", "envir"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +45,12 @@ def envir(modules: Sequence[str] = (), sources: Sequence[str | os.PathLike[str]]
         if not isinstance(name, str) or not name:
             raise ConfigError(f"module names must be non-empty strings, got {name!r}")
     return Envir(names, tuple(os.fspath(p) for p in sources))
+
+
+def build(codec: Codec, payload: bytes | None) -> dict[str, Any]:
+    """A worker environment: a fresh namespace filled by the sealed ``create`` function
+    ``payload`` (empty without one). Its errors propagate to the caller."""
+    ns: dict[str, Any] = {}
+    if payload:
+        codec.loads(payload, "the worker environment")(ns)
+    return ns

@@ -35,16 +35,11 @@ class ScriptRunner:
     def __call__(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """``EVALSHA`` the script ``name`` with ``keys`` and ``args``; its raw reply."""
         command = ("EVALSHA", self._shas[name], len(keys), *keys, *args)
-        with self._lock:
-            conn = self._connection()
-            try:
-                return self._roundtrip(conn, command)
-            except redis.exceptions.NoScriptError:
-                self._roundtrip(conn, ("SCRIPT", "LOAD", self._sources[name]))
-                return self._roundtrip(conn, command)
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                self._drop()
-                raise
+        try:
+            return self.command(*command)
+        except redis.exceptions.NoScriptError:
+            self.command("SCRIPT", "LOAD", self._sources[name])
+            return self.command(*command)
 
     def command(self, *command: Any) -> Any:
         """Any other command on the same connection, for small hot reads (``HMGET``)."""

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from runq import environment
 from runq._blobs import BlobStore
 from runq.exceptions import TaskError
 from runq.models import ClaimedTask, TaskStatus
@@ -130,13 +131,10 @@ def _child_main() -> None:
 def _build_envir(codec: Codec, payload: bytes) -> dict[str, Any]:
     """The worker environment from its sealed ``create`` function (b"": none). The worker
     built it once already and logged any failure; here a failure leaves it empty."""
-    envir: dict[str, Any] = {}
-    if payload:
-        try:
-            codec.loads(payload, "the worker environment")(envir)
-        except Exception:  # reported by the worker (ENVIR), which built it first
-            return {}
-    return envir
+    try:
+        return environment.build(codec, payload)
+    except Exception:  # reported by the worker (ENVIR), which built it first
+        return {}
 
 
 def _run_one(

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar
 
-from runq import __version__
+from runq import __version__, environment
 from runq.backends import Backend, connect
 from runq.exceptions import BackendError, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
@@ -196,10 +196,7 @@ class Worker:
         environment is left empty)."""
         try:
             blob = self._retrying(self.backend.envir_load)
-            envir: dict[str, Any] = {}
-            if blob is not None:
-                create = self.codec.loads(blob, "the worker environment")
-                create(envir)
+            envir = environment.build(self.codec, blob)
         except Exception as exc:
             if strict:
                 raise
