@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 from runq.models import ClaimedTask
-from runq.serialize import Call, Codec, dumps
+from runq.options import new_task_id
+from runq.serialize import Call, Codec, Kind, dumps
 from runq.worker.child import ProcessRunner
 from runq.worker.runner import Runner
 
@@ -24,14 +25,15 @@ def measure(n: int = 5000) -> dict[str, float]:
     """Microseconds per no-op task in-process and through the warm child, and the difference."""
     from tasks import noop  # bench/tasks.py: importable by the child, like a user's module
 
-    codec = Codec(None)
+    codec = Codec(None, "bench")
     fn_bytes = dumps(noop)
-    tasks = [
-        ClaimedTask(f"t{i}", "default", codec.dumps(Call("call", fn_bytes, (i,), {})), {}, 1)
-        for i in range(n)
+    ids = [new_task_id() for _ in range(n)]
+    calls = [
+        codec.dumps(Call("call", fn_bytes, (i,), {}), Kind.CALL, tid) for i, tid in enumerate(ids)
     ]
+    tasks = [ClaimedTask(tid, "default", call, {}, 1) for tid, call in zip(ids, calls, strict=True)]
     inproc = Runner(codec, "bench", envir={})
-    child = ProcessRunner(None, "bench", poll_process_s=1.0, timeout_process_die_s=2.0)
+    child = ProcessRunner(None, "bench", "bench", poll_process_s=1.0, timeout_process_die_s=2.0)
 
     def never() -> Any:
         return None

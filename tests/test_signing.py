@@ -33,7 +33,8 @@ class _Evil:
 
 
 def _signed(key: bytes, data: bytes) -> bytes:
-    return b"rq1:" + hmac.new(key, data, hashlib.sha256).digest() + data
+    """``data`` framed and signed as runq does, but with ``key`` and no binding."""
+    return b"rq2:" + hmac.new(key, data, hashlib.sha256).digest() + data
 
 
 def _forge(kind: str, original: bytes, evil: bytes) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import sys
 import threading
 import time
 import warnings
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from runq import serialize
+from runq import settings as _settings
 from runq._blobs import BlobStore, Packed
-from runq.backends import Backend, PasswordSource, connect, resolve_url
+from runq.backends import Backend, connect
 from runq.exceptions import (
     ConfigError,
     SerializationError,
@@ -36,9 +38,17 @@ from runq.models import (
     TaskStatus,
     TaskTimes,
 )
-from runq.options import TaskOptions, as_id_list, new_task_id, seconds
+from runq.options import (
+    TaskOptions,
+    as_id_list,
+    call_arguments,
+    keyword_arguments,
+    new_task_id,
+    seconds,
+)
 from runq.queues import QueuesAPI
-from runq.serialize import Call, Codec, SecretSource
+from runq.serialize import Call, Codec, Kind
+from runq.settings import PasswordSource, SecretSource
 from runq.store import StoreAPI
 from runq.waiting import wait_finished
 from runq.workers import WorkersAPI
@@ -63,10 +73,11 @@ class Controller:
     ``url`` picks the backend (``sqlite:///file.db``, ``redis://host:port/db``, …); without
     one, ``$RUNQ_URL`` or the embedded default ``sqlite:///.runq/runq.db``.
     ``timeout_task_wait`` is the default timeout of ``wait``; ``follow`` whether ids of
-    retried tasks resolve to their newest retry; ``secret`` signs every stored call and
-    result (HMAC-SHA256); ``seed`` makes seeded tasks' randomness reproducible.
-    ``password`` (Redis: a value, or a callable asked at each new connection) is used instead
-    of one in the URL or ``RUNQ_REDIS_PASSWORD``; spawned workers get it in that variable.
+    retried tasks resolve to their newest retry; ``secret`` (else ``$RUNQ_SECRET``) signs
+    every stored value (HMAC-SHA256, bound to its namespace, task and kind); ``seed`` makes
+    seeded tasks' randomness reproducible. ``password`` (Redis: a value, or a callable asked
+    at each new connection) is used instead of one in the URL or ``RUNQ_REDIS_PASSWORD``;
+    spawned workers get it in that variable. See ``runq.settings`` for the resolution order.
     """
 
     def __init__(
@@ -82,19 +93,21 @@ class Controller:
         password: PasswordSource = None,
     ) -> None:
         self.queue_id = queue_id
-        self._url = resolve_url(url)
-        self._password = password
+        self.settings = _settings.resolve(url, secret, password)
         self.backend: Backend = connect(
-            self._url, queue_id, check_version=check_version, password=password
+            self.settings.url,
+            queue_id,
+            check_version=check_version,
+            password=self.settings.password,
         )
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow
         self.seed = seed
         self._seed_index = 0  # submission index of the next seeded task
         self._seed_lock = threading.Lock()
-        self.codec = Codec(secret)
+        self.codec = Codec(self.settings.secret, queue_id)
         if not self.codec.signed:
-            _warn_if_remote(self._url)
+            _warn_if_remote(self.settings.url)
         self._blobs = BlobStore(self.backend)
         self.queues = QueuesAPI(self)
         self.workers = WorkersAPI(self)
@@ -104,7 +117,7 @@ class Controller:
     @property
     def url(self) -> str:
         """The backend URL (with credentials; never printed — see ``address``)."""
-        return self._url
+        return self.settings.url
 
     @property
     def address(self) -> str:
@@ -143,8 +156,9 @@ class Controller:
         queued then. Unknown ``depends_on`` ids are an ``UnknownTaskError``.
         """
         opts = TaskOptions.build(**options)
+        call_args, call_kwargs = call_arguments(args, kwargs)
         fn_bytes = self._pickle_function(fn)
-        call = Call("call", fn_bytes, tuple(args), dict(kwargs or {}), retry_on=opts.retry_on)
+        call = Call("call", fn_bytes, call_args, call_kwargs, retry_on=opts.retry_on)
         return self._submit([self._new_task(call, opts, depends_on)])[0]
 
     def enqueue_expr(
@@ -164,7 +178,7 @@ class Controller:
             (),
             {},
             expr=_check_expr(expr),
-            env=dict(env or {}),
+            env=keyword_arguments(env, "env"),
             retry_on=opts.retry_on,
         )
         return self._submit([self._new_task(call, opts, depends_on)])[0]
@@ -183,7 +197,7 @@ class Controller:
         ``fn(x, **args)`` for each item, or ``fn(**row, **args)`` when ``data`` is a list of
         dicts or a pandas DataFrame. The whole batch is queued atomically."""
         opts = TaskOptions.build(**options)
-        common = dict(args or {})
+        common = keyword_arguments(args, "args (the keyword arguments every call gets)")
         fn_bytes = self._pickle_function(fn)
         calls = [
             Call("call", fn_bytes, (), {**row, **common}, retry_on=opts.retry_on)
@@ -206,7 +220,7 @@ class Controller:
         each row's names are added to ``env``."""
         opts = TaskOptions.build(**options)
         expr = _check_expr(expr)
-        base = dict(env or {})
+        base = keyword_arguments(env, "env")
         calls = []
         for row, as_kwargs in _rows(data):
             if not as_kwargs:
@@ -249,12 +263,13 @@ class Controller:
             except SerializationError as exc:
                 culprit = serialize.find_unpicklable(call.args, {**(call.env or {}), **call.kwargs})
                 raise SerializationError(f"cannot pickle {culprit}") from exc
-            payload = self.codec.seal(data)
+            task_id = new_task_id()
+            payload = self.codec.seal(data, Kind.CALL, task_id)
             key = dedup_key(opts.name, call) if dedup else None
             task_options = {**options, "seed": self._task_seed(opts.seed)} if seeded else options
             tasks.append(
                 NewTask(
-                    new_task_id(),
+                    task_id,
                     opts.queue,
                     payload,
                     task_options,
@@ -363,7 +378,11 @@ class Controller:
         ``WaitTimeout`` if reached. ``poll`` is how long each blocking request may last, not a
         sleep: a completion is noticed within milliseconds. ``progress``: a progress bar
         (default: when stderr is a terminal)."""
-        timeout_s = seconds("timeout", timeout) if timeout is not None else self.timeout_task_wait
+        timeout_s = (
+            seconds("timeout", timeout, allow_inf=True)
+            if timeout is not None
+            else self.timeout_task_wait
+        )
         poll_s = seconds("poll", poll) or 1.0
         id_list, final = self._wait_final(as_id_list(ids), timeout_s, poll_s, progress, follow)
         return all(final.get(i) is TaskStatus.COMPLETE for i in id_list)
@@ -433,7 +452,7 @@ class Controller:
 
     def _outcome(self, tid: str, status: TaskStatus, blob: bytes | None) -> Any:
         if blob is not None:
-            value = self.codec.loads(blob, f"result of task {tid}")
+            value = self.codec.loads(blob, Kind.RESULT, tid, f"result of task {tid}")
             if isinstance(value, Packed):
                 value = self._blobs.unpack(value, f"result of task {tid}")
             if status is TaskStatus.COMPLETE or isinstance(value, TaskError):
@@ -471,7 +490,9 @@ class Controller:
         """The last value the task posted with ``runq.progress_update(value)`` (or a bound
         task's ``ctx.progress(value)``); None before it posted any."""
         blob = self.backend.progress_get(tid)
-        return None if blob is None else self.codec.loads(blob, f"progress of task {tid}")
+        if blob is None:
+            return None
+        return self.codec.loads(blob, Kind.PROGRESS, tid, f"progress of task {tid}")
 
     def log(self, tid: str) -> list[str] | None:
         """The lines the task wrote to stdout/stderr, kept when its worker's config has a
@@ -500,7 +521,7 @@ class Controller:
         blob = self.backend.payload(tid)
         if blob is None:
             raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
-        call: Call = self.codec.loads(blob, f"payload of task {tid}")
+        call: Call = self.codec.loads(blob, Kind.CALL, tid, f"payload of task {tid}")
         if isinstance(call, Packed):
             call = self._blobs.unpack(call, f"payload of task {tid}")
         fn = serialize.loads(call.fn_bytes, "the function") if call.fn_bytes else None
@@ -638,8 +659,22 @@ class Controller:
         task that has not finished is a ``TaskStateError``."""
         olds = self._resolve(as_id_list(ids), None)
         pairs = [(old, new_task_id()) for old in olds]
-        self.backend.retry_tasks(pairs)
+        self.backend.retry_tasks(pairs, self._resealed(pairs))
         return _scalar_or_list(ids, [new for _, new in pairs])
+
+    def _resealed(self, pairs: list[tuple[str, str]]) -> list[bytes] | None:
+        """Each old task's call sealed again for its new id (a signature is bound to its
+        task id); None when nothing is signed (the backend copies the payloads)."""
+        if not self.codec.signed:
+            return None
+        out = []
+        blobs = self.backend.payloads([old for old, _ in pairs])
+        for (old, new), blob in zip(pairs, blobs, strict=True):
+            if blob is None:
+                raise UnknownTaskError(f"task {old} does not exist in queue {self.queue_id!r}")
+            data = self.codec.open(blob, Kind.CALL, old, f"payload of task {old}")
+            out.append(self.codec.seal(data, Kind.CALL, new))
+        return out
 
     def delete(self, ids: Ids, check: bool = True) -> None:
         """Delete tasks (their records, calls and results). With ``check``, a RUNNING task is
@@ -712,18 +747,18 @@ def _check_expr(expr: str) -> str:
 
 def _rows(data: Iterable[Any]) -> Iterable[tuple[Any, bool]]:
     """Each element of ``data`` with whether it is a row of keyword arguments."""
-    try:
-        import pandas as pd
-    except ImportError:  # pandas is optional
-        pd = None
+    pd = sys.modules.get("pandas")  # a DataFrame means pandas is imported already
     if pd is not None and isinstance(data, pd.DataFrame):
         for record in data.to_dict("records"):
             yield {str(k): v for k, v in record.items()}, True
         return
-    if isinstance(data, str | bytes | Mapping):
+    if isinstance(data, str | bytes | Mapping) or not isinstance(data, Iterable):
         raise ConfigError(f"data must be an iterable of items, got {serialize.describe(data)}")
     for item in data:
-        yield item, isinstance(item, Mapping)
+        if isinstance(item, Mapping):
+            yield keyword_arguments(item, "a row of data (a dict of keyword arguments)"), True
+        else:
+            yield item, False
 
 
 def _warn_if_remote(url: str) -> None:

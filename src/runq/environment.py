@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runq.exceptions import ConfigError
-from runq.serialize import Codec
+from runq.serialize import Codec, Kind
 
 __all__ = ["Envir", "build", "envir"]
 
@@ -52,5 +52,5 @@ def build(codec: Codec, payload: bytes | None) -> dict[str, Any]:
     ``payload`` (empty without one). Its errors propagate to the caller."""
     ns: dict[str, Any] = {}
     if payload:
-        codec.loads(payload, "the worker environment")(ns)
+        codec.loads(payload, Kind.ENVIRONMENT, "", "the worker environment")(ns)
     return ns

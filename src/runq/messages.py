@@ -22,14 +22,25 @@ from typing import TYPE_CHECKING, Any
 
 from runq.exceptions import ConfigError, WaitTimeout
 from runq.options import seconds
+from runq.serialize import Kind
 
 if TYPE_CHECKING:
     from runq.controller import Controller
 
-__all__ = ["MessagesAPI"]
+__all__ = ["MessagesAPI", "args_place", "response_place"]
 
 WorkerIds = str | Sequence[str] | None
 _SENT_KEEP = 1000  # message ids whose recipients this object remembers
+
+
+def args_place(command: str) -> str:
+    """Where a message's args are bound by their signature: the command they go with."""
+    return f"args:{command}"
+
+
+def response_place(message_id: str, worker_id: str) -> str:
+    """Where a response is bound: the message it answers and the worker that answered."""
+    return f"response:{message_id}:{worker_id}"
 
 
 def _worker_list(worker_ids: str | Sequence[str]) -> list[str]:
@@ -53,8 +64,11 @@ class MessagesAPI:
         if not isinstance(command, str) or not command.strip() or "\n" in command:
             raise ConfigError(f"a message command must be a word such as 'PING', got {command!r}")
         targets = None if worker_ids is None else _worker_list(worker_ids)
-        sealed = self._ctl.codec.dumps(args, f"the args of message {command}")
-        mid, sent = self._ctl.backend.message_send(targets, command.strip().upper(), sealed)
+        command = command.strip().upper()
+        sealed = self._ctl.codec.dumps(
+            args, Kind.MESSAGE, args_place(command), f"the args of message {command}"
+        )
+        mid, sent = self._ctl.backend.message_send(targets, command, sealed)
         self._sent[mid] = sent
         while len(self._sent) > _SENT_KEEP:
             del self._sent[next(iter(self._sent))]
@@ -104,7 +118,12 @@ class MessagesAPI:
                 + (f" after {timeout_s:g} s" if timeout_s else " (use timeout= to wait)")
             )
         out = {
-            w: self._ctl.codec.loads(r, f"the response of {w} to message {message_id}")
+            w: self._ctl.codec.loads(
+                r,
+                Kind.MESSAGE,
+                response_place(message_id, w),
+                f"the response of {w} to message {message_id}",
+            )
             for w, r in zip(ids, found, strict=True)
             if r is not None
         }

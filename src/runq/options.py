@@ -4,18 +4,40 @@ Every bad value is a ``ConfigError`` that names the option and the value."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from runq.exceptions import ConfigError
 
-__all__ = ["DUPLICATE_POLICIES", "TaskOptions", "as_id_list", "new_task_id", "seconds"]
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "MAX_RETRIES",
+    "OPTION_NAMES",
+    "TASK_ID",
+    "TaskOptions",
+    "as_id_list",
+    "call_arguments",
+    "check_name",
+    "is_task_id",
+    "keyword_arguments",
+    "new_task_id",
+    "seconds",
+]
 
 DUPLICATE_POLICIES = ("parallel", "discard", "serial", "queue_one")
+
+
+#: Every task id runq makes: 32 lowercase hex characters (``new_task_id``).
+TASK_ID = re.compile(r"[0-9a-f]{32}")
+#: The most retries a task may ask for.
+MAX_RETRIES = 1_000_000
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def new_task_id() -> str:
@@ -23,30 +45,81 @@ def new_task_id() -> str:
     return os.urandom(16).hex()
 
 
-def seconds(name: str, value: float | timedelta | None) -> float | None:
-    """``value`` in seconds (None stays None); a ``ConfigError`` naming ``name`` if invalid."""
+def is_task_id(value: object) -> bool:
+    """Whether ``value`` has the form of a runq task id (it may still be unknown)."""
+    return isinstance(value, str) and TASK_ID.fullmatch(value) is not None
+
+
+def seconds(
+    name: str, value: float | timedelta | None, *, allow_inf: bool = False
+) -> float | None:
+    """``value`` in seconds (None stays None; with ``allow_inf``, infinity means None: no
+    limit); a ``ConfigError`` naming ``name`` if it is not a finite number > 0."""
     if value is None:
         return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be seconds (a number or timedelta), got {value!r}")
-    if math.isnan(value) or value <= 0:
-        raise ConfigError(f"{name} must be > 0 seconds, got {value!r}")
+    if allow_inf and value == math.inf:
+        return None
+    if math.isnan(value) or math.isinf(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
 
 def as_id_list(ids: str | Iterable[str] | None, what: str = "ids") -> list[str]:
-    """One id or many, as a list of str."""
+    """One id or many, as a list of str; anything else is a ``ConfigError`` naming ``what``."""
     if ids is None:
         return []
     if isinstance(ids, str):
         return [ids]
+    if isinstance(ids, bytes | Mapping) or not isinstance(ids, Iterable):
+        raise ConfigError(f"{what} must be a task id string or a list of them, got {ids!r}")
     out = list(ids)
     for item in out:
         if not isinstance(item, str):
             raise ConfigError(f"{what} must be task id strings, got {item!r}")
     return out
+
+
+def call_arguments(args: object, kwargs: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A call's ``args`` (a list or tuple) and ``kwargs`` (a mapping with string keys), checked
+    at submission so that a mistake is not found only on the worker."""
+    if isinstance(args, str | bytes | Mapping) or not isinstance(args, Sequence):
+        raise ConfigError(
+            f"args must be a list or tuple of positional arguments, got {_short(args)} "
+            "(for one argument x, write args=(x,))"
+        )
+    return tuple(args), keyword_arguments(kwargs, "kwargs")
+
+
+def keyword_arguments(kwargs: object, what: str) -> dict[str, Any]:
+    """``kwargs`` as a dict of keyword arguments (None: empty); a ``ConfigError`` if it is
+    not a mapping with string keys."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"{what} must be a mapping of keyword arguments, got {_short(kwargs)}")
+    for key in kwargs:
+        if not isinstance(key, str):
+            raise ConfigError(f"{what} keys must be argument names (strings), got {key!r}")
+    return dict(kwargs)
+
+
+def check_name(what: str, value: object, max_len: int = 200) -> str:
+    """A name (queue, task name …): a non-empty string of printable characters."""
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise ConfigError(f"{what} must be a non-empty string of up to {max_len} characters, "
+                          f"got {value!r}")
+    if _CONTROL_CHARS.search(value):
+        raise ConfigError(f"{what} must not contain control characters, got {value!r}")
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +137,19 @@ class TaskOptions:
     seed: int | None = None
 
     @classmethod
-    def build(
+    def build(cls, **options: Any) -> TaskOptions:
+        """Validate every option; ``ConfigError`` names the first bad one, or the unknown
+        ones with the list of valid options."""
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(map(repr, unknown))}; valid options: "
+                f"{', '.join(sorted(OPTION_NAMES))}"
+            )
+        return cls._build(**options)
+
+    @classmethod
+    def _build(
         cls,
         *,
         queue: str | None = None,
@@ -77,14 +162,19 @@ class TaskOptions:
         on_duplicate: str = "parallel",
         seed: int | None = None,
     ) -> TaskOptions:
-        """Validate every option; ``ConfigError`` names the first bad one."""
-        queue = "default" if queue is None else queue
-        if not isinstance(queue, str) or not queue or len(queue) > 200:
-            raise ConfigError(f"queue must be a non-empty string, got {queue!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"retries must be an int >= 0, got {retries!r}")
+        queue = check_name("queue", "default" if queue is None else queue)
+        if (
+            isinstance(retries, bool)
+            or not isinstance(retries, int)
+            or not 0 <= retries <= MAX_RETRIES
+        ):
+            raise ConfigError(f"retries must be an int from 0 to {MAX_RETRIES}, got {retries!r}")
         if isinstance(retry_on, type):
             retry_on = (retry_on,)
+        if not isinstance(retry_on, tuple | list):
+            raise ConfigError(
+                f"retry_on must be an exception type or a tuple of them, got {retry_on!r}"
+            )
         retry_on = tuple(retry_on)
         for exc_type in retry_on:
             if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
@@ -92,8 +182,8 @@ class TaskOptions:
         backoff = seconds("retry_backoff", retry_backoff)
         if not isinstance(separate_process, bool):
             raise ConfigError(f"separate_process must be True or False, got {separate_process!r}")
-        if name is not None and not isinstance(name, str):
-            raise ConfigError(f"name must be a string, got {name!r}")
+        if name is not None:
+            check_name("name", name)
         if on_duplicate not in DUPLICATE_POLICIES:
             raise ConfigError(
                 f"on_duplicate must be one of {', '.join(DUPLICATE_POLICIES)}; got {on_duplicate!r}"
@@ -124,3 +214,7 @@ class TaskOptions:
             "on_duplicate": self.on_duplicate,
             "seed": self.seed,
         }
+
+
+#: The options ``TaskOptions.build`` takes (``enqueue``'s keyword options).
+OPTION_NAMES = frozenset(inspect.signature(TaskOptions._build).parameters)

@@ -1,8 +1,10 @@
 """How values travel: cloudpickle (protocol 5), framed and optionally signed with HMAC-SHA256.
 
 A stored blob is ``MAGIC_PLAIN + data`` or, with a secret, ``MAGIC_SIGNED + tag(32) + data``
-where ``tag = HMAC-SHA256(secret, data)``. ``Codec.loads`` checks the frame *before* it
-unpickles anything: with a secret, an unsigned or badly signed blob is refused.
+where ``tag = HMAC-SHA256(secret, binding + data)``: the binding names the namespace, the kind
+of value (call, result, progress, message, environment) and its place (the task id …), so a
+signed value copied elsewhere is refused (SPEC §7). ``Codec.loads`` checks the frame *before*
+it unpickles anything: with a secret, an unsigned or badly signed blob is refused.
 
 A task's call is stored as ``Call``: the function is pickled once into ``fn_bytes`` (so a bulk
 submission pickles it once, and a worker unpickles each distinct function once).
@@ -13,22 +15,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import cloudpickle
 
 from runq.exceptions import PayloadRejected, SerializationError
+from runq.settings import SecretSource, secret_bytes
 
-__all__ = ["Call", "Codec", "SecretSource", "describe", "dumps", "loads", "secret_bytes"]
+__all__ = ["Call", "Codec", "Kind", "SecretSource", "describe", "dumps", "loads", "secret_bytes"]
 
 PROTOCOL = 5
 MAGIC_PLAIN = b"rq0:"
-MAGIC_SIGNED = b"rq1:"
+MAGIC_SIGNED = b"rq2:"  # the signature binds namespace, kind and place
+_MAGIC_SIGNED_V1 = b"rq1:"  # earlier: a signature over the data alone (replayable)
 _TAG_LEN = 32
-
-SecretSource = bytes | str | Callable[[], bytes | str] | None
+_BINDING_VERSION = b"runq-seal-v2\0"
 
 
 def describe(obj: object) -> str:
@@ -116,27 +120,31 @@ class Call:
         )
 
 
-def secret_bytes(secret: SecretSource) -> bytes | None:
-    """The secret's bytes (a callable is called once), or None."""
-    return _secret_bytes(secret)
+class Kind(StrEnum):
+    """What a sealed value is; a signature binds the value to its kind and its place."""
 
-
-def _secret_bytes(secret: SecretSource) -> bytes | None:
-    if secret is None:
-        return None
-    value = secret() if callable(secret) else secret
-    if isinstance(value, str):
-        value = value.encode("utf-8", "surrogateescape")
-    if not isinstance(value, bytes) or not value:
-        raise PayloadRejected("the secret must be a non-empty bytes or str value")
-    return value
+    CALL = "call"  # a task's stored call; place: the task id
+    RESULT = "result"  # a task's result or TaskError; place: the task id
+    PROGRESS = "progress"  # a task's progress value; place: the task id
+    MESSAGE = "message"  # place: "args:<COMMAND>" or "response:<message id>:<worker id>"
+    ENVIRONMENT = "environment"  # the worker environment's create(); place: ""
 
 
 class Codec:
-    """Frames, signs and checks every stored value of one controller or worker."""
+    """Frames, signs and checks every stored value of one namespace (controller or worker).
 
-    def __init__(self, secret: SecretSource = None) -> None:
-        self._key = _secret_bytes(secret)
+    With a secret, ``tag = HMAC-SHA256(secret, binding + data)`` where the binding holds the
+    namespace, the value's ``Kind`` and its place (a task id …), each length-prefixed: a
+    signed value copied to another task, another kind or another namespace is refused like a
+    forged one."""
+
+    def __init__(self, secret: SecretSource = None, namespace: str = "") -> None:
+        self._key = secret_bytes(secret)
+        self.namespace = namespace
+        self._base: hmac.HMAC | None = None
+        if self._key is not None:
+            self._base = hmac.new(self._key, _BINDING_VERSION, hashlib.sha256)
+            self._base.update(_field(namespace.encode()))
 
     def secret_text(self) -> str | None:
         """The secret as an environment variable holds it (``RUNQ_SECRET``), or None."""
@@ -147,37 +155,57 @@ class Codec:
         """Whether this codec signs and requires signatures."""
         return self._key is not None
 
-    def seal(self, data: bytes) -> bytes:
-        """Frame (and sign, with a secret) already-pickled ``data``."""
+    def _tag(self, kind: Kind, place: str, data: bytes | memoryview) -> bytes:
+        assert self._base is not None
+        mac = self._base.copy()
+        mac.update(_field(kind.value.encode()) + _field(place.encode("utf-8", "surrogateescape")))
+        mac.update(data)
+        return mac.digest()
+
+    def seal(self, data: bytes, kind: Kind, place: str) -> bytes:
+        """Frame (and sign, with a secret) already-pickled ``data``: a ``kind`` of value
+        that belongs at ``place`` (a task id, …) of this codec's namespace."""
         if self._key is None:
             return MAGIC_PLAIN + data
-        tag = hmac.new(self._key, data, hashlib.sha256).digest()
-        return MAGIC_SIGNED + tag + data
+        return MAGIC_SIGNED + self._tag(kind, place, data) + data
 
-    def open(self, blob: bytes, what: str = "payload") -> bytes:
-        """Check a stored blob's frame and signature and return the pickled data inside."""
-        head = blob[:4]
+    def open(self, blob: bytes, kind: Kind, place: str, what: str = "payload") -> bytes:
+        """Check a stored blob's frame and signature (for ``kind`` at ``place``) and return
+        the pickled data inside."""
+        head = bytes(blob[:4])
         if self._key is None:
             if head == MAGIC_PLAIN:
                 return blob[4:]
-            if head == MAGIC_SIGNED:
+            if head in (MAGIC_SIGNED, _MAGIC_SIGNED_V1):
                 raise PayloadRejected(
                     f"{what} is signed but no secret is configured: pass secret= to the "
-                    "Controller or set RUNQ_SECRET for the worker"
+                    "Controller or set RUNQ_SECRET (or --secret-file) for the worker"
                 )
             raise PayloadRejected(f"{what} is not a runq payload (bad frame)")
+        if head == _MAGIC_SIGNED_V1:
+            raise PayloadRejected(
+                f"{what} carries an old-style signature that is not bound to its task: "
+                "refused (re-submit it with this runq version)"
+            )
         if head != MAGIC_SIGNED:
             raise PayloadRejected(f"{what} has no signature and a secret is configured: refused")
         tag, data = blob[4 : 4 + _TAG_LEN], blob[4 + _TAG_LEN :]
-        expected = hmac.new(self._key, data, hashlib.sha256).digest()
-        if not hmac.compare_digest(tag, expected):
-            raise PayloadRejected(f"{what} signature does not match the secret: refused")
+        if not hmac.compare_digest(tag, self._tag(kind, place, data)):
+            raise PayloadRejected(
+                f"{what} signature does not match: forged, or copied from another task, kind "
+                "or namespace; refused"
+            )
         return data
 
-    def dumps(self, obj: object, what: str = "value") -> bytes:
+    def dumps(self, obj: object, kind: Kind, place: str, what: str = "value") -> bytes:
         """Pickle and seal ``obj``."""
-        return self.seal(dumps(obj, what))
+        return self.seal(dumps(obj, what), kind, place)
 
-    def loads(self, blob: bytes, what: str = "value") -> Any:
+    def loads(self, blob: bytes, kind: Kind, place: str, what: str = "value") -> Any:
         """Open and unpickle a sealed blob."""
-        return loads(self.open(blob, what), what)
+        return loads(self.open(blob, kind, place, what), what)
+
+
+def _field(value: bytes) -> bytes:
+    """``value`` length-prefixed, so that no two bindings can run together."""
+    return len(value).to_bytes(4, "big") + value

@@ -174,7 +174,7 @@ class WorkersAPI(WorkersOpsMixin):
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         if isinstance(config, WorkerConfig):
             env["RUNQ_WORKER_CONFIG"] = config.to_json()
-        password = self._ctl._password
+        password = self._ctl.settings.password
         if password is not None:  # never on the command line, where ps would show it
             env["RUNQ_REDIS_PASSWORD"] = password() if callable(password) else password
         secret = self._ctl.codec.secret_text()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from runq.exceptions import ConfigError, RunqError
 from runq.models import LogEntry, WorkerStatus
+from runq.serialize import Kind
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 
 if TYPE_CHECKING:
@@ -156,7 +157,9 @@ class WorkersOpsMixin:
         ``notify``, sends REFRESH to every active worker and returns that message id."""
         if create is not None and not callable(create):
             raise ConfigError(f"create must be a callable taking a dict, got {create!r}")
-        sealed = None if create is None else self._ctl.codec.dumps(create, "the envir function")
+        sealed = None
+        if create is not None:
+            sealed = self._ctl.codec.dumps(create, Kind.ENVIRONMENT, "", "the envir function")
         self._ctl.backend.envir_save(sealed)
         return self._ctl.messages.send("REFRESH") if notify else None
 

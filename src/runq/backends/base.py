@@ -66,6 +66,7 @@ class Control:
     active: bool  # False once the worker was marked LOST or EXITED
     kill: bool = False  # exit at once
     cancel: str | None = None  # the id of its running task to stop
+    known: bool = True  # False: no record of this worker at all (its namespace was destroyed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,10 @@ class Backend(Protocol):
 
     def payload(self, task_id: str) -> bytes | None:
         """The stored call of a task, or None for an unknown id."""
+        ...
+
+    def payloads(self, ids: Sequence[str]) -> list[bytes | None]:
+        """Each task's stored call (None for an unknown id); one round trip."""
         ...
 
     def results(self, ids: Sequence[str]) -> list[bytes | None]:
@@ -441,10 +446,14 @@ class Backend(Protocol):
         Returns the due time of the next delayed task still waiting, or None."""
         ...
 
-    def retry_tasks(self, pairs: Sequence[tuple[str, str]]) -> list[TaskStatus]:
+    def retry_tasks(
+        self, pairs: Sequence[tuple[str, str]], payloads: Sequence[bytes] | None = None
+    ) -> list[TaskStatus]:
         """Manual retry, all or none: for each (old, new) a new PENDING task ``new`` with the
-        old one's queue, payload and options goes to the tail of its queue, and ``old``
-        becomes MOVED, pointing to ``new``. Each old task must be finished (not MOVED).
+        old one's queue and options, and the payload ``payloads[i]`` (the old one's if
+        ``payloads`` is None: a signed payload is bound to its task id, so the controller
+        re-seals it for the new id), goes to the tail of its queue, and ``old`` becomes
+        MOVED, pointing to ``new``. Each old task must be finished (not MOVED).
         Raises ``UnknownTaskError`` / ``TaskStateError`` naming the first bad id. Returns
         the old statuses."""
         ...

@@ -1,15 +1,16 @@
--- fault_retry_tasks.lua: manual retry, all or none. For each pair (old, new): a new PENDING
--- task `new` with old's queue, options and payload goes to the tail of its queue; `old`
--- becomes MOVED (moved_to old -> new, moved_from new -> old); old ids are published.
+-- fault_retry_tasks.lua: manual retry, all or none. For each (old, new, payload): a new
+-- PENDING task `new` with old's queue and options, and `payload` (old's when it is ''), goes
+-- to the tail of its queue; `old` becomes MOVED (moved_to old -> new, moved_from new -> old);
+-- old ids are published.
 --
 -- KEYS  the static keys, the fault keys, then queue pairs covering the old tasks' queues
--- ARGV[3..] old1, new1, old2, new2, ...
+-- ARGV[3..] old1, new1, payload1, old2, new2, payload2, ...
 -- Answers the old statuses, {{'UNKNOWN', id}}, {{'STATE', id}}, {{'EXISTS', id}} or NEEDQ.
 
 local qmap = queue_map(FQUEUES)
-local olds, news, names, before = {}, {}, {}, {}
-for i = 3, #ARGV, 2 do
-  olds[#olds + 1], news[#news + 1] = ARGV[i], ARGV[i + 1]
+local olds, news, payloads, names, before = {}, {}, {}, {}, {}
+for i = 3, #ARGV, 3 do
+  olds[#olds + 1], news[#news + 1], payloads[#payloads + 1] = ARGV[i], ARGV[i + 1], ARGV[i + 2]
 end
 local seen = {}
 for i, old in ipairs(olds) do
@@ -30,7 +31,9 @@ for i, old in ipairs(olds) do
   redis.call('HSET', K.status, new, 'PENDING')
   redis.call('HSET', K.queue, new, name)
   redis.call('HSET', K.options, new, redis.call('HGET', K.options, old))
-  redis.call('HSET', K.payload, new, redis.call('HGET', K.payload, old))
+  local payload = payloads[i]
+  if payload == '' then payload = redis.call('HGET', K.payload, old) end
+  redis.call('HSET', K.payload, new, payload)
   redis.call('HSET', K.submitted, new, t)
   redis.call('ZADD', K.order, seq + i, new)
   redis.call('HSET', K.status, old, 'MOVED')

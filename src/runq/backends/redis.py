@@ -493,6 +493,11 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         return value.encode() if isinstance(value, str) else value
 
     @_translated
+    def payloads(self, ids: Sequence[str]) -> list[bytes | None]:
+        (values,) = self._hmget(["payload"], ids)
+        return values
+
+    @_translated
     def progress_set(self, task_id: str, value: bytes) -> None:
         self._r.hset(self._k.key("progress"), task_id, value)  # one command: atomic as it is
 

@@ -168,10 +168,13 @@ class RedisFaultMixin:
         return float(nxt) if nxt else None
 
     @_translated
-    def retry_tasks(self, pairs: Sequence[tuple[str, str]]) -> list[TaskStatus]:
+    def retry_tasks(
+        self, pairs: Sequence[tuple[str, str]], payloads: Sequence[bytes] | None = None
+    ) -> list[TaskStatus]:
         if not pairs:
             return []
-        args = [x for pair in pairs for x in pair]
+        sealed = [b""] * len(pairs) if payloads is None else payloads
+        args = [x for (old, new), p in zip(pairs, sealed, strict=True) for x in (old, new, p)]
         reply = self._fault("fault_retry_tasks", None, self._known_queues(), args)
         return [TaskStatus(_str(s)) for s in reply]
 

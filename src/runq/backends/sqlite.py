@@ -395,6 +395,10 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         rows = self._fetchall(sql.PAYLOAD, (self.namespace, task_id))
         return bytes(rows[0][0]) if rows else None
 
+    def payloads(self, ids: Sequence[str]) -> list[bytes | None]:
+        rows = self._fetchall(sql.PAYLOADS, (self.namespace, _ids_json(ids)))
+        return [None if r[0] is None else bytes(r[0]) for r in rows]
+
     def progress_set(self, task_id: str, value: bytes) -> None:
         with self._write() as conn:
             conn.execute(sql.PROGRESS_SET, (self.namespace, task_id, value))

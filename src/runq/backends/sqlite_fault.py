@@ -210,7 +210,9 @@ class SqliteFaultMixin:
         return None if nxt is None else float(nxt)
 
     # ------------------------------------------------------------------ manual retry
-    def retry_tasks(self, pairs: Sequence[tuple[str, str]]) -> list[TaskStatus]:
+    def retry_tasks(
+        self, pairs: Sequence[tuple[str, str]], payloads: Sequence[bytes] | None = None
+    ) -> list[TaskStatus]:
         if not pairs:
             return []
         ns, now = self.namespace, time.time()
@@ -235,7 +237,11 @@ class SqliteFaultMixin:
                 sql.TASK_INSERT,
                 (
                     (ns, new, queue, "PENDING", options, now, None, payload)
-                    for (_, _, queue, options, payload), new in zip(rows, news, strict=True)
+                    for (_, _, queue, options, payload), new in zip(
+                        rows if payloads is None else _with_payloads(rows, payloads),
+                        news,
+                        strict=True,
+                    )
                 ),
             )
             conn.executemany(MOVE, ((ns, old) for old in olds))
@@ -278,3 +284,8 @@ def _control(state: Any, request: Any) -> Control:
         return Control(active)
     cancel = request[1] if state is not None and request[1] == state[1] else None
     return Control(active, bool(request[0]), cancel)
+
+
+def _with_payloads(rows: list[Any], payloads: Sequence[bytes]) -> list[Any]:
+    """``RETRY_SOURCES`` rows with each payload replaced by the re-sealed one."""
+    return [(*row[:4], payload) for row, payload in zip(rows, payloads, strict=True)]

@@ -60,6 +60,9 @@ COUNT_UNFINISHED = """
 SELECT count(*) FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING')"""
 PAYLOAD = "SELECT payload FROM tasks WHERE ns = ? AND id = ?"
+PAYLOADS = """
+SELECT t.payload FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+ORDER BY j.key"""
 LIST_TASKS = "SELECT id FROM tasks WHERE ns = ? ORDER BY seq"
 OVERVIEW = "SELECT status, count(*) FROM tasks WHERE ns = ? GROUP BY status"
 DEFERRED = """

@@ -16,14 +16,18 @@ and at the task's deadline. To stop a task (cancel, timeout, kill, worker interr
 child gets SIGTERM, then SIGKILL after ``timeout_process_die`` seconds, and is replaced by a
 fresh one at the next task. ``separate_process=True`` tasks get a fresh child of their own.
 
-Children inherit the worker's environment plus ``RUNQ_WORKER_ID`` and, per task,
-``RUNQ_TASK_ID``. With a log file (the worker config's ``logdir``), the child points its
-stdout/stderr (file descriptors 1 and 2) at ``<logdir>/<task_id>`` for the task's duration.
+Children inherit the worker's environment — from which the worker removed the secret, the
+Redis password and a password-bearing ``RUNQ_URL`` (they reach the child over its pipe) — plus
+``RUNQ_WORKER_ID`` and, per task, ``RUNQ_TASK_ID``. The child verifies a task's payload
+before anything of it runs or any file is opened for it. With a log file (the worker config's
+``logdir``), the child points its stdout/stderr (file descriptors 1 and 2) at
+``<logdir>/<task_id>`` for the task's duration.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import select
@@ -32,19 +36,23 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from runq import environment
 from runq._blobs import BlobStore
-from runq.exceptions import TaskError
+from runq.exceptions import BackendUnavailable, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.serialize import Codec
+from runq.serialize import Codec, Kind
 from runq.worker.runner import Outcome, Runner
 
 __all__ = ["ChainEnd", "ProcessRunner", "Stopped"]
 
+T = TypeVar("T")
 _HEADER = struct.Struct("!I")
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 2.0
 _FDS_ENV = "RUNQ_CHILD_FDS"
 _READ_SIZE = 1 << 16
 
@@ -95,19 +103,22 @@ def _child_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle
     _die_with_parent()
     reader = _Reader(read_fd)
-    secret, worker_id, backend_args, logdir = reader.frame()
+    secret, namespace, worker_id, backend_args, logdir = reader.frame()
+    codec = Codec(secret, namespace)
     backend = None
     if backend_args is not None:  # for chains, and for tasks' values in the object store
         from runq.backends import connect
 
-        url, namespace, check_version = backend_args
-        backend = connect(url, namespace, check_version=check_version)
+        url, check_version, password = backend_args
+        backend = _retrying(lambda: connect(url, namespace, check_version=check_version,
+                                            password=password))
     blobs = BlobStore(backend, BLOB_CACHE_BYTES) if backend is not None else None
-    runner = Runner(Codec(secret), worker_id, envir={}, blobs=blobs)
+    runner = Runner(codec, worker_id, envir={}, blobs=blobs)
+    if blobs is not None:
+        _retrying(blobs.settings)  # now, so that a small result never needs the backend
+        runner.retrying = _retrying
     if backend is not None:
-        runner.post_progress = lambda task_id, value: backend.progress_set(
-            task_id, runner.codec.dumps(value, "the progress value")
-        )
+        runner.post_progress = functools.partial(_post_progress, backend, codec)
     saved = (os.dup(1), os.dup(2))
     while (request := reader.frame()) is not None:
         if request[0] != "run":
@@ -128,6 +139,26 @@ def _child_main() -> None:
             task = _finish_and_claim(backend, reader, write_fd, worker_id, task, outcome, chain)
 
 
+def _retrying(op: Callable[[], T]) -> T:
+    """Run a backend operation, retrying with back-off while the backend is unreachable (the
+    worker supervises: it kills this process if it must stop)."""
+    delay = _RETRY_FIRST_S
+    while True:
+        try:
+            return op()
+        except (BackendUnavailable, OSError):
+            time.sleep(delay)  # back-off between reconnection attempts
+            delay = min(delay * 2, _RETRY_MAX_S)
+
+
+def _post_progress(backend: Any, codec: Codec, task_id: str, value: Any) -> None:
+    """Store a task's progress value; while the backend is unreachable it is dropped (the
+    next one is stored), since a progress report must neither fail nor stall the task."""
+    sealed = codec.dumps(value, Kind.PROGRESS, task_id, "the progress value")
+    with contextlib.suppress(BackendUnavailable):
+        backend.progress_set(task_id, sealed)
+
+
 def _build_envir(codec: Codec, payload: bytes) -> dict[str, Any]:
     """The worker environment from its sealed ``create`` function (b"": none). The worker
     built it once already and logged any failure; here a failure leaves it empty."""
@@ -140,12 +171,15 @@ def _build_envir(codec: Codec, payload: bytes) -> dict[str, Any]:
 def _run_one(
     runner: Runner, task: ClaimedTask, logdir: str | None, saved: tuple[int, int]
 ) -> Outcome:
+    prepared = runner.prepare(task)  # the payload is verified before any file is opened
+    if isinstance(prepared, Outcome):
+        return prepared
     os.environ["RUNQ_TASK_ID"] = task.id
-    log_path = None if logdir is None else os.path.join(logdir, task.id)
+    log_path = None if logdir is None else os.path.join(logdir, task.id)  # a checked id
     if log_path is not None:
         _redirect(log_path)
     try:
-        return runner.run(task)
+        return runner.execute(task, prepared)
     finally:
         if log_path is not None:
             _restore(saved)
@@ -266,6 +300,7 @@ class ProcessRunner:
     def __init__(
         self,
         codec_secret: bytes | None,
+        namespace: str,
         worker_id: str,
         *,
         poll_process_s: float,
@@ -275,8 +310,11 @@ class ProcessRunner:
         logdir: str | None = None,
     ) -> None:
         self.secret = codec_secret
+        self.namespace = namespace
         self.worker_id = worker_id
-        self.backend_args = backend_args  # connect() arguments: the warm child drives chains
+        # (url, check_version, password): the child connects with them (they travel over the
+        # pipe, not in its environment, which task code can read)
+        self.backend_args = backend_args
         self.logdir = logdir
         self.current: ClaimedTask | None = None  # the task the child runs
         self._writing = False
@@ -423,7 +461,8 @@ class ProcessRunner:
             os.close(down_r)
             os.close(up_w)
         child = _Child(proc, down_w, up_r, _Reader(up_r))
-        _write_frame(down_w, (self.secret, self.worker_id, self.backend_args, self.logdir))
+        first = (self.secret, self.namespace, self.worker_id, self.backend_args, self.logdir)
+        _write_frame(down_w, first)
         return child
 
     def _end(self, child: _Child) -> None:

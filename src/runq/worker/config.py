@@ -44,10 +44,13 @@ class WorkerConfig:
     Times are seconds (or ``timedelta``): ``poll_queue`` is how long one blocking wait for work
     lasts, ``timeout_idle`` how long the worker may sit idle before it exits, ``walltime`` how
     long it may live (never exiting mid-task), ``max_tasks`` how many tasks it runs.
-    ``heartbeat_period``: the worker keeps a heartbeat that lapses after 3 x period (None: no
-    heartbeat, the worker is never judged lost). ``poll_process``: how often a running task and
-    the controller's requests (cancel, kill) are checked; ``timeout_process_die``: how long a
-    task's process gets between SIGTERM and SIGKILL when it is stopped.
+    ``heartbeat_period`` (default 5 s): the worker keeps a heartbeat that lapses after
+    3 x period, so a worker killed by SIGKILL or the OOM killer is judged LOST and its task
+    re-queued or DIED within about 15 s; ``None`` turns heartbeats off explicitly (the worker
+    is then never judged lost, and a task it held when it died stays RUNNING).
+    ``poll_process``: how often a running task and the controller's requests (cancel, kill)
+    are checked; ``timeout_process_die``: how long a task's process gets between SIGTERM and
+    SIGKILL when it is stopped. Every period and poll must be > 0.
     """
 
     queues: tuple[str, ...] = ("default",)
@@ -57,7 +60,7 @@ class WorkerConfig:
     timeout_idle: float = math.inf
     poll_process: float = 1.0
     timeout_process_die: float = 2.0
-    heartbeat_period: float | None = None
+    heartbeat_period: float | None = 5.0
     max_tasks: int | None = None
     walltime: float | None = None
     allow_eval: bool = False
@@ -91,8 +94,11 @@ class WorkerConfig:
             _seconds("heartbeat_period", self.heartbeat_period, allow_none=True),
         )
         set_(self, "walltime", _seconds("walltime", self.walltime, allow_none=True))
-        if self.poll_queue <= 0:
-            raise ConfigError("WorkerConfig.poll_queue must be > 0 seconds")
+        for name in ("poll_queue", "poll_process", "heartbeat_period", "walltime"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                hint = " (None turns heartbeats off)" if name == "heartbeat_period" else ""
+                raise ConfigError(f"WorkerConfig.{name} must be > 0 seconds, got {value!r}{hint}")
         if self.max_tasks is not None and (
             isinstance(self.max_tasks, bool)
             or not isinstance(self.max_tasks, int)

@@ -10,11 +10,13 @@ while a task runs and never waits behind the main loop's calls. Every ``poll_pro
 - notices when its worker was marked LOST (e.g. after a network partition): the main loop then
   re-registers under a new id;
 - marks lapsed workers LOST (``detect_lost``: their tasks are re-queued or DIED), except during
-  one heartbeat lifetime after it regained the backend, so that after an outage every worker
-  gets the chance to beat before anyone is judged;
+  one heartbeat lifetime after it regained the backend — counted from the first tick that
+  reached it again, which judges no one — so that after an outage every worker gets the
+  chance to beat before anyone is judged;
 - pushes delayed retries that are due into their queues (``promote_due``).
 
-A backend error is retried with back-off (at most one ``poll_process`` apart).
+An unreachable backend is retried with back-off (at most one ``poll_process`` apart); any
+other backend error is fatal: it is kept in ``fatal`` and the worker is woken to exit.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable
 
 from runq.backends import Backend
-from runq.exceptions import BackendError
+from runq.exceptions import BackendError, BackendUnavailable
 
 __all__ = ["ControlThread"]
 
@@ -62,6 +64,8 @@ class ControlThread(threading.Thread):
         self._event = event
         self._halt = threading.Event()
         self.active = True  # False once the backend says this worker id is LOST or EXITED
+        self.known = True  # False once the backend has no record of it (namespace destroyed)
+        self.fatal: BackendError | None = None  # an error retrying cannot mend
         self.kill = False
         self.cancel: str | None = None
         self._next_beat = 0.0
@@ -80,7 +84,7 @@ class ControlThread(threading.Thread):
 
     def reset(self) -> None:
         """Forget requests of a previous worker id (after a re-registration)."""
-        self.active, self.kill, self.cancel = True, False, None
+        self.active, self.known, self.kill, self.cancel = True, True, False, None
         self._next_beat = 0.0
 
     def run(self) -> None:
@@ -88,24 +92,32 @@ class ControlThread(threading.Thread):
         failing = False
         while not self._halt.is_set():
             try:
-                self._tick()
+                self._tick(recovered=failing)
                 if failing:
                     self._event("BACKEND_OK", "control thread reconnected")
-                    self._judge_after = time.monotonic() + (self.ttl_s or 0.0)
                 failing, delay = False, self.poll_s
-            except (BackendError, OSError) as exc:
+            except (BackendUnavailable, OSError) as exc:
                 if not failing:
-                    log.warning("control thread: backend error, retrying: %s", exc)
+                    log.warning("control thread: backend unreachable, retrying: %s", exc)
                 failing, self._next_beat = True, 0.0
                 delay = min(max(delay * 2, 0.05), self.poll_s)
+            except BackendError as exc:
+                self.fatal = exc
+                self._poke()
+                return
             self._halt.wait(self._sleep_s(delay))
+
+    def _poke(self) -> None:
+        """Wake the worker (it re-checks what this thread knows)."""
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+            os.write(self._wake_fd, b"!")
 
     def _sleep_s(self, base: float) -> float:
         if self._next_due is None:
             return base
         return max(0.01, min(base, self._next_due - self.backend.now()))
 
-    def _tick(self) -> None:
+    def _tick(self, recovered: bool = False) -> None:
         now = time.monotonic()
         ttl = None
         if self.ttl_s is not None and now >= self._next_beat:
@@ -113,10 +125,12 @@ class ControlThread(threading.Thread):
             self._next_beat = now + (self.period_s or 0.0)
         control = self.backend.heartbeat(self._worker_id(), ttl)
         self.active, self.kill, self.cancel = control.active, control.kill, control.cancel
+        self.known = control.known
         running = self._running()
         if self.kill or not self.active or (running and self.cancel == running):
-            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
-                os.write(self._wake_fd, b"!")
+            self._poke()
+        if recovered:  # the grace period starts now, before anyone is judged
+            self._judge_after = now + (self.ttl_s or 0.0)
         if now >= self._judge_after:
             lost = self.backend.detect_lost()
             if lost:

@@ -10,7 +10,19 @@ hand it takes and answers its messages, then claims again. A PAUSED worker waits
 only. The worker environment (``workers.envir_set``) is built at start and on REFRESH.
 
 Stopping: the first SIGTERM/SIGINT lets the current task finish, then the worker exits; a
-second one interrupts the task, gives it back to the head of its queue, and exits.
+second one interrupts the task, gives it back to the head of its queue, and exits. While the
+backend is unreachable the same holds: with no task in hand a signal ends the worker at once;
+with an outcome to store, the first signal means "store it when the backend returns, then
+exit" and the second "exit now" (the task, still RUNNING under this worker, is re-queued or
+DIED once its heartbeat lapses).
+
+Backend errors: only an unreachable backend (``BackendUnavailable``) is retried, with back-off;
+any other ``BackendError`` (a refused password, an unexpected answer) is logged and the worker
+exits with code 1. A worker whose namespace was destroyed exits (it does not re-register).
+
+Settings (``runq.settings``): URL, secret and password are resolved once at start; the worker
+then removes ``RUNQ_SECRET``, ``RUNQ_REDIS_PASSWORD`` and a password-bearing ``RUNQ_URL`` from
+its environment, so that task code cannot read them.
 
 Tasks run in a child process (``child.ProcessRunner``) so that any task can be stopped: on a
 cancel request (CANCELLED), past its ``timeout`` (TIMEOUT), or when the controller kills the
@@ -24,6 +36,8 @@ result refused) re-registers under a new id.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import getpass
 import logging
 import math
@@ -32,16 +46,19 @@ import platform
 import random
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar
 
 from runq import __version__, environment
-from runq.backends import Backend, connect
-from runq.exceptions import BackendError, ConfigError, TaskError
+from runq import settings as _settings
+from runq.backends import Backend, check_namespace, connect
+from runq.exceptions import BackendError, BackendUnavailable, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.serialize import Codec, SecretSource, secret_bytes
+from runq.serialize import Codec, Kind
+from runq.settings import PasswordSource, SecretSource
 from runq.worker.child import ChainEnd, ProcessRunner, Stopped, stopped_error
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.worker.control import ControlThread
@@ -64,8 +81,25 @@ class _Killed(Exception):
     """The controller asked this worker to exit at once."""
 
 
+class _GiveUp(Exception):
+    """A stop was asked while the backend was unreachable: exit without waiting for it."""
+
+
+class _Gone(Exception):
+    """The backend holds no record of this worker any more: its namespace was destroyed."""
+
+
+def finish_event(status: TaskStatus) -> str:
+    """The log event of a task that ended ``status``."""
+    if status is TaskStatus.COMPLETE:
+        return "TASK_COMPLETE"
+    return "TASK_CANCEL" if status is TaskStatus.CANCELLED else "TASK_ERROR"
+
+
 class Worker:
     """One worker process serving ``queue_id`` at ``url``."""
+
+    backend: Backend  # connected by run(), retrying while the backend is unreachable
 
     def __init__(
         self,
@@ -76,27 +110,27 @@ class Worker:
         config: WorkerConfig | None = None,
         config_name: str = DEFAULT_CONFIG_NAME,
         secret: SecretSource = None,
+        password: PasswordSource = None,
         check_version: bool = True,
     ) -> None:
-        self.queue_id = queue_id
+        self.queue_id = check_namespace(queue_id)
         self.worker_id = worker_id
         self.config = config or WorkerConfig()
         self.config_name = config_name
-        self._url = url
+        self.settings = _settings.resolve(url, secret, password)
         self._check_version = check_version
-        self.backend: Backend = connect(url, queue_id, check_version=check_version)
-        key = secret_bytes(secret if secret is not None else os.environ.get("RUNQ_SECRET"))
-        self.codec = Codec(key)
+        self.codec = Codec(self.settings.secret, queue_id)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self.runner = ProcessRunner(
-            key,
+            self.settings.secret,
+            queue_id,
             worker_id,
             poll_process_s=self.config.poll_process,
             timeout_process_die_s=self.config.timeout_process_die,
             wake_fd=self._wake_r,
-            backend_args=(url, queue_id, check_version),
+            backend_args=(self.settings.url, check_version, _password_value(self.settings)),
             logdir=os.path.abspath(self.config.logdir) if self.config.logdir else None,
         )
         self.control: ControlThread | None = None
@@ -104,15 +138,25 @@ class Worker:
         self._first_id = worker_id
         self._registrations = 1
         self._failures = 0  # backend calls that failed (and were retried)
+        self._unreachable = False  # the last backend call found the backend unreachable
         self.pid = os.getpid()
         self.tasks_done = 0
         self._stop_requested = 0  # 1: after the current task; 2: at once
+        self._signalled = threading.Event()  # set by the signal handler: ends a back-off
         self._in_task = False
         self._started = time.monotonic()
         self.timeout_idle = self.config.timeout_idle  # TIMEOUT_SET changes it
         self.idle_since = self._started
         self.envir: dict[str, Any] = {}
         self.messages = MessageHandler(self)
+
+    def _connect(self) -> Backend:
+        return connect(
+            self.settings.url,
+            self.queue_id,
+            check_version=self._check_version,
+            password=self.settings.password,
+        )
 
     # ------------------------------------------------------------------ public
     def info(self) -> dict[str, Any]:
@@ -135,39 +179,80 @@ class Worker:
         }
 
     def run(self) -> int:
-        """Serve tasks until stopped or a limit is reached; returns the process exit code."""
-        info = self.info()
-        self.backend.register_worker(self.worker_id, info)
-        self._banner(info)
-        self.load_envir(strict=False)
+        """Serve tasks until stopped or a limit is reached; returns the process exit code
+        (1 after a backend error it cannot recover from)."""
+        _settings.scrub_environment()  # task code must not read the secret or the password
         self._install_signals()
-        if self.config.logdir:
-            os.makedirs(self.config.logdir, exist_ok=True)
-        self.control = self._start_control()
-        self.runner.warm_up()
-        reason, killed = "BYE", False
         try:
+            self.backend = self._retrying(self._connect)
+            info = self.info()
+            self._register(info)
+        except _GiveUp:
+            return 0
+        self._banner(info)
+        reason, code = "BYE", 0
+        leave: Callable[..., Any] = self.backend.worker_exit
+        try:
+            self.load_envir(strict=False)
+            if self.config.logdir:
+                os.makedirs(self.config.logdir, exist_ok=True)
+            self.control = self._start_control()
+            self.runner.warm_up()
             reason = self._serve()
-        except _Killed as kill:
-            reason, killed = str(kill), True
+        except _Killed as kill:  # its task (if any) is re-queued or DIED, per its retries
+            reason = str(kill)
+            leave = functools.partial(self.backend.release_worker, status="EXITED")
+        except _GiveUp:
+            reason = "stopped by signal while the backend was unreachable"
+        except _Gone:
+            reason = "its namespace was destroyed"
+        except BackendError as exc:  # not an outage: a refused password, a bad answer …
+            reason, code = f"backend error: {exc}", 1
+            leave = functools.partial(self.backend.release_worker, status="EXITED")
+            log.error(
+                "runq worker %s: %s; exiting",
+                self.worker_id,
+                exc,
+                extra={"event": "FATAL", "worker_id": self.worker_id},
+            )
         finally:
-            self.control.stop()
+            if self.control is not None:
+                self.control.stop()
             self.runner.close()
-            if killed:  # its task (if any) is re-queued or DIED, per its retries
-                self._retrying(
-                    lambda: self.backend.release_worker(self.worker_id, "EXITED", reason)
-                )
-            else:
-                self._retrying(lambda: self.backend.worker_exit(self.worker_id, reason))
-            self._event("STOP", reason)
-            self.backend.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-        return 0
+        self._leave(leave, reason, code)
+        self._event("STOP", reason)
+        self.backend.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        return code
+
+    def _register(self, info: dict[str, Any]) -> None:
+        """Register this worker (retried while the backend is unreachable: a lost answer to
+        an attempt that went through is recognised by the pid it recorded)."""
+        failures = self._failures
+        try:
+            self._retrying(lambda: self.backend.register_worker(self.worker_id, info))
+        except ConfigError:
+            if self._failures == failures or not self._registered_as_me():
+                raise
+
+    def _registered_as_me(self) -> bool:
+        found = [w for w in self.backend.workers() if w.worker_id == self.worker_id]
+        return bool(found) and found[0].info.get("pid") == self.pid
+
+    def _leave(self, leave: Callable[..., Any], reason: str, code: int) -> None:
+        """Record the worker's exit: retried while the backend is unreachable, except after
+        a fatal error or a stop asked during an outage (then the heartbeat lapses instead)."""
+        if code or self._unreachable:
+            with contextlib.suppress(BackendError, OSError):
+                leave(self.worker_id, message=reason)
+            return
+        with contextlib.suppress(_GiveUp):
+            self._retrying(lambda: leave(self.worker_id, message=reason))
 
     def _start_control(self) -> ControlThread:
         control = ControlThread(
-            connect(self._url, self.queue_id, check_version=self._check_version),
+            self._retrying(self._connect),
             lambda: self.worker_id,
             lambda: self._running_id,
             self._wake_w,
@@ -221,12 +306,19 @@ class Worker:
                 # Messages first: claim/finish hand out no task while one waits.
                 handled, reason = self.messages.process()
                 if reason is None:
-                    reason = self._limit_reached(self.idle_since)
+                    reason = self._limit_reached()
                 if reason is not None:
                     return reason
                 paused = self.messages.paused
                 if handled and not paused:
                     task = self._claim(queues)
+                    continue
+                if self._idle_expired():
+                    # Idle means no work in this worker's queues (rrq: TIMEOUT_SET 0 finishes
+                    # the queued work, then exits), so look once more before leaving.
+                    task = None if paused else self._claim(queues)
+                    if task is None:
+                        return f"idle for {self.timeout_idle:g} s"
                     continue
                 self._wait_for_work(() if paused else queues, self._idle_wait_s(self.idle_since))
                 if self._stop_requested:
@@ -245,7 +337,7 @@ class Worker:
             self.tasks_done += 1
             if end.failed:
                 self._failures += 1
-            more = self._limit_reached(None) is None
+            more = self._limit_reached() is None
             if outcome.retry and self._retry_later(task, outcome):
                 task = None
                 if more:
@@ -277,12 +369,12 @@ class Worker:
             error = stopped_error(stop.reason, current.options.get("timeout"))
             self._event(str(status), current.id)
             retry = status is TaskStatus.TIMEOUT and _retries_timeouts(current)
-            return ChainEnd(current, Outcome(status, self.codec.dumps(error, "the error"), retry))
+            return ChainEnd(current, Outcome(status, self._sealed_error(current.id, error), retry))
         except ChildProcessError as exc:  # the task's process died under it
             current = self.runner.current or task
             self._retrying(lambda: self._recover(current.id))
             error = TaskError("ChildProcessError", str(exc), "")
-            outcome = Outcome(TaskStatus.DIED, self.codec.dumps(error, "the error"), True)
+            outcome = Outcome(TaskStatus.DIED, self._sealed_error(current.id, error), True)
             return ChainEnd(current, outcome)
         except KeyboardInterrupt:
             current = self.runner.current or task
@@ -293,6 +385,9 @@ class Worker:
         finally:
             self._in_task = False
             self._running_id = None
+
+    def _sealed_error(self, task_id: str, error: TaskError) -> bytes:
+        return self.codec.dumps(error, Kind.RESULT, task_id, "the error")
 
     def _chain(self) -> tuple[tuple[str, ...], int, int, float | None] | None:
         """How far the warm child may go on by itself: (queues, pid, tasks, walltime end)."""
@@ -309,7 +404,7 @@ class Worker:
         if not accepted:
             self._event("TASK_STALE", f"{task_id}: result dropped, the task is no longer ours")
         else:
-            self._event("TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR", task_id)
+            self._event(finish_event(status), task_id)
         current = self.runner.current
         self._running_id = current.id if current is not None else None
 
@@ -336,8 +431,12 @@ class Worker:
         control = self.control
         if control is None:
             return
+        if control.fatal is not None:
+            raise control.fatal
         if control.kill:
             raise _Killed("killed by the controller")
+        if not control.known and task is None:
+            raise _Gone()
         if not control.active and task is None:
             self._reregister()
 
@@ -361,10 +460,12 @@ class Worker:
         delay = 0.0
         if outcome.status is not TaskStatus.DIED:
             base = float(task.options.get("retry_backoff") or 1.0)
-            full = min(base * 2 ** (task.attempt - 1), max(base, _BACKOFF_CAP_S))
+            doublings = min(max(task.attempt - 1, 0), 32)  # 2**32 s is past any cap
+            full = min(base * 2**doublings, _BACKOFF_CAP_S)
             delay = full / 2 + random.uniform(0, full / 2)  # "equal jitter"
         done = self._retrying(
-            lambda: self.backend.retry_later(self.worker_id, task.id, delay, outcome.result)
+            lambda: self.backend.retry_later(self.worker_id, task.id, delay, outcome.result),
+            storing=True,
         )
         self._event("TASK_RETRY", f"{task.id} (attempt {task.attempt}) in {delay:.2f} s")
         return done
@@ -378,19 +479,20 @@ class Worker:
                 self.worker_id, task.id, outcome.status, outcome.result, next_queues, self.pid
             ),
             holding=task.id,
+            storing=True,
         )
         if not accepted and self._failures > failures:  # did a lost reply store it already?
-            accepted = self._retrying(lambda: self.backend.status([task.id]))[0] is outcome.status
+            statuses = self._retrying(lambda: self.backend.status([task.id]), storing=True)
+            accepted = statuses[0] is outcome.status
         if not accepted:
             self._event("TASK_STALE", f"{task.id}: result dropped, the task is no longer ours")
-        elif outcome.status is TaskStatus.COMPLETE:
-            self._event("TASK_COMPLETE", task.id)
         else:
-            self._event("TASK_ERROR", task.id)
+            self._event(finish_event(outcome.status), task.id)
         return nxt
 
     # ------------------------------------------------------------------ limits
-    def _limit_reached(self, idle_since: float | None) -> str | None:
+    def _limit_reached(self) -> str | None:
+        """Why the worker must stop before its next task (signal, max_tasks, walltime)."""
         cfg = self.config
         if self._stop_requested:
             return "stopped by signal"
@@ -398,9 +500,11 @@ class Worker:
             return f"max_tasks ({cfg.max_tasks}) reached"
         if cfg.walltime is not None and time.monotonic() - self._started >= cfg.walltime:
             return f"walltime ({cfg.walltime:g} s) reached"
-        if idle_since is not None and time.monotonic() - idle_since >= self.timeout_idle:
-            return f"idle for {self.timeout_idle:g} s"
         return None
+
+    def _idle_expired(self) -> bool:
+        """Whether the worker has had no task for ``timeout_idle`` seconds."""
+        return time.monotonic() - self.idle_since >= self.timeout_idle
 
     def _idle_wait_s(self, idle_since: float) -> float:
         cfg = self.config
@@ -427,35 +531,44 @@ class Worker:
             self.backend.requeue(self.worker_id, orphan)
             self._event("TASK_REQUEUE", f"{orphan}: claimed by a call whose answer was lost")
 
-    def _retrying(self, op: Callable[[], T], holding: str | bool | None = False) -> T:
-        """Run a backend operation, retrying with back-off while the backend is unreachable.
-        ``holding`` (the task id the worker holds, or None) marks a call that may claim: after
-        a failure, a task claimed by an attempt whose answer was lost is given back first."""
+    def _retrying(
+        self, op: Callable[[], T], holding: str | bool | None = False, storing: bool = False
+    ) -> T:
+        """Run a backend operation, retrying with back-off while the backend is unreachable
+        (any other ``BackendError`` propagates: the worker exits). ``holding`` (the task id
+        the worker holds, or None) marks a call that may claim: after a failure, a task
+        claimed by an attempt whose answer was lost is given back first. ``storing`` marks a
+        call that stores an outcome: a first stop signal lets it go on retrying; without it,
+        or after a second signal, a stop ends the retries (``_GiveUp``)."""
         delay = _RETRY_FIRST_S
         failed = False
         while True:
             try:
                 if failed and holding is not False:
                     self._recover(holding if isinstance(holding, str) else None)
-                return op()
-            except (BackendError, OSError) as exc:
-                if isinstance(exc, ConfigError):
-                    raise
-                failed = True
+                value = op()
+                self._unreachable = False
+                return value
+            except (BackendUnavailable, OSError) as exc:
+                failed, self._unreachable = True, True
                 self._failures += 1
+                self._signalled.clear()  # a signal from now on ends the pause below
+                if self._stop_requested >= 2 or (self._stop_requested and not storing):
+                    raise _GiveUp() from exc
                 log.warning(
-                    "backend error, retrying in %.2f s: %s",
+                    "backend unreachable, retrying in %.2f s: %s",
                     delay,
                     exc,
                     extra={"event": "BACKEND_RETRY", "worker_id": self.worker_id},
                 )
-                time.sleep(delay)  # back-off between reconnection attempts
+                self._signalled.wait(delay)  # back-off between reconnection attempts
                 delay = min(delay * 2, _RETRY_MAX_S)
 
     def _install_signals(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
             hard = self._stop_requested >= 1
             self.request_stop(hard=hard)
+            self._signalled.set()
             self._event(
                 "SIGNAL",
                 f"{signal.Signals(signum).name}: "
@@ -496,3 +609,9 @@ def _username() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return str(os.getuid()) if hasattr(os, "getuid") else "?"
+
+
+def _password_value(settings: _settings.Settings) -> str | None:
+    """The Redis password as a value, for the warm child (a callable is asked now)."""
+    password = settings.password
+    return password() if callable(password) else password

@@ -33,7 +33,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runq.exceptions import MessageError
+from runq.messages import args_place, response_place
 from runq.models import Message
+from runq.serialize import Kind
 
 if TYPE_CHECKING:
     from runq.worker.loop import Worker
@@ -96,7 +98,9 @@ class MessageHandler:
             known = ", ".join(self._commands)
             return MessageError(command, f"unknown command (known: {known})"), None
         try:
-            args = self.worker.codec.loads(message.args, f"message {message.id} args")
+            args = self.worker.codec.loads(
+                message.args, Kind.MESSAGE, args_place(command), f"message {message.id} args"
+            )
             if command in _RESETS_IDLE:
                 self.worker.reset_idle_timer()
             return handler(args), None
@@ -109,11 +113,12 @@ class MessageHandler:
 
     def _respond(self, message: Message, value: Any) -> None:
         w = self.worker
+        place = response_place(message.id, w.worker_id)
         try:
-            sealed = w.codec.dumps(value, f"the response to {message.command}")
+            sealed = w.codec.dumps(value, Kind.MESSAGE, place, f"the response to {message.command}")
         except Exception as exc:
             error = MessageError(message.command, f"the answer cannot be sent: {exc}")
-            sealed = w.codec.dumps(error, "a message error")
+            sealed = w.codec.dumps(error, Kind.MESSAGE, place, "a message error")
         w._retrying(
             lambda: w.backend.message_respond(w.worker_id, message.id, message.command, sealed)
         )

@@ -1,9 +1,13 @@
-"""The in-process runner: turn a claimed task's payload into an outcome.
+"""The runner: turn a claimed task's payload into an outcome (in the worker's warm child).
 
-It never lets a task's failure escape: an exception (``SystemExit`` included), a bad or
-unsigned payload, or a result that cannot be pickled all become an ERROR outcome carrying a
-``TaskError`` (type, message, traceback text). Only ``KeyboardInterrupt`` (the worker being
-stopped hard) propagates, so the worker can give the task back.
+It never lets a task's failure escape: an exception (``SystemExit`` and ``KeyboardInterrupt``
+included), a bad or unsigned payload, a task id that is not runq's, or a result that cannot be
+pickled all become an ERROR outcome carrying a ``TaskError`` (type, message, traceback text).
+
+``prepare`` checks and opens the payload (its signature is bound to the task id) before
+anything of the task runs or any file is opened for it; ``execute`` runs the call. Backend
+calls made for the task's large values go through ``retrying``, which the child sets to retry
+while the backend is unreachable, so an outage never turns into a task's ERROR.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import Any
 
 from runq import context
 from runq._blobs import BlobStore, Packed
-from runq.exceptions import PayloadError, TaskError
+from runq.exceptions import PayloadError, PayloadRejected, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.serialize import Call, Codec, dumps, loads
+from runq.options import is_task_id
+from runq.serialize import Call, Codec, Kind, dumps, loads
 
 __all__ = ["Outcome", "Runner"]
 
@@ -63,17 +68,31 @@ class Runner:
         self._functions: OrderedDict[bytes, Callable[..., Any]] = OrderedDict()
         #: Stores a task's progress value (task id, value); set where a backend is at hand.
         self.post_progress: Callable[[str, Any], None] | None = None
+        #: Runs a backend operation, retrying while the backend is unreachable.
+        self.retrying: Callable[[Callable[[], Any]], Any] = _call
 
     def run(self, task: ClaimedTask) -> Outcome:
-        """Run ``task`` and return its outcome (never raises but for KeyboardInterrupt)."""
+        """``prepare`` then ``execute`` (never raises)."""
+        prepared = self.prepare(task)
+        return prepared if isinstance(prepared, Outcome) else self.execute(task, prepared)
+
+    def prepare(self, task: ClaimedTask) -> Call | Outcome:
+        """The task's verified call, or the ERROR outcome of a payload that cannot be used."""
         try:
-            call = self.codec.loads(task.payload, f"task {task.id} payload")
+            if not is_task_id(task.id):
+                raise PayloadRejected(f"task id {task.id!r} is not a runq task id: refused")
+            call = self.codec.loads(task.payload, Kind.CALL, task.id, f"task {task.id} payload")
             if isinstance(call, Packed) and self.blobs is not None:
-                call = self.blobs.unpack(call, f"task {task.id} payload")
+                blobs = self.blobs
+                call = self.retrying(lambda: blobs.unpack(call, f"task {task.id} payload"))
             if not isinstance(call, Call):
                 raise PayloadError(f"task {task.id} payload is not a runq call")
         except Exception as exc:
-            return self._error(exc)
+            return self._error(task.id, exc)
+        return call
+
+    def execute(self, task: ClaimedTask, call: Call) -> Outcome:
+        """Run a prepared call and return its outcome (never raises)."""
         seed = task.options.get("seed")
         if seed is not None:
             context.seed_globals(seed)
@@ -89,10 +108,8 @@ class Runner:
         )
         try:
             value = self._invoke(call)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # SystemExit too: a task never kills its worker
-            outcome = self._error(exc, skip_frames=2)  # run() and _invoke()
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a task never kills
+            outcome = self._error(task.id, exc, skip_frames=2)  # execute(), _invoke()
             if call.retry_on and isinstance(exc, call.retry_on):
                 return Outcome(outcome.status, outcome.result, retry=True)
             return outcome
@@ -101,15 +118,17 @@ class Runner:
         try:
             return Outcome(TaskStatus.COMPLETE, self._seal_result(task.id, value))
         except Exception as exc:
-            return self._error(exc)
+            return self._error(task.id, exc)
 
     def _seal_result(self, task_id: str, value: Any) -> bytes:
         """The sealed result; a large one goes to the object store, tagged with the task id
         (one more round trip, for large results only)."""
         data = dumps(value, "the task's result")
         if self.blobs is not None:
-            data = self.blobs.pack_value(task_id, data, "the task's result") or data
-        return self.codec.seal(data)
+            blobs = self.blobs
+            packed = self.retrying(lambda: blobs.pack_value(task_id, data, "the task's result"))
+            data = packed or data
+        return self.codec.seal(data, Kind.RESULT, task_id)
 
     def _invoke(self, call: Call) -> Any:
         if call.kind == "expr":
@@ -128,6 +147,12 @@ class Runner:
                 self._functions.popitem(last=False)
         return fn
 
-    def _error(self, exc: BaseException, skip_frames: int = 0) -> Outcome:
+    def _error(self, task_id: str, exc: BaseException, skip_frames: int = 0) -> Outcome:
         error = task_error(exc, skip_frames)
-        return Outcome(TaskStatus.ERROR, self.codec.dumps(error, "the task's error"))
+        return Outcome(
+            TaskStatus.ERROR, self.codec.dumps(error, Kind.RESULT, task_id, "the task's error")
+        )
+
+
+def _call(op: Callable[[], Any]) -> Any:
+    return op()
