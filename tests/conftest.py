@@ -73,12 +73,20 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up (maybe locked)
                         return
             except OSError:
                 pass
             time.sleep(0.02)  # start-up poll: redis-server gives no readiness event
+        self.kill()
         pytest.fail("redis-server did not answer PING within 10 s")
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown save: what the append-only file holds survives)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

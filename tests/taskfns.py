@@ -210,3 +210,19 @@ def report_progress(n: int) -> int:
 def t_progress(ctx: Any, value: str) -> str:
     ctx.progress(value)
     return value
+
+
+def touch_wait_touch(started: str, release: str, returned: str, timeout: float = 60) -> str:
+    """Create ``started``, block until ``release`` exists, create ``returned``, return."""
+    value = touch_then_wait(started, release, timeout)
+    Path(returned).touch()
+    return value
+
+
+def environment_of(names: list[str]) -> dict[str, str | None]:
+    """What task code sees of these environment variables."""
+    return {name: os.environ.get(name) for name in names}
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt("from the task")

@@ -18,6 +18,8 @@ import redis
 import runq
 import taskfns
 from runq.exceptions import PayloadRejected
+from runq.models import NewTask
+from runq.serialize import Codec, Kind
 
 SECRET = b"the right key"
 
@@ -163,3 +165,99 @@ def test_signed_task_with_large_values_round_trips(signed: runq.Controller, tmp_
         manager.stop(timeout=15)
     assert signed.result(tid) == b"z" * 200_000
     assert len(signed.store.list()) == 1
+
+
+# ---------------------------------------------------------------------------- replay (SPEC §7)
+def test_a_signature_binds_namespace_kind_and_place() -> None:
+    codec = Codec(SECRET, "ns1")
+    for kind in Kind:
+        blob = codec.seal(b"data", kind, "place")
+        assert codec.open(blob, kind, "place") == b"data"
+        elsewhere = [
+            (Codec(SECRET, "ns2"), kind, "place"),  # another namespace
+            (codec, kind, "another place"),  # another task
+            *((codec, other, "place") for other in Kind if other is not kind),
+        ]
+        for other_codec, other_kind, place in elsewhere:
+            with pytest.raises(PayloadRejected, match="copied from another"):
+                other_codec.open(blob, other_kind, place)
+
+
+def _run(ctl: runq.Controller, ids: list[str], tmp_path: Path) -> None:
+    manager = ctl.workers.spawn(1, progress=False, timeout=60, logdir=tmp_path / "logs")
+    try:
+        ctl.wait(ids, timeout=60, progress=False)
+    finally:
+        manager.stop(timeout=15)
+
+
+def test_a_signed_call_copied_to_another_task_is_refused(
+    signed: runq.Controller, backend_url: str, tmp_path: Path
+) -> None:
+    raw = Raw(backend_url, signed.queue_id)
+    a = signed.enqueue(taskfns.add, args=(1, 2))
+    b = signed.enqueue(taskfns.add, args=(10, 20))
+    raw.put("payload", b, raw.get("payload", a))  # the worker must not run A's call as B
+    _run(signed, [a, b], tmp_path)
+    assert signed.status([a, b]) == [runq.TaskStatus.COMPLETE, runq.TaskStatus.ERROR]
+    error = signed.result(b)
+    assert isinstance(error, runq.TaskError) and error.type == "PayloadRejected"
+    assert signed.result(a) == 3
+
+
+def test_a_signed_result_copied_to_another_task_is_refused(
+    signed: runq.Controller, backend_url: str, tmp_path: Path
+) -> None:
+    a = signed.enqueue(taskfns.add, args=(1, 2))
+    b = signed.enqueue(taskfns.add, args=(10, 20))
+    _run(signed, [a, b], tmp_path)
+    raw = Raw(backend_url, signed.queue_id)
+    raw.put("result", b, raw.get("result", a))
+    with pytest.raises(PayloadRejected, match="copied from another"):
+        signed.result(b)
+    assert signed.result(a) == 3
+
+
+def test_a_signed_call_copied_to_another_namespace_is_refused(
+    signed: runq.Controller, backend_url: str, namespace: str, tmp_path: Path
+) -> None:
+    a = signed.enqueue(taskfns.add, args=(1, 2))
+    (payload,) = signed.backend.payloads([a])
+    assert payload is not None
+    with runq.Controller(namespace + "x", backend_url, secret=SECRET) as other:
+        try:  # the same task id and payload, in another namespace
+            other.backend.enqueue([NewTask(a, "default", payload, {})])
+            _run(other, [a], tmp_path)
+            error = other.result(a)
+            assert isinstance(error, runq.TaskError) and error.type == "PayloadRejected"
+        finally:
+            other.backend.destroy()
+
+
+def test_progress_and_responses_are_bound_to_their_place(signed: runq.Controller) -> None:
+    a = signed.enqueue(taskfns.add, args=(1, 2))
+    b = signed.enqueue(taskfns.add, args=(3, 4))
+    signed.backend.progress_set(a, signed.codec.dumps(50, Kind.PROGRESS, a))
+    (progress_a,) = [signed.backend.progress_get(a)]
+    assert progress_a is not None and signed.progress(a) == 50
+    signed.backend.progress_set(b, progress_a)
+    with pytest.raises(PayloadRejected, match="copied from another"):
+        signed.progress(b)
+    signed.backend.register_worker("w1", {"queues": ["default"]})
+    response = signed.codec.dumps("PONG", Kind.MESSAGE, "response:1.000001:w1")
+    signed.backend.message_respond("w1", "1.000001", "PING", response)
+    assert signed.messages.get_response("1.000001", ["w1"]) == {"w1": "PONG"}
+    signed.backend.message_respond("w1", "2.000001", "PING", response)
+    with pytest.raises(PayloadRejected, match="copied from another"):
+        signed.messages.get_response("2.000001", ["w1"])
+
+
+def test_a_signed_task_retried_runs_under_its_new_id(
+    signed: runq.Controller, tmp_path: Path
+) -> None:
+    a = signed.enqueue(taskfns.add, args=(1, 2))
+    _run(signed, [a], tmp_path)
+    new = signed.retry(a)
+    _run(signed, [new], tmp_path)
+    assert signed.status(new, follow=False) is runq.TaskStatus.COMPLETE
+    assert signed.result(new) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -239,3 +240,32 @@ def test_destroy_later_deletes_after_the_delay(
         ctl.backend.wait_change([], 0.2)  # paces the check: expiry sends no event
     with pytest.raises(runq.ConfigError, match="delete"):
         ctl.destroy(delete=-1)
+
+
+def test_bad_call_arguments_are_named_and_nothing_is_queued(
+    ctl: runq.Controller, backend_url: str
+) -> None:
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: ctl.enqueue(taskfns.add, 1), "args must be a list or tuple"),  # type: ignore[arg-type]
+        (lambda: ctl.enqueue(taskfns.add, "ab"), "args must be a list or tuple"),
+        (lambda: ctl.enqueue(taskfns.add, (), kwargs=[1]), "kwargs must be a mapping"),  # type: ignore[arg-type]
+        (lambda: ctl.enqueue(taskfns.add, (), kwargs={1: 2}), "kwargs keys must be"),  # type: ignore[dict-item]
+        (lambda: ctl.enqueue(taskfns.add, (1,), depends_on=5), "depends_on must be"),  # type: ignore[arg-type]
+        (lambda: ctl.enqueue(taskfns.add, (1,), retry_on=ValueError()), "retry_on must"),
+        (lambda: ctl.enqueue(taskfns.add, (1,), retry_backoff=float("nan")), "retry_backoff"),
+        (lambda: ctl.enqueue(taskfns.add, (1,), timeout=float("inf")), "timeout must be"),
+        (lambda: ctl.enqueue(taskfns.add, (1,), retries=10**7), "retries must be"),
+        (lambda: ctl.enqueue(taskfns.add, (1,), queue="a\nb"), "control characters"),
+        (lambda: ctl.enqueue_bulk(taskfns.add, 5), "data must be an iterable"),  # type: ignore[arg-type]
+        (lambda: ctl.enqueue_bulk(taskfns.add, [{"a": 1}, {2: 3}]), "a row of data"),
+        (lambda: ctl.enqueue_bulk(taskfns.add, [1], args=[2]), "must be a mapping"),  # type: ignore[arg-type]
+        (lambda: ctl.enqueue_expr("a", env={1: 2}), "env keys must be"),  # type: ignore[dict-item]
+        (lambda: ctl.status(123), "must be a task id"),  # type: ignore[call-overload]
+        (lambda: ctl.wait([1], timeout=1), "must be task id strings"),  # type: ignore[list-item]
+    ]
+    for call, message in cases:
+        with pytest.raises(runq.ConfigError, match=message):
+            call()
+    assert ctl.list_tasks() == []
+    with pytest.raises(runq.ConfigError, match="store_max_size"):
+        runq.configure(ctl.queue_id, url=backend_url, store_max_size=float("nan"))

@@ -19,6 +19,7 @@ back through ``mmap`` (no extra copy).
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 import tempfile
@@ -95,7 +96,7 @@ def check_settings(store_max_size: Any, offload_path: Any) -> StoreSettings:
     if store_max_size is not None and (
         isinstance(store_max_size, bool)
         or not isinstance(store_max_size, int | float)
-        or store_max_size < 0
+        or not 0 <= store_max_size < math.inf  # NaN fails this too
     ):
         raise ConfigError(
             f"store_max_size must be a number of bytes >= 0 or None, got {store_max_size!r}"

@@ -642,6 +642,7 @@ class Controller:
             if now is TaskStatus.RUNNING:
                 if not wait:
                     return True
+                self.backend.detect_lost()  # a dead worker's task is DIED, not waited for
                 final = wait_finished(self.backend, [tid], seconds("timeout", timeout), 1.0, False)
                 return final[tid] is TaskStatus.CANCELLED
             if now in FINISHED_STATUSES:

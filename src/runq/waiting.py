@@ -9,6 +9,7 @@ the workers it waits for.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -25,13 +26,26 @@ _PACE_PER_TASK_S = 2e-6  # pause between re-checks per outstanding task …
 _PACE_MAX_S = 0.05  # … capped: at most 50 ms late when 25k+ tasks are outstanding
 
 
+#: After this long without every task done, a wait checks that workers serve their queues,
+#: and again as often while it lasts.
+WORKER_CHECK_S = 5.0
+_ACTIVE = ("IDLE", "BUSY")
+_QUEUES_LOOKED_AT = 200  # pending tasks whose queues a check reads
+
+log = logging.getLogger("runq")
+
+
 class _Bar(Protocol):
     def advance(self, n: int) -> None: ...
+    def describe(self, text: str) -> None: ...
     def close(self) -> None: ...
 
 
 class _NoBar:
     def advance(self, n: int) -> None:
+        pass
+
+    def describe(self, text: str) -> None:
         pass
 
     def close(self) -> None:
@@ -64,6 +78,9 @@ class _RichBar:
         if n:
             self._progress.advance(self._task, n)
 
+    def describe(self, text: str) -> None:
+        self._progress.update(self._task, description=text)
+
     def close(self) -> None:
         self._progress.stop()
 
@@ -88,6 +105,7 @@ def wait_finished(
     final: dict[str, TaskStatus] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     bar = make_bar(len(pending), progress)
+    watch = _WorkerWatch(backend, bar)
     try:
         while pending:
             head = pending[:_CHUNK]
@@ -100,11 +118,13 @@ def wait_finished(
             pending = still + pending[_CHUNK:]
             if not still:
                 continue  # the whole chunk finished: look further along at once
+            watch.check(still)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
+                hint = f": {watch.hint}" if watch.hint else ""
                 raise WaitTimeout(
                     f"{len(pending)} of {len(final) + len(pending)} tasks not finished "
-                    f"after {timeout_s:g} s (first: {pending[0]})"
+                    f"after {timeout_s:g} s (first: {pending[0]}){hint}"
                 )
             wait_s = poll_s if remaining is None else min(poll_s, remaining)
             backend.wait_change(still, wait_s)
@@ -114,3 +134,36 @@ def wait_finished(
     finally:
         bar.close()
     return final
+
+
+class _WorkerWatch:
+    """Notices a wait that no worker can end: pending tasks in queues that no live worker
+    listens on. It says so in the progress bar and, once per queue, in a log warning."""
+
+    def __init__(self, backend: Backend, bar: _Bar) -> None:
+        self._backend = backend
+        self._bar = bar
+        self._next = time.monotonic() + WORKER_CHECK_S
+        self._warned: set[str] = set()
+        self.hint = ""  # what the last check found wrong ("" if nothing)
+
+    def check(self, unfinished: Sequence[str]) -> None:
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + WORKER_CHECK_S
+        records = self._backend.records(list(unfinished[:_QUEUES_LOOKED_AT]))
+        waiting = {r.queue for r in records if r is not None and r.status is TaskStatus.PENDING}
+        live = [w for w in self._backend.workers() if w.status in _ACTIVE]
+        served = {q for w in live for q in w.info.get("queues", ())}
+        unserved = sorted(waiting - served)
+        self.hint = (
+            f"no live worker listens on queue(s) {', '.join(map(repr, unserved))} of "
+            f"{self._backend.namespace!r}: start one (runq worker {self._backend.namespace})"
+            if unserved
+            else ""
+        )
+        self._bar.describe(f"waiting ({self.hint})" if unserved else "waiting")
+        for queue in unserved:
+            if queue not in self._warned:
+                self._warned.add(queue)
+                log.warning("runq: %s", self.hint, extra={"event": "NO_WORKER"})
