@@ -164,12 +164,13 @@ def test_completions_follow_the_backends_finish_order(
 ) -> None:
     entered, gate = threading.Event(), threading.Event()
     order: list[concurrent.futures.Future[Any]] = []
-    fail_file, ok_file = tmp_path / "fail", tmp_path / "ok"
+    first_file, fail_file, ok_file = tmp_path / "first", tmp_path / "fail", tmp_path / "ok"
     with runq.Executor(ctl) as ex:
-        first = ex.submit(taskfns.add, 1)
+        first = ex.submit(taskfns.wait_for_file, str(first_file))
         # holds the completion thread, so the next two finish before it looks again
         first.add_done_callback(lambda f: (entered.set(), gate.wait(60)))
         try:
+            first_file.touch()
             assert entered.wait(30)
             failing = ex.submit(taskfns.wait_then_fail, str(fail_file))  # submitted first …
             fine = ex.submit(taskfns.wait_for_file, str(ok_file))  # … finishes first
