@@ -226,3 +226,33 @@ def environment_of(names: list[str]) -> dict[str, str | None]:
 
 def interrupt() -> None:
     raise KeyboardInterrupt("from the task")
+
+
+def sleep_then_fail(seconds: float, message: str = "failed after sleeping") -> None:
+    time.sleep(seconds)  # the task's work
+    raise ValueError(message)
+
+
+def wait_then_fail(path: str, message: str = "failed when released") -> None:
+    """Block until ``path`` exists, then raise ValueError."""
+    wait_for_file(path)
+    raise ValueError(message)
+
+
+#: What the initializers below did in this process (a worker's warm child keeps it).
+INIT_LOG: list[str] = []
+
+
+def remember_init(tag: str) -> None:
+    """An executor initializer: records ``tag`` in this process's ``INIT_LOG``."""
+    INIT_LOG.append(tag)
+
+
+def init_log(*args: Any) -> tuple[int, list[str]]:
+    """This process's pid and what the initializers did in it."""
+    return os.getpid(), list(INIT_LOG)
+
+
+def init_fail(message: str = "error in initializer") -> None:
+    """An executor initializer that raises ValueError."""
+    raise ValueError(message)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import runq
 import taskfns
 from runq import TaskStatus
+from runq.executor import BrokenExecutor
 
 
 def test_submit_returns_a_real_future(ctl: runq.Controller, workers: runq.WorkerManager) -> None:
@@ -86,11 +90,134 @@ def test_executor_spawns_and_stops_its_workers(
         check.backend.destroy()
 
 
-def test_max_workers_must_be_positive(ctl: runq.Controller) -> None:
-    with pytest.raises(ValueError, match="greater than 0"):
-        runq.Executor(ctl, max_workers=0)
+def test_max_workers_must_be_positive(ctl: runq.Controller, backend_url: str) -> None:
+    for bad in (0, -1):  # as ProcessPoolExecutor: ValueError, its words
+        with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+            runq.Executor(ctl, max_workers=bad)
+        with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+            runq.Executor("elsewhere", url=backend_url, max_workers=bad)  # would spawn them
+    for wrong in ("3", 1.5, True):
+        with pytest.raises(runq.ConfigError, match="max_workers must be an int"):
+            runq.Executor(ctl, max_workers=wrong)  # type: ignore[arg-type]
     with pytest.raises(runq.ConfigError, match="queue"):
         runq.Executor(ctl, queue="")
+
+
+def test_initializer_runs_once_per_process_for_each_executor(
+    ctl: runq.Controller, workers: runq.WorkerManager
+) -> None:
+    tag_a, tag_b = "a-" + uuid.uuid4().hex, "b-" + uuid.uuid4().hex
+    a = runq.Executor(ctl, initializer=taskfns.remember_init, initargs=(tag_a,))
+    b = runq.Executor(ctl, initializer=taskfns.remember_init, initargs=[tag_b])
+    with a, b:  # two executors sharing the same worker processes
+        seen = [f.result(timeout=30) for f in [a.submit(taskfns.init_log) for _ in range(6)]]
+        seen += [f.result(timeout=30) for f in [b.submit(taskfns.init_log) for _ in range(6)]]
+        seen += list(a.map(taskfns.init_log, range(6)))
+        chunked = list(b.map(taskfns.init_log, range(6), chunksize=3))  # chunks get it too
+        assert len(chunked) == 6
+        seen += chunked
+    for _pid, log in seen:
+        assert log.count(tag_a) <= 1 and log.count(tag_b) <= 1
+    assert all(tag_a in log for _, log in seen[:6] + seen[12:18])
+    assert all(tag_b in log for _, log in seen[6:12] + seen[18:])
+
+
+def test_initializer_and_initargs_are_checked(ctl: runq.Controller) -> None:
+    with pytest.raises(runq.ConfigError, match="initializer must be callable"):
+        runq.Executor(ctl, initializer="taskfns.remember_init")  # type: ignore[arg-type]
+    with pytest.raises(runq.ConfigError, match="initargs must be a tuple"):
+        runq.Executor(ctl, initializer=taskfns.remember_init, initargs="abc")
+    with pytest.raises(runq.ConfigError, match="without an initializer"):
+        runq.Executor(ctl, initargs=(1,))
+    with pytest.raises(runq.SerializationError, match="initializer"):
+        runq.Executor(ctl, initializer=taskfns.remember_init, initargs=(threading.Lock(),))
+    assert ctl.list_tasks() == []
+
+
+def test_failing_initializer_breaks_the_executor(
+    ctl: runq.Controller,
+    spawn: Callable[..., runq.WorkerManager],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ex = runq.Executor(ctl, initializer=taskfns.init_fail, initargs=("bad init",))
+    fs = [ex.submit(taskfns.add, i) for i in range(4)]  # all queued before any worker runs
+    spawn(1, config=runq.WorkerConfig(max_tasks=1))  # runs the first only: the rest wait
+    for fut in fs:  # as BrokenProcessPool: every outstanding future fails
+        with pytest.raises(concurrent.futures.BrokenExecutor) as info:
+            fut.result(timeout=60)
+        assert isinstance(info.value, BrokenExecutor)
+        assert "taskfns.init_fail raised ValueError: bad init" in str(info.value)
+        assert isinstance(info.value.__cause__, runq.TaskError)
+    ids = [f.task_id for f in fs]
+    assert ctl.status(ids) == [TaskStatus.ERROR] + [TaskStatus.CANCELLED] * 3  # unqueued
+    with pytest.raises(BrokenExecutor, match="init_fail raised ValueError: bad init"):
+        ex.submit(taskfns.add, 1)
+    with pytest.raises(BrokenExecutor):
+        ex.map(taskfns.add, [1])
+    assert any("ValueError: bad init" in r.getMessage() for r in caplog.records)
+    ex.shutdown()
+    assert ctl.list_tasks() == ids
+
+
+def test_completions_follow_the_backends_finish_order(
+    ctl: runq.Controller, workers: runq.WorkerManager, tmp_path: Path
+) -> None:
+    entered, gate = threading.Event(), threading.Event()
+    order: list[concurrent.futures.Future[Any]] = []
+    first_file, fail_file, ok_file = tmp_path / "first", tmp_path / "fail", tmp_path / "ok"
+    with runq.Executor(ctl) as ex:
+        first = ex.submit(taskfns.wait_for_file, str(first_file))
+        # holds the completion thread, so the next two finish before it looks again
+        first.add_done_callback(lambda f: (entered.set(), gate.wait(60)))
+        try:
+            first_file.touch()
+            assert entered.wait(30)
+            failing = ex.submit(taskfns.wait_then_fail, str(fail_file))  # submitted first …
+            fine = ex.submit(taskfns.wait_for_file, str(ok_file))  # … finishes first
+            failing.add_done_callback(order.append)
+            fine.add_done_callback(order.append)
+            ok_file.touch()
+            assert ctl.wait(fine.task_id, timeout=30)
+            fail_file.touch()
+            assert not ctl.wait(failing.task_id, timeout=30)
+        finally:
+            gate.set()
+        done, _ = concurrent.futures.wait(
+            [failing, fine], timeout=30, return_when=concurrent.futures.FIRST_EXCEPTION
+        )
+        # when wait(FIRST_EXCEPTION) returns, every future whose task had finished is done
+        assert done == {failing, fine}
+        assert order == [fine, failing]
+        assert fine.result() == "released"
+
+
+def test_timeouts_say_what_and_how_long(ctl: runq.Controller) -> None:
+    ex = runq.Executor(ctl)  # no workers: nothing finishes
+    try:
+        fut = ex.submit(taskfns.add, 1)
+        with pytest.raises(
+            runq.WaitTimeout, match=rf"task {fut.task_id} did not finish within 0.1 s"
+        ):
+            fut.result(timeout=0.1)
+        with pytest.raises(TimeoutError, match="not seen running yet"):
+            fut.exception(timeout=0.1)
+        with pytest.raises(runq.WaitTimeout, match=r"map: item 0 \(runq task \w+\) .* of 0.2 s"):
+            list(ex.map(taskfns.add, [1, 2], timeout=0.2))
+    finally:
+        ex.shutdown(cancel_futures=True)
+
+
+def test_a_tasks_own_timeout_error_is_kept(
+    ctl: runq.Controller, workers: runq.WorkerManager, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "never")
+    with runq.Executor(ctl) as ex:
+        fut = ex.submit(taskfns.wait_for_file, missing, 0.01)
+        with pytest.raises(TimeoutError, match="never") as info:
+            fut.result(timeout=30)
+        assert not isinstance(info.value, runq.WaitTimeout)
+        assert isinstance(info.value.__cause__, runq.TaskError)
+        assert isinstance(fut.exception(timeout=30), TimeoutError)
 
 
 def test_one_completion_thread_for_many_futures(

@@ -5,9 +5,10 @@ The tests come from ``test.test_concurrent_futures`` of the running Python when 
 directory); without either the module is skipped, saying so.
 
 Run: the mixins that are not specific to thread or process pools — ``ExecutorTest``,
-``WaitTests``, ``AsCompletedTests``, ``ExecutorShutdownTest`` (see ``SKIPPED``) and
-``FutureTests`` — with ``executor_type`` making a ``runq.Executor`` on one namespace served by 5
-worker processes (the mixins' ``worker_count``). They run on the SQLite backend only: these
+``WaitTests``, ``AsCompletedTests``, ``ExecutorShutdownTest`` (see ``SKIPPED``),
+``InitializerMixin``, ``FailingInitializerMixin`` and ``FutureTests`` — with
+``executor_type`` making a ``runq.Executor`` on one namespace served by 5 worker processes
+(the mixins' ``worker_count``). They run on the SQLite backend only: these
 tests check the executor's ``concurrent.futures`` contract, which sits above the backend seam
 (the same code drives both backends, and ``test_executor.py`` runs the executor on both), and
 unittest classes cannot take the parametrized ``backend_url`` fixture.
@@ -17,6 +18,7 @@ processes, so that module is registered with cloudpickle to travel by value.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -132,6 +134,21 @@ class RunqAsCompletedTests(RunqMixin, cf.AsCompletedTests, cf.BaseTestCase):  # 
 
 class RunqShutdownTest(RunqMixin, cf.ExecutorShutdownTest, cf.BaseTestCase):  # type: ignore[misc,name-defined]
     pass
+
+
+class RunqInitializerTest(RunqMixin, cf.InitializerMixin, cf.BaseTestCase):  # type: ignore[misc,name-defined]
+    pass
+
+
+class RunqFailingInitializerTest(RunqMixin, cf.FailingInitializerMixin, cf.BaseTestCase):  # type: ignore[misc,name-defined]
+    @contextlib.contextmanager
+    def _assert_logged(self, msg: str) -> Iterator[None]:
+        # The initializer fails in a worker process; the executor reports it on its own
+        # logger when it breaks (the stdlib's thread pool logs it on "concurrent.futures" at
+        # CRITICAL, its process pool in the child), so the same words are checked there.
+        with self.assertLogs("runq.executor", "ERROR") as cm:
+            yield
+        self.assertTrue(any(msg in line for line in cm.output), cm.output)
 
 
 class RunqFutureTests(cf.FutureTests):  # type: ignore[misc,name-defined]

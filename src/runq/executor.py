@@ -11,8 +11,25 @@
 - A task that raised completes its future with the same built-in exception type when there is
   one (``ZeroDivisionError`` …), else with the ``TaskError``; either way the remote traceback
   text is attached as a note and the ``TaskError`` is the ``__cause__``.
+- Completions reach their futures in the order the backend recorded them: each check reads
+  the statuses of the oldest outstanding ids (up to ``_WATCH``) in one snapshot taken after
+  the wait, and completes the finished ones by their finish time. So when a future completes,
+  every future among those ids whose task finished earlier is already done
+  (``wait(return_when=FIRST_EXCEPTION)`` never returns while an earlier-finished one is still
+  "running").
 - ``map(fn, *iterables, timeout=None, chunksize=1)`` queues everything in one bulk submission;
-  with ``chunksize > 1`` each chunk is one task. Results are yielded in order.
+  with ``chunksize > 1`` each chunk is one task. Results are yielded in order. A ``timeout``
+  (of ``map`` or of ``Future.result``/``exception``) that runs out raises ``WaitTimeout`` (a
+  ``TimeoutError``) saying which task and how long.
+- ``initializer(*initargs)`` (as ``ProcessPoolExecutor``'s) runs once in each worker process
+  before the first task of this executor there: every call is submitted wrapped in a small
+  picklable ``_Initialized`` that keeps a per-process registry keyed by a token unique to the
+  executor (so with several executors sharing workers, each one's initializer runs once per
+  process, and ``separate_process=True`` tasks run it every time). If it raises, the task fails
+  with ``InitializerFailed``; the executor then breaks as ``BrokenProcessPool`` does: queued
+  tasks are unqueued, every outstanding future fails with ``BrokenExecutor`` (a
+  ``concurrent.futures.BrokenExecutor``) naming the initializer and its exception, and new
+  submissions raise it.
 - ``Executor("ns", workers=N, url=...)`` opens its own controller and spawns N local workers,
   stopped (and the controller closed) when it shuts down.
 """
@@ -22,14 +39,17 @@ from __future__ import annotations
 import builtins
 import itertools
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from concurrent.futures._base import PENDING as _FUTURE_PENDING
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from runq.exceptions import ConfigError, RunqError, TaskError
+from runq import serialize
+from runq.exceptions import ConfigError, RunqError, TaskError, WaitTimeout
 from runq.models import FINISHED_STATUSES, TaskStatus
 from runq.options import TaskOptions
 from runq.serialize import Call
@@ -38,7 +58,7 @@ if TYPE_CHECKING:
     from runq.controller import Controller
     from runq.workers import WorkerManager
 
-__all__ = ["Executor"]
+__all__ = ["BrokenExecutor", "Executor", "InitializerFailed"]
 
 T = TypeVar("T")
 
@@ -51,13 +71,105 @@ _QUEUED = (TaskStatus.PENDING, TaskStatus.DEFERRED)
 _log = logging.getLogger("runq.executor")
 
 
+class BrokenExecutor(RunqError, futures.BrokenExecutor):
+    """The executor cannot run tasks any more: its ``initializer`` failed in a worker process
+    (as ``concurrent.futures.process.BrokenProcessPool``). Outstanding futures fail with it and
+    ``submit``/``map`` raise it; the message names the initializer and what it raised."""
+
+
+class InitializerFailed(RunqError):
+    """Raised in a worker process instead of running a task, when the executor's initializer
+    failed there (the original exception is the ``__cause__``). The executor recognises it by
+    name in the task's ``TaskError`` and breaks (``BrokenExecutor``)."""
+
+
+# ---------------------------------------------------------------------------- initializer
+#: Tokens of the executors whose initializer has run in this process (a worker's warm child
+#: is reused across tasks, so this lives as long as that process).
+_initialized: set[str] = set()
+_initialized_lock = threading.Lock()
+
+
+def _qualname(fn: object) -> str:
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return f"{module}.{name}" if module else name
+
+
+class _Initialized:
+    """``fn`` after the executor's ``initializer(*initargs)`` has run once in this process.
+
+    Every call an executor with an initializer submits is this wrapper (picklable by reference
+    to this module, its fields by value), so the workers need nothing special."""
+
+    def __init__(
+        self,
+        token: str,
+        initializer: Callable[..., object],
+        initargs: tuple[Any, ...],
+        fn: Callable[..., Any],
+    ) -> None:
+        self.token = token
+        self.initializer = initializer
+        self.initargs = initargs
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return f"<{_qualname(self.fn)} after initializer {_qualname(self.initializer)}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _run_initializer(self.token, self.initializer, self.initargs)
+        return self.fn(*args, **kwargs)
+
+
+def _run_initializer(
+    token: str, initializer: Callable[..., object], initargs: tuple[Any, ...]
+) -> None:
+    """Run the initializer of executor ``token`` unless it already ran in this process; a
+    failure raises ``InitializerFailed`` (and it is tried again at the next task)."""
+    with _initialized_lock:  # tasks may run in threads of one process
+        if token in _initialized:
+            return
+        try:
+            initializer(*initargs)
+        except KeyboardInterrupt:  # the worker being stopped hard: not the initializer's fault
+            raise
+        except BaseException as exc:  # SystemExit too, as ProcessPoolExecutor
+            raise InitializerFailed(
+                f"its initializer {_qualname(initializer)} raised "
+                f"{type(exc).__name__}: {exc} (in worker process {os.getpid()})"
+            ) from exc
+        _initialized.add(token)
+
+
+# ---------------------------------------------------------------------------- futures
 class _Future(futures.Future[Any]):
-    """A ``concurrent.futures.Future`` whose ``cancel()`` unqueues its runq task."""
+    """A ``concurrent.futures.Future`` whose ``cancel()`` unqueues its runq task and whose
+    timeouts say which task did not finish in how long."""
 
     def __init__(self, executor: Executor, task_id: str) -> None:
         super().__init__()
         self._runq_executor: Executor | None = executor
         self.task_id = task_id
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return super().result(timeout)
+        except TimeoutError as exc:
+            if exc is self._exception:  # the task's own TimeoutError
+                raise
+            raise self._timed_out(timeout) from None
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        try:
+            return super().exception(timeout)
+        except TimeoutError:  # only the wait's own: the task's exception is returned
+            raise self._timed_out(timeout) from None
+
+    def _timed_out(self, timeout: float | None) -> WaitTimeout:
+        """The error for a wait that ran out (the stdlib raises a bare ``TimeoutError``)."""
+        seen = "it was last seen running" if self.running() else "it was not seen running yet"
+        return WaitTimeout(f"runq task {self.task_id} did not finish within {timeout} s ({seen})")
 
     def cancel(self) -> bool:
         executor = self._runq_executor
@@ -100,6 +212,49 @@ def _exception_of(error: TaskError) -> BaseException:
     return exc
 
 
+def _results(
+    fs: list[_Future], timeout: float | None, end_time: float | None, chunked: bool
+) -> Iterator[Any]:
+    """``map``'s iterator: the futures' results in order (each chunk's values in turn),
+    keeping no reference to a result once yielded."""
+
+    def result_iterator() -> Iterator[Any]:
+        index = 0  # of the next item
+        try:
+            fs.reverse()
+            while fs:
+                if not chunked:
+                    yield _next_result(fs, timeout, end_time, index)
+                    index += 1
+                    continue
+                values: list[Any] = _next_result(fs, timeout, end_time, index)
+                index += len(values)
+                values.reverse()
+                while values:
+                    yield values.pop()
+        finally:
+            for future in fs:
+                future.cancel()
+
+    return result_iterator()
+
+
+def _next_result(
+    fs: list[_Future], timeout: float | None, end_time: float | None, index: int
+) -> Any:
+    """The result of the last future of ``fs`` (popped), by ``end_time``; a ``WaitTimeout``
+    that names the item and the map's timeout if it is not ready by then."""
+    left = None if end_time is None else end_time - time.monotonic()
+    task_id = fs[-1].task_id
+    try:
+        return _result_or_cancel(fs.pop(), left)
+    except WaitTimeout:
+        raise WaitTimeout(
+            f"Executor.map: item {index} (runq task {task_id}) did not finish within the "
+            f"map's timeout of {timeout} s"
+        ) from None
+
+
 def _result_or_cancel(fut: futures.Future[T], timeout: float | None = None) -> T:
     try:
         try:
@@ -110,15 +265,49 @@ def _result_or_cancel(fut: futures.Future[T], timeout: float | None = None) -> T
         del fut  # no reference to the result outlives the call
 
 
+def _check_max_workers(max_workers: object) -> None:
+    """``max_workers`` as the stdlib's executors take it: None or an int > 0."""
+    if max_workers is None:
+        return
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+        raise ConfigError(f"max_workers must be an int greater than 0, got {max_workers!r}")
+    if max_workers <= 0:
+        # ConfigError is a ValueError; the words are the stdlib's (its tests match them)
+        raise ConfigError(f"max_workers must be greater than 0, got {max_workers!r}")
+
+
+def _check_initializer(
+    initializer: Callable[..., object] | None, initargs: Iterable[Any]
+) -> tuple[Callable[..., object], tuple[Any, ...]] | None:
+    """The validated ``(initializer, initargs)``, or None without an initializer; both must
+    be picklable (checked now, so no task is queued that cannot run)."""
+    if isinstance(initargs, str | bytes) or not isinstance(initargs, Iterable):
+        raise ConfigError(f"initargs must be a tuple of arguments, got {initargs!r}")
+    args = tuple(initargs)
+    if initializer is None:
+        if args:
+            raise ConfigError("initargs were given without an initializer")
+        return None
+    if not callable(initializer):
+        raise ConfigError(f"initializer must be callable, got {serialize.describe(initializer)}")
+    serialize.dumps(
+        (initializer, args), f"the initializer {_qualname(initializer)} with its initargs"
+    )
+    return initializer, args
+
+
 class Executor(futures.Executor):
     """Run calls on runq workers through the standard ``concurrent.futures`` interface.
 
     ``target``: a ``Controller``, a namespace (a controller is opened on ``url``), or None
     (the default controller). ``workers=N`` spawns N local workers for the executor's
-    lifetime. ``max_workers`` is accepted for drop-in compatibility (must be > 0; it is the
-    number of workers spawned when ``workers`` is not given and ``target`` is a namespace).
-    Other keyword ``options`` (``queue``, ``timeout``, ``retries``, ``separate_process``,
-    ``seed`` …) apply to every task it submits.
+    lifetime. ``max_workers`` is accepted for drop-in compatibility (an int > 0, else
+    ``ValueError`` as the stdlib's executors; it is the number of workers spawned when
+    ``workers`` is not given and ``target`` is a namespace). ``initializer(*initargs)`` runs
+    once in each worker process before the first task of this executor there (see the module
+    docstring); if it raises, the executor is broken (``BrokenExecutor``). Other keyword
+    ``options`` (``queue``, ``timeout``, ``retries``, ``separate_process``, ``seed`` …) apply
+    to every task it submits.
     """
 
     def __init__(
@@ -128,17 +317,20 @@ class Executor(futures.Executor):
         *,
         url: str | None = None,
         max_workers: int | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
         **options: Any,
     ) -> None:
         from runq.controller import Controller
         from runq.defaults import get_default_controller
 
-        if max_workers is not None and max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
+        _check_max_workers(max_workers)
         if workers is not None and (not isinstance(workers, int) or workers < 0):
             raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
         self._opts = TaskOptions.build(**options)
         self._options = options
+        self._init = _check_initializer(initializer, initargs)
+        self._token = uuid.uuid4().hex  # this executor's key in the workers' registries
         self._own_controller = isinstance(target, str)
         if isinstance(target, str):
             self._ctl = Controller(target, url)
@@ -161,6 +353,7 @@ class Executor(futures.Executor):
         self._wake = threading.Condition(self._lock)
         self._pending: dict[str, _Future] = {}  # task id -> its future, oldest first
         self._shutdown = False
+        self._broken: str | None = None  # why the executor is broken (as ProcessPoolExecutor)
         self._thread: threading.Thread | None = None
 
     @property
@@ -180,7 +373,13 @@ class Executor(futures.Executor):
     ) -> list[_Future]:
         """Queue many calls of ``fn`` in one backend round trip."""
         ctl = self._ctl
+        if self._init is not None:
+            if not callable(fn):
+                raise ConfigError(f"fn must be callable, got {serialize.describe(fn)}")
+            fn = _Initialized(self._token, *self._init, fn)
         with self._lock:
+            if self._broken:
+                raise BrokenExecutor(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             fn_bytes = ctl._pickle_function(fn)
@@ -211,29 +410,9 @@ class Executor(futures.Executor):
         rows = zip(*iterables, strict=False)
         if chunksize == 1:
             fs = self._submit_calls(fn, ((row, {}) for row in rows))
-            return self._results(fs, end_time, chunked=False)
-        fs = self._submit_calls(_run_chunk, (((fn, c), {}) for c in _chunks(rows, chunksize)))
-        return self._results(fs, end_time, chunked=True)
-
-    @staticmethod
-    def _results(fs: list[_Future], end_time: float | None, chunked: bool) -> Iterator[Any]:
-        def result_iterator() -> Iterator[Any]:
-            try:
-                fs.reverse()
-                while fs:
-                    left = None if end_time is None else end_time - time.monotonic()
-                    if not chunked:
-                        yield _result_or_cancel(fs.pop(), left)
-                        continue
-                    values: list[Any] = _result_or_cancel(fs.pop(), left)
-                    values.reverse()
-                    while values:
-                        yield values.pop()
-            finally:
-                for future in fs:
-                    future.cancel()
-
-        return result_iterator()
+        else:
+            fs = self._submit_calls(_run_chunk, (((fn, c), {}) for c in _chunks(rows, chunksize)))
+        return _results(fs, timeout, end_time, chunked=chunksize > 1)
 
     # ------------------------------------------------------------------ cancel and shutdown
     def _cancel(self, fut: _Future) -> bool:
@@ -301,23 +480,32 @@ class Executor(futures.Executor):
                         self._wake.wait()
                     if not self._pending:
                         break
-                    watched = list(itertools.islice(self._pending, _WATCH))
+                    watched = self._oldest()
                 try:
                     self._ctl.backend.wait_change(watched, _WAIT_S)
                     # with many outstanding, let completions accumulate a little between
                     # checks, so the checks do not steal the CPU from local workers
                     time.sleep(min(_PACE_MAX_S, _PACE_PER_TASK_S * len(watched)))
-                    self._complete(watched)
+                    self._complete()
                 except RunqError as exc:  # e.g. the backend is briefly unreachable: retry
                     _log.warning("runq executor: %s; retrying", exc)
                     time.sleep(_RETRY_S)
         finally:
             self._finish()
 
-    def _complete(self, ids: list[str]) -> None:
-        """Complete the futures of the finished tasks among ``ids`` (one batch of statuses,
-        one of results)."""
+    def _oldest(self) -> list[str]:
+        """The ids of the oldest outstanding futures, up to ``_WATCH`` (caller holds the lock)."""
+        return list(itertools.islice(self._pending, _WATCH))
+
+    def _complete(self) -> None:
+        """Complete the futures of the finished tasks among the oldest outstanding ones, in
+        the order the backend recorded them (one snapshot of statuses, one batch of results).
+
+        The ids are taken now, not before the wait, so a task submitted during the wait that
+        already finished is in the same snapshot as every other one that did."""
         backend = self._ctl.backend
+        with self._lock:
+            ids = self._oldest()
         statuses = backend.status(ids)
         done = [(t, s) for t, s in zip(ids, statuses, strict=True) if s in FINISHED_STATUSES]
         with self._lock:
@@ -331,6 +519,7 @@ class Executor(futures.Executor):
                     fut.set_running_or_notify_cancel()
         if not done:
             return
+        done = self._in_finish_order(done)
         blobs = backend.results([t for t, _ in done])
         for (tid, status), blob in zip(done, blobs, strict=True):
             with self._lock:
@@ -346,7 +535,53 @@ class Executor(futures.Executor):
                 fut.set_exception(exc)
                 continue
             if status is not TaskStatus.COMPLETE and isinstance(value, TaskError):
+                if value.type == InitializerFailed.__name__:
+                    self._break(fut, value)
+                    return  # every other outstanding future failed with it
                 fut.set_exception(_exception_of(value))
             else:
                 fut.set_result(value)
             del value
+
+    def _in_finish_order(self, done: list[tuple[str, TaskStatus]]) -> list[tuple[str, TaskStatus]]:
+        """``done`` sorted by the time the backend recorded each task as finished (ties, and
+        tasks without one, keep their submission order): one more round trip, only when
+        several finished at once."""
+        if len(done) < 2:
+            return done
+        times = self._ctl.backend.times([t for t, _ in done])
+        order = sorted(
+            range(len(done)),
+            key=lambda i: (times[i].finished is None, times[i].finished or 0.0, i),
+        )
+        return [done[i] for i in order]
+
+    def _break(self, first: _Future, error: TaskError) -> None:
+        """The initializer failed in a worker: fail ``first`` and every outstanding future
+        with ``BrokenExecutor``, refuse new submissions, and unqueue what has not started
+        (tasks already running finish on their own; their results are dropped)."""
+        message = f"runq.Executor is broken: {error.message}"
+        with self._lock:
+            self._broken = message
+            outstanding = [first, *self._pending.values()]
+            self._pending.clear()
+            self._wake.notify()
+        _log.error("%s\n%s", message, error.traceback.rstrip())
+        try:  # before the futures fail: whoever sees BrokenExecutor sees them unqueued
+            self._ctl.backend.cancel_queued([f.task_id for f in outstanding])
+        except RunqError as exc:  # they stay queued; each fails the same way if it runs
+            _log.warning("runq executor: could not unqueue the broken executor's tasks: %s", exc)
+        for fut in outstanding:  # done callbacks run outside the lock
+            fut._runq_executor = None
+            if not fut.done():
+                fut.set_exception(_broken_error(message, error))
+
+
+def _broken_error(message: str, error: TaskError) -> BrokenExecutor:
+    """A ``BrokenExecutor`` for one future: the initializer's ``TaskError`` is its cause and
+    the remote traceback a note."""
+    broken = BrokenExecutor(message)
+    broken.__cause__ = error
+    if error.traceback:
+        broken.add_note(f"remote traceback (runq):\n{error.traceback.rstrip()}")
+    return broken
