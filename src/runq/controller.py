@@ -67,6 +67,8 @@ class Controller:
     result (HMAC-SHA256); ``seed`` makes seeded tasks' randomness reproducible.
     ``password`` (Redis: a value, or a callable asked at each new connection) is used instead
     of one in the URL or ``RUNQ_REDIS_PASSWORD``; spawned workers get it in that variable.
+    ``create=False`` opens only a namespace that exists (``runq.namespaces``): else it writes
+    nothing and raises ``UnknownNamespaceError``.
     """
 
     def __init__(
@@ -80,12 +82,13 @@ class Controller:
         secret: SecretSource = None,
         seed: int | None = None,
         password: PasswordSource = None,
+        create: bool = True,
     ) -> None:
         self.queue_id = queue_id
         self._url = resolve_url(url)
         self._password = password
         self.backend: Backend = connect(
-            self._url, queue_id, check_version=check_version, password=password
+            self._url, queue_id, check_version=check_version, password=password, create=create
         )
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow
