@@ -197,6 +197,8 @@ def test_secret_file_is_read_and_checked(ctl: runq.Controller, tmp_path: Path) -
     empty.write_text("  \n")
     out = run_cli("status", ctl.queue_id, "--secret-file", str(empty), url=url)
     assert out.returncode == 1 and "the secret file" in out.stderr and "is empty" in out.stderr
+    out = run_cli("worker", ctl.queue_id, "-n", "2", "--secret-file", str(empty), url=url)
+    assert out.returncode == 1 and "is empty" in out.stderr  # at once, not in each child
     out = run_cli("status", ctl.queue_id, "--secret-file", str(tmp_path / "missing"), url=url)
     assert out.returncode == 2 and "does not exist" in out.stderr
     good = tmp_path / "secret"

@@ -165,6 +165,7 @@ def worker(
     from runq.worker.ids import random_base, worker_ids
 
     if n > 1:
+        read_secret(secret_file)  # a bad file fails here once, not in every child
         base = worker_id or random_base()
         opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
         sys.exit(_run_worker_group(queue_id, url, opts, base, n, secret_file))
