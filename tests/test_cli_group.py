@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -178,3 +179,24 @@ def test_a_second_sigterm_stops_the_workers_at_once(ctl: runq.Controller, tmp_pa
         assert ctl.status(second) == runq.TaskStatus.PENDING  # given back to its queue
     finally:
         group.stop()
+
+
+def test_workers_stop_when_the_supervisor_is_killed(ctl: runq.Controller, tmp_path: Path) -> None:
+    group = Group(ctl, tmp_path)
+    pids: list[int] = []
+    try:
+        wait_until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
+            60,
+            "both workers to register",
+        )
+        pids = [info["pid"] for info in ctl.workers.info().values()]
+        group.proc.send_signal(signal.SIGKILL)  # no chance to pass anything on
+        assert group.proc.wait(60) == -signal.SIGKILL
+        wait_until(lambda: ctl.workers.list() == [], 60, "the orphaned workers to stop")
+    finally:
+        group.stop()
+        for pid in pids:  # on failure: no orphan outlives the test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert sorted(ctl.workers.list_exited()) == ["grp_1", "grp_2"]

@@ -22,7 +22,9 @@ The supervisor exits once no child is left and no restart is due, with the highe
 of the last process of each slot (128 + N for one killed by signal N; 0 for one killed by the
 stop signal passed on to it, e.g. while it was already exiting). The children run in
 their own process group, so a Ctrl-C in the terminal reaches them once, through the
-supervisor, not twice (which would interrupt their tasks).
+supervisor, not twice (which would interrupt their tasks). On Linux they get SIGTERM when the
+supervisor dies (``kill -9``), so they stop after their current task instead of running on
+unsupervised.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -80,6 +83,7 @@ class WorkerGroup:
         self._signals: list[int] = []  # stop signals received and not yet forwarded
         self._stops = 0  # stop signals forwarded so far
         self._forwarded: set[int] = set()  # which ones
+        self._preexec = _parent_death_signal()
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -142,6 +146,7 @@ class WorkerGroup:
                 [*self._command, "--worker-id", slot.worker_id],
                 env=self._env,
                 process_group=0,  # see the module docstring: Ctrl-C comes through us
+                preexec_fn=self._preexec,
             )
         except OSError as err:  # e.g. no memory to fork: counts as a failure at start
             slot.proc = None
@@ -220,6 +225,25 @@ class WorkerGroup:
             message,
             extra={"event": "WORKER_EXIT", "worker_id": worker_id},
         )
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a ``preexec_fn`` that has the child sent SIGTERM when this process dies (libc is
+    looked up here, before any fork); None elsewhere."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    supervisor = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != supervisor:  # the supervisor died before prctl took effect
+            os._exit(1)
+
+    return preexec
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:
