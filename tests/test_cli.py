@@ -9,8 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 import runq
 import taskfns
+from runq.cli import main
 
 
 def run_cli(
@@ -18,6 +22,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("RUNQ_URL", None)
+    env.pop("RUNQ_SECRET", None)
     if url is not None:
         env["RUNQ_URL"] = url
     return subprocess.run(
@@ -114,3 +119,94 @@ def test_dashboard_draws_counts_queues_and_workers(ctl: runq.Controller, backend
     out = run_cli("dashboard", ctl.queue_id, "--frames", "1", "--interval", "0.1", url=backend_url)
     assert out.returncode == 0, out.stderr
     assert "PENDING" in out.stdout and "images" in out.stdout and "workers" in out.stdout
+
+
+# ---------------------------------------------------------------------- namespaces (item 17)
+READ_ONLY = [
+    ["status", "{ns}"],
+    ["tasks", "{ns}"],
+    ["tasks", "{ns}", "--status", "PENDING"],
+    ["dashboard", "{ns}", "--frames", "1", "--interval", "0.1"],
+    ["logs", "{ns}"],
+    ["config", "list", "{ns}"],
+    ["config", "read", "{ns}", "localhost"],
+    ["message", "{ns}", "PING", "--timeout", "1"],
+    ["destroy", "{ns}", "--yes"],
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=lambda c: " ".join(c[:2]))
+def test_read_only_commands_never_create_a_namespace(
+    command: list[str], backend_url: str, namespace: str
+) -> None:
+    existing = runq.Controller(f"0{namespace}", backend_url)  # sorts before other test names
+    try:
+        typo = f"{namespace}typo"
+        args = [arg.format(ns=typo) for arg in command]
+        out = CliRunner().invoke(main, args, env={"RUNQ_URL": backend_url, "RUNQ_SECRET": None})
+        assert out.exit_code == 1, out.output
+        line = out.stderr.strip()
+        assert len(line.splitlines()) == 1 and "Traceback" not in out.output
+        assert line.startswith(f"runq: error: namespace {typo!r} does not exist at ")
+        assert f"0{namespace}" in line
+        assert typo not in runq.namespaces(backend_url)
+    finally:
+        existing.destroy()
+        existing.close()
+
+
+def test_namespaces_command_and_commands_that_create(backend_url: str, namespace: str) -> None:
+    out = run_cli("namespaces", url=backend_url)
+    assert out.returncode == 0, out.stderr
+    assert namespace not in out.stdout.split()
+    out = run_cli("config", "save", namespace, "gpu", url=backend_url)  # creates it
+    assert out.returncode == 0, out.stderr
+    other = runq.Controller(f"{namespace}-other", backend_url)
+    try:
+        out = run_cli("namespaces", "--url", backend_url)
+        assert out.returncode == 0, out.stderr
+        names = out.stdout.split()
+        assert names == sorted(names)
+        assert [n for n in names if n.startswith(namespace)] == [namespace, f"{namespace}-other"]
+        assert run_cli("status", namespace, url=backend_url).returncode == 0
+    finally:
+        for name in (namespace, f"{namespace}-other"):
+            with runq.Controller(name, backend_url) as ctl:
+                ctl.destroy()
+        other.close()
+    out = run_cli("namespaces", "--url", "ftp://example")
+    assert out.returncode == 1 and "unsupported backend URL scheme" in out.stderr
+
+
+# ---------------------------------------------------------------------- tasks --status (item 16)
+def test_tasks_shows_each_ids_own_status(ctl: runq.Controller, backend_url: str) -> None:
+    a, b = ctl.enqueue_bulk(taskfns.add, [1, 2])
+    ctl.cancel(a)
+    new = ctl.retry(a)
+    out = run_cli("tasks", ctl.queue_id, "--status", "MOVED", url=backend_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [a, "MOVED"]
+    out = run_cli("tasks", ctl.queue_id, url=backend_url)
+    assert out.stdout.split() == [a, "MOVED", b, "PENDING", new, "PENDING"]
+
+
+# ---------------------------------------------------------------------- --secret-file (item 13)
+def test_secret_file_is_read_and_checked(ctl: runq.Controller, tmp_path: Path) -> None:
+    url = ctl.url
+    empty = tmp_path / "empty"
+    empty.write_text("  \n")
+    out = run_cli("status", ctl.queue_id, "--secret-file", str(empty), url=url)
+    assert out.returncode == 1 and "the secret file" in out.stderr and "is empty" in out.stderr
+    out = run_cli("worker", ctl.queue_id, "-n", "2", "--secret-file", str(empty), url=url)
+    assert out.returncode == 1 and "is empty" in out.stderr  # at once, not in each child
+    out = run_cli("status", ctl.queue_id, "--secret-file", str(tmp_path / "missing"), url=url)
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    good = tmp_path / "secret"
+    good.write_text("s3cret\n")
+    for args in (["status"], ["tasks"], ["logs"], ["config", "list"]):
+        out = run_cli(*args, ctl.queue_id, "--secret-file", str(good), url=url)
+        assert out.returncode == 0, (args, out.stderr)
+    for command in ("worker", "status", "tasks", "destroy", "dashboard", "message", "logs"):
+        assert "--secret-file" in run_cli(command, "--help").stdout, command
+    for sub in ("save", "list", "read"):
+        assert "--secret-file" in run_cli("config", sub, "--help").stdout, sub

@@ -156,3 +156,28 @@ def test_logs_tail_and_follow(ctl: runq.Controller, spawn: Spawn, backend_url: s
             follow.send_signal(signal.SIGINT)
             follow.wait(30)
     assert follow.returncode == 0
+
+
+def test_secret_file_messages_and_destroys_signed_workers(
+    ctl: runq.Controller, backend_url: str, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("the signing key\n")
+    signed = runq.Controller(ctl.queue_id, backend_url, secret=b"the signing key")
+    manager = signed.workers.spawn(1, logdir=tmp_path / "logs", timeout=60, progress=False)
+    try:
+        (wid,) = manager.ids
+        out = run_cli(
+            "message", ctl.queue_id, "PING", "--secret-file", str(secret), url=backend_url
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [f"{wid}: PONG"]
+        out = run_cli(
+            "destroy", ctl.queue_id, "--yes", "--secret-file", str(secret), url=backend_url
+        )
+        assert out.returncode == 0, out.stderr
+        wait_until(lambda: not any(manager.is_alive().values()), 60, "the signed worker to stop")
+        assert ctl.queue_id not in runq.namespaces(backend_url)
+    finally:
+        manager.stop(timeout=15)
+        signed.close()

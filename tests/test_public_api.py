@@ -25,6 +25,7 @@ EXPECTED = {
     "TaskRegistry",
     "TaskStatus",
     "TaskTimes",
+    "UnknownNamespaceError",
     "UnknownTaskError",
     "WaitTimeout",
     "WorkerConfig",
@@ -36,6 +37,7 @@ EXPECTED = {
     "current_task",
     "envir",
     "get_default_controller",
+    "namespaces",
     "progress_update",
     "set_default_controller",
     "task",
@@ -77,6 +79,7 @@ def test_exception_tree() -> None:
     assert issubclass(runq.SchemaVersionMismatch, runq.BackendError)
     assert issubclass(runq.PayloadRejected, runq.PayloadError)
     assert issubclass(runq.SerializationError, runq.PayloadError)
+    assert issubclass(runq.UnknownNamespaceError, runq.ConfigError)
     err = runq.TaskError("ValueError", "bad", "Traceback ...")
     assert (err.type, err.message, err.traceback) == ("ValueError", "bad", "Traceback ...")
     assert isinstance(err, runq.RunqError)

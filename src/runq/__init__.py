@@ -29,11 +29,13 @@ from runq.exceptions import (
     SerializationError,
     TaskError,
     TaskStateError,
+    UnknownNamespaceError,
     UnknownTaskError,
     WaitTimeout,
 )
 from runq.executor import Executor
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
+from runq.namespaces import namespaces
 from runq.task import TaskRef, TaskRegistry, task
 from runq.worker.config import WorkerConfig
 from runq.workers import WorkerManager
@@ -58,6 +60,7 @@ __all__ = [
     "TaskStateError",
     "TaskStatus",
     "TaskTimes",
+    "UnknownNamespaceError",
     "UnknownTaskError",
     "WaitTimeout",
     "WorkerConfig",
@@ -69,6 +72,7 @@ __all__ = [
     "current_task",
     "envir",
     "get_default_controller",
+    "namespaces",
     "progress_update",
     "set_default_controller",
     "task",

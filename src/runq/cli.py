@@ -1,6 +1,9 @@
 """The ``runq`` command line: a thin client of the public API.
 
-Every command takes ``--url`` (env ``RUNQ_URL``). A user mistake prints one line and exits
+Every command takes ``--url`` (env ``RUNQ_URL``); every one that opens a namespace takes
+``--secret-file`` (else the Controller reads ``RUNQ_SECRET``). Read-only commands (status,
+tasks, dashboard, logs, message, config list/read, destroy) never create a namespace: on one
+that does not exist they say so, naming those that do. A user mistake prints one line and exits
 non-zero (1: runq error, 2: usage), never a traceback.
 """
 
@@ -10,19 +13,22 @@ import contextlib
 import functools
 import logging
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from runq.exceptions import RunqError
 from runq.models import TaskStatus
+from runq.settings import read_secret_file
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from runq.controller import Controller
+
+__all__ = ["main", "open_controller", "secret_option", "url_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PIPE_WIDTH = 200  # columns of tables written to a pipe or file
@@ -35,6 +41,32 @@ url_option = click.option(
     help="Backend URL: sqlite:///file.db, redis://host:port/db, rediss://…, unix:///sock "
     "(default: sqlite:///.runq/runq.db). Prefer RUNQ_URL when it holds a password.",
 )
+
+secret_option = click.option(
+    "--secret-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the signing secret of the namespace's calls and results "
+    "(default: the RUNQ_SECRET variable).",
+)
+
+
+def read_secret(path: str | None) -> bytes | None:
+    """The secret held in the file ``path`` (``runq.settings.read_secret_file``), or None."""
+    return None if path is None else read_secret_file(path)
+
+
+def open_controller(
+    queue_id: str, url: str | None, secret_file: str | None, *, create: bool = False
+) -> Controller:
+    """A Controller of ``queue_id``; with ``secret_file``, its secret (else ``RUNQ_SECRET``).
+    Unless ``create``, a namespace that does not exist is an ``UnknownNamespaceError``."""
+    from runq.controller import Controller
+
+    secret = read_secret(secret_file)
+    if secret is None:
+        return Controller(queue_id, url, create=create)
+    return Controller(queue_id, url, secret=secret, create=create)
 
 
 def friendly_errors(fn: F) -> F:
@@ -107,12 +139,7 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="How many worker processes to start.",
 )
-@click.option(
-    "--secret-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="File holding the signing secret (else RUNQ_SECRET).",
-)
+@secret_option
 @friendly_errors
 def worker(
     queue_id: str,
@@ -123,25 +150,28 @@ def worker(
     n: int,
     secret_file: str | None,
 ) -> None:
-    """Run worker(s) for QUEUE_ID until stopped (Ctrl-C / SIGTERM: after the current task)."""
-    from runq.worker.ids import worker_ids
+    """Run worker(s) for QUEUE_ID until stopped (Ctrl-C / SIGTERM: after the current task).
+
+    With -n N, a supervisor keeps N worker processes running: one killed by a signal or
+    failing is replaced (a worker failing again and again at start is given up after a few
+    tries), one exiting normally is not; Ctrl-C / SIGTERM are passed on to all of them."""
+    from runq.worker.ids import random_base, worker_ids
 
     if n > 1:
-        ids = worker_ids(n, worker_id)
+        read_secret(secret_file)  # a bad file fails here once, not in every child
+        base = worker_id or random_base()
         opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
-        sys.exit(_run_worker_group(queue_id, url, opts, ids, secret_file))
+        sys.exit(_run_worker_group(queue_id, url, opts, base, n, secret_file))
     from runq.worker.config import WorkerConfig
     from runq.worker.loop import Worker
 
+    secret = read_secret(secret_file)
     raw = os.environ.get("RUNQ_WORKER_CONFIG")  # spawn(config=WorkerConfig(...)) sets it
     if raw:
         config = WorkerConfig.from_json(raw)
     else:
-        from runq.controller import Controller
-
-        with Controller(queue_id, url) as ctl:
+        with open_controller(queue_id, url, secret_file, create=True) as ctl:
             config = ctl.workers.config_read(config_name, timeout=config_timeout)
-    secret = Path(secret_file).read_bytes().strip() if secret_file else None
     configure_logging(config.verbose)
     wid = worker_id or worker_ids(1)[0]
     sys.exit(
@@ -152,40 +182,35 @@ def worker(
 
 
 def _run_worker_group(
-    queue_id: str, url: str | None, options: list[str], ids: list[str], secret_file: str | None
+    queue_id: str, url: str | None, options: list[str], base: str, n: int, secret_file: str | None
 ) -> int:
-    """Start one process per id and wait for all; forward SIGTERM/SIGINT to them."""
+    """Supervise ``n`` worker processes ``base_1`` … ``base_n`` (``worker.group``); the
+    URL goes to them in ``RUNQ_URL``, not on their command line, where ``ps`` shows it."""
+    from runq.worker.group import WorkerGroup
+    from runq.worker.ids import worker_ids
+
     env = dict(os.environ)
     if url:
         env["RUNQ_URL"] = url
-    base = [sys.executable, "-m", "runq", "worker", queue_id, *options]
+    command = [sys.executable, "-m", "runq", "worker", queue_id, *options]
     if secret_file:
-        base += ["--secret-file", secret_file]
-    procs = [subprocess.Popen([*base, "--worker-id", wid], env=env) for wid in ids]
-
-    def forward(signum: int, frame: object) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    return max(proc.wait() for proc in procs)
+        command += ["--secret-file", secret_file]
+    configure_logging()
+    return WorkerGroup(command, env, base, worker_ids(n, base)).run()
 
 
 # ---------------------------------------------------------------------- inspection
 @main.command()
 @click.argument("queue_id")
 @url_option
+@secret_option
 @friendly_errors
-def status(queue_id: str, url: str | None) -> None:
+def status(queue_id: str, url: str | None, secret_file: str | None) -> None:
     """Show QUEUE_ID's queues, workers and task counts."""
     from rich.console import Console
     from rich.table import Table
 
-    from runq.controller import Controller
-
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file) as ctl:
         # piped: wide rows, so that one worker stays on one line for grep and scripts
         console = Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH)
         console.print(f"[bold]{queue_id}[/bold] at {ctl.address}")
@@ -224,14 +249,16 @@ def status(queue_id: str, url: str | None) -> None:
     type=click.Choice([s.value for s in TaskStatus], case_sensitive=False),
     help="Only tasks in this status.",
 )
+@secret_option
 @friendly_errors
-def tasks(queue_id: str, url: str | None, status_filter: str | None) -> None:
-    """List QUEUE_ID's task ids with their status, oldest first."""
-    from runq.controller import Controller
-
-    with Controller(queue_id, url) as ctl:
+def tasks(
+    queue_id: str, url: str | None, status_filter: str | None, secret_file: str | None
+) -> None:
+    """List QUEUE_ID's task ids with their status, oldest first (a retried task is MOVED;
+    its retry is listed under its own id)."""
+    with open_controller(queue_id, url, secret_file) as ctl:
         ids = ctl.list_tasks()
-        for tid, st in zip(ids, ctl.status(ids), strict=True):
+        for tid, st in zip(ids, ctl.status(ids, follow=False), strict=True):
             if status_filter is None or st == status_filter.upper():
                 click.echo(f"{tid}  {st}")
 
@@ -240,14 +267,13 @@ def tasks(queue_id: str, url: str | None, status_filter: str | None) -> None:
 @click.argument("queue_id")
 @url_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@secret_option
 @friendly_errors
-def destroy(queue_id: str, url: str | None, yes: bool) -> None:
+def destroy(queue_id: str, url: str | None, yes: bool, secret_file: str | None) -> None:
     """Stop QUEUE_ID's workers and delete everything it stores."""
-    from runq.controller import Controller
-
-    if not yes and not click.confirm(f"Delete every task of {queue_id!r}?", default=False):
-        raise click.Abort()
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file) as ctl:
+        if not yes and not click.confirm(f"Delete every task of {queue_id!r}?", default=False):
+            raise click.Abort()
         ctl.destroy()
     click.echo(f"destroyed {queue_id}")
 
@@ -293,14 +319,27 @@ def bench(args: tuple[str, ...]) -> None:
     type=click.IntRange(min=1),
     help="Stop after this many redraws (default: until Ctrl-C).",
 )
+@secret_option
 @friendly_errors
-def dashboard(queue_id: str, url: str | None, interval: float, frames: int | None) -> None:
+def dashboard(
+    queue_id: str, url: str | None, interval: float, frames: int | None, secret_file: str | None
+) -> None:
     """A live view of QUEUE_ID: task counts and rate, queues, workers."""
-    from runq.controller import Controller
     from runq.dashboard import run_dashboard
 
-    with Controller(queue_id, url) as ctl, contextlib.suppress(KeyboardInterrupt):
+    with open_controller(queue_id, url, secret_file) as ctl, contextlib.suppress(KeyboardInterrupt):
         run_dashboard(ctl, interval, frames)
+
+
+@main.command("namespaces")
+@url_option
+@friendly_errors
+def namespaces_command(url: str | None) -> None:
+    """List the namespaces (queue ids) that exist at the backend, one a line."""
+    from runq.namespaces import namespaces
+
+    for name in namespaces(url):
+        click.echo(name)
 
 
 from runq import cli_ops  # noqa: E402, F401 - registers message, config, logs

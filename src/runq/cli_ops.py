@@ -1,6 +1,7 @@
 """Worker-operation commands of the ``runq`` CLI: ``message``, ``config``, ``logs``.
 
-Registered on ``cli.main``; thin clients of ``ctl.messages`` and ``ctl.workers``.
+Registered on ``cli.main``; thin clients of ``ctl.messages`` and ``ctl.workers``. Each takes
+``--secret-file``; all but ``config save`` open only a namespace that exists.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from runq.cli import friendly_errors, main, url_option
+from runq.cli import friendly_errors, main, open_controller, secret_option, url_option
 from runq.exceptions import ConfigError, MessageError
 from runq.models import LogEntry
 
@@ -59,6 +60,7 @@ def _message_args(command: str, args: str | None) -> Any:
     type=click.FloatRange(min=0.001),
     help="Seconds to wait for the responses.",
 )
+@secret_option
 @friendly_errors
 def message(
     queue_id: str,
@@ -67,12 +69,11 @@ def message(
     url: str | None,
     worker_ids: tuple[str, ...],
     timeout: float,
+    secret_file: str | None,
 ) -> None:
     """Send COMMAND (PING, ECHO, EVAL, STOP, INFO, PAUSE, RESUME, REFRESH, TIMEOUT_SET,
     TIMEOUT_GET) with optional ARGS to QUEUE_ID's workers and print each response."""
-    from runq.controller import Controller
-
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file) as ctl:
         targets = list(worker_ids) or None
         responses = ctl.messages.send_and_wait(
             command, _message_args(command, args), targets, timeout=timeout
@@ -117,6 +118,7 @@ def _parse_setting(item: str) -> tuple[str, Any]:
     help="A WorkerConfig field, e.g. --set timeout_idle=60 --set allow_eval=true.",
 )
 @click.option("--no-overwrite", is_flag=True, help="Keep an existing config of that name.")
+@secret_option
 @friendly_errors
 def config_save(
     queue_id: str,
@@ -125,9 +127,9 @@ def config_save(
     queues: tuple[str, ...],
     settings: tuple[str, ...],
     no_overwrite: bool,
+    secret_file: str | None,
 ) -> None:
-    """Save a worker config NAME for QUEUE_ID."""
-    from runq.controller import Controller
+    """Save a worker config NAME for QUEUE_ID (creating the namespace if it is new)."""
     from runq.worker.config import WorkerConfig
 
     fields = dict(_parse_setting(item) for item in settings)
@@ -140,7 +142,7 @@ def config_save(
             f"unknown WorkerConfig field {unknown[0]!r} (known: {', '.join(sorted(known))})"
         )
     cfg = WorkerConfig(**fields)
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file, create=True) as ctl:
         written = ctl.workers.config_save(name, cfg, overwrite=not no_overwrite)
     click.echo(f"saved config {name!r}" if written else f"kept the existing config {name!r}")
 
@@ -148,12 +150,11 @@ def config_save(
 @config.command("list")
 @click.argument("queue_id")
 @url_option
+@secret_option
 @friendly_errors
-def config_list(queue_id: str, url: str | None) -> None:
+def config_list(queue_id: str, url: str | None, secret_file: str | None) -> None:
     """List QUEUE_ID's saved worker configs."""
-    from runq.controller import Controller
-
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file) as ctl:
         for name in ctl.workers.config_list():
             click.echo(name)
 
@@ -165,12 +166,13 @@ def config_list(queue_id: str, url: str | None) -> None:
 @click.option(
     "--timeout", default=0.0, type=click.FloatRange(min=0), help="Seconds to wait for it."
 )
+@secret_option
 @friendly_errors
-def config_read(queue_id: str, name: str, url: str | None, timeout: float) -> None:
+def config_read(
+    queue_id: str, name: str, url: str | None, timeout: float, secret_file: str | None
+) -> None:
     """Print worker config NAME of QUEUE_ID as JSON."""
-    from runq.controller import Controller
-
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file) as ctl:
         cfg = ctl.workers.config_read(name, timeout=timeout)
     click.echo(json.dumps(json.loads(cfg.to_json()), indent=2))
 
@@ -194,12 +196,18 @@ def _log_line(entry: LogEntry) -> str:
     help="Events per worker (0: all).",
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events (Ctrl-C stops).")
+@secret_option
 @friendly_errors
-def logs(queue_id: str, url: str | None, worker_ids: tuple[str, ...], n: int, follow: bool) -> None:
+def logs(
+    queue_id: str,
+    url: str | None,
+    worker_ids: tuple[str, ...],
+    n: int,
+    follow: bool,
+    secret_file: str | None,
+) -> None:
     """Print the last N log events of QUEUE_ID's workers (all active ones by default)."""
-    from runq.controller import Controller
-
-    with Controller(queue_id, url) as ctl:
+    with open_controller(queue_id, url, secret_file) as ctl:
         last: dict[str, LogEntry] = {}  # worker -> the newest event printed
 
         def show(first: bool) -> None:

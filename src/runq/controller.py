@@ -78,6 +78,8 @@ class Controller:
     seeded tasks' randomness reproducible. ``password`` (Redis: a value, or a callable asked
     at each new connection) is used instead of one in the URL or ``RUNQ_REDIS_PASSWORD``;
     spawned workers get it in that variable. See ``runq.settings`` for the resolution order.
+    ``create=False`` opens only a namespace that exists (``runq.namespaces``): else it writes
+    nothing and raises ``UnknownNamespaceError``.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Controller:
         secret: SecretSource = None,
         seed: int | None = None,
         password: PasswordSource = None,
+        create: bool = True,
     ) -> None:
         self.queue_id = queue_id
         self.settings = _settings.resolve(url, secret, password)
@@ -99,6 +102,7 @@ class Controller:
             queue_id,
             check_version=check_version,
             password=self.settings.password,
+            create=create,
         )
         self.timeout_task_wait = seconds("timeout_task_wait", timeout_task_wait)
         self.follow = follow

@@ -8,6 +8,7 @@
     │   ├── PayloadRejected          signature missing or wrong (see SPEC §5)
     │   └── SerializationError       cannot be pickled / unpickled
     ├── ConfigError                  a bad option, URL, name or value
+    │   └── UnknownNamespaceError    a namespace opened with ``create=False`` does not exist
     ├── UnknownTaskError             an id that the namespace does not hold (also a KeyError)
     ├── TaskStateError               the operation does not fit the task's status
     ├── WaitTimeout                  a wait ran out of time (also a TimeoutError)
@@ -33,6 +34,7 @@ __all__ = [
     "SerializationError",
     "TaskError",
     "TaskStateError",
+    "UnknownNamespaceError",
     "UnknownTaskError",
     "WaitTimeout",
 ]
@@ -68,6 +70,29 @@ class SerializationError(PayloadError):
 
 class ConfigError(RunqError, ValueError):
     """A bad option, URL, name or value."""
+
+
+class UnknownNamespaceError(ConfigError):
+    """A namespace (queue id) that does not exist at the backend, opened with
+    ``create=False`` (as read-only commands do): ``namespace``, the backend's ``address``
+    (never with a password) and the namespaces that do ``exist`` there."""
+
+    _SHOWN = 20  # namespaces named in the message at most
+
+    def __init__(self, namespace: str, address: str, existing: list[str]) -> None:
+        self.namespace = namespace
+        self.address = address
+        self.existing = existing
+        if not existing:
+            there = "there are no namespaces there"
+        else:
+            there = "namespaces there: " + ", ".join(existing[: self._SHOWN])
+            if len(existing) > self._SHOWN:
+                there += f", … ({len(existing)} in all)"
+        super().__init__(f"namespace {namespace!r} does not exist at {address} ({there})")
+
+    def __reduce__(self) -> tuple[type[UnknownNamespaceError], tuple[str, str, list[str]]]:
+        return (UnknownNamespaceError, (self.namespace, self.address, self.existing))
 
 
 class UnknownTaskError(RunqError, KeyError):

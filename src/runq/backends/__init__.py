@@ -57,9 +57,12 @@ def connect(
     *,
     check_version: bool = True,
     password: PasswordSource = None,
+    create: bool = True,
 ) -> Backend:
     """Open the backend for ``namespace`` at ``url`` (see module docstring). ``password``
-    (Redis only) is used instead of one in the URL or ``RUNQ_REDIS_PASSWORD``."""
+    (Redis only) is used instead of one in the URL or ``RUNQ_REDIS_PASSWORD``. With
+    ``create=False``, a namespace that does not exist is not created: nothing is written and
+    ``UnknownNamespaceError`` (naming the namespaces that do exist there) is raised."""
     check_namespace(namespace)
     url = resolve_url(url)
     scheme = url.split(":", 1)[0].lower()
@@ -68,15 +71,17 @@ def connect(
     if password is not None:
         from runq.backends.redis import RedisBackend
 
-        return RedisBackend(url, namespace, check_version=check_version, password=password)
+        return RedisBackend(
+            url, namespace, check_version=check_version, password=password, create=create
+        )
     if scheme == "sqlite":
         from runq.backends.sqlite import SqliteBackend
 
-        return SqliteBackend(url, namespace, check_version=check_version)
+        return SqliteBackend(url, namespace, check_version=check_version, create=create)
     if scheme in ("redis", "rediss", "unix", "valkey", "valkeys"):
         from runq.backends.redis import RedisBackend
 
-        return RedisBackend(url, namespace, check_version=check_version)
+        return RedisBackend(url, namespace, check_version=check_version, create=create)
     raise ConfigError(
         f"unsupported backend URL scheme {scheme!r} in {redact_url(url)!r}: use sqlite:///file.db, "
         "redis://host:port/db, rediss://… or unix:///path/redis.sock"

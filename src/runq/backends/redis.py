@@ -54,6 +54,7 @@ from runq.exceptions import (
     ConfigError,
     SchemaVersionMismatch,
     TaskStateError,
+    UnknownNamespaceError,
     UnknownTaskError,
 )
 from runq.models import (
@@ -234,6 +235,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         *,
         check_version: bool = True,
         password: str | Callable[[], str] | None = None,
+        create: bool = True,
     ) -> None:
         self.namespace = namespace
         self.address = redact_url(url)
@@ -246,7 +248,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         self._lock = threading.Lock()
         self._listener = DoneListener(self._r, self._k.done_channel)
         try:
-            self._check_version(check_version)
+            self._check_version(check_version, create)
         except redis.RedisError as exc:
             self._r.close()
             raise _backend_error(exc, self.address) from exc
@@ -254,9 +256,17 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
     def __repr__(self) -> str:
         return f"RedisBackend({self.address!r}, {self.namespace!r})"
 
-    def _check_version(self, check: bool) -> None:
-        self._r.set(self._k.version, str(SCHEMA_VERSION), nx=True)
+    def _check_version(self, check: bool, create: bool = True) -> None:
+        """Write the schema version if the namespace is new (``create``), then compare."""
+        if create:
+            self._r.set(self._k.version, str(SCHEMA_VERSION), nx=True)
         stored = _text(self._r.get(self._k.version))
+        if stored is None and not create:  # the namespace does not exist
+            from runq.namespaces import redis_namespaces
+
+            existing = redis_namespaces(self._r)
+            self._r.close()
+            raise UnknownNamespaceError(self.namespace, self.address, existing)
         if check and stored != str(SCHEMA_VERSION):
             self._r.close()
             raise SchemaVersionMismatch(

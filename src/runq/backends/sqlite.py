@@ -56,6 +56,7 @@ from runq.exceptions import (
     ConfigError,
     SchemaVersionMismatch,
     TaskStateError,
+    UnknownNamespaceError,
     UnknownTaskError,
 )
 from runq.models import (
@@ -155,14 +156,18 @@ def _loads_each(texts: list[str]) -> list[Any]:
 class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFaultMixin):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
-    def __init__(self, url: str, namespace: str, *, check_version: bool = True) -> None:
+    def __init__(
+        self, url: str, namespace: str, *, check_version: bool = True, create: bool = True
+    ) -> None:
         self.namespace = namespace
         self.address = _path_of(url)
         self._lock = threading.Lock()  # guards self._conn
         self._watch_lock = threading.Lock()  # guards self._watch
+        if not create and not os.path.isfile(self.address):  # connecting would create it
+            raise UnknownNamespaceError(namespace, self.address, [])
         self._conn = self._connect()
         try:
-            self._init_namespace(check_version)
+            self._init_namespace(check_version, create)
             self._watch = self._connect()  # only polls PRAGMA data_version
         except BaseException:
             self._conn.close()
@@ -194,7 +199,18 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             ) from err
         return conn
 
-    def _init_namespace(self, check_version: bool) -> None:
+    def _init_namespace(self, check_version: bool, create: bool = True) -> None:
+        """Create the tables and the namespace (its schema version) if missing, purge the
+        namespaces whose ``destroy(delete=N)`` came due, and check the version. Without
+        ``create``, a namespace that does not exist is an ``UnknownNamespaceError`` and
+        nothing is written."""
+        from runq.namespaces import sqlite_namespaces
+
+        if not create:  # checked before the tables are created: a read writes nothing
+            with self._read() as conn:
+                existing = sqlite_namespaces(conn)
+            if self.namespace not in existing:
+                raise UnknownNamespaceError(self.namespace, self.address, existing)
         schema = resources.files("runq.backends").joinpath("schema.sql").read_text("utf-8")
         with self._lock:
             try:  # executescript would COMMIT an open transaction: the script brings its own
@@ -210,6 +226,9 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
                 for statement in sql.DESTROY:  # destroy(delete=N) came due: see expire()
                     conn.execute(statement, (expired,))
             row = conn.execute(sql.VERSION_GET, (self.namespace,)).fetchone()
+            if row is None and not create:  # it was destroyed since the check above
+                existing = sqlite_namespaces(conn)
+                raise UnknownNamespaceError(self.namespace, self.address, existing)
             if row is None:
                 conn.execute(sql.VERSION_SET, (self.namespace, str(SCHEMA_VERSION)))
             elif check_version and row[0] != str(SCHEMA_VERSION):

@@ -1,0 +1,203 @@
+"""``runq worker -n N`` supervises its processes (SPEC §7): real processes, both backends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import runq
+import taskfns
+from runq.worker.group import QUICK_LIMIT
+from test_messages import wait_until
+
+
+class Group:
+    """A ``runq worker NS -n 2 --worker-id grp`` process (in its own session, as a terminal
+    would run it), its output in ``log``."""
+
+    def __init__(self, ctl: runq.Controller, tmp_path: Path, *args: str) -> None:
+        tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
+        src_dir = str(Path(runq.__file__).parents[1])  # … and the runq under test
+        env = dict(os.environ, RUNQ_URL=ctl.url, PYTHONPATH=os.pathsep.join([src_dir, tests_dir]))
+        env.pop("RUNQ_WORKER_CONFIG", None)
+        self.log_path = tmp_path / "group.log"
+        self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115 - the group writes it
+        cmd = [sys.executable, "-m", "runq", "worker", ctl.queue_id, "-n", "2", "--worker-id"]
+        self.proc = subprocess.Popen(
+            [*cmd, "grp", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> int:
+        """SIGTERM it if it still runs; its exit code."""
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(60)
+        finally:
+            self._log.close()
+
+    def text(self) -> str:
+        return self.log_path.read_text()
+
+
+def gone_or_reaped(pid: int) -> bool:
+    """True if ``pid`` is no process or a live one, never a ``<defunct>`` zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" not in status
+
+
+def test_a_killed_worker_is_reaped_logged_and_replaced(
+    ctl: runq.Controller, tmp_path: Path
+) -> None:
+    group = Group(ctl, tmp_path)
+    try:
+        wait_until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
+            60,
+            "both workers to register",
+        )
+        assert group.running(), group.text()
+        pid = ctl.workers.info()["grp_2"]["pid"]
+        os.kill(pid, signal.SIGKILL)  # the second: the old group waited for the first only
+        wait_until(
+            lambda: "grp_3" in ctl.workers.list() or not group.running(), 60, "a replacement"
+        )
+        assert group.running(), group.text()
+        assert gone_or_reaped(pid)
+        ids = ctl.enqueue_bulk(taskfns.square, range(10))
+        assert ctl.wait(ids, timeout=60, progress=False)
+        assert {ctl.info(i).worker_id for i in ids} <= {"grp_1", "grp_3"}
+    finally:
+        code = group.stop()
+    assert code == 0, group.text()
+    text = group.text()
+    line = next(line for line in text.splitlines() if " grp_2 WORKER_EXIT" in line)
+    assert f"pid {pid} killed by SIGKILL" in line and "grp_3" in line
+    assert {"grp_1", "grp_3"} <= set(ctl.workers.list_exited())
+    assert "grp_4" not in text
+
+
+def test_workers_that_exit_normally_are_not_replaced(ctl: runq.Controller, tmp_path: Path) -> None:
+    group = Group(ctl, tmp_path)
+    try:
+        wait_until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
+            60,
+            "both workers to register",
+        )
+        assert ctl.messages.send_and_wait("STOP", worker_ids=["grp_1"], timeout=30) == {
+            "grp_1": "BYE"
+        }
+        wait_until(lambda: ctl.workers.list() == ["grp_2"], 60, "grp_1 to exit")
+        assert group.running(), group.text()
+        ctl.messages.send_and_wait("STOP", worker_ids=["grp_2"], timeout=30)
+        assert group.proc.wait(60) == 0  # the last one gone, the group exits by itself
+    finally:
+        group.stop()
+    text = group.text()
+    assert text.count("exited with code 0") == 2 and text.count("not replaced") == 2
+    assert "grp_3" not in text
+
+
+def test_workers_failing_at_start_back_off_then_give_up(
+    ctl: runq.Controller, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    group = Group(ctl, tmp_path, "--config", "nope")  # no such config: exit 1 at start
+    try:
+        code = group.proc.wait(120)
+    finally:
+        group.stop()
+    assert code == 1, group.text()
+    assert time.monotonic() - started >= 1 + 2 + 4  # the back-offs between the 4 tries
+    text = group.text()
+    assert text.count("WORKER_EXIT") == 2 * QUICK_LIMIT  # no tight loop
+    assert text.count("'nope' not found") == 2 * QUICK_LIMIT
+    assert text.count(f"failed {QUICK_LIMIT} times in a row") == 2
+    assert "giving up" in text.splitlines()[-1]
+
+
+def test_ctrl_c_reaches_each_worker_once_and_lets_the_task_finish(
+    ctl: runq.Controller, tmp_path: Path
+) -> None:
+    group = Group(ctl, tmp_path)
+    try:
+        wait_until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
+            60,
+            "both workers to register",
+        )
+        started, release = tmp_path / "started", tmp_path / "release"
+        first = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(release), 120))
+        wait_until(started.exists, 60, "the task to start")
+        busy = ctl.info(first).worker_id
+        assert busy is not None
+        os.killpg(group.proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
+        wait_until(lambda: ctl.workers.list() == [busy], 60, "the idle worker to exit")
+        assert group.running() and ctl.status(first) == runq.TaskStatus.RUNNING
+        release.touch()
+        assert group.proc.wait(60) == 0  # the task was let finish
+        assert ctl.status(first) == runq.TaskStatus.COMPLETE
+    finally:
+        group.stop()
+    assert "grp_3" not in group.text()
+
+
+def test_a_second_sigterm_stops_the_workers_at_once(ctl: runq.Controller, tmp_path: Path) -> None:
+    group = Group(ctl, tmp_path)
+    started = tmp_path / "started"
+    try:
+        wait_until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
+            60,
+            "both workers to register",
+        )
+        second = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(tmp_path / "never"), 120))
+        wait_until(started.exists, 60, "the task to start")
+        group.proc.send_signal(signal.SIGTERM)
+        busy = ctl.info(second).worker_id
+        wait_until(lambda: ctl.workers.list() == [busy], 60, "the idle worker to exit")
+        group.proc.send_signal(signal.SIGTERM)  # the second: interrupt the task
+        assert group.proc.wait(60) == 0
+        assert ctl.status(second) == runq.TaskStatus.PENDING  # given back to its queue
+    finally:
+        group.stop()
+
+
+def test_workers_stop_when_the_supervisor_is_killed(ctl: runq.Controller, tmp_path: Path) -> None:
+    group = Group(ctl, tmp_path)
+    pids: list[int] = []
+    try:
+        wait_until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
+            60,
+            "both workers to register",
+        )
+        pids = [info["pid"] for info in ctl.workers.info().values()]
+        group.proc.send_signal(signal.SIGKILL)  # no chance to pass anything on
+        assert group.proc.wait(60) == -signal.SIGKILL
+        wait_until(lambda: ctl.workers.list() == [], 60, "the orphaned workers to stop")
+    finally:
+        group.stop()
+        for pid in pids:  # on failure: no orphan outlives the test (a reused pid is spared)
+            with contextlib.suppress(OSError):
+                if ctl.queue_id.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+    assert sorted(ctl.workers.list_exited()) == ["grp_1", "grp_2"]
