@@ -30,6 +30,7 @@ from runq.exceptions import (
     TaskError,
     TaskStateError,
     UnknownTaskError,
+    UnknownValueError,
     WaitTimeout,
 )
 from runq.executor import Executor
@@ -59,6 +60,7 @@ __all__ = [
     "TaskStatus",
     "TaskTimes",
     "UnknownTaskError",
+    "UnknownValueError",
     "WaitTimeout",
     "WorkerConfig",
     "WorkerManager",

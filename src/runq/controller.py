@@ -656,11 +656,14 @@ class Controller:
         timeout_worker_stop: float = 0,
     ) -> None:
         """Stop the namespace's workers and delete everything it stores: now (``delete=True``),
-        never (``False``), or ``delete`` seconds from now (a number)."""
+        never (``False``), or ``delete`` seconds from now (a number). Offload files go too;
+        later, they are removed by this process if it still runs, else by the next runq
+        process that reads or writes that offload directory (``runq._offload``)."""
         later = None if isinstance(delete, bool) else seconds("delete", delete)
         if self.backend.workers():
             self.workers.stop(type=worker_stop_type, timeout=timeout_worker_stop)
         if later is not None:
+            self.store._destroy_later(later)
             self.backend.expire(later)
         elif delete:
             self.store.destroy()

@@ -9,6 +9,7 @@
     │   └── SerializationError       cannot be pickled / unpickled
     ├── ConfigError                  a bad option, URL, name or value
     ├── UnknownTaskError             an id that the namespace does not hold (also a KeyError)
+    ├── UnknownValueError            a hash the object store does not hold (also a KeyError)
     ├── TaskStateError               the operation does not fit the task's status
     ├── WaitTimeout                  a wait ran out of time (also a TimeoutError)
     ├── TaskError                    a task raised: a value returned by ``result()``,
@@ -34,6 +35,7 @@ __all__ = [
     "TaskError",
     "TaskStateError",
     "UnknownTaskError",
+    "UnknownValueError",
     "WaitTimeout",
 ]
 
@@ -72,6 +74,13 @@ class ConfigError(RunqError, ValueError):
 
 class UnknownTaskError(RunqError, KeyError):
     """A task id the namespace does not hold."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownValueError(RunqError, KeyError):
+    """A hash the object store does not hold (``ctl.store.get``, ``mget``, ``location``)."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
