@@ -10,6 +10,7 @@ import random
 import signal
 import string
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +208,16 @@ def test_a_raw_password_connects_and_never_shows(
             assert ctl.wait(tid, timeout=30) and ctl.result(tid) == 42
             (info,) = ctl.workers.info().values()
             shown = [repr(ctl), ctl.address, repr(ctl.backend), str(info), info["backend"]]
+            status = subprocess.run(
+                [sys.executable, "-m", "runq", "status", namespace],
+                env={**os.environ, "RUNQ_URL": url, "COLUMNS": "200"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert status.returncode == 0, status.stderr
+            assert f"127.0.0.1:{locked_redis.port}" in status.stdout
+            shown += [status.stdout, status.stderr]
         finally:
             manager.stop(timeout=15)
         shown += manager.logs(manager.ids[0])
@@ -227,3 +238,25 @@ def test_a_wrong_raw_password_is_refused_without_showing_it(
     with pytest.raises(runq.BackendError, match="refused to authenticate") as err:
         connect(locked_redis.url(f":{wrong}"), namespace)
     assert wrong not in str(err.value) and "ong@pa" not in str(err.value)
+
+
+def test_generated_passwords_never_show_in_a_controller(
+    locked_redis: LockedRedis, namespace: str
+) -> None:
+    """An ACL user per generated password: each URL connects, and neither the controller's
+    repr, its address nor its backend's repr shows the password."""
+    admin = redis.Redis(port=locked_redis.port, password=PASSWORD)
+    try:
+        for i, pw in enumerate(passwords(seed=17, count=40)):
+            user = f"user{i}"
+            admin.acl_setuser(user, enabled=True, passwords=[f"+{pw}"], keys="*",
+                              channels="*", commands=["+@all"])  # fmt: skip
+            form = pw if readable_raw(pw) else quote(pw, safe="")
+            with runq.Controller(namespace, locked_redis.url(f"{user}:{form}"), secret=b"k") as ctl:
+                assert ctl.status("0" * 32) is runq.TaskStatus.MISSING  # connected as user
+                for text in (repr(ctl), ctl.address, repr(ctl.backend), repr(ctl.store)):
+                    assert pw not in text and form not in text, text
+                assert ctl.address == f"redis://{user}:***@127.0.0.1:{locked_redis.port}/0"
+            admin.acl_deluser(user)
+    finally:
+        admin.close()

@@ -72,12 +72,12 @@ def shown(name: object) -> str:
 def check_hash_name(name: object, what: str) -> str:
     """``name`` if it is a store hash, else a ``PayloadError`` (a name read from the backend
     or a payload: nothing is read, written or deleted under it)."""
-    if not is_hash(name):
-        raise PayloadError(
-            f"{what}: stored value name {shown(name)} is not a hash (64 lowercase hex "
-            "digits); nothing was read (the backend or the payload is corrupt or tampered with)"
-        )
-    return name  # type: ignore[return-value]
+    if isinstance(name, str) and _HASH.fullmatch(name):
+        return name
+    raise PayloadError(
+        f"{what}: stored value name {shown(name)} is not a hash (64 lowercase hex digits); "
+        "nothing was read (the backend or the payload is corrupt or tampered with)"
+    )
 
 
 def offload_file(offload_path: str, h: str, what: str = "a stored value") -> Path:
@@ -227,6 +227,14 @@ def _on_timer(offload_path: str, marker: Path, due: float) -> None:
 #: offload directory -> (its marker directory's mtime, the earliest due time seen there)
 _seen: dict[str, tuple[int, float]] = {}
 _seen_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:  # a fork while another thread held the lock
+    global _seen_lock
+    _seen_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def purge_due(offload_path: str) -> None:

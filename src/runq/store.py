@@ -121,7 +121,7 @@ class StoreAPI:
             return
         self._collect()
         stored = self._ctl.backend.store_list()
-        where = self._ctl.backend.store_locations(stored)
+        where = self._ctl.backend.store_locations(stored) if stored else []
         offloaded = [h for h, place in zip(stored, where, strict=True) if place == "offload"]
         schedule_purge(offload_path, self._queue, offloaded, delay_s)
 
