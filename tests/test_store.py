@@ -390,3 +390,15 @@ def test_destroy_later_files_go_with_the_next_process_using_the_directory(
         assert offload_files(offload) == {shared, own}
         assert other.store.mget([shared, own]) == [b"y" * 5000, b"z" * 5000]
         other.destroy()
+
+
+def test_destroy_later_still_deletes_when_no_marker_can_be_written(
+    ctl: runq.Controller, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    offload = tmp_path / "offload"
+    configure(ctl, store_max_size=1000, offload_path=str(offload))
+    h = ctl.store.set(b"m" * 5000, "tag")
+    (offload / ".runq-purge").write_text("not a directory")
+    ctl.destroy(delete=1)  # no error: the namespace still goes
+    assert "will stay" in caplog.text
+    assert offload_files(offload) == {h}

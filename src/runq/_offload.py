@@ -174,17 +174,22 @@ def schedule_purge(
 ) -> Path | None:
     """Have the offload files of ``hashes`` removed ``delay_s`` seconds from now, by this
     process (a daemon timer) or by any runq process that touches the directory after that (a
-    marker file). Answers the marker's path (None when there is nothing to remove)."""
+    marker file). Answers the marker's path: None when there is nothing to remove, or when the
+    marker cannot be written (logged: a deletion does not fail for its files)."""
     names = sorted({h for h in hashes if is_hash(h)})
     remove_offload(offload_path, [h for h in hashes if not is_hash(h)])  # warns, deletes nothing
     if not names:
         return None
     now = time.time()
-    marker = _write_marker(
-        Path(offload_path) / _MARKERS,
-        namespace,
-        {"namespace": namespace, "written": now, "due": now + delay_s, "hashes": names},
-    )
+    try:
+        marker = _write_marker(
+            Path(offload_path) / _MARKERS,
+            namespace,
+            {"namespace": namespace, "written": now, "due": now + delay_s, "hashes": names},
+        )
+    except ConfigError as exc:  # (a host that does not see the shared directory)
+        log.warning("the offload files of %r will stay: %s", namespace, exc)
+        return None
     _arm(offload_path, marker, now + delay_s)
     return marker
 
