@@ -27,6 +27,7 @@ EXPECTED = {
     "TaskTimes",
     "UnknownNamespaceError",
     "UnknownTaskError",
+    "UnknownValueError",
     "WaitTimeout",
     "WorkerConfig",
     "WorkerManager",
@@ -80,6 +81,9 @@ def test_exception_tree() -> None:
     assert issubclass(runq.PayloadRejected, runq.PayloadError)
     assert issubclass(runq.SerializationError, runq.PayloadError)
     assert issubclass(runq.UnknownNamespaceError, runq.ConfigError)
+    assert issubclass(runq.UnknownValueError, KeyError)
+    assert issubclass(runq.UnknownValueError, runq.RunqError)
+    assert str(runq.UnknownValueError("no value h")) == "no value h"
     err = runq.TaskError("ValueError", "bad", "Traceback ...")
     assert (err.type, err.message, err.traceback) == ("ValueError", "bad", "Traceback ...")
     assert isinstance(err, runq.RunqError)

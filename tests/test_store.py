@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import redis
 
 import runq
 import taskfns
-from runq.exceptions import ConfigError, UnknownTaskError
+from runq.exceptions import ConfigError, UnknownTaskError, UnknownValueError
 
 MB = 1024 * 1024
 
@@ -26,6 +29,13 @@ def stored_bytes(ctl: runq.Controller, url: str) -> int:
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         return int(pages * conn.execute("PRAGMA page_size").fetchone()[0])
+
+
+def configure(ctl: runq.Controller, **settings: object) -> None:
+    """``runq.configure`` the namespace of ``ctl`` (closing the controller it returns), and
+    have ``ctl`` read the new settings."""
+    runq.configure(ctl.queue_id, ctl.url, **settings).close()  # type: ignore[arg-type]
+    ctl._blobs.settings(refresh=True)
 
 
 # ---------------------------------------------------------------------- the store API
@@ -54,19 +64,43 @@ def test_value_deleted_with_its_last_tag_only(ctl: runq.Controller) -> None:
     ctl.store.drop(["t1"])
     assert ctl.store.list() == []
     assert ctl.store.tags() == []
-    with pytest.raises(UnknownTaskError, match=h):
+    with pytest.raises(UnknownValueError, match=h):
         ctl.store.get(h)
 
 
-def test_location_unknown(ctl: runq.Controller) -> None:
-    with pytest.raises(UnknownTaskError):
-        ctl.store.location("0" * 64)
-    assert ctl.store.location(["0" * 64], error=False) == [None]
+def test_unknown_hash_is_an_unknown_value_error(ctl: runq.Controller) -> None:
+    known = ctl.store.set("kept", "t")
+    unknown = "0" * 64
+    for call in (
+        lambda: ctl.store.get(unknown),
+        lambda: ctl.store.mget([known, unknown]),
+        lambda: ctl.store.location(unknown),
+        lambda: ctl.store.location([known, unknown]),
+    ):
+        with pytest.raises(UnknownValueError, match=f"{unknown}.*object store") as err:
+            call()
+        assert isinstance(err.value, KeyError) and not isinstance(err.value, UnknownTaskError)
+    assert ctl.store.location([unknown, known], error=False) == [None, "backend"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["../x", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 63 + "\n", "", 7, None]
+)
+def test_malformed_hash_is_a_config_error(ctl: runq.Controller, bad: object) -> None:
+    good = ctl.store.set("v", "t")
+    for call in (
+        lambda: ctl.store.get(bad),  # type: ignore[arg-type]
+        lambda: ctl.store.mget([good, bad]),  # type: ignore[list-item]
+        lambda: ctl.store.location(bad),  # type: ignore[call-overload]
+        lambda: ctl.store.location([good, bad], error=False),  # type: ignore[list-item]
+    ):
+        with pytest.raises(ConfigError, match="64 lowercase hex digits") as err:
+            call()
+        assert repr(bad)[:20] in str(err.value)
 
 
 def test_destroy_empties_the_store(ctl: runq.Controller, tmp_path: Path) -> None:
-    runq.configure(ctl.queue_id, ctl.url, store_max_size=100, offload_path=str(tmp_path / "off"))
-    ctl._blobs.settings(refresh=True)
+    configure(ctl, store_max_size=100, offload_path=str(tmp_path / "off"))
     small = ctl.store.set(1, "a")
     big = ctl.store.set(b"x" * 1000, "b")
     assert ctl.store.location([small, big]) == ["backend", "offload"]
@@ -142,8 +176,7 @@ def test_offload_round_trip_and_cleanup(
     ctl: runq.Controller, tmp_path: Path, workers: runq.WorkerManager
 ) -> None:
     offload = tmp_path / "offload"
-    runq.configure(ctl.queue_id, ctl.url, store_max_size=MB, offload_path=str(offload))
-    ctl._blobs.settings(refresh=True)
+    configure(ctl, store_max_size=MB, offload_path=str(offload))
     arg = b"a" * (2 * MB)
     tid = ctl.enqueue(taskfns.identity, args=(arg,))
     (h,) = ctl.store.list()
@@ -158,8 +191,7 @@ def test_offload_round_trip_and_cleanup(
 
 
 def test_above_max_size_without_offload_is_a_clear_error(ctl: runq.Controller) -> None:
-    runq.configure(ctl.queue_id, ctl.url, store_max_size=MB)
-    ctl._blobs.settings(refresh=True)
+    configure(ctl, store_max_size=MB)
     with pytest.raises(ConfigError, match=r"above store_max_size \(1,048,576 bytes\)") as err:
         ctl.enqueue_bulk(taskfns.nbytes, [b"a", b"b" * (2 * MB)])
     assert "2,097,1" in str(err.value) and "offload_path" in str(err.value)
@@ -175,7 +207,7 @@ def test_configure_is_saved_for_workers_and_validated(backend_url: str, namespac
             "store_max_size": 10,
             "offload_path": os.path.abspath("rel"),
         }
-        runq.configure(namespace, backend_url, store_max_size=20)  # the path is kept
+        runq.configure(namespace, backend_url, store_max_size=20).close()  # the path is kept
         assert ctl.backend.settings_get()["offload_path"] == os.path.abspath("rel")
         ctl.destroy()
     with pytest.raises(ConfigError, match="store_max_size"):
@@ -191,8 +223,7 @@ def test_300_mb_result_through_offload_holds_at_most_two_copies(
     import tracemalloc
 
     size = 300 * MB
-    runq.configure(ctl.queue_id, ctl.url, store_max_size=MB, offload_path=str(tmp_path / "o"))
-    ctl._blobs.settings(refresh=True)
+    configure(ctl, store_max_size=MB, offload_path=str(tmp_path / "o"))
     spawn(1)
     baseline = ctl.enqueue(taskfns.peak_rss_bytes)
     assert ctl.wait(baseline, timeout=30)
@@ -235,8 +266,7 @@ def test_bad_stored_data_fails_that_task_only(
 ) -> None:
     offload = tmp_path / "offload"
     if damage != "corrupt":
-        runq.configure(ctl.queue_id, ctl.url, store_max_size=1000, offload_path=str(offload))
-        ctl._blobs.settings(refresh=True)
+        configure(ctl, store_max_size=1000, offload_path=str(offload))
     bad = ctl.enqueue(taskfns.nbytes, args=(b"x" * 100_000,))
     (h,) = ctl.store.list()
     if damage == "corrupt":
@@ -262,7 +292,7 @@ def test_bad_stored_data_fails_that_task_only(
 def test_result_above_max_size_without_offload_fails_that_task(
     ctl: runq.Controller, workers: runq.WorkerManager
 ) -> None:
-    runq.configure(ctl.queue_id, ctl.url, store_max_size=100_000)
+    configure(ctl, store_max_size=100_000)
     big = ctl.enqueue(taskfns.big_bytes, args=(200_000,))
     small = ctl.enqueue(taskfns.big_bytes, args=(1024,))
     assert not ctl.wait([big, small], timeout=30)
@@ -281,3 +311,94 @@ def test_controller_refuses_a_corrupt_large_result(
     _corrupt_in_backend(backend_url, ctl.queue_id, h)
     with pytest.raises(runq.PayloadError, match=f"{h} is corrupt"):
         ctl.result(tid)
+
+
+# ---------------------------------------------------------------------- destroy(delete=N)
+def offload_files(directory: Path) -> set[str]:
+    """The value files in an offload directory (not its hidden purge markers)."""
+    return {p.name for p in directory.iterdir() if not p.name.startswith(".")}
+
+
+def markers(directory: Path) -> list[Path]:
+    found = directory / ".runq-purge"
+    return sorted(p for p in found.iterdir() if p.suffix == ".json") if found.exists() else []
+
+
+def until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)  # polling the filesystem: no event to wait on
+
+
+def test_destroy_now_removes_offload_files(ctl: runq.Controller, tmp_path: Path) -> None:
+    offload = tmp_path / "offload"
+    configure(ctl, store_max_size=1000, offload_path=str(offload))
+    ctl.enqueue(taskfns.nbytes, args=(b"n" * 5000,))
+    ctl.store.set(b"s" * 5000, "tag")
+    assert len(offload_files(offload)) == 2
+    ctl.destroy()
+    assert offload_files(offload) == set() and markers(offload) == []
+
+
+def test_destroy_later_removes_offload_files_when_due(
+    ctl: runq.Controller, tmp_path: Path, spawn: Callable[..., runq.WorkerManager]
+) -> None:
+    offload = tmp_path / "offload"
+    configure(ctl, store_max_size=1000, offload_path=str(offload))
+    spawn(1)
+    ran = ctl.enqueue_bulk(taskfns.identity, [b"a" * 5000, b"b" * 5000])
+    assert ctl.wait(ran, timeout=60)
+    waiting = ctl.enqueue(taskfns.nbytes, args=(b"c" * 5000,), queue="nobody")
+    stored = ctl.store.set(b"d" * 5000, "mine")
+    assert len(offload_files(offload)) == 4  # a and b (arguments and results), c, d
+    delay = 4.0
+    ctl.destroy(delete=delay)
+    # until the deadline everything is still readable
+    assert ctl.results(ran) == [b"a" * 5000, b"b" * 5000]
+    assert ctl.data(waiting)["args"] == (b"c" * 5000,)
+    assert ctl.store.get(stored) == b"d" * 5000
+    (marker,) = markers(offload)
+    until(lambda: offload_files(offload) == set(), "the offload files removed when due")
+    assert not marker.exists()
+
+
+def test_destroy_later_files_go_with_the_next_process_using_the_directory(
+    backend_url: str, namespace: str, tmp_path: Path
+) -> None:
+    """The destroying process exits at once (its timer with it): a later process that reads
+    or writes offload files there, in another namespace, removes them when due, and keeps a
+    value it stored again meanwhile."""
+    offload = tmp_path / "offload"
+    settings = {"store_max_size": 1000, "offload_path": str(offload)}
+    with runq.configure(namespace, backend_url, **settings) as ctl:  # type: ignore[arg-type]
+        gone, shared = ctl.store.mset([b"x" * 5000, b"y" * 5000], "tag")
+    script = f"import runq; runq.Controller({namespace!r}, {backend_url!r}).destroy(delete=2)"
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    (marker,) = markers(offload)
+    with runq.configure(namespace + "b", backend_url, **settings) as other:  # type: ignore[arg-type]
+        assert other.store.set(b"y" * 5000, "again") == shared  # the same file, reused
+        own = other.store.set(b"z" * 5000, "own")
+
+        def purged() -> bool:
+            assert other.store.get(own) == b"z" * 5000  # each read looks for due markers
+            return not (offload / gone).exists()
+
+        until(purged, "the destroyed namespace's offload file removed")
+        assert not marker.exists()
+        assert offload_files(offload) == {shared, own}
+        assert other.store.mget([shared, own]) == [b"y" * 5000, b"z" * 5000]
+        other.destroy()
+
+
+def test_destroy_later_still_deletes_when_no_marker_can_be_written(
+    ctl: runq.Controller, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    offload = tmp_path / "offload"
+    configure(ctl, store_max_size=1000, offload_path=str(offload))
+    h = ctl.store.set(b"m" * 5000, "tag")
+    (offload / ".runq-purge").write_text("not a directory")
+    ctl.destroy(delete=1)  # no error: the namespace still goes
+    assert "will stay" in caplog.text
+    assert offload_files(offload) == {h}

@@ -31,6 +31,7 @@ from runq.exceptions import (
     TaskStateError,
     UnknownNamespaceError,
     UnknownTaskError,
+    UnknownValueError,
     WaitTimeout,
 )
 from runq.executor import Executor
@@ -62,6 +63,7 @@ __all__ = [
     "TaskTimes",
     "UnknownNamespaceError",
     "UnknownTaskError",
+    "UnknownValueError",
     "WaitTimeout",
     "WorkerConfig",
     "WorkerManager",

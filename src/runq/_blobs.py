@@ -11,9 +11,9 @@ Trust: the payload (or result) is signed (``serialize.Codec``) and names each bl
 hash; a blob's bytes are checked against that hash before anything is unpickled, so a blob is
 as trustworthy as the signed payload that refers to it.
 
-Offload: a blob above ``store_max_size`` goes to the file ``<offload_path>/<hash>``, written to
-a temporary file in the same directory and renamed (readers never see half a file), and read
-back through ``mmap`` (no extra copy).
+Offload: a blob above ``store_max_size`` goes to the file ``<offload_path>/<hash>`` (see
+``_offload``: written atomically, read through ``mmap``, and never under a name that is not a
+hash, whatever the backend holds).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ import hashlib
 import math
 import mmap
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runq import serialize
+from runq._offload import check_hash_name, open_offload, write_offload
 from runq.exceptions import ConfigError, PayloadError
 from runq.models import Blob
 from runq.serialize import Call
@@ -225,8 +224,10 @@ class BlobStore:
         self, hashes: Sequence[str], what: str, unknown: type[Exception] = PayloadError
     ) -> dict[str, Any]:
         """Each blob among ``hashes``, checked and unpickled; a hash not stored is an
-        ``unknown`` error."""
+        ``unknown`` error, a name that is not a hash a ``PayloadError`` (nothing is read)."""
         out: dict[str, Any] = {}
+        for h in hashes:
+            check_hash_name(h, what)
         for h in hashes:
             data = self._cache.get(h)
             if data is not None:
@@ -289,61 +290,3 @@ def _check_hash(expected: str, data: bytes | mmap.mmap, what: str) -> None:
             f"{what}: stored value {expected} is corrupt: its {len(data):,} bytes hash to "
             f"{actual[:16]}… (truncated or overwritten); nothing was unpickled"
         )
-
-
-# ---------------------------------------------------------------------- offload files
-def offload_file(offload_path: str, h: str) -> Path:
-    return Path(offload_path) / h
-
-
-def write_offload(offload_path: str, h: str, data: bytes) -> None:
-    """Write ``<offload_path>/<h>`` atomically (temporary file, then rename)."""
-    directory = Path(offload_path)
-    target = directory / h
-    if target.exists() and target.stat().st_size == len(data):
-        return  # content-addressed: the same hash holds the same bytes
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{h[:16]}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise ConfigError(f"cannot write to offload_path {offload_path}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class open_offload:
-    """Map ``<offload_path>/<h>`` read-only (a ``PayloadError`` if it is missing)."""
-
-    def __init__(self, offload_path: str, h: str, what: str) -> None:
-        path = offload_file(offload_path, h)
-        try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                self._map = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) if size else None
-        except FileNotFoundError:
-            raise PayloadError(
-                f"{what}: offloaded value {h} is missing: no file {path} (is offload_path "
-                "shared by the controller and every worker?)"
-            ) from None
-        except OSError as exc:
-            raise PayloadError(f"{what}: cannot read offloaded value {path}: {exc}") from exc
-
-    def __enter__(self) -> bytes | mmap.mmap:
-        return b"" if self._map is None else self._map
-
-    def __exit__(self, *exc: object) -> None:
-        if self._map is not None:
-            self._map.close()
-
-
-def remove_offload(offload_path: str | None, hashes: Sequence[str]) -> None:
-    """Delete the offload files of ``hashes`` (missing files are ignored)."""
-    if offload_path is None:
-        return
-    for h in hashes:
-        offload_file(offload_path, h).unlink(missing_ok=True)

@@ -696,11 +696,14 @@ class Controller:
         timeout_worker_stop: float = 0,
     ) -> None:
         """Stop the namespace's workers and delete everything it stores: now (``delete=True``),
-        never (``False``), or ``delete`` seconds from now (a number)."""
+        never (``False``), or ``delete`` seconds from now (a number). Offload files go too;
+        later, they are removed by this process if it still runs, else by the next runq
+        process that reads or writes that offload directory (``runq._offload``)."""
         later = None if isinstance(delete, bool) else seconds("delete", delete)
         if self.backend.workers():
             self.workers.stop(type=worker_stop_type, timeout=timeout_worker_stop)
         if later is not None:
+            self.store._destroy_later(later)
             self.backend.expire(later)
         elif delete:
             self.store.destroy()
@@ -770,10 +773,12 @@ def _warn_if_remote(url: str) -> None:
     """Warn once when payloads travel unsigned to a backend that is not on loopback."""
     from urllib.parse import urlsplit
 
+    from runq.urls import split_userinfo
+
     scheme = url.split(":", 1)[0]
     if scheme in ("sqlite", "unix"):
         return
-    host = urlsplit(url).hostname or "localhost"
+    host = urlsplit(split_userinfo(url)[0]).hostname or "localhost"  # a password may hold '/'
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -10,6 +10,7 @@
     ├── ConfigError                  a bad option, URL, name or value
     │   └── UnknownNamespaceError    a namespace opened with ``create=False`` does not exist
     ├── UnknownTaskError             an id that the namespace does not hold (also a KeyError)
+    ├── UnknownValueError            a hash the object store does not hold (also a KeyError)
     ├── TaskStateError               the operation does not fit the task's status
     ├── WaitTimeout                  a wait ran out of time (also a TimeoutError)
     ├── TaskError                    a task raised: a value returned by ``result()``,
@@ -36,6 +37,7 @@ __all__ = [
     "TaskStateError",
     "UnknownNamespaceError",
     "UnknownTaskError",
+    "UnknownValueError",
     "WaitTimeout",
 ]
 
@@ -97,6 +99,13 @@ class UnknownNamespaceError(ConfigError):
 
 class UnknownTaskError(RunqError, KeyError):
     """A task id the namespace does not hold."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownValueError(RunqError, KeyError):
+    """A hash the object store does not hold (``ctl.store.get``, ``mget``, ``location``)."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""

@@ -18,12 +18,12 @@ own environment (``scrub_environment``), so task code cannot read them.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from runq.exceptions import ConfigError, PayloadRejected
+from runq.urls import redact_url, split_userinfo, userinfo_parts
 
 __all__ = [
     "DEFAULT_URL",
@@ -35,9 +35,9 @@ __all__ = [
     "Settings",
     "read_secret_file",
     "resolve",
+    "resolve_url",
     "scrub_environment",
     "secret_bytes",
-    "url_userinfo",
 ]
 
 ENV_URL = "RUNQ_URL"
@@ -62,8 +62,6 @@ class Settings:
     password: PasswordSource = None
 
     def __repr__(self) -> str:  # never show a secret or a password
-        from runq.backends import redact_url
-
         signed = "signed" if self.secret is not None else "unsigned"
         return f"Settings({redact_url(self.url)!r}, {signed})"
 
@@ -81,7 +79,7 @@ def resolve(
     env = os.environ if environ is None else environ
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"url must be a string such as 'redis://host:6379/0', got {url!r}")
-    resolved_url = url or env.get(ENV_URL) or DEFAULT_URL
+    resolved_url = resolve_url(url, env)
     if secret is not None and secret_file is not None:
         raise ConfigError("give the secret once: secret= or a secret file, not both")
     if secret_file is not None:
@@ -93,6 +91,12 @@ def resolve(
     if password is None and _is_redis(resolved_url) and not _has_password(resolved_url):
         password = env.get(ENV_PASSWORD) or None
     return Settings(resolved_url, key, password)
+
+
+def resolve_url(url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The URL to use: ``url``, else ``$RUNQ_URL``, else the embedded default."""
+    env = os.environ if environ is None else environ
+    return url or env.get(ENV_URL) or DEFAULT_URL
 
 
 def secret_bytes(secret: SecretSource) -> bytes | None:
@@ -125,7 +129,7 @@ def scrub_environment(environ: MutableMapping[str, str] | None = None) -> None:
     env.pop(ENV_SECRET, None)
     env.pop(ENV_PASSWORD, None)
     url = env.get(ENV_URL)
-    if url and url_userinfo(url):  # "redis://secret@host" may be a password too
+    if url and split_userinfo(url)[1] is not None:  # "redis://secret@h" may be a password too
         del env[ENV_URL]
 
 
@@ -135,16 +139,5 @@ def _is_redis(url: str) -> bool:
 
 def _has_password(url: str) -> bool:
     """Whether ``url`` carries a password (``user:password@`` before its host)."""
-    _, colon, password = (url_userinfo(url) or "").partition(":")
-    return bool(colon and password)
-
-
-def url_userinfo(url: str) -> str | None:
-    """The user info of ``url``: everything between ``://`` and the LAST ``@`` before its
-    query, so a raw ``@`` or ``/`` in a password stays inside it; None if there is none."""
-    _, sep, rest = url.partition("://")
-    if not sep:
-        return None
-    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
-    userinfo, at, _ = rest.rpartition("@")
-    return userinfo if at else None
+    _, userinfo = split_userinfo(url)
+    return userinfo is not None and userinfo_parts(userinfo)[1] is not None

@@ -6,17 +6,22 @@ last tag is dropped, never before. Tasks use the same store: a task's large argu
 result (64 KiB and more pickled) are values tagged with the task id, so deleting the task drops
 them. Values above the namespace's ``store_max_size`` go to files in its ``offload_path``
 (``runq.configure``); ``location`` tells which.
+
+A hash given to ``get``, ``mget`` or ``location`` must be one (64 lowercase hex digits): anything
+else is a ``ConfigError`` before the backend is asked; a well-formed hash the store does not hold
+is an ``UnknownValueError``. Offload files are only ever named by hashes (``_offload``).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from runq import serialize
-from runq._blobs import BlobStore, remove_offload
-from runq.exceptions import ConfigError, UnknownTaskError
+from runq._blobs import BlobStore
+from runq._offload import is_hash, remove_offload, schedule_purge, shown
+from runq.exceptions import ConfigError, UnknownValueError
 from runq.options import as_id_list
 
 if TYPE_CHECKING:
@@ -56,14 +61,15 @@ class StoreAPI:
 
     # ------------------------------------------------------------------ reading
     def get(self, hash: str) -> Any:
-        """The value stored under ``hash`` (``UnknownTaskError`` if there is none)."""
+        """The value stored under ``hash`` (``UnknownValueError`` if there is none)."""
         return self.mget([hash])[0]
 
     def mget(self, hashes: Sequence[str]) -> builtins.list[Any]:
-        """The values stored under ``hashes``, in order (one round trip)."""
-        hash_list = as_id_list(hashes, "hashes")
+        """The values stored under ``hashes``, in order (one round trip; an unknown hash is
+        an ``UnknownValueError``)."""
+        hash_list = _check_hashes(hashes)
         what = f"object store of {self._queue!r}"
-        values = self._blobs.fetch(list(dict.fromkeys(hash_list)), what, UnknownTaskError)
+        values = self._blobs.fetch(list(dict.fromkeys(hash_list)), what, UnknownValueError)
         return [values[h] for h in hash_list]
 
     def list(self) -> builtins.list[str]:
@@ -80,13 +86,13 @@ class StoreAPI:
     def location(self, hashes: Sequence[str], error: bool = True) -> builtins.list[str | None]: ...
     def location(self, hashes: str | Sequence[str], error: bool = True) -> Any:
         """Where each value is: ``"backend"`` or ``"offload"``. An unknown hash is an
-        ``UnknownTaskError`` (``error=False``: None)."""
-        hash_list = as_id_list(hashes, "hashes")
+        ``UnknownValueError`` (``error=False``: None)."""
+        hash_list = _check_hashes(hashes)
         where = self._ctl.backend.store_locations(hash_list)
         if error:
             for h, place in zip(hash_list, where, strict=True):
                 if place is None:
-                    raise UnknownTaskError(f"no value {h} in the object store of {self._queue!r}")
+                    raise UnknownValueError(f"no value {h} in the object store of {self._queue!r}")
         return where[0] if isinstance(hashes, str) else where
 
     # ------------------------------------------------------------------ deleting
@@ -106,9 +112,43 @@ class StoreAPI:
         freed = self._ctl.backend.store_destroy()
         remove_offload(self._blobs.settings(refresh=True).offload_path, freed)
 
+    def _destroy_later(self, delay_s: float) -> None:
+        """Have the namespace's offload files removed ``delay_s`` seconds from now, when the
+        backend deletes the namespace itself (``Controller.destroy(delete=N)``): files freed
+        already go now; the others stay readable until then (``_offload.schedule_purge``)."""
+        offload_path = self._blobs.settings(refresh=True).offload_path
+        if offload_path is None:
+            return
+        self._collect()
+        stored = self._ctl.backend.store_list()
+        where = self._ctl.backend.store_locations(stored) if stored else []
+        offloaded = [h for h, place in zip(stored, where, strict=True) if place == "offload"]
+        schedule_purge(offload_path, self._queue, offloaded, delay_s)
+
     @property
     def _queue(self) -> str:
         return self._ctl.queue_id
+
+
+def _check_hashes(hashes: str | Sequence[str]) -> builtins.list[str]:
+    """``hashes`` as a list, each a store hash (64 lowercase hex digits), else a
+    ``ConfigError`` naming it."""
+    if isinstance(hashes, str):
+        hash_list = [hashes]
+    elif isinstance(hashes, Iterable) and not isinstance(hashes, bytes | Mapping):
+        hash_list = builtins.list(hashes)
+    else:
+        raise ConfigError(
+            "hashes must be a hash (64 lowercase hex digits) or a sequence of hashes, got "
+            f"{shown(hashes)}"
+        )
+    for h in hash_list:
+        if not is_hash(h):
+            raise ConfigError(
+                f"invalid store hash {shown(h)}: a hash is 64 lowercase hex digits, as "
+                "ctl.store.set and ctl.store.list answer"
+            )
+    return hash_list
 
 
 def _check_tag(tag: str) -> str:

@@ -3,16 +3,18 @@
 - ``sqlite:///relative/file.db``, ``sqlite:////absolute/file.db`` (SQLAlchemy's convention)
 - ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS), ``unix:///path/redis.sock``
 - no URL: ``RUNQ_URL``, else ``sqlite:///.runq/runq.db`` (created on first use)
+
+URL user info and its redaction: ``runq.urls``.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable
 
 from runq.backends.base import SCHEMA_VERSION, Backend, Chain, Control, WorkerRecord
 from runq.exceptions import ConfigError
+from runq.settings import DEFAULT_URL, PasswordSource, resolve_url
+from runq.urls import redact_url, split_userinfo, userinfo_parts
 
 __all__ = [
     "DEFAULT_URL",
@@ -26,19 +28,11 @@ __all__ = [
     "connect",
     "redact_url",
     "resolve_url",
+    "split_userinfo",
+    "userinfo_parts",
 ]
 
-DEFAULT_URL = "sqlite:///.runq/runq.db"
-
-#: A Redis password: a value, or a callable asked for it at each new connection.
-PasswordSource = str | Callable[[], str] | None
-
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-def resolve_url(url: str | None) -> str:
-    """The URL to use: ``url``, else ``$RUNQ_URL``, else the embedded default."""
-    return url or os.environ.get("RUNQ_URL") or DEFAULT_URL
 
 
 def check_namespace(namespace: str) -> str:
@@ -82,13 +76,12 @@ def connect(
         from runq.backends.redis import RedisBackend
 
         return RedisBackend(url, namespace, check_version=check_version, create=create)
+    head, sep, _ = url.partition("://")  # without '://', the 'scheme' may be a password
+    named = f"scheme {scheme!r} in " if sep and re.fullmatch(_SCHEME, head.lower()) else ""
     raise ConfigError(
-        f"unsupported backend URL scheme {scheme!r} in {redact_url(url)!r}: use sqlite:///file.db, "
+        f"unsupported backend URL {named}{redact_url(url)!r}: use sqlite:///file.db, "
         "redis://host:port/db, rediss://… or unix:///path/redis.sock"
     )
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any password (in its user info or its query) replaced by ``***``."""
-    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
+_SCHEME = r"[a-z][a-z0-9+.\-]*"

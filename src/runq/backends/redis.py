@@ -28,18 +28,16 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 import redis
 
-from runq.backends import redact_url
+from runq.backends import redact_url, split_userinfo, userinfo_parts
 from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
@@ -158,10 +156,15 @@ class _PasswordCallable(redis.CredentialProvider):
 
 def _connect(url: str, password: str | Callable[[], str] | None = None) -> redis.Redis:
     """A client (with its thread-safe connection pool) for ``url``; no I/O yet. The password
-    is ``password`` (a value or a callable), else the URL's, else ``RUNQ_REDIS_PASSWORD``."""
+    is ``password`` (a value or a callable), else the URL's (``runq.settings`` resolves
+    ``RUNQ_REDIS_PASSWORD`` into ``password``: this module reads no environment).
+    User and password are taken out of the URL here (``split_userinfo``: a raw ``@``, ``/``,
+    ``:``, ``?`` or ``#`` in a password works) and handed to redis-py decoded."""
+    shown = redact_url(url)
     scheme, sep, rest = url.partition("://")
     scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme.lower(), scheme.lower())
-    url = scheme + sep + rest
+    bare, userinfo = split_userinfo(scheme + sep + rest)
+    username, url_password = userinfo_parts(userinfo) if userinfo is not None else (None, None)
     options: dict[str, Any] = {
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "socket_timeout": _SOCKET_TIMEOUT_S,
@@ -169,25 +172,21 @@ def _connect(url: str, password: str | Callable[[], str] | None = None) -> redis
     }
     if scheme != "unix":
         options["socket_keepalive"] = True
-    parts = urlsplit(url)
-    if password is not None:
-        if parts.password:
-            raise ConfigError(
-                f"two passwords for {redact_url(url)!r}: one in the URL and password=; "
-                "give only one"
-            )
-        if callable(password):
-            username = parts.username or None
-            url = url.replace(f"{parts.username}@", "", 1) if username else url
-            options["credential_provider"] = _PasswordCallable(username, password)
-        else:
-            options["password"] = password
-    elif not parts.password and os.environ.get("RUNQ_REDIS_PASSWORD"):
-        options["password"] = os.environ["RUNQ_REDIS_PASSWORD"]
+    if password is not None and url_password is not None:
+        raise ConfigError(
+            f"two passwords for {shown!r}: one in the URL and password=; give only one"
+        )
+    if callable(password):
+        options["credential_provider"] = _PasswordCallable(username, password)
+    else:
+        options.update(username=username, password=password or url_password or None)
     try:
-        return redis.Redis.from_url(url, **options)
+        return redis.Redis.from_url(bare, **options)
     except ValueError as exc:
-        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+        # redis-py's text may quote the port or a query name: safe, unless a raw '@' left in
+        # the rest of the URL makes part of it possibly a password (see ``redact_url``)
+        detail = str(exc) if "@" not in bare else "it cannot be read"
+        raise ConfigError(f"invalid Redis URL {shown!r}: {detail}") from None
 
 
 @functools.lru_cache(maxsize=256)

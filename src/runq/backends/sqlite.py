@@ -45,6 +45,7 @@ from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any
 
+from runq.backends import redact_url
 from runq.backends import sqlite_sql as sql
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.sqlite_dedup import SqliteDedupMixin
@@ -89,14 +90,14 @@ def _path_of(url: str) -> str:
     prefix = "sqlite:///"
     if not url.lower().startswith(prefix) or len(url) == len(prefix):
         raise ConfigError(
-            f"invalid SQLite URL {url!r}: use sqlite:///relative/file.db or "
+            f"invalid SQLite URL {redact_url(url)!r}: use sqlite:///relative/file.db or "
             "sqlite:////absolute/file.db"
         )
     path = url[len(prefix) :]
     if "?" in path or path == ":memory:":
         raise ConfigError(
-            f"unsupported SQLite URL {url!r}: give a file path, without query parameters "
-            "(workers in other processes must be able to open it)"
+            f"unsupported SQLite URL {redact_url(url)!r}: give a file path, without query "
+            "parameters (workers in other processes must be able to open it)"
         )
     return os.path.abspath(path)
 
