@@ -25,7 +25,10 @@
 --   KEYS[22] w_last_seen hash   worker id -> time
 --   KEYS[23] dedup       hash   task id -> its duplicate key (on_duplicate other than parallel)
 --   KEYS[24] dedup_active hash  duplicate key -> its active task ids, oldest first ('\n')
--- then the script's own keys. Scripts that touch queues end their KEYS with pairs
+--   KEYS[25] progress    hash   task id -> its latest progress value
+--   KEYS[26] stage_owner hash   task id -> the staging batch that reserved it (enqueue_stage.lua)
+--   KEYS[27] stage_lease zset   staging batch id -> lease deadline (0: to be cleaned up)
+-- (S = NSTATIC of them) then the script's own keys (script headers number them from S). Scripts that touch queues end their KEYS with pairs
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
 -- and every script gets ARGV[1] = 'runq:{ns}:q:' (to map those keys back to queue names) and
 -- ARGV[2] = the 'runq:{ns}:done' channel. A script that needs a queue it was not given writes
@@ -40,9 +43,10 @@ local K = {
   attempt = KEYS[11], deps = KEYS[12], waiting = KEYS[13], dependants = KEYS[14],
   order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
   w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
-  dedup = KEYS[23], dedup_active = KEYS[24],
+  dedup = KEYS[23], dedup_active = KEYS[24], progress = KEYS[25], stage_owner = KEYS[26],
+  stage_lease = KEYS[27],
 }
-local NSTATIC = 24
+local NSTATIC = 27
 local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000

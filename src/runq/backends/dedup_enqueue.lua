@@ -7,8 +7,8 @@
 --   queue_one  none active: PENDING, joins;   one: DEFERRED, joins;  more: DISCARDED
 -- Tasks without a key are PENDING. DISCARDED ids are published on the done channel.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25..]   queue pairs for every queue of the batch
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1..]   queue pairs for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n
 -- ARGV[4..]    6 values per task: id, queue name, options JSON, payload, duplicate key ('' for

@@ -9,9 +9,9 @@
 -- The tasks' object-store values (large arguments) are stored and tagged with their task ids
 -- in the same call (see _store_lib.lua).
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25..29] the store keys (see _store_lib.lua)
--- KEYS[30..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1..S+5] the store keys (see _store_lib.lua)
+-- KEYS[S+6..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n
 -- ARGV[4..]    5 values per task: id, queue name, options JSON, payload, dependency ids

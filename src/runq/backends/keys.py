@@ -100,6 +100,9 @@ STATIC_FIELDS: tuple[str, ...] = (
     "w:last_seen",
     "dedup",
     "dedup:active",
+    "progress",
+    "stage:owner",
+    "stage:lease",
 )
 
 

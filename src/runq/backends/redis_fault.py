@@ -119,10 +119,10 @@ class RedisFaultMixin:
     @_translated
     def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
         ttl = "" if ttl_s is None else repr(float(ttl_s))
-        active, kill, cancel = self._fault(
+        active, kill, cancel, known = self._fault(
             "fault_heartbeat", self._k.worker_log(worker_id), [], [worker_id, ttl]
         )
-        return Control(bool(active), bool(kill), _str(cancel) or None)
+        return Control(bool(active), bool(kill), _str(cancel) or None, bool(known))
 
     @_translated
     def detect_lost(self) -> list[str]:

@@ -81,6 +81,8 @@ _IMPOSSIBLE, _MISSING = TaskStatus.IMPOSSIBLE, TaskStatus.MISSING
 _DISCARDED = TaskStatus.DISCARDED
 _ACTIVE_WORKER = ("IDLE", "BUSY", "PAUSED")
 _GONE_WORKER = ("LOST", "EXITED")  # may not claim; an unknown worker id may
+#: The log event of a finished task (every other finished status logs TASK_ERROR).
+_FINISH_EVENT = {TaskStatus.COMPLETE: "TASK_COMPLETE", TaskStatus.CANCELLED: "TASK_CANCEL"}
 
 
 def _path_of(url: str) -> str:
@@ -513,6 +515,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             conn.execute(sql.DELETE_DEPS_OF, params)
             conn.execute(sql.DELETE_DEPS_ON, params)
             conn.execute(sql.DELETE_TASKS, params)
+            conn.execute(sql.PROGRESS_DELETE, params)
             self._store_untag(conn, list(status), orphan=True)
 
     # ------------------------------------------------------------------ worker transitions
@@ -606,7 +609,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         params = (status.value, result, now, ns, task_id, worker_id)
         if not conn.execute(sql.TASK_FINISH, params).rowcount:
             return False
-        command = "TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR"
+        command = _FINISH_EVENT.get(status, "TASK_ERROR")
         conn.execute(sql.LOG, (ns, worker_id, now, command, task_id))
         self._dedup_release(conn, [task_id])
         if conn.execute(sql.HAS_DEPENDANTS, (ns, task_id)).fetchone() is None:
