@@ -19,9 +19,20 @@
   of more than ``_ENQUEUE_CHUNK`` tasks is checked as a whole first, then written by one script
   call per chunk (each atomic).
 - Connections: timeouts on connect and on every socket (longer than any blocking call, which is
-  capped at ``_MAX_BLOCK_S``: callers are answered early and ask again), TCP keepalive, and no
-  automatic retry: a transition sent twice could apply twice, so a lost connection surfaces as
-  ``BackendUnavailable`` and the caller decides.
+  capped at ``_MAX_BLOCK_S``: callers are answered early and ask again) and TCP keepalive. A
+  connection the server closed while idle (``CLIENT KILL``, ``timeout``, a restart) is noticed
+  before a command is sent on it: the pool checks a connection it hands out (``can_read``), and
+  the script runner polls its own connection the same way (``_redis_scripts``).
+- Retries: redis-py's own retry is off (``retry=Retry(NoBackoff(), 0)``; a plain
+  ``redis.Redis()`` would get 10 attempts with exponential backoff, which keeps a call, and a
+  worker's signal handling, waiting for tens of seconds while Redis is down). A connection
+  error that happens anyway is made once more, on a fresh connection, by the verbs that only
+  read (``redis_errors.read_retried``); transitions are never sent twice, since the first may
+  have been applied before its answer was lost: every script (``EVALSHA``), and the
+  ``self._r`` calls that write non-idempotently (``store_collect`` and ``store_destroy``, whose
+  ``MULTI`` reads and deletes the orphans set; ``config_save`` without overwrite, ``HSETNX``).
+  Those surface a lost connection as ``BackendUnavailable`` and the caller decides. Errors are
+  classified in ``redis_errors``: only a server that cannot serve *for now* is unavailable.
 """
 
 from __future__ import annotations
@@ -34,10 +45,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from runq.backends import redact_url
 from runq.backends._redis_listen import DoneListener
@@ -45,12 +58,12 @@ from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
 from runq.backends.redis_dedup import RedisDedupMixin
+from runq.backends.redis_errors import backend_error, read_retried, translated
 from runq.backends.redis_fault import RedisFaultMixin
 from runq.backends.redis_ops import RedisOpsMixin
 from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
 from runq.exceptions import (
     BackendError,
-    BackendUnavailable,
     ConfigError,
     SchemaVersionMismatch,
     TaskStateError,
@@ -69,8 +82,6 @@ from runq.models import (
 
 __all__ = ["RedisBackend"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _CONNECT_TIMEOUT_S = 5.0
 _MAX_BLOCK_S = 10.0  # longest blocking call (BLPOP); callers may be answered early
@@ -110,36 +121,6 @@ def _script_source(name: str) -> str:
     return "\n".join(files.joinpath(part).read_text(encoding="utf-8") for part in parts)
 
 
-def _backend_error(exc: redis.RedisError, address: str) -> BackendError:
-    """The runq exception for a redis-py one (messages never hold a password)."""
-    text = str(exc)
-    if isinstance(exc, redis.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
-        return BackendError(
-            f"Redis at {address} refused to authenticate: the password or user is wrong or "
-            f"missing (give it in the URL or in RUNQ_REDIS_PASSWORD): {text}"
-        )
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return BackendUnavailable(
-            f"cannot reach Redis at {address}: {text} (is the server running and the URL right?)"
-        )
-    return BackendError(f"Redis at {address} failed: {text}")
-
-
-def _translated(
-    method: Callable[Concatenate[RedisBackend, P], R],
-) -> Callable[Concatenate[RedisBackend, P], R]:
-    """Turn redis-py's exceptions raised by ``method`` into runq's."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisBackend, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise _backend_error(exc, self.address) from exc
-
-    return wrapper
-
-
 class _PasswordCallable(redis.CredentialProvider):
     """Asks a callable for the password at each new connection (rotating credentials)."""
 
@@ -165,6 +146,7 @@ def _connect(url: str, password: str | Callable[[], str] | None = None) -> redis
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "socket_timeout": _SOCKET_TIMEOUT_S,
         "health_check_interval": _HEALTH_CHECK_S,
+        "retry": Retry(NoBackoff(), 0),  # no hidden repeats: see the module docstring
     }
     if scheme != "unix":
         options["socket_keepalive"] = True
@@ -249,7 +231,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             self._check_version(check_version)
         except redis.RedisError as exc:
             self._r.close()
-            raise _backend_error(exc, self.address) from exc
+            raise backend_error(exc, self.address) from exc
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.address!r}, {self.namespace!r})"
@@ -333,7 +315,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         return out
 
     # ------------------------------------------------------------------ lifecycle
-    @_translated
+    @read_retried
     def now(self) -> float:
         seconds, micros = self._r.time()
         return seconds + micros / 1e6
@@ -344,7 +326,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         self._r.close()  # also closes the listener's connection, which ends its thread
         self._listener.join(_READ_JOIN_S)
 
-    @_translated
+    @translated
     def destroy(self) -> None:
         batch: list[bytes] = []
         for key in self._r.scan_iter(match=self._k.scan_pattern, count=1000):
@@ -357,7 +339,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         with self._lock:
             self._known.clear()
 
-    @_translated
+    @translated
     def expire(self, seconds: float) -> None:
         ms = max(1, round(seconds * 1000))
         pipe = self._r.pipeline(transaction=False)
@@ -366,7 +348,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         pipe.execute()
 
     # ------------------------------------------------------------------ submission
-    @_translated
+    @translated
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
         if not tasks:
             return []
@@ -430,13 +412,13 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
                     raise self._script_error("UNKNOWN", dep)
 
     # ------------------------------------------------------------------ inspection
-    @_translated
+    @read_retried
     def status(self, ids: Sequence[str]) -> list[TaskStatus]:
         (values,) = self._hmget(["status"], ids)
         missing = TaskStatus.MISSING
         return [missing if v is None else _STATUS[v] for v in values]
 
-    @_translated
+    @read_retried
     def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
         fields = ["status", "queue", "options", "worker", "pid", "deps", "dependants", "attempt"]
         status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
@@ -487,26 +469,26 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             start += n
         return out
 
-    @_translated
+    @read_retried
     def payload(self, task_id: str) -> bytes | None:
         value = self._r.hget(self._k.key("payload"), task_id)
         return value.encode() if isinstance(value, str) else value
 
-    @_translated
+    @translated
     def progress_set(self, task_id: str, value: bytes) -> None:
         self._r.hset(self._k.key("progress"), task_id, value)  # one command: atomic as it is
 
-    @_translated
+    @read_retried
     def progress_get(self, task_id: str) -> bytes | None:
         value = self._r.hget(self._k.key("progress"), task_id)
         return value.encode() if isinstance(value, str) else value
 
-    @_translated
+    @read_retried
     def results(self, ids: Sequence[str]) -> list[bytes | None]:
         (values,) = self._hmget(["result"], ids)
         return values
 
-    @_translated
+    @read_retried
     def times(self, ids: Sequence[str]) -> list[TaskTimes]:
         columns = self._hmget(["submitted", "started", "finished"], ids)
         return [
@@ -518,21 +500,21 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             for s, b, f in zip(*columns, strict=True)
         ]
 
-    @_translated
+    @read_retried
     def list_tasks(self) -> list[str]:
         ids = self._r.zrange(self._k.order, 0, -1)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    @_translated
+    @read_retried
     def overview(self) -> dict[TaskStatus, int]:
         counts = Counter(self._r.hvals(self._k.status))
         return {TaskStatus(_str(s)): n for s, n in counts.items()}
 
-    @_translated
+    @read_retried
     def queue_tasks(self, queue: str) -> list[str]:
         return [_str(i) for i in self._r.lrange(self._k.queue(queue), 0, -1)]
 
-    @_translated
+    @read_retried
     def queue_lengths(self) -> dict[str, int]:
         names = sorted(_str(n) for n in self._r.smembers(self._k.queues))
         pipe = self._r.pipeline(transaction=True)
@@ -540,7 +522,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             pipe.llen(self._k.queue(name))
         return dict(zip(names, pipe.execute(), strict=True))
 
-    @_translated
+    @read_retried
     def deferred(self) -> dict[str, list[str]]:
         ids = [_str(i) for i in self._r.hkeys(self._k.waiting)]
         if not ids:
@@ -551,7 +533,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         done = {p for p, s in zip(parents, self.status(parents), strict=True) if s == "COMPLETE"}
         return {i: [d for d in ds if d not in done] for i, ds in deps.items()}
 
-    @_translated
+    @read_retried
     def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
         if len(ids) > _WATCH_MAX:
             # Many outstanding tasks: some finish all the time, and a short pause between
@@ -565,14 +547,14 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         self._listener.wait(ids, timeout_s, finished_already)
 
     # ------------------------------------------------------------------ controller transitions
-    @_translated
+    @translated
     def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         if not ids:
             return []
         reply = self._eval("cancel", [], self._known_queues(), ["cancel", "0", "", *ids])
         return [_STATUS[s] for s in reply]
 
-    @_translated
+    @translated
     def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
         if not ids:
             return 0
@@ -580,19 +562,19 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         first = [] if queue is None else [queue]
         return int(self._eval("cancel", [], self._known_queues(first), ["remove", *only, *ids]))
 
-    @_translated
+    @translated
     def delete(self, ids: Sequence[str], check: bool) -> None:
         if ids:
             args = ["1" if check else "0", *ids]
             self._eval("delete", self._k.store, self._known_queues(), args)
 
     # ------------------------------------------------------------------ worker transitions
-    @_translated
+    @translated
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
         log = self._k.worker_log(worker_id)
         self._eval("register_worker", [log], [], [worker_id, json.dumps(info)])
 
-    @_translated
+    @translated
     def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         names = list(dict.fromkeys(queues))
         self._remember(names)
@@ -613,7 +595,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             attempt=int(attempt),
         )
 
-    @_translated
+    @translated
     def finish(
         self,
         worker_id: str,
@@ -635,12 +617,12 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         reply = self._eval("finish", keys, self._known_queues(names), args)
         return bool(reply[0]), self._claimed(reply[1:])
 
-    @_translated
+    @translated
     def requeue(self, worker_id: str, task_id: str) -> bool:
         log = self._k.worker_log(worker_id)
         return bool(self._eval("requeue", [log], self._known_queues(), [worker_id, task_id]))
 
-    @_translated
+    @read_retried
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         block_s = min(timeout_s, _MAX_BLOCK_S)
         if block_s < 0.001:  # BLPOP's 0 would block for ever
@@ -649,17 +631,17 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         keys.append(self._k.worker_wake(worker_id))
         self._r.blpop(keys, timeout=round(block_s, 3))
 
-    @_translated
+    @translated
     def worker_log(self, worker_id: str, command: str, message: str) -> None:
         log = self._k.worker_log(worker_id)
         self._eval("worker_log", [log], [], [worker_id, command, message, "0"])
 
-    @_translated
+    @translated
     def worker_exit(self, worker_id: str, message: str = "") -> None:
         log = self._k.worker_log(worker_id)
         self._eval("worker_log", [log], [], [worker_id, "STOP", message, "1"])
 
-    @_translated
+    @read_retried
     def workers(self, include_exited: bool = False) -> list[WorkerRecord]:
         pipe = self._r.pipeline(transaction=True)
         for name in ("w:status", "w:info", "w:task", "w:started", "w:last_seen"):
@@ -683,7 +665,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         out.sort(key=lambda w: (w.started, w.worker_id))
         return out
 
-    @_translated
+    @read_retried
     def worker_log_tail(self, worker_id: str, n: int) -> list[LogEntry]:
         start = 0 if n <= 0 else -n
         raw = self._r.lrange(self._k.worker_log(worker_id), start, -1)

@@ -9,14 +9,15 @@ right after the static keys; queue pairs follow, asked for with ``NEEDQ`` as eve
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from runq.backends.base import Chain, Control
 from runq.backends.keys import FAULT_FIELDS
+from runq.backends.redis_errors import read_retried, translated
 from runq.exceptions import BackendError, ConfigError, TaskStateError, UnknownTaskError
 from runq.models import TaskStatus
 
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisFaultMixin"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 _RESOLVE_ROUNDS = 64  # longest MOVED chain followed
 _NEEDQ_ROUNDS = 8
 
@@ -42,23 +41,6 @@ def _fault_source(name: str) -> str:
 
 def _str(value: bytes | str) -> str:
     return value if isinstance(value, str) else value.decode()
-
-
-def _translated(
-    method: Callable[Concatenate[RedisFaultMixin, P], R],
-) -> Callable[Concatenate[RedisFaultMixin, P], R]:
-    """Turn redis-py's exceptions raised by ``method`` into runq's."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisFaultMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            from runq.backends.redis import _backend_error
-
-            raise _backend_error(exc, self.address) from exc
-
-    return wrapper
 
 
 class RedisFaultMixin:
@@ -116,7 +98,7 @@ class RedisFaultMixin:
             return ConfigError(f"task id {detail!r} already exists in {ns!r}")
         return BackendError(f"unexpected answer {code} {detail!r} from a runq Redis script")
 
-    @_translated
+    @translated
     def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
         ttl = "" if ttl_s is None else repr(float(ttl_s))
         active, kill, cancel, known = self._fault(
@@ -124,7 +106,7 @@ class RedisFaultMixin:
         )
         return Control(bool(active), bool(kill), _str(cancel) or None, bool(known))
 
-    @_translated
+    @translated
     def detect_lost(self) -> list[str]:
         seconds, micros = self._r.time()
         raw: list[bytes] = self._r.zrangebyscore(  # type: ignore[assignment]
@@ -133,7 +115,7 @@ class RedisFaultMixin:
         lapsed = [_str(wid) for wid in raw]
         return [w for w in lapsed if self._release(w, "LOST", "heartbeat lapsed", lapsed=True)[0]]
 
-    @_translated
+    @translated
     def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         return self._release(worker_id, status, message, lapsed=False)[1]
 
@@ -148,26 +130,26 @@ class RedisFaultMixin:
         )
         return bool(done), (_str(task_id) or None)
 
-    @_translated
+    @translated
     def request_cancel(self, task_id: str) -> TaskStatus:
         return TaskStatus(_str(self._fault("fault_request", None, [], ["cancel", task_id])))
 
-    @_translated
+    @translated
     def request_kill(self, worker_ids: Sequence[str]) -> None:
         if worker_ids:
             self._fault("fault_request", None, [], ["kill", *worker_ids])
 
-    @_translated
+    @translated
     def retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
         args = [worker_id, task_id, repr(max(0.0, float(delay_s))), result]
         return bool(self._fault("fault_retry_later", self._k.worker_log(worker_id), [], args))
 
-    @_translated
+    @translated
     def promote_due(self) -> float | None:
         (nxt,) = self._fault("fault_promote", None, self._known_queues(), [])
         return float(nxt) if nxt else None
 
-    @_translated
+    @translated
     def retry_tasks(self, pairs: Sequence[tuple[str, str]]) -> list[TaskStatus]:
         if not pairs:
             return []
@@ -175,7 +157,7 @@ class RedisFaultMixin:
         reply = self._fault("fault_retry_tasks", None, self._known_queues(), args)
         return [TaskStatus(_str(s)) for s in reply]
 
-    @_translated
+    @read_retried
     def resolve(self, ids: Sequence[str]) -> list[str]:
         out = list(ids)
         for _ in range(_RESOLVE_ROUNDS):
@@ -187,7 +169,7 @@ class RedisFaultMixin:
             out = [newer.get(x, x) for x in out]
         return out
 
-    @_translated
+    @read_retried
     def chain(self, task_id: str) -> Chain:
         ids = [task_id]
         for field, forward in (("moved_from", False), ("moved_to", True)):
