@@ -1,9 +1,9 @@
 -- finish.lua: store a RUNNING task's outcome and, in the same call, claim the next task.
 -- If the task is RUNNING under the worker: set its status, result and finished time, log
--- TASK_COMPLETE (COMPLETE), TASK_CANCEL (CANCELLED) or TASK_ERROR (other), release its dependants (COMPLETE) or make
--- them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED, TIMEOUT, IMPOSSIBLE), and publish the
--- finished ids on the done channel; release the next task held by its duplicate policy
--- (see _lib.lua). Otherwise nothing of the task is written.
+-- TASK_COMPLETE (COMPLETE), TASK_CANCEL (CANCELLED) or TASK_ERROR (other), release its
+-- dependants (COMPLETE) or make them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED,
+-- TIMEOUT, IMPOSSIBLE), and publish the finished ids on the done channel; release the next
+-- task held by its duplicate policy (see _lib.lua). Otherwise nothing of the task is written.
 -- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE
 -- (unless PAUSED). A worker marked LOST or EXITED is left alone and claims nothing.
 --

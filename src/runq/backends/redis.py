@@ -3,8 +3,9 @@
 - Keys: ``keys.py`` holds the whole vocabulary. Every key is ``runq:{<namespace>}:…`` (one
   Cluster slot per namespace); task data lives in namespace-level hashes keyed by task id, so
   every key a script touches is passed through ``KEYS``.
-- Scripts: ``backends/*.lua`` (package data), each prefixed with ``_lib.lua`` and registered
-  once per backend object; every script's header documents its KEYS and ARGV. The server's
+- Scripts: ``backends/*.lua`` (package data), each prefixed with ``_lib.lua`` (and the
+  libraries it needs: ``_store_lib.lua``, ``_enqueue_lib.lua``) and registered once per backend
+  object; every script's header documents its KEYS and ARGV. The server's
   ``TIME`` stamps every time. ``finish`` with ``next_queues`` finishes and claims in one call.
 - Queues a script was not given (e.g. the queue of a dependant that a COMPLETE task releases)
   are asked for with a ``NEEDQ`` answer before any write; the call is then repeated with them.
@@ -16,8 +17,8 @@
   it is not empty (the worker answers first); ``send`` pushes to the worker's wake list. The
   other worker-operation verbs are in ``redis_ops.py`` (``ops_*.lua``).
 - Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline. A batch
-  of more than ``_ENQUEUE_CHUNK`` tasks is checked as a whole first, then written by one script
-  call per chunk (each atomic).
+  of more than ``redis_enqueue.ENQUEUE_CHUNK`` tasks is staged chunk by chunk, invisibly, then
+  committed by one script (``redis_enqueue.py``): all or none at any size.
 - Connections: timeouts on connect and on every socket (longer than any blocking call, which is
   capped at ``_MAX_BLOCK_S``: callers are answered early and ask again) and TCP keepalive. A
   connection the server closed while idle (``CLIENT KILL``, ``timeout``, a restart) is noticed
@@ -57,11 +58,11 @@ from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
-from runq.backends.redis_dedup import RedisDedupMixin
+from runq.backends.redis_enqueue import RedisEnqueueMixin
 from runq.backends.redis_errors import backend_error, read_retried, translated
 from runq.backends.redis_fault import RedisFaultMixin
 from runq.backends.redis_ops import RedisOpsMixin
-from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
+from runq.backends.redis_store import NeedBlob, RedisStoreMixin
 from runq.exceptions import (
     BackendError,
     ConfigError,
@@ -73,7 +74,6 @@ from runq.models import (
     FINISHED_STATUSES,
     ClaimedTask,
     LogEntry,
-    NewTask,
     TaskRecord,
     TaskStatus,
     TaskTimes,
@@ -88,7 +88,6 @@ _MAX_BLOCK_S = 10.0  # longest blocking call (BLPOP); callers may be answered ea
 _SOCKET_TIMEOUT_S = _MAX_BLOCK_S + 10.0  # the socket timeout never fires before a block ends
 _HEALTH_CHECK_S = 30  # PING a pooled connection idle for longer before using it
 _READ_CHUNK = 10_000  # fields per HMGET
-_ENQUEUE_CHUNK = 10_000  # tasks per enqueue script call
 _NEEDQ_ROUNDS = 8
 _READ_JOIN_S = 2.0  # how long close() waits for the pub/sub reader thread
 _SCRIPTS = (
@@ -101,8 +100,11 @@ _SCRIPTS = (
     "register_worker",
     "worker_log",
     "store",
-    "dedup_enqueue",
+    "enqueue_stage",
+    "enqueue_commit",
+    "enqueue_clean",
 )
+_ENQUEUE_SCRIPTS = {"enqueue", "enqueue_stage", "enqueue_commit", "enqueue_clean"}
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
 _ACTIVE_WORKERS = {WorkerStatus.IDLE, WorkerStatus.BUSY, WorkerStatus.PAUSED}
@@ -115,9 +117,11 @@ _MANY_PAUSE_S = 0.01
 
 @functools.cache
 def _script_source(name: str) -> str:
-    """A script's text: ``_lib.lua``, ``_store_lib.lua``, then ``<name>.lua``."""
+    """A script's text: ``_lib.lua``, ``_store_lib.lua``, ``_enqueue_lib.lua`` (enqueue scripts),
+    then ``<name>.lua``."""
     files = resources.files("runq.backends")
-    parts = ("_lib.lua", "_store_lib.lua", f"{name}.lua")
+    extra = ("_enqueue_lib.lua",) if name in _ENQUEUE_SCRIPTS else ()
+    parts = ("_lib.lua", "_store_lib.lua", *extra, f"{name}.lua")
     return "\n".join(files.joinpath(part).read_text(encoding="utf-8") for part in parts)
 
 
@@ -206,7 +210,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMixin):
+class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFaultMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(
@@ -260,7 +264,8 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
 
     def _eval(self, script: str, keys: list[str], queues: list[str], args: list[Any]) -> Any:
         """Run a script with the static keys, ``keys`` and the key pairs of ``queues``,
-        adding the queues it asks for (``NEEDQ``); raise the runq error it answers."""
+        adding the queues it asks for (``NEEDQ``) and cleaning up a staged batch that holds a
+        stale reservation (``STALE``); raise the runq error it answers."""
         for _ in range(_NEEDQ_ROUNDS):
             queue_keys: list[str] = []
             for name in queues:
@@ -269,10 +274,13 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
                 return reply
             code, *detail = (_str(x) for x in reply[0])
-            if code != "NEEDQ":
+            if code == "STALE":
+                self._clean_stage(detail[0])
+            elif code == "NEEDQ":
+                self._remember(detail)
+                queues = list(dict.fromkeys([*queues, *detail]))
+            else:
                 raise self._script_error(code, detail[0] if detail else "")
-            self._remember(detail)
-            queues = list(dict.fromkeys([*queues, *detail]))
         raise BackendError(f"Redis script {script} kept asking for more queues ({queues})")
 
     def _script_error(self, code: str, detail: str) -> Exception:
@@ -283,6 +291,15 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             return ConfigError(f"task id {detail!r} already exists in {ns!r}")
         if code == "DUPLICATE":
             return ConfigError(f"task id {detail!r} appears twice in one enqueue")
+        if code == "STAGED":
+            return ConfigError(
+                f"task id {detail!r} is being enqueued by another large batch in {ns!r}"
+            )
+        if code == "LAPSED":
+            return BackendError(
+                f"a large enqueue into {ns!r} lost its staged batch {detail} (its lease ran out "
+                "or the namespace was destroyed meanwhile): nothing of it was enqueued"
+            )
         if code == "RUNNING":
             return TaskStateError(
                 f"task {detail!r} is RUNNING: cancel it first, or delete with check=False"
@@ -347,70 +364,6 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             pipe.pexpire(key, ms)
         pipe.execute()
 
-    # ------------------------------------------------------------------ submission
-    @translated
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        if not tasks:
-            return []
-        if len(tasks) > _ENQUEUE_CHUNK:
-            self._validate_batch(tasks)
-        out: list[TaskStatus] = []
-        for start in range(0, len(tasks), _ENQUEUE_CHUNK):
-            out += self._enqueue_chunk(tasks[start : start + _ENQUEUE_CHUNK])
-        return out
-
-    def _enqueue_chunk(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        if any(task.dedup_key is not None for task in tasks):
-            return self._enqueue_dedup(tasks)
-        args: list[Any] = [len(tasks)]
-        last_options: object = None
-        options_json = ""
-        for task in tasks:
-            if "\n" in task.id:
-                raise ConfigError(f"task id {task.id!r} contains a newline")
-            if task.options is not last_options:  # bulk batches share one options dict
-                last_options, options_json = task.options, json.dumps(task.options)
-            deps = "\n".join(task.depends_on)
-            args += (task.id, task.queue, options_json, task.payload, deps)
-        queues = list(dict.fromkeys(task.queue for task in tasks))
-        self._remember(queues)
-        try:
-            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
-        except NeedBlob:  # a value we thought stored was deleted since: send the bytes
-            self._forget_stored()
-            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
-        return [_STATUS[s] for s in reply]
-
-    def _task_blobs(self, tasks: Sequence[NewTask]) -> list[Any]:
-        """The enqueue script's store arguments for ``tasks``."""
-        with_blobs = [t for t in tasks if t.blobs]
-        if not with_blobs:
-            return [0, 0]
-        values = blob_args(self, [blob for t in with_blobs for blob in t.blobs])
-        args: list[Any] = [*values, len(with_blobs)]
-        for task in with_blobs:
-            args += (task.id, "\n".join(blob.hash for blob in task.blobs))
-        return args
-
-    def _validate_batch(self, tasks: Sequence[NewTask]) -> None:
-        """Check a batch that spans several script calls as a whole before writing any of it
-        (each call checks its own part again, atomically)."""
-        index: dict[str, int] = {}
-        for i, task in enumerate(tasks):
-            if task.id in index:
-                raise self._script_error("DUPLICATE", task.id)
-            index[task.id] = i
-        outside = list(dict.fromkeys(d for t in tasks for d in t.depends_on if d not in index))
-        (found,) = self._hmget(["status"], [*index, *outside])
-        for task_id, status in zip(index, found, strict=False):
-            if status is not None:
-                raise self._script_error("EXISTS", task_id)
-        exists = {d for d, s in zip(outside, found[len(index) :], strict=True) if s is not None}
-        for i, task in enumerate(tasks):
-            for dep in task.depends_on:
-                if index.get(dep, i) >= i and dep not in exists:
-                    raise self._script_error("UNKNOWN", dep)
-
     # ------------------------------------------------------------------ inspection
     @read_retried
     def status(self, ids: Sequence[str]) -> list[TaskStatus]:
@@ -471,8 +424,8 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
 
     @read_retried
     def payload(self, task_id: str) -> bytes | None:
-        value = self._r.hget(self._k.key("payload"), task_id)
-        return value.encode() if isinstance(value, str) else value
+        status, value = self._hmget(["status", "payload"], [task_id])  # staged: no status
+        return None if status[0] is None else value[0]
 
     @translated
     def progress_set(self, task_id: str, value: bytes) -> None:

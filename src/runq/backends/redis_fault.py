@@ -57,6 +57,8 @@ class RedisFaultMixin:
         def _known_queues(self, first: Sequence[str] = ()) -> list[str]: ...
         def _remember(self, queues: Sequence[str]) -> None: ...
         def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]: ...
+        def _clean_stage(self, batch: str, abandon: bool = False) -> None: ...
+        def _script_error(self, code: str, detail: str) -> Exception: ...
 
     _fault_scripts: dict[str, Script] | None = None
 
@@ -79,10 +81,13 @@ class RedisFaultMixin:
             if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
                 return reply
             code, *detail = (_str(x) for x in reply[0])
-            if code != "NEEDQ":
+            if code == "STALE":  # a new id reserved by a dead staged batch: clean it up first
+                self._clean_stage(detail[0])
+            elif code == "NEEDQ":
+                self._remember(detail)
+                queues = list(dict.fromkeys([*queues, *detail]))
+            else:
                 raise self._fault_error(code, detail[0] if detail else "")
-            self._remember(detail)
-            queues = list(dict.fromkeys([*queues, *detail]))
         raise BackendError(f"Redis script {script} kept asking for more queues ({queues})")
 
     def _fault_error(self, code: str, detail: str) -> Exception:
@@ -96,7 +101,7 @@ class RedisFaultMixin:
             )
         if code == "EXISTS":
             return ConfigError(f"task id {detail!r} already exists in {ns!r}")
-        return BackendError(f"unexpected answer {code} {detail!r} from a runq Redis script")
+        return self._script_error(code, detail)  # STAGED, or unexpected
 
     @translated
     def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:

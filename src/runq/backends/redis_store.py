@@ -43,12 +43,11 @@ class NeedBlob(BackendError):
     """A value sent as known to be stored is not (internal: the call is repeated)."""
 
 
-def blob_args(owner: RedisStoreMixin, blobs: Sequence[Blob]) -> list[Any]:
+def blob_args(stored: OrderedDict[str, None], blobs: Sequence[Blob]) -> list[Any]:
     """``[m, hash, kind, value, …]`` for the distinct values of ``blobs`` (see enqueue.lua),
-    sending a value this object stored lately as known (hash only)."""
+    sending a value this object stored lately (``stored``, updated) as known (hash only)."""
     args: list[Any] = []
     seen: set[str] = set()
-    stored = owner._stored()
     for blob in blobs:
         if blob.hash in seen:
             continue
