@@ -22,25 +22,26 @@ local function new_plan()
   return {parents = {}, parent_order = {}, waiting = {}, memo = {}}
 end
 
--- the status of task `id` with distinct dependencies `deps` (joined: `raw`): IMPOSSIBLE if one
--- failed, DEFERRED if one is not COMPLETE, else PENDING; nil and the UNKNOWN answer if one does
--- not exist. `known` maps the batch's earlier ids to their decided statuses (a memoized
--- decision stays right: dependencies are earlier tasks, decided before). Records the task's
--- edges and waiting count in `plan`.
-local function plan_task(plan, id, deps, raw, known)
-  if #deps == 0 then return 'PENDING' end
+-- the decision for task `id` with dependencies `raw` (ids joined by '\n', not ''): an entry
+-- {status, open, distinct ids, distinct ids joined}, status IMPOSSIBLE if one failed, DEFERRED
+-- if one is not COMPLETE (open: how many), else PENDING; or nil and the UNKNOWN answer if one
+-- does not exist. `known` maps the batch's earlier ids to their decided statuses. Decisions
+-- are memoized by `raw` (a bulk batch shares one list; it stays right, as dependencies are
+-- earlier tasks, decided before). Records the task's edges and waiting count in `plan`.
+local function plan_task(plan, id, raw, known)
   local decided = plan.memo[raw]
   if not decided then
-    local open, failed = 0, false
+    local deps, open, failed = distinct_ids(raw), 0, false
     for _, d in ipairs(deps) do
       local ds = known[d] or redis.call('HGET', K.status, d)
       if not ds then return nil, fail('UNKNOWN', d) end
       if FAILED[ds] then failed = true elseif ds ~= 'COMPLETE' then open = open + 1 end
     end
-    decided = {failed and 'IMPOSSIBLE' or (open > 0 and 'DEFERRED') or 'PENDING', open}
+    local st = failed and 'IMPOSSIBLE' or (open > 0 and 'DEFERRED') or 'PENDING'
+    decided = {st, open, deps, table.concat(deps, '\n')}
     plan.memo[raw] = decided
   end
-  for _, d in ipairs(deps) do
+  for _, d in ipairs(decided[3]) do
     local children = plan.parents[d]
     if not children then
       children = {}
@@ -53,7 +54,7 @@ local function plan_task(plan, id, deps, raw, known)
     plan.waiting[#plan.waiting + 1] = id
     plan.waiting[#plan.waiting + 1] = decided[2]
   end
-  return decided[1]
+  return decided
 end
 
 -- write what `plan` recorded: waiting counts and each dependency's new dependants

@@ -61,12 +61,11 @@ local function decide(ids, plan, adm, deps)
   for i = 1, n do
     local id, raw, dedup, st = ids[i], arg(i, 5), arg(i, 6), 'PENDING'
     if raw ~= '' then
-      local uniq = distinct_ids(raw)
-      local err
-      st, err = plan_task(plan, id, uniq, raw, known)
-      if not st then return nil, err end
+      local decided, err = plan_task(plan, id, raw, known)
+      if not decided then return nil, err end
+      st = decided[1]
       deps[#deps + 1] = id
-      deps[#deps + 1] = table.concat(uniq, '\n')
+      deps[#deps + 1] = decided[4]
     elseif dedup ~= '' then
       local policy, key = string.match(dedup, '^([^\n]*)\n(.*)$')
       st = dedup_admit(adm, id, key, policy)

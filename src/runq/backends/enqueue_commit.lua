@@ -33,12 +33,21 @@ if missing then return missing end
 
 -- the special tasks: dependency lists (staged in K.deps) and duplicate keys
 local special = redis.call('LRANGE', B.special, 0, -1)
-local deps_raw, dedup_raw = hmget(K.deps, special), hmget(B.dedup, special)
-local how, wanted, any_wanted = {}, {}, false
+local deps_raw, no_deps = hmget(K.deps, special), {}
+for k, id in ipairs(special) do
+  if not deps_raw[k] then no_deps[#no_deps + 1] = id end
+end
+local dedup_of = {}  -- id -> policy '\n' key, for the special tasks without dependencies
+for k, raw in ipairs(hmget(B.dedup, no_deps)) do dedup_of[no_deps[k]] = raw end
+local how, wanted, any_wanted, seen = {}, {}, false, {}
 for k, id in ipairs(special) do
   how[id] = k
-  for _, d in ipairs(id_list(deps_raw[k])) do
-    wanted[d], any_wanted = true, true
+  local raw = deps_raw[k]
+  if raw and not seen[raw] then  -- a bulk batch shares one list: read it once
+    seen[raw] = true
+    for _, d in ipairs(id_list(raw)) do
+      wanted[d], any_wanted = true, true
+    end
   end
 end
 local any_special = #special > 0
@@ -56,11 +65,11 @@ for r = 1, #runs, 2 do
     local k = any_special and how[id]
     if k then
       if deps_raw[k] then
-        local err
-        s, err = plan_task(plan, id, id_list(deps_raw[k]), deps_raw[k], known)
-        if not s then return err end
+        local decided, err = plan_task(plan, id, deps_raw[k], known)
+        if not decided then return err end
+        s = decided[1]
       else
-        local policy, key = string.match(dedup_raw[k], '^([^\n]*)\n(.*)$')
+        local policy, key = string.match(dedup_of[id], '^([^\n]*)\n(.*)$')
         s = dedup_admit(adm, id, key, policy)
       end
       answer[k] = s

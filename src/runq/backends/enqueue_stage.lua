@@ -56,7 +56,7 @@ if absent then return fail('NEEDBLOB', absent) end
 
 redis.call('ZADD', K.stage_lease, t + lease_s, bid)
 local h = {stage_owner = {}, queue = {}, options = {}, payload = {}, deps = {}}
-local runs, special, dd = {}, {}, {}
+local runs, special, dd, joined = {}, {}, {}, {}
 for i = 1, n do
   local id, name, j = ids[i], arg(i, 2), 2 * i
   h.stage_owner[j - 1], h.stage_owner[j] = id, bid
@@ -72,7 +72,8 @@ for i = 1, n do
   local raw, dedup = arg(i, 5), arg(i, 6)
   if raw ~= '' then
     h.deps[#h.deps + 1] = id
-    h.deps[#h.deps + 1] = table.concat(distinct_ids(raw), '\n')
+    joined[raw] = joined[raw] or table.concat(distinct_ids(raw), '\n')
+    h.deps[#h.deps + 1] = joined[raw]
     special[#special + 1] = id
   elseif dedup ~= '' then
     dd[#dd + 1] = id
