@@ -150,16 +150,23 @@ def test_every_verb_works_after_the_server_dropped_idle_connections(
     assert AFTER_KILL[verb](redis_backend)
 
 
-def test_a_blocked_read_survives_its_connection_being_dropped(
-    redis_backend: Backend, redis_server: RedisServer
+@pytest.mark.parametrize("wait", ["wait_for_work", "wait_response"])
+def test_a_blocked_wait_returns_early_when_its_connection_drops(
+    redis_backend: Backend, redis_server: RedisServer, wait: str
 ) -> None:
+    """A wait may return early; it must not raise, nor block again for its whole timeout (a
+    wake token its lost answer carried would not come twice)."""
     redis_backend.register_worker("w", {})
     admin = redis.Redis.from_url(redis_server.url)
     errors: list[BaseException] = []
+    timeout_s = 30.0
 
-    def wait() -> None:
+    def run() -> None:
         try:
-            redis_backend.wait_for_work("w", ["q"], 10.0)
+            if wait == "wait_for_work":
+                redis_backend.wait_for_work("w", ["q"], timeout_s)
+            else:
+                redis_backend.wait_response("1.0", ["w"], timeout_s)
         except BaseException as exc:  # reported to the test thread
             errors.append(exc)
 
@@ -167,15 +174,18 @@ def test_a_blocked_read_survives_its_connection_being_dropped(
         return sum(c.get("cmd") == "blpop" for c in admin.client_list())
 
     try:
-        waiter = threading.Thread(target=wait)
+        waiter = threading.Thread(target=run)
+        started = time.monotonic()
         waiter.start()
-        until(lambda: blocked() == 1, "wait_for_work blocks in BLPOP")
+        until(lambda: blocked() == 1, f"{wait} blocks in BLPOP")
         kill_normal_clients(redis_server.url)
-        until(lambda: blocked() == 1, "wait_for_work blocks again, on a new connection")
-        redis_backend.enqueue([nt("wake-up")])
+        if wait == "wait_response":  # it looks again, and blocks for the time left
+            until(lambda: blocked() == 1, "wait_response blocks again")
+            redis_backend.message_respond("w", "1.0", "PING", b"pong")
         waiter.join(DEADLINE_S)
         assert not waiter.is_alive()
         assert errors == []
+        assert time.monotonic() - started < timeout_s
     finally:
         admin.close()
 

@@ -59,7 +59,12 @@ from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
 from runq.backends.redis_enqueue import RedisEnqueueMixin
-from runq.backends.redis_errors import backend_error, read_retried, translated
+from runq.backends.redis_errors import (
+    backend_error,
+    blpop_or_return,
+    read_retried,
+    translated,
+)
 from runq.backends.redis_fault import RedisFaultMixin
 from runq.backends.redis_ops import RedisOpsMixin
 from runq.backends.redis_store import NeedBlob, RedisStoreMixin
@@ -486,7 +491,7 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         done = {p for p, s in zip(parents, self.status(parents), strict=True) if s == "COMPLETE"}
         return {i: [d for d in ds if d not in done] for i, ds in deps.items()}
 
-    @read_retried
+    @translated  # its reads retry on their own; the listener re-subscribes on its own
     def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
         if len(ids) > _WATCH_MAX:
             # Many outstanding tasks: some finish all the time, and a short pause between
@@ -575,14 +580,14 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         log = self._k.worker_log(worker_id)
         return bool(self._eval("requeue", [log], self._known_queues(), [worker_id, task_id]))
 
-    @read_retried
+    @translated
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         block_s = min(timeout_s, _MAX_BLOCK_S)
         if block_s < 0.001:  # BLPOP's 0 would block for ever
             return
         keys = [self._k.queue_wake(q) for q in dict.fromkeys(queues)]
         keys.append(self._k.worker_wake(worker_id))
-        self._r.blpop(keys, timeout=round(block_s, 3))
+        blpop_or_return(self._r, keys, block_s)
 
     @translated
     def worker_log(self, worker_id: str, command: str, message: str) -> None:

@@ -18,7 +18,10 @@ after a connection error: a connection the server closed while idle (``CLIENT KI
 timeout, a restart) fails the first command sent on it. A transition (a script that writes,
 a ``MULTI`` that writes) is never repeated: the first attempt may have been applied before the
 connection broke, and its answer lost. redis-py's own retry is switched off (see
-``redis._connect``), so this is the only repeat.
+``redis._connect``), so this is the only repeat. A blocking wait (``BLPOP`` on wake tokens,
+``blpop_or_return``) is not repeated either: when its connection breaks it returns early, as
+every wait may, and its caller looks again (a repeat would block anew, maybe for a token the
+lost answer carried).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import redis
 
 from runq.exceptions import BackendError, BackendUnavailable
 
-__all__ = ["backend_error", "is_transient", "read_retried", "translated"]
+__all__ = ["backend_error", "blpop_or_return", "is_transient", "read_retried", "translated"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -148,3 +151,13 @@ def read_retried(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate
             raise backend_error(exc, self.address) from exc
 
     return wrapper
+
+
+def blpop_or_return(client: redis.Redis, keys: list[str], block_s: float) -> None:
+    """``BLPOP`` ``keys`` for up to ``block_s`` seconds; return early, without an error, if the
+    connection broke meanwhile (the caller looks again, and meets any outage then)."""
+    try:
+        client.blpop(keys, timeout=round(block_s, 3))
+    except redis.RedisError as exc:
+        if not _stale_connection(exc):
+            raise

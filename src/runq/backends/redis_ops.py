@@ -19,7 +19,7 @@ import redis
 from redis.commands.core import Script
 
 from runq.backends.keys import NamespaceKeys
-from runq.backends.redis_errors import read_retried, translated
+from runq.backends.redis_errors import blpop_or_return, read_retried, translated
 from runq.exceptions import BackendError, ConfigError
 from runq.models import Message
 
@@ -127,7 +127,7 @@ class RedisOpsMixin:
     def message_response_ids(self, worker_id: str) -> list[str]:
         return sorted(_str(x) for x in self._r.hkeys(self._k.worker_responses(worker_id)))
 
-    @read_retried
+    @translated  # message_responses retries on its own; a broken BLPOP returns early
     def wait_response(self, message_id: str, worker_ids: Sequence[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         wake = self._k.response_wake(message_id)
@@ -137,7 +137,7 @@ class RedisOpsMixin:
             block_s = min(deadline - time.monotonic(), _MAX_BLOCK_S)
             if block_s < 0.001:  # BLPOP's 0 would block for ever
                 return
-            self._r.blpop([wake], timeout=round(block_s, 3))
+            blpop_or_return(self._r, [wake], block_s)
 
     # ------------------------------------------------------------------ workers
     @translated
