@@ -25,11 +25,12 @@ import pytest
 import redis
 from redis._parsers.base import BaseParser
 
+import runq
 from conftest import RedisServer
 from runq.backends import Backend, connect
 from runq.backends import sqlite as sqlite_backend
 from runq.backends.redis_errors import backend_error
-from runq.exceptions import BackendError, BackendUnavailable
+from runq.exceptions import BackendError, BackendUnavailable, WaitTimeout
 from runq.models import NewTask, TaskStatus
 
 PASSWORD = "errors-Pa55word"
@@ -148,6 +149,23 @@ def test_every_verb_works_after_the_server_dropped_idle_connections(
     _warm_up(redis_backend)
     kill_normal_clients(redis_server.url)
     assert AFTER_KILL[verb](redis_backend)
+
+
+def test_controller_status_and_wait_after_the_server_dropped_connections(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """The issue's own steps: ``CLIENT KILL TYPE normal``, then ``ctl.status`` / ``ctl.wait``."""
+    with runq.Controller(namespace, redis_server.url, secret=b"k") as ctl:
+        try:
+            tid = ctl.enqueue(abs, args=(-1,))
+            assert ctl.status(tid) is TaskStatus.PENDING
+            kill_normal_clients(redis_server.url)
+            assert ctl.status(tid) is TaskStatus.PENDING
+            kill_normal_clients(redis_server.url)
+            with pytest.raises(WaitTimeout):
+                ctl.wait(tid, timeout=0.2)
+        finally:
+            ctl.destroy()
 
 
 @pytest.mark.parametrize("wait", ["wait_for_work", "wait_response"])

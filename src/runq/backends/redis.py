@@ -24,15 +24,17 @@
   connection the server closed while idle (``CLIENT KILL``, ``timeout``, a restart) is noticed
   before a command is sent on it: the pool checks a connection it hands out (``can_read``), and
   the script runner polls its own connection the same way (``_redis_scripts``).
-- Retries: redis-py's own retry is off (``retry=Retry(NoBackoff(), 0)``; a plain
-  ``redis.Redis()`` would get 10 attempts with exponential backoff, which keeps a call, and a
-  worker's signal handling, waiting for tens of seconds while Redis is down). A connection
+- Retries: redis-py's own retry is off, explicitly (``retry=Retry(NoBackoff(), 0)``:
+  redis-py 8's ``redis.Redis()`` makes 10 attempts with exponential backoff, which would keep a
+  call, and a worker's signal handling, waiting for tens of seconds while Redis is down;
+  ``from_url`` happens to make one, and a default is no contract). A connection
   error that happens anyway is made once more, on a fresh connection, by the verbs that only
   read (``redis_errors.read_retried``); transitions are never sent twice, since the first may
   have been applied before its answer was lost: every script (``EVALSHA``), and the
   ``self._r`` calls that write non-idempotently (``store_collect`` and ``store_destroy``, whose
   ``MULTI`` reads and deletes the orphans set; ``config_save`` without overwrite, ``HSETNX``).
-  Those surface a lost connection as ``BackendUnavailable`` and the caller decides. Errors are
+  Those surface a lost connection as ``BackendUnavailable`` and the caller decides. A blocking
+  wait (``BLPOP``) whose connection breaks returns early, as any wait may. Errors are
   classified in ``redis_errors``: only a server that cannot serve *for now* is unavailable.
 """
 
