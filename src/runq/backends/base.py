@@ -112,8 +112,8 @@ class Backend(Protocol):
 
     # ------------------------------------------------------------------ submission
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        """Store new tasks, all or none however many they are (no reader ever sees part of a
-        batch), and return each one's initial status.
+        """Store new tasks, all or none however many they are (no task of a batch is visible
+        before the others), and return each one's initial status.
 
         Each task is recorded with its submitted time and then becomes:
         - IMPOSSIBLE if any dependency is ERROR/CANCELLED/DIED/TIMEOUT/IMPOSSIBLE;
