@@ -27,6 +27,7 @@ from runq.models import (
     TaskTimes,
     WorkerStatus,
 )
+from runq.workers_ops import busy_steps
 
 Q = "q"
 PID = 4242
@@ -534,8 +535,12 @@ def test_finish_failed_stores_outcome_and_logs_error(
     assert backend.status(["a"]) == [final]
     assert backend.results(["a"]) == [b"serialized TaskError"]
     assert backend.times(["a"])[0].finished is not None
-    assert commands(backend.worker_log_tail(worker, 1)) == ["TASK_ERROR"]
+    event = "TASK_CANCEL" if final is TaskStatus.CANCELLED else "TASK_ERROR"
+    assert commands(backend.worker_log_tail(worker, 1)) == [event]
     assert worker_record(backend, worker).status == WorkerStatus.IDLE
+    # the worker's load (ctl.workers.load) counts it busy until that event, then idle
+    _, busy = busy_steps([backend.worker_log_tail(worker, 0)])
+    assert busy == [1, 0]
 
 
 def test_finish_with_next_queues_claims_the_next_task(backend: Backend, worker: str) -> None:
@@ -908,8 +913,13 @@ def test_delete_removes_everything_of_the_tasks(backend: Backend, worker: str) -
     backend.enqueue([nt("done", "qa"), nt("pending"), nt("kept")])
     run(backend, worker, "done")
 
+    backend.progress_set("done", b"half-way")
+    backend.progress_set("kept", b"kept-progress")
+
     backend.delete(["done", "pending", "unknown"], check=True)
 
+    assert backend.progress_get("done") is None
+    assert backend.progress_get("kept") == b"kept-progress"
     assert backend.status(["done", "pending", "kept"]) == [
         TaskStatus.MISSING,
         TaskStatus.MISSING,

@@ -8,9 +8,10 @@ import os
 
 import pytest
 
+from runq._blobs import blob_hash
 from runq.backends import Backend, connect
-from runq.exceptions import ConfigError
-from runq.models import NewTask, TaskStatus
+from runq.exceptions import ConfigError, UnknownTaskError
+from runq.models import Blob, NewTask, TaskStatus
 
 PID = os.getpid()
 PENDING, DEFERRED, DISCARDED = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.DISCARDED
@@ -94,3 +95,40 @@ def test_dedup_key_excludes_dependencies(backend: Backend) -> None:
 def test_parallel_tasks_are_untouched(backend: Backend) -> None:
     plain = [NewTask(t, "default", b"x", {}) for t in "xyz"]
     assert backend.enqueue(plain) == [PENDING] * 3
+
+
+def _with_value(task: NewTask, data: bytes) -> NewTask:
+    return NewTask(
+        task.id,
+        task.queue,
+        task.payload,
+        task.options,
+        task.depends_on,
+        (Blob(blob_hash(data), data, len(data)),),
+        dedup_key=task.dedup_key,
+    )
+
+
+@pytest.mark.parametrize("fault", ["existing-id", "twice-in-batch", "unknown-dependency"])
+def test_a_refused_dedup_enqueue_leaves_no_stored_values(backend: Backend, fault: str) -> None:
+    backend.enqueue([dt("old", "serial", key="other")])
+    tags, values = backend.store_tags(), backend.store_list()
+    batch = [_with_value(dt("a", "serial"), b"value of a" * 1000)]
+    if fault == "existing-id":
+        batch.append(_with_value(dt("old", "serial"), b"value of old"))
+    elif fault == "twice-in-batch":
+        batch.append(_with_value(dt("a", "discard"), b"second a"))
+    else:
+        batch.append(NewTask("c", "default", b"c", {}, ("nope",)))
+    with pytest.raises((ConfigError, UnknownTaskError)):
+        backend.enqueue(batch)
+    assert backend.store_tags() == tags
+    assert backend.store_list() == values
+    assert backend.status(["a", "c"]) == [TaskStatus.MISSING] * 2
+
+
+def test_duplicate_policies_and_dependencies_in_one_batch(backend: Backend) -> None:
+    batch = [dt("a", "serial"), dt("b", "serial"), NewTask("c", "default", b"c", {}, ("a",))]
+    assert backend.enqueue(batch) == [PENDING, DEFERRED, DEFERRED]
+    assert backend.records(["c"])[0].depends_on == ("a",)  # type: ignore[union-attr]
+    assert backend.queue_tasks("default") == ["a"]

@@ -13,6 +13,7 @@ import pytest
 from runq.backends import Backend
 from runq.exceptions import TaskStateError, UnknownTaskError
 from runq.models import NewTask, TaskStatus
+from runq.workers_ops import busy_steps
 
 Q = "q"
 PID = 4242
@@ -43,6 +44,28 @@ def test_heartbeat_reports_active_and_no_requests(backend: Backend) -> None:
     assert backend.heartbeat("w", None).active
     assert not backend.heartbeat("unknown", 30.0).active
     assert backend.detect_lost() == []
+
+
+@pytest.mark.parametrize("ttl", [30.0, None])
+def test_heartbeat_tells_a_forgotten_worker_from_a_lost_one(
+    backend: Backend, ttl: float | None
+) -> None:
+    backend.register_worker("w", {})
+    assert backend.heartbeat("w", ttl).known
+    assert not backend.heartbeat("never-registered", ttl).known
+
+    backend.release_worker("w", "LOST", "test")
+    control = backend.heartbeat("w", ttl)
+    assert (control.active, control.known) == (False, True)  # LOST: still on record
+
+    backend.worker_delete(["w"])
+    control = backend.heartbeat("w", ttl)
+    assert (control.active, control.known) == (False, False)
+
+    backend.register_worker("v", {})
+    backend.destroy()  # the namespace is gone: the worker must not register again
+    assert not backend.heartbeat("v", ttl).known
+    assert backend.workers(include_exited=True) == []  # a heartbeat created nothing
 
 
 @pytest.mark.parametrize("retries", [0, 1])
@@ -153,3 +176,17 @@ def test_retry_tasks_moves_and_resolves(backend: Backend) -> None:
     assert backend.resolve(["a", "a2", "a3", "b", "zz"]) == ["a3", "a3", "a3", "b", "zz"]
     assert backend.chain("a2").ids == ("a", "a2", "a3")
     assert backend.chain("b").ids == ("b",)
+
+
+@pytest.mark.parametrize("ending", ["retry_later", "lost", "exited"])
+def test_every_end_of_a_task_ends_the_busy_period(backend: Backend, ending: str) -> None:
+    """``ctl.workers.load`` counts a worker busy from TASK_START to the event ending it."""
+    backend.enqueue([nt("a")])
+    backend.register_worker("w", {})
+    assert backend.claim("w", [Q], PID) is not None
+    if ending == "retry_later":
+        assert backend.retry_later("w", "a", 60.0, b"error")
+    else:
+        backend.release_worker("w", ending.upper(), "test")
+    _, busy = busy_steps([backend.worker_log_tail("w", 0)])
+    assert busy == [1, 0]

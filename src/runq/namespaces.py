@@ -108,12 +108,13 @@ def _sqlite_file_namespaces(url: str) -> list[str]:
 def _redis_url_namespaces(url: str, password: _settings.PasswordSource) -> list[str]:
     import redis
 
-    from runq.backends.redis import _backend_error, _connect
+    from runq.backends.redis import _connect
+    from runq.backends.redis_errors import backend_error
 
     client = _connect(url, password)
     try:
         return redis_namespaces(client)
     except redis.RedisError as exc:
-        raise _backend_error(exc, redact_url(url)) from exc
+        raise backend_error(exc, redact_url(url)) from exc
     finally:
         client.close()

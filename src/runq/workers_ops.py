@@ -4,9 +4,10 @@ forgetting exited workers, and stopping by message.
 A mixin of ``workers.WorkersAPI``; everything goes through the backend contract.
 
 Load (``load()``) is derived from the worker logs the backend already keeps: a worker is busy
-from its TASK_START event to the event that ends the task (TASK_COMPLETE, TASK_ERROR,
-TASK_REQUEUE, TASK_STALE, STOP, DIED). So it costs nothing on the hot path, covers as much
-history as the logs hold (each worker's last 100,000 events), and uses the backend's clock.
+from its TASK_START event to the event that ends the task (``_BUSY_END``: TASK_COMPLETE,
+TASK_ERROR, TASK_CANCEL, TASK_REQUEUE, TASK_RETRY, TASK_DIED, …, or the worker leaving). So
+it costs nothing on the hot path, covers as much history as the logs hold (each worker's last
+100,000 events), and uses the backend's clock.
 """
 
 from __future__ import annotations
@@ -31,7 +32,23 @@ __all__ = ["WorkerLoad", "WorkersOpsMixin", "busy_steps"]
 
 _CONFIG_POLL_S = 0.1
 _STOP_IDLE_S = 5.0  # how long stop(type='message', timeout=0) waits for idle workers
-_BUSY_END = frozenset({"TASK_COMPLETE", "TASK_ERROR", "TASK_REQUEUE", "TASK_STALE", "STOP", "DIED"})
+#: Log events that end a worker's busy period (``finish``, ``requeue``, ``retry_later``, a
+#: released worker's task and the worker's own exit, LOST or EXITED).
+_BUSY_END = frozenset(
+    {
+        "TASK_COMPLETE",
+        "TASK_ERROR",
+        "TASK_CANCEL",
+        "TASK_REQUEUE",
+        "TASK_RETRY",
+        "TASK_DIED",
+        "TASK_STALE",
+        "STOP",
+        "DIED",
+        "LOST",
+        "EXITED",
+    }
+)
 DEFAULT_WINDOWS = (1.0, 5.0, 15.0, 60.0)
 
 

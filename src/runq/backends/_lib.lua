@@ -25,7 +25,11 @@
 --   KEYS[22] w_last_seen hash   worker id -> time
 --   KEYS[23] dedup       hash   task id -> its duplicate key (on_duplicate other than parallel)
 --   KEYS[24] dedup_active hash  duplicate key -> its active task ids, oldest first ('\n')
--- then the script's own keys. Scripts that touch queues end their KEYS with pairs
+--   KEYS[25] progress    hash   task id -> its latest progress value
+--   KEYS[26] stage_owner hash   task id -> the staging batch that reserved it (enqueue_stage.lua)
+--   KEYS[27] stage_lease zset   staging batch id -> lease deadline (0 or -1: to clean up)
+-- (S = NSTATIC of them), then the script's own keys (script headers number them from S).
+-- Scripts that touch queues end their KEYS with pairs
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
 -- and every script gets ARGV[1] = 'runq:{ns}:q:' (to map those keys back to queue names) and
 -- ARGV[2] = the 'runq:{ns}:done' channel. A script that needs a queue it was not given writes
@@ -40,9 +44,10 @@ local K = {
   attempt = KEYS[11], deps = KEYS[12], waiting = KEYS[13], dependants = KEYS[14],
   order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
   w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
-  dedup = KEYS[23], dedup_active = KEYS[24],
+  dedup = KEYS[23], dedup_active = KEYS[24], progress = KEYS[25], stage_owner = KEYS[26],
+  stage_lease = KEYS[27],
 }
-local NSTATIC = 24
+local NSTATIC = 27
 local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
@@ -363,6 +368,37 @@ local function dedup_apply(plan, qmap)
       end
     end
   end
+end
+
+-- ------------------------------------------------------------------ staged batches
+-- A batch too large for one script is staged chunk by chunk (enqueue_stage.lua), then made
+-- visible at once (enqueue_commit.lua). Staging reserves each id in K.stage_owner (id -> batch
+-- id); K.stage_lease scores each batch: its lease deadline while it is being staged, 0 once
+-- abandoned, -1 once committed (both: left for enqueue_clean.lua). A reservation by a batch
+-- whose lease runs keeps the id from any other new task; a reservation by any other batch is
+-- stale: that batch must be cleaned up before the id is used.
+
+-- whether batch `bid` is being staged (its lease runs at time `t`, a number)
+local function stage_live(bid, t)
+  local lease = redis.call('ZSCORE', K.stage_lease, bid)
+  return lease ~= false and tonumber(lease) > t
+end
+
+-- nil if no id of `ids` is reserved by a batch other than `own`; else the error answer
+-- {{'STAGED', id}} (a batch being staged holds it) or {{'STALE', batch id}} (clean it first).
+-- One HMGET of a hash that is empty unless a large batch is under way.
+local function check_reserved(ids, own)
+  local owners = hmget(K.stage_owner, ids)
+  local t = nil
+  for i = 1, #ids do
+    local bid = owners[i]
+    if bid and bid ~= own then
+      t = t or tonumber(now())
+      if stage_live(bid, t) then return fail('STAGED', ids[i]) end
+      return {{'STALE', bid}}
+    end
+  end
+  return nil
 end
 
 -- ---------------------------------------------------------------------------------- script

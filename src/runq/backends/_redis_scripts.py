@@ -7,6 +7,15 @@ observability hooks, response callbacks) costs more than the script itself runs 
 hiredis in one go, and reads the raw reply. Errors are redis-py's own exceptions, so callers
 translate them as before; a lost connection is dropped and re-made on the next call, and a
 server that lost its script cache (restart, ``SCRIPT FLUSH``) gets the script loaded again.
+
+The connection is not checked out of the pool per call, so it misses the pool's check of an
+idle connection; it gets the same one here: before each command a zero-timeout poll
+(``can_read(0)``, one ``poll`` system call) tells whether the server closed it meanwhile
+(``CLIENT KILL``, ``timeout``, a restart). A closed connection is readable (end of file), so
+it is replaced before anything is sent on it, and no transition is lost to a stale socket. A
+connection that breaks after the command was sent raises: whether the script ran is unknown,
+so it is never sent again here (``redis_errors.read_retried`` repeats the calls that only
+read).
 """
 
 from __future__ import annotations
@@ -57,11 +66,22 @@ class ScriptRunner:
             self._drop()
 
     def _connection(self) -> Any:
+        if self._conn is not None and self._stale(self._conn):
+            self._drop()
         if self._conn is None:
             conn: Any = self._pool.make_connection()
             conn.connect()
             self._conn = conn
         return self._conn
+
+    @staticmethod
+    def _stale(conn: Any) -> bool:
+        """Whether an idle connection is unusable: the server closed it (a closed socket reads
+        as ready, with end of file) or it holds bytes nobody asked for."""
+        try:
+            return bool(conn.can_read(timeout=0))
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return True
 
     def _drop(self) -> None:
         if self._conn is not None:

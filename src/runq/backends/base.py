@@ -20,7 +20,7 @@ Conventions every implementation keeps:
 - A claimed task is always recorded against a live worker: ``claim`` moves it atomically from
   its queue to RUNNING under that worker id. No path holds a task only in a worker's memory.
 - Log events ride the round trip of the transition they record (``claim`` logs TASK_START,
-  ``finish`` logs TASK_COMPLETE / TASK_ERROR, …).
+  ``finish`` logs TASK_COMPLETE / TASK_CANCEL / TASK_ERROR, …).
 - A backend object may be used from several threads; each method is thread-safe.
 """
 
@@ -63,10 +63,13 @@ class WorkerRecord:
 class Control:
     """What ``heartbeat`` answers: the controller's requests to a worker."""
 
-    active: bool  # False once the worker was marked LOST or EXITED
+    active: bool  # False once the worker was marked LOST or EXITED (or is unknown)
     kill: bool = False  # exit at once
     cancel: str | None = None  # the id of its running task to stop
-    known: bool = True  # False: no record of this worker at all (its namespace was destroyed)
+    #: False when the backend holds no record at all of the worker id (its namespace was
+    #: destroyed, or the worker deleted): the worker should exit rather than register again.
+    #: A worker marked LOST or EXITED is still known (``active=False, known=True``).
+    known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,8 @@ class Backend(Protocol):
 
     # ------------------------------------------------------------------ submission
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        """Store new tasks, all or none, and return each one's initial status.
+        """Store new tasks, all or none however many they are (no task of a batch is visible
+        before the others), and return each one's initial status.
 
         Each task is recorded with its submitted time and then becomes:
         - IMPOSSIBLE if any dependency is ERROR/CANCELLED/DIED/TIMEOUT/IMPOSSIBLE;
@@ -200,10 +204,10 @@ class Backend(Protocol):
         ...
 
     def delete(self, ids: Sequence[str], check: bool) -> None:
-        """Delete tasks: their records, payloads, results and queue entries. DEFERRED
-        dependants of a deleted task that was not COMPLETE become IMPOSSIBLE. With ``check``,
-        raise ``TaskStateError`` naming a RUNNING task and delete nothing. Unknown ids are
-        ignored."""
+        """Delete tasks: their records, payloads, results, progress values and queue entries.
+        DEFERRED dependants of a deleted task that was not COMPLETE become IMPOSSIBLE. With
+        ``check``, raise ``TaskStateError`` naming a RUNNING task and delete nothing. Unknown
+        ids are ignored."""
         ...
 
     # ------------------------------------------------------------------ worker transitions
@@ -228,10 +232,10 @@ class Backend(Protocol):
         pid: int = 0,
     ) -> tuple[bool, ClaimedTask | None]:
         """Store a RUNNING task's outcome: ``status`` (COMPLETE, ERROR, TIMEOUT, CANCELLED …),
-        ``result`` bytes, finished time; log TASK_COMPLETE (COMPLETE) or TASK_ERROR (other);
-        the worker becomes IDLE. A COMPLETE task releases each dependant whose dependencies
-        are now all COMPLETE (DEFERRED -> PENDING, to the tail of its queue); a failed one
-        makes its dependants IMPOSSIBLE, transitively.
+        ``result`` bytes, finished time; log TASK_COMPLETE (COMPLETE), TASK_CANCEL (CANCELLED)
+        or TASK_ERROR (other); the worker becomes IDLE. A COMPLETE task releases each
+        dependant whose dependencies are now all COMPLETE (DEFERRED -> PENDING, to the tail of
+        its queue); a failed one makes its dependants IMPOSSIBLE, transitively.
 
         If the task is no longer RUNNING under ``worker_id`` (cancelled, or the worker was
         marked LOST and the task re-run), nothing of it is written and the first element of
@@ -410,7 +414,9 @@ class Backend(Protocol):
         only read, no heartbeat kept), refresh its last-seen time, and answer what the
         controller asks of it: a kill request, and a cancel request for the task it runs
         (a request for a task it no longer runs is dropped). Also tells whether the worker
-        is still active (False once it was marked LOST or EXITED)."""
+        is still active (False once it was marked LOST or EXITED) and whether the backend
+        knows it at all (``known``: False once its namespace was destroyed or the worker
+        deleted; an unknown worker gets no heartbeat kept)."""
         ...
 
     def detect_lost(self) -> list[str]:

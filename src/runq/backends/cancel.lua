@@ -5,8 +5,8 @@
 --   mode 'remove': PENDING tasks are chosen (only those of one queue if ARGV[4] = '1');
 --                  answers how many were removed.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25..]   queue pairs, which must cover the queues of the chosen PENDING tasks
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1..]   queue pairs, which must cover the queues of the chosen PENDING tasks
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      'cancel' or 'remove'
 -- ARGV[4]      '1' to take only tasks of the queue ARGV[5], else '0'

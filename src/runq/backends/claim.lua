@@ -3,11 +3,11 @@
 -- If every queue is empty: delete their wake lists and answer {} (the worker stays IDLE).
 -- A worker marked LOST or EXITED claims nothing (it must register again under a new id).
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25]     runq:{ns}:log:<worker>          list  the worker's log
--- KEYS[26]     runq:{ns}:msg:<worker>          list  the worker's messages (none claimed while
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[S+2]     runq:{ns}:msg:<worker>          list  the worker's messages (none claimed while
 --                                                     one waits: the worker answers it first)
--- KEYS[27..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) covering ARGV[6..]
+-- KEYS[S+3..]   pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) covering ARGV[6..]
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] pid
 -- ARGV[5]      number of queues   ARGV[6..] queue names, highest priority first

@@ -1,14 +1,15 @@
--- delete.lua: delete tasks: every field of theirs, their queue entries and their place in the
--- submission order; they are also struck from their dependencies' dependant lists. DEFERRED
--- dependants of a deleted task that was not COMPLETE become IMPOSSIBLE, transitively. Deleted
--- and newly IMPOSSIBLE ids are published on the done channel. Unknown ids are ignored.
+-- delete.lua: delete tasks: every field of theirs (progress value too), their queue entries
+-- and their place in the submission order; they are also struck from their dependencies'
+-- dependant lists. DEFERRED dependants of a deleted task that was not COMPLETE become
+-- IMPOSSIBLE, transitively. Deleted and newly IMPOSSIBLE ids are published on the done
+-- channel. Unknown ids are ignored.
 --
 -- The deleted tasks' tags are dropped from the object store (see _store_lib.lua); offloaded
 -- values this frees are added to the orphans set.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25..29] the store keys (see _store_lib.lua)
--- KEYS[30..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1..S+5] the store keys (see _store_lib.lua)
+-- KEYS[S+6..]   queue pairs, which must cover the queues of the PENDING tasks among the ids
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      '1' to refuse (and delete nothing) if a task is RUNNING, else '0'
 -- ARGV[4..]    task ids
@@ -83,7 +84,7 @@ for _, d in ipairs(dependants_of(unfinished)) do
 end
 drop_dependants(present)
 for _, key in ipairs({K.status, K.queue, K.options, K.payload, K.result, K.submitted, K.started,
-                      K.finished, K.worker, K.pid, K.attempt, K.deps, K.waiting}) do
+                      K.finished, K.worker, K.pid, K.attempt, K.deps, K.waiting, K.progress}) do
   chunked('HDEL', key, present)
 end
 chunked('ZREM', K.order, present)

@@ -5,7 +5,9 @@
 --
 -- KEYS  the static keys, the fault keys, then queue pairs covering the old tasks' queues
 -- ARGV[3..] old1, new1, payload1, old2, new2, payload2, ...
--- Answers the old statuses, {{'UNKNOWN', id}}, {{'STATE', id}}, {{'EXISTS', id}} or NEEDQ.
+-- Answers the old statuses, {{'UNKNOWN', id}}, {{'STATE', id}}, {{'EXISTS', id}},
+-- {{'STAGED', id}} or {{'STALE', batch id}} (a new id reserved by a staged batch: _lib.lua),
+-- or NEEDQ.
 
 local qmap = queue_map(FQUEUES)
 local olds, news, payloads, names, before = {}, {}, {}, {}, {}
@@ -22,6 +24,8 @@ for i, old in ipairs(olds) do
   before[i] = st
   names[i] = redis.call('HGET', K.queue, old)
 end
+local reserved = check_reserved(news, nil)
+if reserved then return reserved end
 local missing = need_queues(qmap, names)
 if missing then return missing end
 local t = now()

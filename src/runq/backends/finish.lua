@@ -1,17 +1,17 @@
 -- finish.lua: store a RUNNING task's outcome and, in the same call, claim the next task.
 -- If the task is RUNNING under the worker: set its status, result and finished time, log
--- TASK_COMPLETE (COMPLETE) or TASK_ERROR (other), release its dependants (COMPLETE) or make
--- them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED, TIMEOUT, IMPOSSIBLE), and publish the
--- finished ids on the done channel; release the next task held by its duplicate policy
--- (see _lib.lua). Otherwise nothing of the task is written.
+-- TASK_COMPLETE (COMPLETE), TASK_CANCEL (CANCELLED) or TASK_ERROR (other), release its
+-- dependants (COMPLETE) or make them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED,
+-- TIMEOUT, IMPOSSIBLE), and publish the finished ids on the done channel; release the next
+-- task held by its duplicate policy (see _lib.lua). Otherwise nothing of the task is written.
 -- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE
 -- (unless PAUSED). A worker marked LOST or EXITED is left alone and claims nothing.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25]     runq:{ns}:log:<worker>          list  the worker's log
--- KEYS[26]     runq:{ns}:msg:<worker>          list  the worker's messages (no claim while one
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[S+2]     runq:{ns}:msg:<worker>          list  the worker's messages (no claim while one
 --                                                     waits: the worker answers it first)
--- KEYS[27..]   queue pairs covering ARGV[10..] and the queues of released dependants
+-- KEYS[S+3..]   queue pairs covering ARGV[10..] and the queues of released dependants
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] task id          ARGV[5] the new status
 -- ARGV[6]      '1' if a result is given, else '0'          ARGV[7] the result bytes
@@ -55,7 +55,7 @@ if ok then
     logs[1] = log_entry(t, 'TASK_COMPLETE', id)
   else
     if FAILED[status] then make_impossible(children, t, announced) end
-    logs[1] = log_entry(t, 'TASK_ERROR', id)
+    logs[1] = log_entry(t, status == 'CANCELLED' and 'TASK_CANCEL' or 'TASK_ERROR', id)
   end
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
   dedup_apply(dedup, qmap)

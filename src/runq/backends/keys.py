@@ -37,6 +37,14 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:dedup:active``          hash    duplicate key -> its active ids, oldest first, joined
                                             by ``"\\n"`` (the first queued or running, the rest
                                             held DEFERRED)
+``runq:{ns}:progress``              hash    id -> its latest progress value (sealed bytes)
+``runq:{ns}:stage:owner``           hash    id -> the staged batch reserving it (see below)
+``runq:{ns}:stage:lease``           zset    staged batch id -> lease deadline; 0 abandoned,
+                                            -1 committed (both: to be cleaned up)
+``runq:{ns}:stage:<b>:ids``         list    the ids of staged batch ``b``, in batch order
+``runq:{ns}:stage:<b>:runs``        list    its queue names as runs: name, count, name, …
+``runq:{ns}:stage:<b>:special``     list    its ids with dependencies or a duplicate key
+``runq:{ns}:stage:<b>:dedup``       hash    id -> policy ``"\\n"`` duplicate key
 ``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
@@ -65,6 +73,11 @@ key (``ns`` namespace, ``id`` task)  type    holds
 
 Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publishes their ids,
 joined by ``"\\n"``, in the same script.
+
+A batch too large for one script call is *staged*, chunk by chunk, into the task hashes without
+a ``status`` (so it is MISSING to every reader and in no queue), then committed by one script
+(``enqueue_commit.lua``); the ``stage:*`` keys hold the reservations and the batch's order until
+``enqueue_clean.lua`` removes them.
 """
 
 from __future__ import annotations
@@ -100,6 +113,9 @@ STATIC_FIELDS: tuple[str, ...] = (
     "w:last_seen",
     "dedup",
     "dedup:active",
+    "progress",
+    "stage:owner",
+    "stage:lease",
 )
 
 
@@ -206,6 +222,11 @@ class NamespaceKeys:
     def settings(self) -> str:
         """The namespace settings (``runq.configure``), as JSON."""
         return self.prefix + "settings"
+
+    def stage(self, batch: str) -> list[str]:
+        """The keys of one staged batch: ids, runs, special, dedup (see the table)."""
+        parts = ("ids", "runs", "special", "dedup")
+        return [f"{self.prefix}stage:{batch}:{part}" for part in parts]
 
     @property
     def scan_pattern(self) -> str:

@@ -1,8 +1,8 @@
 -- ops_forget.lua: forget EXITED or LOST workers: their records, log, messages, responses and
 -- wake tokens. Active workers are left alone.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..]   quads (log:<w> list, msg:<w> list, resp:<w> hash, wake:w:<w> list), ARGV[3..]
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1..]   quads (log:<w> list, msg:<w> list, resp:<w> hash, wake:w:<w> list), ARGV[3..]
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3..]    worker ids
 -- Answers the ids forgotten.

@@ -1,8 +1,8 @@
 -- ops_pause.lua: an active worker becomes PAUSED (ARGV[4] = '1') or IDLE (RESUME); logs
 -- PAUSE / RESUME. Exited or lost workers are left as they are.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23]     runq:{ns}:log:<worker>           list  the worker's log
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>           list  the worker's log
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] '1' pause, '0' resume
 -- Answers 1 if the worker changed, else 0.

@@ -1,10 +1,10 @@
 -- ops_respond.lua: store a worker's response to a message, log RESPONSE, and wake the
 -- controllers waiting for responses to it.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23]     runq:{ns}:log:<worker>           list  the worker's log
--- KEYS[24]     runq:{ns}:resp:<worker>          hash  message id -> response
--- KEYS[25]     runq:{ns}:wake:r:<message>       list  wake tokens (expire after an hour)
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>           list  the worker's log
+-- KEYS[S+2]     runq:{ns}:resp:<worker>          hash  message id -> response
+-- KEYS[S+3]     runq:{ns}:wake:r:<message>       list  wake tokens (expire after an hour)
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] message id
 -- ARGV[5]      command            ARGV[6] the sealed response

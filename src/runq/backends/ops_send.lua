@@ -3,11 +3,11 @@
 -- nothing is written and the answer is {{'NEEDW', id, ...}} (the caller retries with them);
 -- given workers that are no longer active are skipped.
 -- The message id is the server's TIME as '<seconds>.<microseconds>', bumped by a microsecond
--- past the last id given (KEYS[23]) so ids are unique and increasing.
+-- past the last id given (KEYS[S+1]) so ids are unique and increasing.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23]     runq:{ns}:m:clock                string  last id given, in microseconds
--- KEYS[24..]   pairs (runq:{ns}:msg:<worker> list, runq:{ns}:wake:w:<worker> list), ARGV[6..]
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:m:clock                string  last id given, in microseconds
+-- KEYS[S+2..]   pairs (runq:{ns}:msg:<worker> list, runq:{ns}:wake:w:<worker> list), ARGV[6..]
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      '1': every active worker, '0': exactly the given ones
 -- ARGV[4]      command            ARGV[5] the sealed args

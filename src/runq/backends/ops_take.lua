@@ -1,10 +1,10 @@
 -- ops_take.lua: remove and answer every message waiting for a worker, oldest first; log
 -- MESSAGE for each and drop the worker's wake tokens (they announced these messages).
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23]     runq:{ns}:log:<worker>           list  the worker's log
--- KEYS[24]     runq:{ns}:msg:<worker>           list  its messages
--- KEYS[25]     runq:{ns}:wake:w:<worker>        list  its wake tokens
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>           list  the worker's log
+-- KEYS[S+2]     runq:{ns}:msg:<worker>           list  its messages
+-- KEYS[S+3]     runq:{ns}:wake:w:<worker>        list  its wake tokens
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id
 -- Answers the entries, each 'id\ncommand\n<args bytes>'.

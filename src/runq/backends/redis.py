@@ -3,8 +3,9 @@
 - Keys: ``keys.py`` holds the whole vocabulary. Every key is ``runq:{<namespace>}:…`` (one
   Cluster slot per namespace); task data lives in namespace-level hashes keyed by task id, so
   every key a script touches is passed through ``KEYS``.
-- Scripts: ``backends/*.lua`` (package data), each prefixed with ``_lib.lua`` and registered
-  once per backend object; every script's header documents its KEYS and ARGV. The server's
+- Scripts: ``backends/*.lua`` (package data), each prefixed with ``_lib.lua`` (and the
+  libraries it needs: ``_store_lib.lua``, ``_enqueue_lib.lua``) and registered once per backend
+  object; every script's header documents its KEYS and ARGV. The server's
   ``TIME`` stamps every time. ``finish`` with ``next_queues`` finishes and claims in one call.
 - Queues a script was not given (e.g. the queue of a dependant that a COMPLETE task releases)
   are asked for with a ``NEEDQ`` answer before any write; the call is then repeated with them.
@@ -16,12 +17,25 @@
   it is not empty (the worker answers first); ``send`` pushes to the worker's wake list. The
   other worker-operation verbs are in ``redis_ops.py`` (``ops_*.lua``).
 - Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline. A batch
-  of more than ``_ENQUEUE_CHUNK`` tasks is checked as a whole first, then written by one script
-  call per chunk (each atomic).
+  of more than ``redis_enqueue.ENQUEUE_CHUNK`` tasks is staged chunk by chunk, invisibly, then
+  committed by one script (``redis_enqueue.py``): all or none at any size.
 - Connections: timeouts on connect and on every socket (longer than any blocking call, which is
-  capped at ``_MAX_BLOCK_S``: callers are answered early and ask again), TCP keepalive, and no
-  automatic retry: a transition sent twice could apply twice, so a lost connection surfaces as
-  ``BackendUnavailable`` and the caller decides.
+  capped at ``_MAX_BLOCK_S``: callers are answered early and ask again) and TCP keepalive. A
+  connection the server closed while idle (``CLIENT KILL``, ``timeout``, a restart) is noticed
+  before a command is sent on it: the pool checks a connection it hands out (``can_read``), and
+  the script runner polls its own connection the same way (``_redis_scripts``).
+- Retries: redis-py's own retry is off, explicitly (``retry=Retry(NoBackoff(), 0)``:
+  redis-py 8's ``redis.Redis()`` makes 10 attempts with exponential backoff, which would keep a
+  call, and a worker's signal handling, waiting for tens of seconds while Redis is down;
+  ``from_url`` happens to make one, and a default is no contract). A connection
+  error that happens anyway is made once more, on a fresh connection, by the verbs that only
+  read (``redis_errors.read_retried``); transitions are never sent twice, since the first may
+  have been applied before its answer was lost: every script (``EVALSHA``), and the
+  ``self._r`` calls that write non-idempotently (``store_collect`` and ``store_destroy``, whose
+  ``MULTI`` reads and deletes the orphans set; ``config_save`` without overwrite, ``HSETNX``).
+  Those surface a lost connection as ``BackendUnavailable`` and the caller decides. A blocking
+  wait (``BLPOP``) whose connection breaks returns early, as any wait may. Errors are
+  classified in ``redis_errors``: only a server that cannot serve *for now* is unavailable.
 """
 
 from __future__ import annotations
@@ -33,22 +47,29 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from runq.backends import redact_url, split_userinfo, userinfo_parts
 from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
 from runq.backends.base import SCHEMA_VERSION, WorkerRecord
 from runq.backends.keys import NamespaceKeys
-from runq.backends.redis_dedup import RedisDedupMixin
+from runq.backends.redis_enqueue import RedisEnqueueMixin
+from runq.backends.redis_errors import (
+    backend_error,
+    blpop_or_return,
+    read_retried,
+    translated,
+)
 from runq.backends.redis_fault import RedisFaultMixin
 from runq.backends.redis_ops import RedisOpsMixin
-from runq.backends.redis_store import NeedBlob, RedisStoreMixin, blob_args
+from runq.backends.redis_store import NeedBlob, RedisStoreMixin
 from runq.exceptions import (
     BackendError,
-    BackendUnavailable,
     ConfigError,
     SchemaVersionMismatch,
     TaskStateError,
@@ -59,7 +80,6 @@ from runq.models import (
     FINISHED_STATUSES,
     ClaimedTask,
     LogEntry,
-    NewTask,
     TaskRecord,
     TaskStatus,
     TaskTimes,
@@ -68,15 +88,12 @@ from runq.models import (
 
 __all__ = ["RedisBackend"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _CONNECT_TIMEOUT_S = 5.0
 _MAX_BLOCK_S = 10.0  # longest blocking call (BLPOP); callers may be answered early
 _SOCKET_TIMEOUT_S = _MAX_BLOCK_S + 10.0  # the socket timeout never fires before a block ends
 _HEALTH_CHECK_S = 30  # PING a pooled connection idle for longer before using it
 _READ_CHUNK = 10_000  # fields per HMGET
-_ENQUEUE_CHUNK = 10_000  # tasks per enqueue script call
 _NEEDQ_ROUNDS = 8
 _READ_JOIN_S = 2.0  # how long close() waits for the pub/sub reader thread
 _SCRIPTS = (
@@ -89,8 +106,11 @@ _SCRIPTS = (
     "register_worker",
     "worker_log",
     "store",
-    "dedup_enqueue",
+    "enqueue_stage",
+    "enqueue_commit",
+    "enqueue_clean",
 )
+_ENQUEUE_SCRIPTS = {"enqueue", "enqueue_stage", "enqueue_commit", "enqueue_clean"}
 _STATUS: dict[bytes, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
 _FINISH_STATUSES = FINISHED_STATUSES - {TaskStatus.MISSING}
 _ACTIVE_WORKERS = {WorkerStatus.IDLE, WorkerStatus.BUSY, WorkerStatus.PAUSED}
@@ -103,40 +123,12 @@ _MANY_PAUSE_S = 0.01
 
 @functools.cache
 def _script_source(name: str) -> str:
-    """A script's text: ``_lib.lua``, ``_store_lib.lua``, then ``<name>.lua``."""
+    """A script's text: ``_lib.lua``, ``_store_lib.lua``, ``_enqueue_lib.lua`` (enqueue scripts),
+    then ``<name>.lua``."""
     files = resources.files("runq.backends")
-    parts = ("_lib.lua", "_store_lib.lua", f"{name}.lua")
+    extra = ("_enqueue_lib.lua",) if name in _ENQUEUE_SCRIPTS else ()
+    parts = ("_lib.lua", "_store_lib.lua", *extra, f"{name}.lua")
     return "\n".join(files.joinpath(part).read_text(encoding="utf-8") for part in parts)
-
-
-def _backend_error(exc: redis.RedisError, address: str) -> BackendError:
-    """The runq exception for a redis-py one (messages never hold a password)."""
-    text = str(exc)
-    if isinstance(exc, redis.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
-        return BackendError(
-            f"Redis at {address} refused to authenticate: the password or user is wrong or "
-            f"missing (give it in the URL or in RUNQ_REDIS_PASSWORD): {text}"
-        )
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return BackendUnavailable(
-            f"cannot reach Redis at {address}: {text} (is the server running and the URL right?)"
-        )
-    return BackendError(f"Redis at {address} failed: {text}")
-
-
-def _translated(
-    method: Callable[Concatenate[RedisBackend, P], R],
-) -> Callable[Concatenate[RedisBackend, P], R]:
-    """Turn redis-py's exceptions raised by ``method`` into runq's."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisBackend, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise _backend_error(exc, self.address) from exc
-
-    return wrapper
 
 
 class _PasswordCallable(redis.CredentialProvider):
@@ -169,6 +161,7 @@ def _connect(url: str, password: str | Callable[[], str] | None = None) -> redis
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "socket_timeout": _SOCKET_TIMEOUT_S,
         "health_check_interval": _HEALTH_CHECK_S,
+        "retry": Retry(NoBackoff(), 0),  # no hidden repeats: see the module docstring
     }
     if scheme != "unix":
         options["socket_keepalive"] = True
@@ -224,7 +217,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMixin):
+class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFaultMixin):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(
@@ -250,7 +243,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             self._check_version(check_version, create)
         except redis.RedisError as exc:
             self._r.close()
-            raise _backend_error(exc, self.address) from exc
+            raise backend_error(exc, self.address) from exc
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.address!r}, {self.namespace!r})"
@@ -287,7 +280,8 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
 
     def _eval(self, script: str, keys: list[str], queues: list[str], args: list[Any]) -> Any:
         """Run a script with the static keys, ``keys`` and the key pairs of ``queues``,
-        adding the queues it asks for (``NEEDQ``); raise the runq error it answers."""
+        adding the queues it asks for (``NEEDQ``) and cleaning up a staged batch that holds a
+        stale reservation (``STALE``); raise the runq error it answers."""
         for _ in range(_NEEDQ_ROUNDS):
             queue_keys: list[str] = []
             for name in queues:
@@ -296,10 +290,13 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
                 return reply
             code, *detail = (_str(x) for x in reply[0])
-            if code != "NEEDQ":
+            if code == "STALE":
+                self._clean_stage(detail[0])
+            elif code == "NEEDQ":
+                self._remember(detail)
+                queues = list(dict.fromkeys([*queues, *detail]))
+            else:
                 raise self._script_error(code, detail[0] if detail else "")
-            self._remember(detail)
-            queues = list(dict.fromkeys([*queues, *detail]))
         raise BackendError(f"Redis script {script} kept asking for more queues ({queues})")
 
     def _script_error(self, code: str, detail: str) -> Exception:
@@ -310,6 +307,15 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             return ConfigError(f"task id {detail!r} already exists in {ns!r}")
         if code == "DUPLICATE":
             return ConfigError(f"task id {detail!r} appears twice in one enqueue")
+        if code == "STAGED":
+            return ConfigError(
+                f"task id {detail!r} is being enqueued by another large batch in {ns!r}"
+            )
+        if code == "LAPSED":
+            return BackendError(
+                f"a large enqueue into {ns!r} lost its staged batch {detail} (its lease ran out "
+                "or the namespace was destroyed meanwhile): nothing of it was enqueued"
+            )
         if code == "RUNNING":
             return TaskStateError(
                 f"task {detail!r} is RUNNING: cancel it first, or delete with check=False"
@@ -342,7 +348,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         return out
 
     # ------------------------------------------------------------------ lifecycle
-    @_translated
+    @read_retried
     def now(self) -> float:
         seconds, micros = self._r.time()
         return seconds + micros / 1e6
@@ -353,7 +359,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         self._r.close()  # also closes the listener's connection, which ends its thread
         self._listener.join(_READ_JOIN_S)
 
-    @_translated
+    @translated
     def destroy(self) -> None:
         batch: list[bytes] = []
         for key in self._r.scan_iter(match=self._k.scan_pattern, count=1000):
@@ -366,7 +372,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         with self._lock:
             self._known.clear()
 
-    @_translated
+    @translated
     def expire(self, seconds: float) -> None:
         ms = max(1, round(seconds * 1000))
         pipe = self._r.pipeline(transaction=False)
@@ -374,78 +380,14 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             pipe.pexpire(key, ms)
         pipe.execute()
 
-    # ------------------------------------------------------------------ submission
-    @_translated
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        if not tasks:
-            return []
-        if len(tasks) > _ENQUEUE_CHUNK:
-            self._validate_batch(tasks)
-        out: list[TaskStatus] = []
-        for start in range(0, len(tasks), _ENQUEUE_CHUNK):
-            out += self._enqueue_chunk(tasks[start : start + _ENQUEUE_CHUNK])
-        return out
-
-    def _enqueue_chunk(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        if any(task.dedup_key is not None for task in tasks):
-            return self._enqueue_dedup(tasks)
-        args: list[Any] = [len(tasks)]
-        last_options: object = None
-        options_json = ""
-        for task in tasks:
-            if "\n" in task.id:
-                raise ConfigError(f"task id {task.id!r} contains a newline")
-            if task.options is not last_options:  # bulk batches share one options dict
-                last_options, options_json = task.options, json.dumps(task.options)
-            deps = "\n".join(task.depends_on)
-            args += (task.id, task.queue, options_json, task.payload, deps)
-        queues = list(dict.fromkeys(task.queue for task in tasks))
-        self._remember(queues)
-        try:
-            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
-        except NeedBlob:  # a value we thought stored was deleted since: send the bytes
-            self._forget_stored()
-            reply = self._eval("enqueue", self._k.store, queues, args + self._task_blobs(tasks))
-        return [_STATUS[s] for s in reply]
-
-    def _task_blobs(self, tasks: Sequence[NewTask]) -> list[Any]:
-        """The enqueue script's store arguments for ``tasks``."""
-        with_blobs = [t for t in tasks if t.blobs]
-        if not with_blobs:
-            return [0, 0]
-        values = blob_args(self, [blob for t in with_blobs for blob in t.blobs])
-        args: list[Any] = [*values, len(with_blobs)]
-        for task in with_blobs:
-            args += (task.id, "\n".join(blob.hash for blob in task.blobs))
-        return args
-
-    def _validate_batch(self, tasks: Sequence[NewTask]) -> None:
-        """Check a batch that spans several script calls as a whole before writing any of it
-        (each call checks its own part again, atomically)."""
-        index: dict[str, int] = {}
-        for i, task in enumerate(tasks):
-            if task.id in index:
-                raise self._script_error("DUPLICATE", task.id)
-            index[task.id] = i
-        outside = list(dict.fromkeys(d for t in tasks for d in t.depends_on if d not in index))
-        (found,) = self._hmget(["status"], [*index, *outside])
-        for task_id, status in zip(index, found, strict=False):
-            if status is not None:
-                raise self._script_error("EXISTS", task_id)
-        exists = {d for d, s in zip(outside, found[len(index) :], strict=True) if s is not None}
-        for i, task in enumerate(tasks):
-            for dep in task.depends_on:
-                if index.get(dep, i) >= i and dep not in exists:
-                    raise self._script_error("UNKNOWN", dep)
-
     # ------------------------------------------------------------------ inspection
-    @_translated
+    @read_retried
     def status(self, ids: Sequence[str]) -> list[TaskStatus]:
         (values,) = self._hmget(["status"], ids)
         missing = TaskStatus.MISSING
         return [missing if v is None else _STATUS[v] for v in values]
 
-    @_translated
+    @read_retried
     def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
         fields = ["status", "queue", "options", "worker", "pid", "deps", "dependants", "attempt"]
         status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
@@ -496,31 +438,31 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             start += n
         return out
 
-    @_translated
+    @read_retried
     def payload(self, task_id: str) -> bytes | None:
-        value = self._r.hget(self._k.key("payload"), task_id)
-        return value.encode() if isinstance(value, str) else value
+        status, value = self._hmget(["status", "payload"], [task_id])  # staged: no status
+        return None if status[0] is None else value[0]
 
-    @_translated
+    @read_retried
     def payloads(self, ids: Sequence[str]) -> list[bytes | None]:
-        (values,) = self._hmget(["payload"], ids)
-        return values
+        status, values = self._hmget(["status", "payload"], ids)  # staged: no status
+        return [None if s is None else v for s, v in zip(status, values, strict=True)]
 
-    @_translated
+    @translated
     def progress_set(self, task_id: str, value: bytes) -> None:
         self._r.hset(self._k.key("progress"), task_id, value)  # one command: atomic as it is
 
-    @_translated
+    @read_retried
     def progress_get(self, task_id: str) -> bytes | None:
         value = self._r.hget(self._k.key("progress"), task_id)
         return value.encode() if isinstance(value, str) else value
 
-    @_translated
+    @read_retried
     def results(self, ids: Sequence[str]) -> list[bytes | None]:
         (values,) = self._hmget(["result"], ids)
         return values
 
-    @_translated
+    @read_retried
     def times(self, ids: Sequence[str]) -> list[TaskTimes]:
         columns = self._hmget(["submitted", "started", "finished"], ids)
         return [
@@ -532,21 +474,21 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             for s, b, f in zip(*columns, strict=True)
         ]
 
-    @_translated
+    @read_retried
     def list_tasks(self) -> list[str]:
         ids = self._r.zrange(self._k.order, 0, -1)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    @_translated
+    @read_retried
     def overview(self) -> dict[TaskStatus, int]:
         counts = Counter(self._r.hvals(self._k.status))
         return {TaskStatus(_str(s)): n for s, n in counts.items()}
 
-    @_translated
+    @read_retried
     def queue_tasks(self, queue: str) -> list[str]:
         return [_str(i) for i in self._r.lrange(self._k.queue(queue), 0, -1)]
 
-    @_translated
+    @read_retried
     def queue_lengths(self) -> dict[str, int]:
         names = sorted(_str(n) for n in self._r.smembers(self._k.queues))
         pipe = self._r.pipeline(transaction=True)
@@ -554,7 +496,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             pipe.llen(self._k.queue(name))
         return dict(zip(names, pipe.execute(), strict=True))
 
-    @_translated
+    @read_retried
     def deferred(self) -> dict[str, list[str]]:
         ids = [_str(i) for i in self._r.hkeys(self._k.waiting)]
         if not ids:
@@ -565,7 +507,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         done = {p for p, s in zip(parents, self.status(parents), strict=True) if s == "COMPLETE"}
         return {i: [d for d in ds if d not in done] for i, ds in deps.items()}
 
-    @_translated
+    @translated  # its reads retry on their own; the listener re-subscribes on its own
     def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
         if len(ids) > _WATCH_MAX:
             # Many outstanding tasks: some finish all the time, and a short pause between
@@ -579,14 +521,14 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         self._listener.wait(ids, timeout_s, finished_already)
 
     # ------------------------------------------------------------------ controller transitions
-    @_translated
+    @translated
     def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         if not ids:
             return []
         reply = self._eval("cancel", [], self._known_queues(), ["cancel", "0", "", *ids])
         return [_STATUS[s] for s in reply]
 
-    @_translated
+    @translated
     def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
         if not ids:
             return 0
@@ -594,19 +536,19 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         first = [] if queue is None else [queue]
         return int(self._eval("cancel", [], self._known_queues(first), ["remove", *only, *ids]))
 
-    @_translated
+    @translated
     def delete(self, ids: Sequence[str], check: bool) -> None:
         if ids:
             args = ["1" if check else "0", *ids]
             self._eval("delete", self._k.store, self._known_queues(), args)
 
     # ------------------------------------------------------------------ worker transitions
-    @_translated
+    @translated
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
         log = self._k.worker_log(worker_id)
         self._eval("register_worker", [log], [], [worker_id, json.dumps(info)])
 
-    @_translated
+    @translated
     def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         names = list(dict.fromkeys(queues))
         self._remember(names)
@@ -627,7 +569,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
             attempt=int(attempt),
         )
 
-    @_translated
+    @translated
     def finish(
         self,
         worker_id: str,
@@ -649,31 +591,31 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         reply = self._eval("finish", keys, self._known_queues(names), args)
         return bool(reply[0]), self._claimed(reply[1:])
 
-    @_translated
+    @translated
     def requeue(self, worker_id: str, task_id: str) -> bool:
         log = self._k.worker_log(worker_id)
         return bool(self._eval("requeue", [log], self._known_queues(), [worker_id, task_id]))
 
-    @_translated
+    @translated
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         block_s = min(timeout_s, _MAX_BLOCK_S)
         if block_s < 0.001:  # BLPOP's 0 would block for ever
             return
         keys = [self._k.queue_wake(q) for q in dict.fromkeys(queues)]
         keys.append(self._k.worker_wake(worker_id))
-        self._r.blpop(keys, timeout=round(block_s, 3))
+        blpop_or_return(self._r, keys, block_s)
 
-    @_translated
+    @translated
     def worker_log(self, worker_id: str, command: str, message: str) -> None:
         log = self._k.worker_log(worker_id)
         self._eval("worker_log", [log], [], [worker_id, command, message, "0"])
 
-    @_translated
+    @translated
     def worker_exit(self, worker_id: str, message: str = "") -> None:
         log = self._k.worker_log(worker_id)
         self._eval("worker_log", [log], [], [worker_id, "STOP", message, "1"])
 
-    @_translated
+    @read_retried
     def workers(self, include_exited: bool = False) -> list[WorkerRecord]:
         pipe = self._r.pipeline(transaction=True)
         for name in ("w:status", "w:info", "w:task", "w:started", "w:last_seen"):
@@ -697,7 +639,7 @@ class RedisBackend(RedisStoreMixin, RedisOpsMixin, RedisDedupMixin, RedisFaultMi
         out.sort(key=lambda w: (w.started, w.worker_id))
         return out
 
-    @_translated
+    @read_retried
     def worker_log_tail(self, worker_id: str, n: int) -> list[LogEntry]:
         start = 0 if n <= 0 else -n
         raw = self._r.lrange(self._k.worker_log(worker_id), start, -1)

@@ -9,14 +9,15 @@ right after the static keys; queue pairs follow, asked for with ``NEEDQ`` as eve
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from runq.backends.base import Chain, Control
 from runq.backends.keys import FAULT_FIELDS
+from runq.backends.redis_errors import read_retried, translated
 from runq.exceptions import BackendError, ConfigError, TaskStateError, UnknownTaskError
 from runq.models import TaskStatus
 
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisFaultMixin"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 _RESOLVE_ROUNDS = 64  # longest MOVED chain followed
 _NEEDQ_ROUNDS = 8
 
@@ -42,23 +41,6 @@ def _fault_source(name: str) -> str:
 
 def _str(value: bytes | str) -> str:
     return value if isinstance(value, str) else value.decode()
-
-
-def _translated(
-    method: Callable[Concatenate[RedisFaultMixin, P], R],
-) -> Callable[Concatenate[RedisFaultMixin, P], R]:
-    """Turn redis-py's exceptions raised by ``method`` into runq's."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisFaultMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            from runq.backends.redis import _backend_error
-
-            raise _backend_error(exc, self.address) from exc
-
-    return wrapper
 
 
 class RedisFaultMixin:
@@ -75,6 +57,8 @@ class RedisFaultMixin:
         def _known_queues(self, first: Sequence[str] = ()) -> list[str]: ...
         def _remember(self, queues: Sequence[str]) -> None: ...
         def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]: ...
+        def _clean_stage(self, batch: str, abandon: bool = False) -> None: ...
+        def _script_error(self, code: str, detail: str) -> Exception: ...
 
     _fault_scripts: dict[str, Script] | None = None
 
@@ -97,10 +81,13 @@ class RedisFaultMixin:
             if not (isinstance(reply, list) and reply and isinstance(reply[0], list)):
                 return reply
             code, *detail = (_str(x) for x in reply[0])
-            if code != "NEEDQ":
+            if code == "STALE":  # a new id reserved by a dead staged batch: clean it up first
+                self._clean_stage(detail[0])
+            elif code == "NEEDQ":
+                self._remember(detail)
+                queues = list(dict.fromkeys([*queues, *detail]))
+            else:
                 raise self._fault_error(code, detail[0] if detail else "")
-            self._remember(detail)
-            queues = list(dict.fromkeys([*queues, *detail]))
         raise BackendError(f"Redis script {script} kept asking for more queues ({queues})")
 
     def _fault_error(self, code: str, detail: str) -> Exception:
@@ -114,17 +101,17 @@ class RedisFaultMixin:
             )
         if code == "EXISTS":
             return ConfigError(f"task id {detail!r} already exists in {ns!r}")
-        return BackendError(f"unexpected answer {code} {detail!r} from a runq Redis script")
+        return self._script_error(code, detail)  # STAGED, or unexpected
 
-    @_translated
+    @translated
     def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
         ttl = "" if ttl_s is None else repr(float(ttl_s))
-        active, kill, cancel = self._fault(
+        active, kill, cancel, known = self._fault(
             "fault_heartbeat", self._k.worker_log(worker_id), [], [worker_id, ttl]
         )
-        return Control(bool(active), bool(kill), _str(cancel) or None)
+        return Control(bool(active), bool(kill), _str(cancel) or None, bool(known))
 
-    @_translated
+    @translated
     def detect_lost(self) -> list[str]:
         seconds, micros = self._r.time()
         raw: list[bytes] = self._r.zrangebyscore(  # type: ignore[assignment]
@@ -133,7 +120,7 @@ class RedisFaultMixin:
         lapsed = [_str(wid) for wid in raw]
         return [w for w in lapsed if self._release(w, "LOST", "heartbeat lapsed", lapsed=True)[0]]
 
-    @_translated
+    @translated
     def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         return self._release(worker_id, status, message, lapsed=False)[1]
 
@@ -148,26 +135,26 @@ class RedisFaultMixin:
         )
         return bool(done), (_str(task_id) or None)
 
-    @_translated
+    @translated
     def request_cancel(self, task_id: str) -> TaskStatus:
         return TaskStatus(_str(self._fault("fault_request", None, [], ["cancel", task_id])))
 
-    @_translated
+    @translated
     def request_kill(self, worker_ids: Sequence[str]) -> None:
         if worker_ids:
             self._fault("fault_request", None, [], ["kill", *worker_ids])
 
-    @_translated
+    @translated
     def retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
         args = [worker_id, task_id, repr(max(0.0, float(delay_s))), result]
         return bool(self._fault("fault_retry_later", self._k.worker_log(worker_id), [], args))
 
-    @_translated
+    @translated
     def promote_due(self) -> float | None:
         (nxt,) = self._fault("fault_promote", None, self._known_queues(), [])
         return float(nxt) if nxt else None
 
-    @_translated
+    @translated
     def retry_tasks(
         self, pairs: Sequence[tuple[str, str]], payloads: Sequence[bytes] | None = None
     ) -> list[TaskStatus]:
@@ -178,7 +165,7 @@ class RedisFaultMixin:
         reply = self._fault("fault_retry_tasks", None, self._known_queues(), args)
         return [TaskStatus(_str(s)) for s in reply]
 
-    @_translated
+    @read_retried
     def resolve(self, ids: Sequence[str]) -> list[str]:
         out = list(ids)
         for _ in range(_RESOLVE_ROUNDS):
@@ -190,7 +177,7 @@ class RedisFaultMixin:
             out = [newer.get(x, x) for x in out]
         return out
 
-    @_translated
+    @read_retried
     def chain(self, task_id: str) -> Chain:
         ids = [task_id]
         for field, forward in (("moved_from", False), ("moved_to", True)):

@@ -9,24 +9,22 @@ the environment) need no script: one Redis command is atomic.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 import redis
 from redis.commands.core import Script
 
 from runq.backends.keys import NamespaceKeys
+from runq.backends.redis_errors import blpop_or_return, read_retried, translated
 from runq.exceptions import BackendError, ConfigError
 from runq.models import Message
 
 __all__ = ["RedisOpsMixin"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _OPS_SCRIPTS = ("ops_send", "ops_take", "ops_respond", "ops_pause", "ops_forget")
 _NEEDW_ROUNDS = 8
@@ -37,23 +35,6 @@ def _source(name: str) -> str:
     files = resources.files("runq.backends")
     lib = files.joinpath("_lib.lua").read_text(encoding="utf-8")
     return lib + "\n" + files.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-
-
-def _translated(
-    method: Callable[Concatenate[RedisOpsMixin, P], R],
-) -> Callable[Concatenate[RedisOpsMixin, P], R]:
-    """Turn redis-py's exceptions raised by ``method`` into runq's (as ``redis._translated``)."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisOpsMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            from runq.backends.redis import _backend_error
-
-            raise _backend_error(exc, self.address) from exc
-
-    return wrapper
 
 
 def _str(value: bytes | str) -> str:
@@ -85,7 +66,7 @@ class RedisOpsMixin:
         return scripts[name](keys=[*self._static, *keys], args=[*self._head, *args])
 
     # ------------------------------------------------------------------ messages
-    @_translated
+    @translated
     def message_send(
         self, worker_ids: Sequence[str] | None, command: str, args: bytes
     ) -> tuple[str, list[str]]:
@@ -110,7 +91,7 @@ class RedisOpsMixin:
             return mid, sent
         raise BackendError("Redis script ops_send kept finding new workers")
 
-    @_translated
+    @translated
     def message_take(self, worker_id: str) -> list[Message]:
         k = self._k
         keys = [k.worker_log(worker_id), k.worker_messages(worker_id), k.worker_wake(worker_id)]
@@ -120,7 +101,7 @@ class RedisOpsMixin:
             out.append(Message(mid.decode(), command.decode(), args))
         return out
 
-    @_translated
+    @translated
     def message_respond(
         self, worker_id: str, message_id: str, command: str, response: bytes
     ) -> None:
@@ -128,25 +109,25 @@ class RedisOpsMixin:
         keys = [k.worker_log(worker_id), k.worker_responses(worker_id), k.response_wake(message_id)]
         self._ops_eval("ops_respond", keys, [worker_id, message_id, command, response])
 
-    @_translated
+    @read_retried
     def message_responses(self, message_id: str, worker_ids: Sequence[str]) -> list[bytes | None]:
         pipe = self._r.pipeline(transaction=False)
         for wid in worker_ids:
             pipe.hget(self._k.worker_responses(wid), message_id)
         return list(pipe.execute())
 
-    @_translated
+    @translated
     def message_delete_responses(self, message_id: str, worker_ids: Sequence[str]) -> None:
         pipe = self._r.pipeline(transaction=True)
         for wid in worker_ids:
             pipe.hdel(self._k.worker_responses(wid), message_id)
         pipe.execute()
 
-    @_translated
+    @read_retried
     def message_response_ids(self, worker_id: str) -> list[str]:
         return sorted(_str(x) for x in self._r.hkeys(self._k.worker_responses(worker_id)))
 
-    @_translated
+    @translated  # message_responses retries on its own; a broken BLPOP returns early
     def wait_response(self, message_id: str, worker_ids: Sequence[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         wake = self._k.response_wake(message_id)
@@ -156,15 +137,15 @@ class RedisOpsMixin:
             block_s = min(deadline - time.monotonic(), _MAX_BLOCK_S)
             if block_s < 0.001:  # BLPOP's 0 would block for ever
                 return
-            self._r.blpop([wake], timeout=round(block_s, 3))
+            blpop_or_return(self._r, [wake], block_s)
 
     # ------------------------------------------------------------------ workers
-    @_translated
+    @translated
     def worker_pause(self, worker_id: str, paused: bool) -> None:
         log = self._k.worker_log(worker_id)
         self._ops_eval("ops_pause", [log], [worker_id, "1" if paused else "0"])
 
-    @_translated
+    @translated
     def worker_delete(self, worker_ids: Sequence[str]) -> list[str]:
         ids = list(dict.fromkeys(worker_ids))
         if not ids:
@@ -176,30 +157,30 @@ class RedisOpsMixin:
         return [_str(x) for x in self._ops_eval("ops_forget", keys, ids)]
 
     # ------------------------------------------------------------------ configs, environment
-    @_translated
+    @translated
     def config_save(self, name: str, config_json: str, overwrite: bool) -> bool:
         if overwrite:
             self._r.hset(self._k.configs, name, config_json)
             return True
         return bool(self._r.hsetnx(self._k.configs, name, config_json))
 
-    @_translated
+    @read_retried
     def config_read(self, name: str) -> str | None:
         value = self._r.hget(self._k.configs, name)
         return None if value is None else _str(value)
 
-    @_translated
+    @read_retried
     def config_list(self) -> list[str]:
         return sorted(_str(x) for x in self._r.hkeys(self._k.configs))
 
-    @_translated
+    @translated
     def envir_save(self, payload: bytes | None) -> None:
         if payload is None:
             self._r.delete(self._k.envir)
         else:
             self._r.set(self._k.envir, payload)
 
-    @_translated
+    @read_retried
     def envir_load(self) -> bytes | None:
         value = self._r.get(self._k.envir)
         if value is None:

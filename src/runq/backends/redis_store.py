@@ -13,14 +13,14 @@ meanwhile it answers ``NEEDBLOB`` and the call is repeated with the bytes.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import redis
 
+from runq.backends.redis_errors import read_retried, translated
 from runq.exceptions import BackendError
 from runq.models import Blob
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["NeedBlob", "RedisStoreMixin", "blob_args"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _REMEMBERED = 1024  # hashes remembered as stored, per backend object
 _SEND_KNOWN_ABOVE = 4096  # smaller values are simply sent again
@@ -45,27 +43,11 @@ class NeedBlob(BackendError):
     """A value sent as known to be stored is not (internal: the call is repeated)."""
 
 
-def _translated(
-    method: Callable[Concatenate[RedisStoreMixin, P], R],
-) -> Callable[Concatenate[RedisStoreMixin, P], R]:
-    @functools.wraps(method)
-    def wrapper(self: RedisStoreMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            from runq.backends.redis import _backend_error
-
-            raise _backend_error(exc, self.address) from exc
-
-    return wrapper
-
-
-def blob_args(owner: RedisStoreMixin, blobs: Sequence[Blob]) -> list[Any]:
+def blob_args(stored: OrderedDict[str, None], blobs: Sequence[Blob]) -> list[Any]:
     """``[m, hash, kind, value, …]`` for the distinct values of ``blobs`` (see enqueue.lua),
-    sending a value this object stored lately as known (hash only)."""
+    sending a value this object stored lately (``stored``, updated) as known (hash only)."""
     args: list[Any] = []
     seen: set[str] = set()
-    stored = owner._stored()
     for blob in blobs:
         if blob.hash in seen:
             continue
@@ -109,7 +91,7 @@ class RedisStoreMixin:
         keys = [*self._static, *self._k.store]
         return self._scripts("store", keys, [*self._head, *args])
 
-    @_translated
+    @translated
     def store_put(self, tag: str, blobs: Sequence[Blob]) -> None:
         args: list[Any] = ["put", tag]
         for blob in {b.hash: b for b in blobs}.values():
@@ -118,7 +100,7 @@ class RedisStoreMixin:
         args.insert(2, (len(args) - 2) // 3)
         self._store_script(args)
 
-    @_translated
+    @read_retried
     def store_get(self, hashes: Sequence[str]) -> list[Blob | None]:
         if not hashes:
             return []
@@ -137,7 +119,7 @@ class RedisStoreMixin:
                 out.append(None)
         return out
 
-    @_translated
+    @read_retried
     def store_locations(self, hashes: Sequence[str]) -> list[str | None]:
         data_key, off_key = self._k.store[:2]
         pipe = self._r.pipeline(transaction=True)
@@ -149,7 +131,7 @@ class RedisStoreMixin:
         n = len(hashes)
         return ["backend" if found[i] else "offload" if found[n + i] else None for i in range(n)]
 
-    @_translated
+    @read_retried
     def store_list(self) -> list[str]:
         data_key, off_key = self._k.store[:2]
         pipe = self._r.pipeline(transaction=True)
@@ -158,17 +140,17 @@ class RedisStoreMixin:
         in_data, in_off = pipe.execute()
         return sorted(_str(h) for h in [*in_data, *in_off])
 
-    @_translated
+    @read_retried
     def store_tags(self) -> list[str]:
         return sorted(_str(t) for t in self._r.hkeys(self._k.store[3]))
 
-    @_translated
+    @translated
     def store_drop(self, tags: Sequence[str]) -> list[str]:
         if not tags:
             return []
         return [_str(h) for h in self._store_script(["drop", *tags])]
 
-    @_translated
+    @translated
     def store_collect(self) -> list[str]:
         orphans = self._k.store[4]
         pipe = self._r.pipeline(transaction=True)
@@ -177,7 +159,7 @@ class RedisStoreMixin:
         members, _ = pipe.execute()
         return sorted(h.decode() for h in members)
 
-    @_translated
+    @translated
     def store_destroy(self) -> list[str]:
         off_key, orphans = self._k.store[1], self._k.store[4]
         pipe = self._r.pipeline(transaction=True)
@@ -188,11 +170,11 @@ class RedisStoreMixin:
         self._forget_stored()
         return sorted({h.decode() for h in [*offloaded, *members]})
 
-    @_translated
+    @read_retried
     def settings_get(self) -> dict[str, Any]:
         raw = self._r.get(self._k.settings)
         return dict(json.loads(raw)) if raw else {}
 
-    @_translated
+    @translated
     def settings_set(self, settings: dict[str, Any]) -> None:
         self._r.set(self._k.settings, json.dumps(settings))

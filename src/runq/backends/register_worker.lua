@@ -1,8 +1,8 @@
 -- register_worker.lua: record a new worker as IDLE with its info and log ALIVE, unless an
 -- active (IDLE, BUSY or PAUSED) worker already has the id.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>          list  the worker's log
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] info JSON
 -- Answers 1, or {{'ACTIVE', worker id}}.

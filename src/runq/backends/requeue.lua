@@ -3,9 +3,9 @@
 -- is pushed, the worker becomes IDLE and logs TASK_REQUEUE. Changes nothing if the worker does
 -- not hold the task.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25]     runq:{ns}:log:<worker>          list  the worker's log
--- KEYS[26..]   queue pairs, which must cover the task's queue
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[S+2..]   queue pairs, which must cover the task's queue
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] task id
 -- Answers 1 (requeued), 0 (not held by the worker) or {{'NEEDQ', name}}.

@@ -4,7 +4,9 @@ Each state transition of ``base.Backend`` is one ``BEGIN IMMEDIATE`` transaction
 take several statements run in one read transaction, so they see one snapshot. The file is in
 WAL mode (readers never block the writer) with ``synchronous=NORMAL`` and a 30 s busy timeout.
 Blocking waits poll ``PRAGMA data_version`` (it changes when another connection commits) with
-back-off from 0.5 ms to 20 ms, then re-check the state they wait for.
+back-off from 0.5 ms to 20 ms, then re-check the state they wait for. Errors go through
+``sqlite_error``: a database locked past the busy timeout is ``BackendUnavailable`` (a worker
+waits it out); a read-only, corrupt or foreign file, a full disk … is ``BackendError``.
 
 Tables (created by ``schema.sql``; every statement run on them is named in ``sqlite_sql.py``).
 Every table has an ``ns`` column, the namespace, so one file may hold many queue ids:
@@ -53,6 +55,7 @@ from runq.backends.sqlite_fault import SqliteFaultMixin
 from runq.backends.sqlite_ops import SqliteOpsMixin
 from runq.backends.sqlite_store import SqliteStoreMixin
 from runq.exceptions import (
+    BackendError,
     BackendUnavailable,
     ConfigError,
     SchemaVersionMismatch,
@@ -83,6 +86,35 @@ _IMPOSSIBLE, _MISSING = TaskStatus.IMPOSSIBLE, TaskStatus.MISSING
 _DISCARDED = TaskStatus.DISCARDED
 _ACTIVE_WORKER = ("IDLE", "BUSY", "PAUSED")
 _GONE_WORKER = ("LOST", "EXITED")  # may not claim; an unknown worker id may
+#: The log event of a finished task (every other finished status logs TASK_ERROR).
+_FINISH_EVENT = {TaskStatus.COMPLETE: "TASK_COMPLETE", TaskStatus.CANCELLED: "TASK_CANCEL"}
+
+
+#: SQLite's primary result codes (``sqlite_errorcode & 0xff``) of a database that is only busy
+#: for now (another connection held a lock past the busy timeout): ``BackendUnavailable``.
+_BUSY_CODES = frozenset({5, 6, 15})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_PROTOCOL
+#: What to fix, for the codes that waiting does not cure (``BackendError``).
+_HINTS = {
+    8: "the file or its directory is read-only for this user",  # SQLITE_READONLY
+    10: "the disk failed to read or write it",  # SQLITE_IOERR
+    11: "the file is corrupt: restore it from a backup or delete it",  # SQLITE_CORRUPT
+    13: "the disk is full",  # SQLITE_FULL
+    14: "check the path and the permissions of the file and its directory",  # SQLITE_CANTOPEN
+    26: "the file is not an SQLite database: check the path",  # SQLITE_NOTADB
+}
+
+
+def sqlite_error(err: sqlite3.Error, address: str, doing: str = "") -> BackendError:
+    """The runq exception for an ``sqlite3`` one: ``BackendUnavailable`` while another
+    connection holds the database locked (a worker may wait it out), else ``BackendError``
+    saying what to fix (a read-only, corrupt or foreign file, a full disk …)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    where = f"SQLite database {address}" + (f": {doing}" if doing else "")
+    if primary in _BUSY_CODES or (primary is None and "locked" in str(err)):
+        return BackendUnavailable(f"{where}: {err} (another process holds it locked)")
+    hint = _HINTS.get(primary or 0)
+    return BackendError(f"{where}: {err}" + (f" ({hint})" if hint else ""))
 
 
 def _path_of(url: str) -> str:
@@ -175,12 +207,16 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             raise
 
     # ------------------------------------------------------------------ plumbing
-    def _unavailable(self, err: sqlite3.Error) -> BackendUnavailable:
-        return BackendUnavailable(f"SQLite database {self.address}: {err}")
+    def _error(self, err: sqlite3.Error) -> BackendError:
+        return sqlite_error(err, self.address)
 
     def _connect(self) -> sqlite3.Connection:
         try:
             os.makedirs(os.path.dirname(self.address), exist_ok=True)
+        except OSError as err:
+            raise BackendError(f"cannot create the directory of {self.address}: {err}") from err
+        conn = None
+        try:
             conn = sqlite3.connect(
                 self.address,
                 timeout=BUSY_TIMEOUT_S,
@@ -189,15 +225,10 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        except OSError as err:
-            raise BackendUnavailable(
-                f"cannot create the directory of {self.address}: {err}"
-            ) from err
         except sqlite3.Error as err:
-            raise BackendUnavailable(
-                f"cannot open SQLite database {self.address}: {err} (check that the path is a "
-                "writable file in a writable directory)"
-            ) from err
+            if conn is not None:
+                conn.close()
+            raise sqlite_error(err, self.address, "cannot open it") from err
         return conn
 
     def _init_namespace(self, check_version: bool, create: bool = True) -> None:
@@ -219,9 +250,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             except sqlite3.Error as err:
                 if self._conn.in_transaction:
                     self._conn.rollback()
-                raise BackendUnavailable(
-                    f"cannot create runq's tables in {self.address}: {err}"
-                ) from err
+                raise sqlite_error(err, self.address, "cannot create runq's tables") from err
         with self._write() as conn:
             for (expired,) in conn.execute(sql.EXPIRED, (time.time(),)).fetchall():
                 for statement in sql.DESTROY:  # destroy(delete=N) came due: see expire()
@@ -250,8 +279,8 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             except BaseException as err:
                 if conn.in_transaction:
                     conn.rollback()
-                if isinstance(err, sqlite3.OperationalError):
-                    raise self._unavailable(err) from err
+                if isinstance(err, sqlite3.Error):
+                    raise self._error(err) from err
                 raise
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -268,8 +297,8 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         with self._watch_lock:
             try:
                 return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
-            except sqlite3.OperationalError as err:
-                raise self._unavailable(err) from err
+            except sqlite3.Error as err:
+                raise self._error(err) from err
 
     # ------------------------------------------------------------------ lifecycle
     def now(self) -> float:
@@ -537,6 +566,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             conn.execute(sql.DELETE_DEPS_OF, params)
             conn.execute(sql.DELETE_DEPS_ON, params)
             conn.execute(sql.DELETE_TASKS, params)
+            conn.execute(sql.PROGRESS_DELETE, params)
             self._store_untag(conn, list(status), orphan=True)
 
     # ------------------------------------------------------------------ worker transitions
@@ -630,7 +660,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         params = (status.value, result, now, ns, task_id, worker_id)
         if not conn.execute(sql.TASK_FINISH, params).rowcount:
             return False
-        command = "TASK_COMPLETE" if status is TaskStatus.COMPLETE else "TASK_ERROR"
+        command = _FINISH_EVENT.get(status, "TASK_ERROR")
         conn.execute(sql.LOG, (ns, worker_id, now, command, task_id))
         self._dedup_release(conn, [task_id])
         if conn.execute(sql.HAS_DEPENDANTS, (ns, task_id)).fetchone() is None:

@@ -279,11 +279,12 @@ class SqliteFaultMixin:
 
 
 def _control(state: Any, request: Any) -> Control:
-    active = state is not None and state[0] in _ACTIVE
+    known = state is not None  # no row at all: namespace destroyed or worker deleted
+    active = known and state[0] in _ACTIVE
     if request is None:
-        return Control(active)
-    cancel = request[1] if state is not None and request[1] == state[1] else None
-    return Control(active, bool(request[0]), cancel)
+        return Control(active, known=known)
+    cancel = request[1] if known and request[1] == state[1] else None
+    return Control(active, bool(request[0]), cancel, known)
 
 
 def _with_payloads(rows: list[Any], payloads: Sequence[bytes]) -> list[Any]:

@@ -26,6 +26,8 @@ DESTROY = [
 # ---------------------------------------------------------------------------- progress
 PROGRESS_SET = "INSERT OR REPLACE INTO progress (ns, task_id, value) VALUES (?, ?, ?)"
 PROGRESS_GET = "SELECT value FROM progress WHERE ns = ? AND task_id = ?"
+PROGRESS_DELETE = """
+DELETE FROM progress WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"""
 
 # ---------------------------------------------------------------------------- tasks
 TASK_INSERT = """

@@ -1,7 +1,7 @@
 -- store.lua: object-store transitions that are not part of a task transition.
 --
--- KEYS[1..22]  the static keys (see _lib.lua)
--- KEYS[23..27] the store keys (see _store_lib.lua)
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1..S+5] the store keys (see _store_lib.lua)
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      'put':  ARGV[4] tag, ARGV[5] number of values m, ARGV[6..] m triples
 --                      (hash, 'b' or 'o', bytes or size); stores and tags them; answers 1

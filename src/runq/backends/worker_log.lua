@@ -1,8 +1,8 @@
 -- worker_log.lua: append one event to a worker's log and refresh its last-seen time; with
 -- ARGV[6] = '1' (worker_exit) the worker also becomes EXITED and drops its current task.
 --
--- KEYS[1..24]  the static keys (see _lib.lua)
--- KEYS[25]     runq:{ns}:log:<worker>          list  the worker's log
+-- KEYS[1..S]  the static keys (see _lib.lua)
+-- KEYS[S+1]     runq:{ns}:log:<worker>          list  the worker's log
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] command          ARGV[5] message
 -- ARGV[6]      '1' to mark the worker EXITED, else '0'

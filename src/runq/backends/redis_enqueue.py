@@ -1,0 +1,223 @@
+"""Submission on Redis (``enqueue``): all or none at any size, without one huge script.
+
+- A batch of at most ``ENQUEUE_CHUNK`` tasks is one ``enqueue.lua`` call, which also admits
+  the tasks that have a duplicate key (``on_duplicate``) against the key's active tasks (a held
+  task is released by ``finish.lua``, ``cancel.lua`` and ``delete.lua`` through the ``dedup_*``
+  helpers of ``_lib.lua``) and stores the tasks' object-store values.
+- A larger batch is checked as a whole first (one read), then *staged*: one
+  ``enqueue_stage.lua`` call per chunk reserves its ids and writes everything readers never look
+  at without a status (queue, options, payload, dependency lists, object-store values); a task
+  without a status is MISSING to every reader and in no queue. Then one ``enqueue_commit.lua``
+  call makes the whole batch visible: statuses, submitted times, the submission order, queue
+  pushes, dependants, duplicate admissions, wake-ups. Its per-task work is four small writes
+  (status, time, order, push); dependency lists are read and decided once per distinct list.
+  Redis is blocked (``SLOWLOG`` durations; Redis 7.0 on a shared 2-core machine, 200-byte
+  payloads; in brackets, with every task depending on one other task) by:
+
+  - the commit: 45 ms for 30,000 tasks, 0.41 s for 200,000 (88 ms, 0.82 s);
+  - each staging call of 10,000 tasks: 33-70 ms (40-90 ms); each cleanup call: 8-25 ms;
+  - for comparison, the whole batch in one ``enqueue.lua`` call would take 0.11 s and about
+    1 s (0.20 s, 1.6 s).
+- Staging holds a lease (``STAGE_LEASE_S``, renewed by every chunk). A controller that fails
+  cleans its batch up at once (``enqueue_clean.lua``); one that dies leaves it invisible until
+  its lease lapses, and then the next ``enqueue`` of any controller (checked at most once per
+  lease period per backend object), or a script that meets one of its reserved ids
+  (``STALE``), or ``destroy`` removes it. After a commit, the batch's reservations are dropped
+  the same way, in chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from runq.backends.redis_errors import translated
+from runq.backends.redis_store import NeedBlob, blob_args
+from runq.exceptions import BackendError, ConfigError
+from runq.models import NewTask, TaskStatus
+
+if TYPE_CHECKING:
+    from collections import OrderedDict
+
+    from runq.backends.keys import NamespaceKeys
+
+__all__ = ["ENQUEUE_CHUNK", "STAGE_LEASE_S", "RedisEnqueueMixin"]
+
+#: Tasks per script call (staging chunk); a batch up to this size is one ``enqueue.lua`` call.
+ENQUEUE_CHUNK = 10_000
+#: How long a staged batch lives without a new chunk or its commit.
+STAGE_LEASE_S = 60.0
+#: Ids per cleanup call.
+_CLEAN_CHUNK = 10_000
+_STATUS = {s.value: s for s in TaskStatus}
+
+
+def _status(raw: bytes | str) -> TaskStatus:
+    return _STATUS[raw.decode() if isinstance(raw, bytes) else raw]
+
+
+class _Rows:
+    """A batch's per-task script values, built once: options JSON (bulk batches share one
+    options dict), dependency ids and duplicate key, joined as the scripts take them."""
+
+    def __init__(self, tasks: Sequence[NewTask]) -> None:
+        self.options: list[str] = []
+        self.deps: list[str] = []
+        self.dedup: list[str] = []
+        last: object = None
+        text = ""
+        for task in tasks:
+            if "\n" in task.id:
+                raise ConfigError(f"task id {task.id!r} contains a newline")
+            if task.options is not last:
+                last, text = task.options, json.dumps(task.options)
+            self.options.append(text)
+            self.deps.append("\n".join(task.depends_on))
+            key = task.dedup_key or ""
+            if key and task.depends_on:
+                raise ConfigError(f"task {task.id!r}: a duplicate policy excludes depends_on")
+            policy = str(task.options.get("on_duplicate", "parallel"))
+            self.dedup.append(f"{policy}\n{key}" if key else "")
+
+    def special(self) -> list[int]:
+        """The positions of the tasks the commit decides one by one (``enqueue_stage.lua``)."""
+        return [i for i, (d, k) in enumerate(zip(self.deps, self.dedup, strict=True)) if d or k]
+
+
+class RedisEnqueueMixin:
+    """``enqueue`` of ``RedisBackend`` (see the module docstring)."""
+
+    if TYPE_CHECKING:  # provided by RedisBackend and RedisStoreMixin
+        namespace: str
+        address: str
+        _k: NamespaceKeys
+
+        def _eval(
+            self, script: str, keys: list[str], queues: list[str], args: list[Any]
+        ) -> Any: ...
+        def _remember(self, queues: Sequence[str]) -> None: ...
+        def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]: ...
+        def _script_error(self, code: str, detail: str) -> Exception: ...
+        def _stored(self) -> OrderedDict[str, None]: ...
+        def _forget_stored(self) -> None: ...
+
+    _next_stage_check = 0.0  # time.monotonic() of the next look for batches to clean up
+
+    @translated
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+        if not tasks:
+            return []
+        self._clean_lapsed()
+        rows = _Rows(tasks)
+        queues = list(dict.fromkeys(task.queue for task in tasks))
+        self._remember(queues)
+        if len(tasks) <= ENQUEUE_CHUNK:
+            return self._enqueue_one_call(tasks, rows, queues)
+        return self._enqueue_staged(tasks, rows, queues)
+
+    # ------------------------------------------------------------------ one call
+    def _enqueue_one_call(
+        self, tasks: Sequence[NewTask], rows: _Rows, queues: list[str]
+    ) -> list[TaskStatus]:
+        args: list[Any] = [len(tasks)]
+        for i, task in enumerate(tasks):
+            args += (task.id, task.queue, rows.options[i], task.payload, rows.deps[i])
+            args.append(rows.dedup[i])
+        keys = self._k.store
+        reply = self._with_blobs(
+            tasks, lambda blobs: self._eval("enqueue", keys, queues, args + blobs)
+        )
+        return [_status(s) for s in reply]
+
+    def _with_blobs(self, tasks: Sequence[NewTask], call: Callable[[list[Any]], Any]) -> Any:
+        """``call(store arguments of tasks)``; again with every value's bytes if a value sent
+        as known was deleted meanwhile (``NEEDBLOB``)."""
+        try:
+            return call(self._task_blobs(tasks))
+        except NeedBlob:
+            self._forget_stored()
+            return call(self._task_blobs(tasks))
+
+    def _task_blobs(self, tasks: Sequence[NewTask]) -> list[Any]:
+        """The enqueue scripts' store arguments for ``tasks``."""
+        with_blobs = [t for t in tasks if t.blobs]
+        if not with_blobs:
+            return [0, 0]
+        values = blob_args(self._stored(), [blob for t in with_blobs for blob in t.blobs])
+        args: list[Any] = [*values, len(with_blobs)]
+        for task in with_blobs:
+            args += (task.id, "\n".join(blob.hash for blob in task.blobs))
+        return args
+
+    # ------------------------------------------------------------------ staged
+    def _enqueue_staged(
+        self, tasks: Sequence[NewTask], rows: _Rows, queues: list[str]
+    ) -> list[TaskStatus]:
+        self._validate_batch(tasks)
+        batch = secrets.token_hex(8)
+        try:
+            for first in range(0, len(tasks), ENQUEUE_CHUNK):
+                self._stage(batch, tasks, rows, first)
+            reply = self._eval("enqueue_commit", self._k.stage(batch), queues, [batch, len(tasks)])
+        except BaseException:
+            with contextlib.suppress(Exception):  # else its lease lapses: cleaned up later
+                self._clean_stage(batch, abandon=True)
+            raise
+        with contextlib.suppress(BackendError):  # the batch is in; its reservations go later
+            self._clean_stage(batch)
+        out = [TaskStatus.PENDING] * len(tasks)
+        for i, raw in zip(rows.special(), reply, strict=True):
+            out[i] = _status(raw)
+        return out
+
+    def _stage(self, batch: str, tasks: Sequence[NewTask], rows: _Rows, first: int) -> None:
+        """Stage the chunk of ``tasks`` starting at ``first`` (``enqueue_stage.lua``)."""
+        chunk = tasks[first : first + ENQUEUE_CHUNK]
+        args: list[Any] = [batch, STAGE_LEASE_S, "1" if first == 0 else "0", len(chunk)]
+        for i, task in enumerate(chunk, start=first):
+            args += (task.id, task.queue, rows.options[i], task.payload, rows.deps[i])
+            args.append(rows.dedup[i])
+        keys = [*self._k.store, *self._k.stage(batch)]
+        self._with_blobs(chunk, lambda blobs: self._eval("enqueue_stage", keys, [], args + blobs))
+
+    def _validate_batch(self, tasks: Sequence[NewTask]) -> None:
+        """Check a staged batch as a whole before writing any of it (staging checks each
+        chunk again, and the commit the dependencies, atomically)."""
+        index: dict[str, int] = {}
+        for i, task in enumerate(tasks):
+            if task.id in index:
+                raise self._script_error("DUPLICATE", task.id)
+            index[task.id] = i
+        outside = list(dict.fromkeys(d for t in tasks for d in t.depends_on if d not in index))
+        (found,) = self._hmget(["status"], [*index, *outside])
+        for task_id, status in zip(index, found, strict=False):
+            if status is not None:
+                raise self._script_error("EXISTS", task_id)
+        exists = {d for d, s in zip(outside, found[len(index) :], strict=True) if s is not None}
+        for i, task in enumerate(tasks):
+            for dep in task.depends_on:
+                if index.get(dep, i) >= i and dep not in exists:
+                    raise self._script_error("UNKNOWN", dep)
+
+    # ------------------------------------------------------------------ cleanup
+    def _clean_stage(self, batch: str, abandon: bool = False) -> None:
+        """Remove what a staged batch left (``enqueue_clean.lua``), in chunks; with
+        ``abandon``, end its lease first (this object's own batch, given up)."""
+        keys = [*self._k.store, *self._k.stage(batch)]
+        flag = "1" if abandon else "0"
+        while int(self._eval("enqueue_clean", keys, [], ["clean", batch, _CLEAN_CHUNK, flag])) > 0:
+            pass
+
+    def _clean_lapsed(self) -> None:
+        """Clean up the batches whose lease lapsed (a controller died while staging) and the
+        committed ones whose reservations are left; at most once per lease period."""
+        if time.monotonic() < self._next_stage_check:
+            return
+        self._next_stage_check = time.monotonic() + STAGE_LEASE_S
+        keys = [*self._k.store, *self._k.stage("-")]  # no batch: any keys of the namespace
+        for batch in self._eval("enqueue_clean", keys, [], ["expired"]):
+            self._clean_stage(batch.decode() if isinstance(batch, bytes) else str(batch))
