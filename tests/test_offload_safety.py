@@ -1,10 +1,11 @@
 """Backend data never reaches the filesystem outside the offload directory (issue 9, item 10a).
 
 A store hash names an offload file, and a backend (corrupt, or written by an attacker) can hold
-any string as a hash. Here ``../victim.txt`` is written into the backend through the backend
-contract, next to an offload directory, with a file at ``<offload_path>/../victim.txt``: every
-way runq deletes offloaded values skips it (with a logged warning) and reading it is a clear
-error, and the victim file is never touched."""
+any string as a hash. Here ``../victim.txt`` is written into the backend as an attacker with
+write access would (through the backend's own primitives, past the contract's checks, which
+refuse such a hash), next to an offload directory, with a file at
+``<offload_path>/../victim.txt``: every way runq deletes offloaded values skips it (with a
+logged warning) and reading it is a clear error, and the victim file is never touched."""
 
 from __future__ import annotations
 
@@ -41,14 +42,20 @@ def victim(offload: Path) -> Path:
 
 
 def plant(ctl: runq.Controller, tag: str) -> None:
-    """Record the bad hash as an offloaded value held by ``tag`` (a backend verb, no raw key)."""
-    ctl.backend.store_put(tag, [Blob(BAD, None, 3)])
+    """Record the bad hash as an offloaded value held by ``tag`` (the backend's primitive:
+    the public verb refuses it)."""
+    with pytest.raises(runq.ConfigError, match="not an object-store hash"):
+        ctl.backend.store_put(tag, [Blob(BAD, None, 3)])
+    ctl.backend._store_put(tag, [Blob(BAD, None, 3)])
 
 
 def plant_task(ctl: runq.Controller) -> str:
     """A task whose (recorded) large argument is the bad hash."""
     tid = os.urandom(16).hex()
-    ctl.backend.enqueue([NewTask(tid, "nobody", b"opaque", {}, (), (Blob(BAD, None, 3),))])
+    task = NewTask(tid, "nobody", b"opaque", {}, (), (Blob(BAD, None, 3),))
+    with pytest.raises(runq.ConfigError, match="not an object-store hash"):
+        ctl.backend.enqueue([task])
+    ctl.backend._enqueue([task])
     return tid
 
 

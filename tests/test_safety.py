@@ -21,6 +21,7 @@ from conftest import RedisServer
 from helpers import until, while_down
 from runq import TaskStatus, WorkerConfig
 from runq.exceptions import ConfigError, TaskStateError, WaitTimeout
+from runq.models import NewTask
 
 Spawn = Callable[..., runq.WorkerManager]
 QUICK = WorkerConfig(heartbeat_period=1.0, poll_process=0.1, poll_queue=0.2)
@@ -300,3 +301,59 @@ def test_a_wait_no_worker_can_end_says_so(
     ):
         ctl.wait(tid, timeout=1, progress=False)
     assert [r for r in caplog.records if "'nobody'" in r.getMessage()]
+
+
+# ---------------------------------------------------------------------------- item 16
+def test_destroy_with_a_busy_worker_stops_it_for_good(
+    ctl: runq.Controller, spawn: Spawn, tmp_path: Path, backend_url: str
+) -> None:
+    manager = spawn(1, config=QUICK)
+    started, release = tmp_path / "started", tmp_path / "release"
+    ctl.enqueue(taskfns.touch_then_wait, args=(str(started), str(release), 60))
+    until(started.exists, what="task started")
+    ctl.destroy()  # its STOP is deleted unread with the rest of the namespace
+    release.touch()
+    until(lambda: not _alive(manager), what="the worker exited")
+    assert ctl.queue_id not in runq.namespaces(backend_url)  # nothing brought back
+    assert _log_has(manager, "its namespace was destroyed")
+
+
+# ---------------------------------------------------------------------------- item 10
+def test_a_task_id_from_the_backend_never_makes_a_path(
+    ctl: runq.Controller, spawn: Spawn, tmp_path: Path
+) -> None:
+    """An id planted past the contract's checks (an attacker with write access to the
+    backend) is refused before anything of the task runs or any log file is opened."""
+    logdir = tmp_path / "a" / "b" / "logs"
+    evil = "../../escaped"
+    planted = NewTask(
+        evil, "default", ctl.backend.payloads([ctl.enqueue(taskfns.add, (1, 2))])[0] or b"", {}
+    )
+    with pytest.raises(ConfigError, match="printable"):
+        ctl.backend.enqueue([NewTask("bad\nid", "default", b"x", {})])
+    ctl.backend._enqueue([planted])
+    spawn(1, config=WorkerConfig(logdir=str(logdir), poll_process=0.1, poll_queue=0.2))
+    until(lambda: ctl.status(evil) is TaskStatus.ERROR, timeout_s=60, what="evil task refused")
+    error = ctl.result(evil)
+    assert isinstance(error, runq.TaskError) and error.type == "PayloadRejected"
+    assert not (logdir / evil).exists() and not (tmp_path / "a" / "escaped").exists()
+
+
+def test_a_task_whose_signature_fails_gets_no_log_file(
+    backend_url: str, namespace: str, tmp_path: Path
+) -> None:
+    logdir = tmp_path / "logs"
+    with runq.Controller(namespace, backend_url, secret=b"right") as ctl:
+        try:
+            with runq.Controller(namespace, backend_url, secret=b"wrong") as forger:
+                tid = forger.enqueue(taskfns.chatty, ("hello",))
+            config = WorkerConfig(logdir=str(logdir), poll_process=0.1, poll_queue=0.2)
+            manager = ctl.workers.spawn(1, config=config, timeout=60, progress=False)
+            try:
+                assert not ctl.wait(tid, timeout=60, progress=False)
+            finally:
+                manager.stop(timeout=15)
+            assert ctl.status(tid) is TaskStatus.ERROR
+            assert not (logdir / tid).exists()  # the log is opened only for a verified task
+        finally:
+            ctl.backend.destroy()

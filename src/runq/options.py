@@ -50,9 +50,7 @@ def is_task_id(value: object) -> bool:
     return isinstance(value, str) and TASK_ID.fullmatch(value) is not None
 
 
-def seconds(
-    name: str, value: float | timedelta | None, *, allow_inf: bool = False
-) -> float | None:
+def seconds(name: str, value: float | timedelta | None, *, allow_inf: bool = False) -> float | None:
     """``value`` in seconds (None stays None; with ``allow_inf``, infinity means None: no
     limit); a ``ConfigError`` naming ``name`` if it is not a finite number > 0."""
     if value is None:
@@ -110,8 +108,9 @@ def keyword_arguments(kwargs: object, what: str) -> dict[str, Any]:
 def check_name(what: str, value: object, max_len: int = 200) -> str:
     """A name (queue, task name …): a non-empty string of printable characters."""
     if not isinstance(value, str) or not value or len(value) > max_len:
-        raise ConfigError(f"{what} must be a non-empty string of up to {max_len} characters, "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{what} must be a non-empty string of up to {max_len} characters, got {value!r}"
+        )
     if _CONTROL_CHARS.search(value):
         raise ConfigError(f"{what} must not contain control characters, got {value!r}")
     return value

@@ -56,7 +56,7 @@ from redis.retry import Retry
 from runq.backends import redact_url, split_userinfo, userinfo_parts
 from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
-from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
 from runq.backends.keys import NamespaceKeys
 from runq.backends.redis_enqueue import RedisEnqueueMixin
 from runq.backends.redis_errors import (
@@ -217,7 +217,7 @@ def _log_entry(worker_id: str, raw: bytes | str) -> LogEntry:
     return LogEntry(worker_id, int(child) if child else None, float(when), command, message)
 
 
-class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFaultMixin):
+class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFaultMixin, Backend):
     """``base.Backend`` on Redis 7+ or Valkey (one namespace per object; thread-safe)."""
 
     def __init__(
@@ -382,13 +382,13 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
 
     # ------------------------------------------------------------------ inspection
     @read_retried
-    def status(self, ids: Sequence[str]) -> list[TaskStatus]:
+    def _status(self, ids: Sequence[str]) -> list[TaskStatus]:
         (values,) = self._hmget(["status"], ids)
         missing = TaskStatus.MISSING
         return [missing if v is None else _STATUS[v] for v in values]
 
     @read_retried
-    def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
+    def _records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
         fields = ["status", "queue", "options", "worker", "pid", "deps", "dependants", "attempt"]
         status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
             [*fields, "submitted", "started", "finished"], ids
@@ -439,31 +439,31 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         return out
 
     @read_retried
-    def payload(self, task_id: str) -> bytes | None:
+    def _payload(self, task_id: str) -> bytes | None:
         status, value = self._hmget(["status", "payload"], [task_id])  # staged: no status
         return None if status[0] is None else value[0]
 
     @read_retried
-    def payloads(self, ids: Sequence[str]) -> list[bytes | None]:
+    def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
         status, values = self._hmget(["status", "payload"], ids)  # staged: no status
         return [None if s is None else v for s, v in zip(status, values, strict=True)]
 
     @translated
-    def progress_set(self, task_id: str, value: bytes) -> None:
+    def _progress_set(self, task_id: str, value: bytes) -> None:
         self._r.hset(self._k.key("progress"), task_id, value)  # one command: atomic as it is
 
     @read_retried
-    def progress_get(self, task_id: str) -> bytes | None:
+    def _progress_get(self, task_id: str) -> bytes | None:
         value = self._r.hget(self._k.key("progress"), task_id)
         return value.encode() if isinstance(value, str) else value
 
     @read_retried
-    def results(self, ids: Sequence[str]) -> list[bytes | None]:
+    def _results(self, ids: Sequence[str]) -> list[bytes | None]:
         (values,) = self._hmget(["result"], ids)
         return values
 
     @read_retried
-    def times(self, ids: Sequence[str]) -> list[TaskTimes]:
+    def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
         columns = self._hmget(["submitted", "started", "finished"], ids)
         return [
             TaskTimes(
@@ -522,14 +522,14 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
 
     # ------------------------------------------------------------------ controller transitions
     @translated
-    def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
+    def _cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         if not ids:
             return []
         reply = self._eval("cancel", [], self._known_queues(), ["cancel", "0", "", *ids])
         return [_STATUS[s] for s in reply]
 
     @translated
-    def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
+    def _remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
         if not ids:
             return 0
         only = ["0", ""] if queue is None else ["1", queue]
@@ -537,19 +537,19 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         return int(self._eval("cancel", [], self._known_queues(first), ["remove", *only, *ids]))
 
     @translated
-    def delete(self, ids: Sequence[str], check: bool) -> None:
+    def _delete(self, ids: Sequence[str], check: bool) -> None:
         if ids:
             args = ["1" if check else "0", *ids]
             self._eval("delete", self._k.store, self._known_queues(), args)
 
     # ------------------------------------------------------------------ worker transitions
     @translated
-    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+    def _register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
         log = self._k.worker_log(worker_id)
         self._eval("register_worker", [log], [], [worker_id, json.dumps(info)])
 
     @translated
-    def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
+    def _claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         names = list(dict.fromkeys(queues))
         self._remember(names)
         keys = [self._k.worker_log(worker_id), self._k.worker_messages(worker_id)]
@@ -570,7 +570,7 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         )
 
     @translated
-    def finish(
+    def _finish(
         self,
         worker_id: str,
         task_id: str,
@@ -592,7 +592,7 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         return bool(reply[0]), self._claimed(reply[1:])
 
     @translated
-    def requeue(self, worker_id: str, task_id: str) -> bool:
+    def _requeue(self, worker_id: str, task_id: str) -> bool:
         log = self._k.worker_log(worker_id)
         return bool(self._eval("requeue", [log], self._known_queues(), [worker_id, task_id]))
 
@@ -606,12 +606,12 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
         blpop_or_return(self._r, keys, block_s)
 
     @translated
-    def worker_log(self, worker_id: str, command: str, message: str) -> None:
+    def _worker_log(self, worker_id: str, command: str, message: str) -> None:
         log = self._k.worker_log(worker_id)
         self._eval("worker_log", [log], [], [worker_id, command, message, "0"])
 
     @translated
-    def worker_exit(self, worker_id: str, message: str = "") -> None:
+    def _worker_exit(self, worker_id: str, message: str = "") -> None:
         log = self._k.worker_log(worker_id)
         self._eval("worker_log", [log], [], [worker_id, "STOP", message, "1"])
 

@@ -108,7 +108,7 @@ class RedisEnqueueMixin:
     _next_stage_check = 0.0  # time.monotonic() of the next look for batches to clean up
 
     @translated
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+    def _enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
         if not tasks:
             return []
         self._clean_lapsed()

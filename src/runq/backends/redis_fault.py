@@ -104,7 +104,7 @@ class RedisFaultMixin:
         return self._script_error(code, detail)  # STAGED, or unexpected
 
     @translated
-    def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
+    def _heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
         ttl = "" if ttl_s is None else repr(float(ttl_s))
         active, kill, cancel, known = self._fault(
             "fault_heartbeat", self._k.worker_log(worker_id), [], [worker_id, ttl]
@@ -121,7 +121,7 @@ class RedisFaultMixin:
         return [w for w in lapsed if self._release(w, "LOST", "heartbeat lapsed", lapsed=True)[0]]
 
     @translated
-    def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
+    def _release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         return self._release(worker_id, status, message, lapsed=False)[1]
 
     def _release(
@@ -136,16 +136,16 @@ class RedisFaultMixin:
         return bool(done), (_str(task_id) or None)
 
     @translated
-    def request_cancel(self, task_id: str) -> TaskStatus:
+    def _request_cancel(self, task_id: str) -> TaskStatus:
         return TaskStatus(_str(self._fault("fault_request", None, [], ["cancel", task_id])))
 
     @translated
-    def request_kill(self, worker_ids: Sequence[str]) -> None:
+    def _request_kill(self, worker_ids: Sequence[str]) -> None:
         if worker_ids:
             self._fault("fault_request", None, [], ["kill", *worker_ids])
 
     @translated
-    def retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
+    def _retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
         args = [worker_id, task_id, repr(max(0.0, float(delay_s))), result]
         return bool(self._fault("fault_retry_later", self._k.worker_log(worker_id), [], args))
 
@@ -155,7 +155,7 @@ class RedisFaultMixin:
         return float(nxt) if nxt else None
 
     @translated
-    def retry_tasks(
+    def _retry_tasks(
         self, pairs: Sequence[tuple[str, str]], payloads: Sequence[bytes] | None = None
     ) -> list[TaskStatus]:
         if not pairs:
@@ -166,7 +166,7 @@ class RedisFaultMixin:
         return [TaskStatus(_str(s)) for s in reply]
 
     @read_retried
-    def resolve(self, ids: Sequence[str]) -> list[str]:
+    def _resolve(self, ids: Sequence[str]) -> list[str]:
         out = list(ids)
         for _ in range(_RESOLVE_ROUNDS):
             names = list(dict.fromkeys(out))
@@ -178,7 +178,7 @@ class RedisFaultMixin:
         return out
 
     @read_retried
-    def chain(self, task_id: str) -> Chain:
+    def _chain(self, task_id: str) -> Chain:
         ids = [task_id]
         for field, forward in (("moved_from", False), ("moved_to", True)):
             current = task_id

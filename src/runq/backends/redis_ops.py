@@ -67,7 +67,7 @@ class RedisOpsMixin:
 
     # ------------------------------------------------------------------ messages
     @translated
-    def message_send(
+    def _message_send(
         self, worker_ids: Sequence[str] | None, command: str, args: bytes
     ) -> tuple[str, list[str]]:
         _check_name("a message command", command)
@@ -102,7 +102,7 @@ class RedisOpsMixin:
         return out
 
     @translated
-    def message_respond(
+    def _message_respond(
         self, worker_id: str, message_id: str, command: str, response: bytes
     ) -> None:
         k = self._k

@@ -92,7 +92,7 @@ class RedisStoreMixin:
         return self._scripts("store", keys, [*self._head, *args])
 
     @translated
-    def store_put(self, tag: str, blobs: Sequence[Blob]) -> None:
+    def _store_put(self, tag: str, blobs: Sequence[Blob]) -> None:
         args: list[Any] = ["put", tag]
         for blob in {b.hash: b for b in blobs}.values():
             kind, value = ("o", blob.size) if blob.data is None else ("b", blob.data)
@@ -101,7 +101,7 @@ class RedisStoreMixin:
         self._store_script(args)
 
     @read_retried
-    def store_get(self, hashes: Sequence[str]) -> list[Blob | None]:
+    def _store_get(self, hashes: Sequence[str]) -> list[Blob | None]:
         if not hashes:
             return []
         data_key, off_key = self._k.store[:2]
@@ -120,7 +120,7 @@ class RedisStoreMixin:
         return out
 
     @read_retried
-    def store_locations(self, hashes: Sequence[str]) -> list[str | None]:
+    def _store_locations(self, hashes: Sequence[str]) -> list[str | None]:
         data_key, off_key = self._k.store[:2]
         pipe = self._r.pipeline(transaction=True)
         for h in hashes:
@@ -145,7 +145,7 @@ class RedisStoreMixin:
         return sorted(_str(t) for t in self._r.hkeys(self._k.store[3]))
 
     @translated
-    def store_drop(self, tags: Sequence[str]) -> list[str]:
+    def _store_drop(self, tags: Sequence[str]) -> list[str]:
         if not tags:
             return []
         return [_str(h) for h in self._store_script(["drop", *tags])]

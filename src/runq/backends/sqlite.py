@@ -49,7 +49,7 @@ from typing import Any
 
 from runq.backends import redact_url
 from runq.backends import sqlite_sql as sql
-from runq.backends.base import SCHEMA_VERSION, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
 from runq.backends.sqlite_dedup import SqliteDedupMixin
 from runq.backends.sqlite_fault import SqliteFaultMixin
 from runq.backends.sqlite_ops import SqliteOpsMixin
@@ -186,7 +186,7 @@ def _loads_each(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]"))
 
 
-class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFaultMixin):
+class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFaultMixin, Backend):
     """``base.Backend`` on an SQLite file (see the module docstring for the layout)."""
 
     def __init__(
@@ -320,7 +320,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             conn.execute(sql.EXPIRE_SET, (self.namespace, repr(time.time() + seconds)))
 
     # ------------------------------------------------------------------ submission
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
+    def _enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
         if not tasks:
             return []
         now = time.time()
@@ -411,11 +411,11 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         conn.executemany(sql.QUEUE_PUSH, rows)
 
     # ------------------------------------------------------------------ inspection
-    def status(self, ids: Sequence[str]) -> list[TaskStatus]:
+    def _status(self, ids: Sequence[str]) -> list[TaskStatus]:
         rows = self._fetchall(sql.STATUS, (self.namespace, _ids_json(ids)))
         return [_status(r[0]) for r in rows]
 
-    def records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
+    def _records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
         ns, distinct = self.namespace, _ids_json(_distinct(ids))
         with self._read() as conn:
             rows = conn.execute(sql.RECORDS, (ns, _ids_json(ids))).fetchall()
@@ -440,27 +440,27 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             for r in rows
         ]
 
-    def payload(self, task_id: str) -> bytes | None:
+    def _payload(self, task_id: str) -> bytes | None:
         rows = self._fetchall(sql.PAYLOAD, (self.namespace, task_id))
         return bytes(rows[0][0]) if rows else None
 
-    def payloads(self, ids: Sequence[str]) -> list[bytes | None]:
+    def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
         rows = self._fetchall(sql.PAYLOADS, (self.namespace, _ids_json(ids)))
         return [None if r[0] is None else bytes(r[0]) for r in rows]
 
-    def progress_set(self, task_id: str, value: bytes) -> None:
+    def _progress_set(self, task_id: str, value: bytes) -> None:
         with self._write() as conn:
             conn.execute(sql.PROGRESS_SET, (self.namespace, task_id, value))
 
-    def progress_get(self, task_id: str) -> bytes | None:
+    def _progress_get(self, task_id: str) -> bytes | None:
         rows = self._fetchall(sql.PROGRESS_GET, (self.namespace, task_id))
         return bytes(rows[0][0]) if rows else None
 
-    def results(self, ids: Sequence[str]) -> list[bytes | None]:
+    def _results(self, ids: Sequence[str]) -> list[bytes | None]:
         rows = self._fetchall(sql.RESULTS, (self.namespace, _ids_json(ids)))
         return [r[0] for r in rows]
 
-    def times(self, ids: Sequence[str]) -> list[TaskTimes]:
+    def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
         rows = self._fetchall(sql.TIMES, (self.namespace, _ids_json(ids)))
         return [TaskTimes(*r) for r in rows]
 
@@ -517,7 +517,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
                 delay = max(delay, time.monotonic() - checked)
 
     # ------------------------------------------------------------------ controller transitions
-    def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
+    def _cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         ns = self.namespace
         with self._write() as conn:
             before = [_status(r[0]) for r in conn.execute(sql.STATUS, (ns, _ids_json(ids)))]
@@ -526,7 +526,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             self._cancel(conn, targets)
         return before
 
-    def remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
+    def _remove_from_queue(self, ids: Sequence[str], queue: str | None) -> int:
         with self._write() as conn:
             rows = conn.execute(sql.QUEUED_AMONG, (self.namespace, _ids_json(ids), queue))
             targets = [r[0] for r in rows]
@@ -543,7 +543,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             conn.execute(sql.MAKE_IMPOSSIBLE, params)
             self._dedup_release(conn, targets)
 
-    def delete(self, ids: Sequence[str], check: bool) -> None:
+    def _delete(self, ids: Sequence[str], check: bool) -> None:
         ns = self.namespace
         with self._write() as conn:
             found = conn.execute(sql.STATUS_OF, (ns, _ids_json(_distinct(ids)))).fetchall()
@@ -570,7 +570,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             self._store_untag(conn, list(status), orphan=True)
 
     # ------------------------------------------------------------------ worker transitions
-    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+    def _register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
             if self._worker_state(conn, worker_id)[0] in _ACTIVE_WORKER:
@@ -581,13 +581,13 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             conn.execute(sql.WORKER_REGISTER, (ns, worker_id, json.dumps(info), now, now))
             conn.execute(sql.LOG, (ns, worker_id, now, "ALIVE", ""))
 
-    def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
+    def _claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         if not self._work_ready(queues):  # a read: idle workers never take the write lock
             return None
         with self._write() as conn:
             if self._worker_state(conn, worker_id)[0] in _GONE_WORKER:
                 return None
-            return self._claim(conn, worker_id, queues, pid, time.time())
+            return self._claim_in(conn, worker_id, queues, pid, time.time())
 
     def _worker_state(
         self, conn: sqlite3.Connection, worker_id: str
@@ -596,7 +596,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
         row = conn.execute(sql.WORKER_STATE, (self.namespace, worker_id)).fetchone()
         return (None, None) if row is None else (row[0], row[1])
 
-    def _claim(
+    def _claim_in(
         self, conn: sqlite3.Connection, worker_id: str, queues: Sequence[str], pid: int, now: float
     ) -> ClaimedTask | None:
         """claim() inside the caller's transaction, for a worker allowed to claim."""
@@ -624,7 +624,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
                     return str(task_id)
         return None
 
-    def finish(
+    def _finish(
         self,
         worker_id: str,
         task_id: str,
@@ -637,16 +637,18 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             raise ConfigError(f"finish() needs a finished status, not {status.value}")
         now = time.time()
         with self._write() as conn:
-            done = self._finish(conn, worker_id, task_id, status, result, now)
+            done = self._finish_in(conn, worker_id, task_id, status, result, now)
             worker_status, worker_task = self._worker_state(conn, worker_id)
             if worker_status in _GONE_WORKER:  # it re-registers under a new id
                 return done, None
-            claimed = self._claim(conn, worker_id, next_queues, pid, now) if next_queues else None
+            claimed = (
+                self._claim_in(conn, worker_id, next_queues, pid, now) if next_queues else None
+            )
             if claimed is None and (done or worker_task == task_id):
                 conn.execute(sql.WORKER_IDLE, (now, self.namespace, worker_id))
         return done, claimed
 
-    def _finish(
+    def _finish_in(
         self,
         conn: sqlite3.Connection,
         worker_id: str,
@@ -673,7 +675,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             conn.execute(sql.MAKE_IMPOSSIBLE, (ns, json.dumps([task_id]), now))
         return True
 
-    def requeue(self, worker_id: str, task_id: str) -> bool:
+    def _requeue(self, worker_id: str, task_id: str) -> bool:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
             if not conn.execute(sql.TASK_REQUEUE, (ns, task_id, worker_id)).rowcount:
@@ -690,13 +692,13 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
     def _work_ready(self, queues: Sequence[str]) -> bool:
         return bool(self._fetchall(sql.WORK_READY, (self.namespace, _ids_json(queues))))
 
-    def worker_log(self, worker_id: str, command: str, message: str) -> None:
+    def _worker_log(self, worker_id: str, command: str, message: str) -> None:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
             conn.execute(sql.LOG, (ns, worker_id, now, command, message))
             conn.execute(sql.WORKER_SEEN, (now, ns, worker_id))
 
-    def worker_exit(self, worker_id: str, message: str = "") -> None:
+    def _worker_exit(self, worker_id: str, message: str = "") -> None:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
             conn.execute(sql.WORKER_EXIT, (now, ns, worker_id))

@@ -96,7 +96,7 @@ class SqliteFaultMixin:
         ) -> None: ...
 
     # ------------------------------------------------------------------ heartbeat channel
-    def heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
+    def _heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
         ns = self.namespace
         if ttl_s is None:  # read only: no write lock unless a stale request must go
             with self._read() as conn:
@@ -137,7 +137,7 @@ class SqliteFaultMixin:
                     conn.execute(HEARTBEAT_DROP, (ns, worker_id))
         return lost
 
-    def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
+    def _release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         if status not in ("LOST", "EXITED"):
             raise ConfigError(f"a released worker becomes LOST or EXITED, not {status!r}")
         with self._write() as conn:
@@ -169,7 +169,7 @@ class SqliteFaultMixin:
         conn.execute(REQUESTS_DROP, (ns, worker_id))
         return str(task_id) if task_id is not None else None
 
-    def request_cancel(self, task_id: str) -> TaskStatus:
+    def _request_cancel(self, task_id: str) -> TaskStatus:
         ns = self.namespace
         with self._write() as conn:
             row = conn.execute(TASK_STATUS_WORKER, (ns, task_id)).fetchone()
@@ -179,13 +179,13 @@ class SqliteFaultMixin:
                 conn.execute(ASK_CANCEL, (ns, row[1], task_id))
             return TaskStatus(row[0])
 
-    def request_kill(self, worker_ids: Sequence[str]) -> None:
+    def _request_kill(self, worker_ids: Sequence[str]) -> None:
         if worker_ids:
             with self._write() as conn:
                 conn.execute(ASK_KILL, (self.namespace, json.dumps(list(worker_ids))))
 
     # ------------------------------------------------------------------ delayed retries
-    def retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
+    def _retry_later(self, worker_id: str, task_id: str, delay_s: float, result: bytes) -> bool:
         ns, now = self.namespace, time.time()
         with self._write() as conn:
             if not conn.execute(TASK_DELAY, (result, ns, task_id, worker_id)).rowcount:
@@ -210,7 +210,7 @@ class SqliteFaultMixin:
         return None if nxt is None else float(nxt)
 
     # ------------------------------------------------------------------ manual retry
-    def retry_tasks(
+    def _retry_tasks(
         self, pairs: Sequence[tuple[str, str]], payloads: Sequence[bytes] | None = None
     ) -> list[TaskStatus]:
         if not pairs:
@@ -249,7 +249,7 @@ class SqliteFaultMixin:
             self._push(conn, [(row[2], new) for row, new in zip(rows, news, strict=True)])
         return [TaskStatus(row[1]) for row in rows]
 
-    def resolve(self, ids: Sequence[str]) -> list[str]:
+    def _resolve(self, ids: Sequence[str]) -> list[str]:
         out = list(ids)
         for _ in range(_RESOLVE_ROUNDS):
             distinct = json.dumps(list(dict.fromkeys(out)))
@@ -259,7 +259,7 @@ class SqliteFaultMixin:
             out = [newer.get(x, x) for x in out]
         return out
 
-    def chain(self, task_id: str) -> Chain:
+    def _chain(self, task_id: str) -> Chain:
         ns = self.namespace
         ids = [task_id]
         with self._read() as conn:

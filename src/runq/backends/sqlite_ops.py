@@ -88,7 +88,7 @@ class SqliteOpsMixin:
         return bool(self._fetchall(MSG_PENDING, params))
 
     # ------------------------------------------------------------------ messages
-    def message_send(
+    def _message_send(
         self, worker_ids: Sequence[str] | None, command: str, args: bytes
     ) -> tuple[str, list[str]]:
         ns = self.namespace
@@ -119,7 +119,7 @@ class SqliteOpsMixin:
             conn.execute(sql.WORKER_SEEN, (now, ns, worker_id))
         return [Message(i, c, bytes(a)) for i, c, a in rows]
 
-    def message_respond(
+    def _message_respond(
         self, worker_id: str, message_id: str, command: str, response: bytes
     ) -> None:
         ns, now = self.namespace, time.time()

@@ -63,7 +63,7 @@ class SqliteStoreMixin:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ used by transitions
-    def _store_put(self, conn: sqlite3.Connection, tagged: Iterable[tuple[str, Blob]]) -> None:
+    def _store_put_in(self, conn: sqlite3.Connection, tagged: Iterable[tuple[str, Blob]]) -> None:
         """Store and tag values inside the caller's write transaction; a value already
         stored (or met earlier in ``tagged``) is not written again."""
         ns = self.namespace
@@ -80,7 +80,7 @@ class SqliteStoreMixin:
 
     def _store_put_tasks(self, conn: sqlite3.Connection, tasks: Sequence[NewTask]) -> None:
         """``enqueue``'s part: tag each task's blobs with its id."""
-        self._store_put(conn, ((t.id, blob) for t in tasks for blob in t.blobs))
+        self._store_put_in(conn, ((t.id, blob) for t in tasks for blob in t.blobs))
 
     def _store_untag(
         self, conn: sqlite3.Connection, tags: Sequence[str], orphan: bool = False
@@ -100,11 +100,11 @@ class SqliteStoreMixin:
         return offloaded
 
     # ------------------------------------------------------------------ verbs
-    def store_put(self, tag: str, blobs: Sequence[Blob]) -> None:
+    def _store_put(self, tag: str, blobs: Sequence[Blob]) -> None:
         with self._write() as conn:
-            self._store_put(conn, ((tag, blob) for blob in blobs))
+            self._store_put_in(conn, ((tag, blob) for blob in blobs))
 
-    def store_get(self, hashes: Sequence[str]) -> list[Blob | None]:
+    def _store_get(self, hashes: Sequence[str]) -> list[Blob | None]:
         out: list[Blob | None] = [None] * len(hashes)
         with self._read() as conn:
             for i, size, offloaded, data in conn.execute(
@@ -113,7 +113,7 @@ class SqliteStoreMixin:
                 out[i] = Blob(hashes[i], None if offloaded else bytes(data), int(size))
         return out
 
-    def store_locations(self, hashes: Sequence[str]) -> list[str | None]:
+    def _store_locations(self, hashes: Sequence[str]) -> list[str | None]:
         out: list[str | None] = [None] * len(hashes)
         with self._read() as conn:
             for i, offloaded in conn.execute(LOCATIONS, (self.namespace, json.dumps(list(hashes)))):
@@ -128,7 +128,7 @@ class SqliteStoreMixin:
         with self._read() as conn:
             return [row[0] for row in conn.execute(TAGS, (self.namespace,))]
 
-    def store_drop(self, tags: Sequence[str]) -> list[str]:
+    def _store_drop(self, tags: Sequence[str]) -> list[str]:
         with self._write() as conn:
             return self._store_untag(conn, tags)
 

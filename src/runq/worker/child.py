@@ -110,8 +110,9 @@ def _child_main() -> None:
         from runq.backends import connect
 
         url, check_version, password = backend_args
-        backend = _retrying(lambda: connect(url, namespace, check_version=check_version,
-                                            password=password))
+        backend = _retrying(
+            lambda: connect(url, namespace, check_version=check_version, password=password)
+        )
     blobs = BlobStore(backend, BLOB_CACHE_BYTES) if backend is not None else None
     runner = Runner(codec, worker_id, envir={}, blobs=blobs)
     if blobs is not None:

@@ -191,7 +191,7 @@ class Worker:
             return 0
         self._banner(info)
         reason, code = "BYE", 0
-        leave: Callable[..., Any] = self.backend.worker_exit
+        leave: Callable[..., Any] | None = self.backend.worker_exit
         try:
             self.load_envir(strict=False)
             if self.config.logdir:
@@ -204,8 +204,8 @@ class Worker:
             leave = functools.partial(self.backend.release_worker, status="EXITED")
         except _GiveUp:
             reason = "stopped by signal while the backend was unreachable"
-        except _Gone:
-            reason = "its namespace was destroyed"
+        except _Gone:  # recording the exit would bring part of the namespace back
+            reason, leave = "its namespace was destroyed", None
         except BackendError as exc:  # not an outage: a refused password, a bad answer …
             reason, code = f"backend error: {exc}", 1
             leave = functools.partial(self.backend.release_worker, status="EXITED")
@@ -240,9 +240,11 @@ class Worker:
         found = [w for w in self.backend.workers() if w.worker_id == self.worker_id]
         return bool(found) and found[0].info.get("pid") == self.pid
 
-    def _leave(self, leave: Callable[..., Any], reason: str, code: int) -> None:
+    def _leave(self, leave: Callable[..., Any] | None, reason: str, code: int) -> None:
         """Record the worker's exit: retried while the backend is unreachable, except after
         a fatal error or a stop asked during an outage (then the heartbeat lapses instead)."""
+        if leave is None:
+            return
         if code or self._unreachable:
             with contextlib.suppress(BackendError, OSError):
                 leave(self.worker_id, message=reason)
