@@ -89,10 +89,13 @@ def _well_formed(task_id: object) -> bool:
 
 
 def check_new_tasks(tasks: Sequence[NewTask]) -> None:
-    """Everything ``enqueue`` needs of a batch, checked before any of it is written."""
+    """Everything ``enqueue`` needs of a batch, checked before any of it is written. (Tasks
+    of a bulk submission share their options dict and queue: each is checked once.)"""
     if isinstance(tasks, NewTask) or not isinstance(tasks, Sequence):
         raise ConfigError(f"enqueue takes a list of NewTask, got {tasks!r}")
     seen: set[str] = set()
+    checked_options: object = None
+    checked_queue: object = None
     for task in tasks:
         if not isinstance(task, NewTask):
             raise ConfigError(f"enqueue takes NewTask values, got {task!r}")
@@ -100,21 +103,39 @@ def check_new_tasks(tasks: Sequence[NewTask]) -> None:
         if task.id in seen:
             raise ConfigError(f"task id {task.id!r} appears twice in one enqueue")
         seen.add(task.id)
-        check_name("queue", task.queue)
+        if task.queue is not checked_queue:
+            checked_queue = check_name("queue", task.queue)
         if not isinstance(task.payload, bytes):
             raise ConfigError(f"task {task.id}: the payload must be bytes")
-        if not isinstance(task.options, dict):
-            raise ConfigError(f"task {task.id}: options must be a dict")
-        _check_json_numbers(task.options, f"task {task.id}'s options")
-        check_ids(task.depends_on, "depends_on")
-        for dep in task.depends_on:
-            if not _well_formed(dep):  # no task has such an id
-                raise UnknownTaskError(
-                    f"task {task.id} depends on {dep!r}, which is not a task id (no task has it)"
-                )
+        if task.options is not checked_options:
+            _check_options(task.id, task.options)
+            checked_options = task.options
+        if task.depends_on:
+            _check_dependencies(task)
         if task.dedup_key is not None:
             check_text("dedup key", task.dedup_key)
-        check_blobs(task.blobs)
+        if task.blobs:
+            check_blobs(task.blobs)
+
+
+def _check_options(task_id: str, options: dict[str, Any]) -> None:
+    """A dict stored as JSON; JSON has no NaN or infinity (one backend would store them, the
+    other refuse them). Option values are scalars or lists of scalars."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"task {task_id}: options must be a dict")
+    for value in options.values():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ConfigError(f"task {task_id}'s options hold {item!r}: not a JSON number")
+
+
+def _check_dependencies(task: NewTask) -> None:
+    check_ids(task.depends_on, "depends_on")
+    for dep in task.depends_on:
+        if not _well_formed(dep):  # no task has such an id
+            raise UnknownTaskError(
+                f"task {task.id} depends on {dep!r}, which is not a task id (no task has it)"
+            )
 
 
 def check_outcome(status: TaskStatus) -> TaskStatus:
@@ -161,18 +182,6 @@ def check_blobs(blobs: Sequence[Blob]) -> None:
         check_hashes([blob.hash])
         if blob.data is not None and not isinstance(blob.data, bytes):
             raise ConfigError(f"value {blob.hash}: data must be bytes or None (offloaded)")
-
-
-def _check_json_numbers(value: Any, what: str) -> None:
-    """JSON has no NaN or infinity: one backend would store them, the other refuse them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{what} hold {value!r}: not a JSON number")
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_json_numbers(item, what)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_json_numbers(item, what)
 
 
 def check_id(value: str, what: str = "task id") -> str:
