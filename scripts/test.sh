@@ -39,3 +39,16 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
+
+# Every worker the suite started must be gone: owned workers die with their owner (issue 15),
+# and every test stops the others by pid. A straggler is a leak: list it and fail.
+echo "== leftover runq worker processes"
+for _ in $(seq 1 30); do
+    pgrep -f 'runq worker' >/dev/null || break
+    sleep 0.5  # owned workers are giving back their task as the last test process ends
+done
+if pgrep -af 'runq worker'; then
+    echo "runq worker processes left behind by the test suite (listed above)" >&2
+    exit 1
+fi
+echo "none"

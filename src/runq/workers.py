@@ -3,6 +3,8 @@
 ``spawn`` starts local worker processes (``python -m runq worker …``) that inherit the
 caller's environment, working directory and ``sys.path``; the backend URL travels in the
 ``RUNQ_URL`` variable, never on the command line (where ``ps`` would show a password).
+Spawned workers are owned by the spawning process (``runq.ownership``): they stop when it
+exits, however it exits, unless ``spawn(detach=True)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from runq import ownership
 from runq.backends import WorkerRecord
 from runq.exceptions import ConfigError, RunqError, WaitTimeout
 from runq.models import LogEntry, WorkerStatus
@@ -45,14 +48,24 @@ class WorkerManager:
         ids: list[str],
         procs: list[subprocess.Popen[bytes]],
         logdir: Path | None,
+        owner_fd: int | None = None,
     ) -> None:
         self._ctl = controller
         self.ids = ids
         self._procs = dict(zip(ids, procs, strict=True))
         self._logdir = logdir
+        self._owner_fd = owner_fd  # the write end of the ownership pipe (None: detached)
+        if owner_fd is not None:
+            ownership.owned(self)
 
     def __repr__(self) -> str:
-        return f"WorkerManager({self.ids!r})"
+        kind = "detached" if self.detached else "owned"
+        return f"WorkerManager({self.ids!r}, {kind})"
+
+    @property
+    def detached(self) -> bool:
+        """Whether the workers outlive this process (``spawn(detach=True)``)."""
+        return self._owner_fd is None
 
     def __enter__(self) -> WorkerManager:
         return self
@@ -99,10 +112,14 @@ class WorkerManager:
     def stop(self, timeout: float = 30) -> None:
         """Ask every worker to stop after its current task (SIGTERM) and wait until all have
         exited; those still running after ``timeout`` seconds are killed."""
+        self.terminate()
+        self._reap(timeout)
+
+    def terminate(self) -> None:
+        """Ask every worker to stop after its current task (SIGTERM), without waiting."""
         for proc in self._procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        self._reap(timeout)
 
     def kill(self) -> None:
         """Kill every worker process at once (SIGKILL)."""
@@ -126,6 +143,14 @@ class WorkerManager:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self._disown()
+
+    def _disown(self) -> None:
+        """The workers are gone: close the ownership pipe (once)."""
+        fd, self._owner_fd = self._owner_fd, None
+        if fd is not None:
+            os.close(fd)
+            ownership.released(self)
 
     def _tail(self, worker_id: str) -> str:
         lines = self.logs(worker_id)
@@ -146,19 +171,39 @@ class WorkersAPI(WorkersOpsMixin):
         config: str | WorkerConfig = DEFAULT_CONFIG_NAME,
         worker_id_base: str | None = None,
         progress: bool | None = None,
+        detach: bool = False,
     ) -> WorkerManager:
         """Start ``n`` local worker processes and block until all are alive (``timeout=0``:
         don't wait). ``logdir`` keeps each process's output as ``<logdir>/<worker_id>.log``.
-        ``config`` is a ``WorkerConfig`` or the name of one saved in the backend."""
+        ``config`` is a ``WorkerConfig`` or the name of one saved in the backend.
+
+        The workers are owned by this process: when it exits, however it exits (a crash,
+        ``os._exit``, SIGKILL …), they stop their task — re-queued, or DIED without retries
+        left — and exit; at a normal interpreter exit they are stopped after their current
+        task. ``detach=True`` starts workers that run until stopped (``mgr.stop()``,
+        ``ctl.workers.stop``, a STOP message), whatever becomes of this process. If starting
+        fails, the processes already started are killed before the error is raised."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"n must be a positive int, got {n!r}")
+        if not isinstance(detach, bool):
+            raise ConfigError(f"detach must be True or False, got {detach!r}")
         ids = worker_ids(n, worker_id_base)
         log_path = Path(logdir) if logdir is not None else None
         if log_path is not None:
             log_path.mkdir(parents=True, exist_ok=True)
         env = self._child_env(config)
-        procs = [self._start(wid, env, config, log_path) for wid in ids]
-        manager = WorkerManager(self._ctl, ids, procs, log_path)
+        read_fd, write_fd = (None, None) if detach else ownership.owner_pipe()
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for wid in ids:
+                procs.append(self._start(wid, env, config, log_path, read_fd))
+        except BaseException:
+            WorkerManager(self._ctl, ids[: len(procs)], procs, log_path, write_fd).kill()
+            raise
+        finally:
+            if read_fd is not None:
+                os.close(read_fd)  # the workers hold it now
+        manager = WorkerManager(self._ctl, ids, procs, log_path, write_fd)
         if timeout:
             try:
                 manager.wait_alive(timeout, progress)
@@ -169,6 +214,7 @@ class WorkersAPI(WorkersOpsMixin):
 
     def _child_env(self, config: str | WorkerConfig) -> dict[str, str]:
         env = dict(os.environ)
+        env.pop(ownership.ENV_OWNER_FD, None)  # set per worker, for owned ones only
         env["RUNQ_URL"] = self._ctl.url
         paths = [p or os.getcwd() for p in sys.path]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -183,7 +229,12 @@ class WorkersAPI(WorkersOpsMixin):
         return env
 
     def _start(
-        self, wid: str, env: dict[str, str], config: str | WorkerConfig, log_path: Path | None
+        self,
+        wid: str,
+        env: dict[str, str],
+        config: str | WorkerConfig,
+        log_path: Path | None,
+        owner_fd: int | None,
     ) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "runq", "worker", self._ctl.queue_id, "--worker-id", wid]
         if isinstance(config, str):
@@ -192,6 +243,8 @@ class WorkersAPI(WorkersOpsMixin):
         if log_path is not None:
             env = {**env, "RUNQ_PROCESS_LOG": str((log_path / f"{wid}.log").resolve())}
             out = open(log_path / f"{wid}.log", "ab")  # noqa: SIM115 - the child owns it
+        if owner_fd is not None:
+            env = {**env, ownership.ENV_OWNER_FD: str(owner_fd)}
         try:
             return subprocess.Popen(
                 cmd,
@@ -200,6 +253,7 @@ class WorkersAPI(WorkersOpsMixin):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                pass_fds=() if owner_fd is None else (owner_fd,),
             )
         finally:
             if not isinstance(out, int):

@@ -19,6 +19,8 @@ DIED once its heartbeat lapses).
 Backend errors: only an unreachable backend (``BackendUnavailable``) is retried, with back-off;
 any other ``BackendError`` (a refused password, an unexpected answer) is logged and the worker
 exits with code 1. A worker whose namespace was destroyed exits (it does not re-register).
+A worker owned by the process that spawned it (``runq.ownership``) treats that process's end
+as a kill: it stops its task (re-queued, or DIED without retries left) and exits.
 
 Settings (``runq.settings``): URL, secret and password are resolved once at start; the worker
 then removes ``RUNQ_SECRET``, ``RUNQ_REDIS_PASSWORD`` and a password-bearing ``RUNQ_URL`` from
@@ -57,6 +59,7 @@ from runq import settings as _settings
 from runq.backends import Backend, check_namespace, connect
 from runq.exceptions import BackendError, BackendUnavailable, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
+from runq.ownership import OwnerWatch
 from runq.serialize import Codec, Kind
 from runq.settings import PasswordSource, SecretSource
 from runq.worker.child import ChainEnd, ProcessRunner, Stopped, stopped_error
@@ -70,6 +73,7 @@ __all__ = ["Worker"]
 log = logging.getLogger("runq.worker")
 T = TypeVar("T")
 
+_OWNER_GONE = "its owner process exited"
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
 _BACKOFF_CAP_S = 300.0  # longest wait between retry_on attempts
@@ -142,6 +146,7 @@ class Worker:
         self.pid = os.getpid()
         self.tasks_done = 0
         self._stop_requested = 0  # 1: after the current task; 2: at once
+        self._owner_gone = False  # the process that owns this worker exited (ownership.py)
         self._signalled = threading.Event()  # set by the signal handler: ends a back-off
         self._in_task = False
         self._started = time.monotonic()
@@ -190,6 +195,9 @@ class Worker:
         except _GiveUp:
             return 0
         self._banner(info)
+        owner = OwnerWatch.from_environment(self._on_owner_gone)
+        if owner is not None:
+            owner.start()
         reason, code = "BYE", 0
         leave: Callable[..., Any] | None = self.backend.worker_exit
         try:
@@ -269,6 +277,13 @@ class Worker:
             self._event("HEARTBEAT", message)
         return control
 
+    def _on_owner_gone(self) -> None:
+        """(The owner-watch thread.) The owning process exited: stop the task and leave."""
+        self._owner_gone = True
+        self._signalled.set()
+        with contextlib.suppress(BlockingIOError, OSError):  # full: a wake-up is pending
+            os.write(self._wake_w, b"!")
+
     def request_stop(self, hard: bool = False) -> None:
         """Ask the worker to stop after its current task (``hard``: interrupt the task)."""
         self._stop_requested = 2 if hard else max(self._stop_requested, 1)
@@ -325,6 +340,7 @@ class Worker:
                 self._wait_for_work(() if paused else queues, self._idle_wait_s(self.idle_since))
                 if self._stop_requested:
                     return "stopped by signal"
+                self._check_control(None)  # killed, or the owner gone: before claiming
                 task = None if self.messages.paused else self._claim(queues)
                 continue
             end = self._run(task)
@@ -365,7 +381,9 @@ class Worker:
         except Stopped as stop:
             current = self.runner.current or task
             if stop.reason == "kill":
-                raise _Killed("killed by the controller") from None
+                raise _Killed(
+                    _OWNER_GONE if self._owner_gone else "killed by the controller"
+                ) from None
             self._retrying(lambda: self._recover(current.id))  # a claim it did not report
             status = TaskStatus.TIMEOUT if stop.reason == "timeout" else TaskStatus.CANCELLED
             error = stopped_error(stop.reason, current.options.get("timeout"))
@@ -413,10 +431,16 @@ class Worker:
     def _should_halt(self) -> bool:
         """Whether the warm child must hand control back after its current task."""
         control = self.control
-        return bool(self._stop_requested) or (control is not None and not control.active)
+        return (
+            bool(self._stop_requested)
+            or self._owner_gone
+            or (control is not None and not control.active)
+        )
 
     def _should_stop(self) -> str | None:
         """Why the running task must stop now ("kill", "cancel"), or None."""
+        if self._owner_gone:
+            return "kill"
         control = self.control
         if control is None:
             return None
@@ -430,6 +454,8 @@ class Worker:
     def _check_control(self, task: ClaimedTask | None) -> None:
         """Act on the control thread's news between tasks: exit if killed; re-register under
         a new id if this one was marked LOST (a task still held is then no longer ours)."""
+        if self._owner_gone:
+            raise _Killed(_OWNER_GONE)
         control = self.control
         if control is None:
             return
@@ -555,7 +581,8 @@ class Worker:
                 failed, self._unreachable = True, True
                 self._failures += 1
                 self._signalled.clear()  # a signal from now on ends the pause below
-                if self._stop_requested >= 2 or (self._stop_requested and not storing):
+                hard = self._stop_requested >= 2 or self._owner_gone
+                if hard or (self._stop_requested and not storing):
                     raise _GiveUp() from exc
                 log.warning(
                     "backend unreachable, retrying in %.2f s: %s",
