@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from runq.exceptions import BackendError
@@ -31,3 +32,13 @@ def while_down(op: Callable[[], T], timeout_s: float = 60) -> T:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)  # back-off while the server comes back
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended. A ``<defunct>`` zombie counts as ended: an orphan's
+    new parent may never reap it (as in some containers)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status

@@ -27,6 +27,7 @@ from redis._parsers.base import BaseParser
 
 import runq
 from conftest import RedisServer
+from helpers import until
 from runq.backends import Backend, connect
 from runq.backends import sqlite as sqlite_backend
 from runq.backends.redis_errors import backend_error
@@ -39,13 +40,6 @@ DEADLINE_S = 20.0  # generous bound of a poll for a state the test brings about
 
 def nt(task_id: str) -> NewTask:
     return NewTask(id=task_id, queue="q", payload=b"call", options={}, depends_on=())
-
-
-def until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, f"not reached in {DEADLINE_S} s: {what}"
-        time.sleep(0.01)  # polls a server state that no event announces
 
 
 def kill_normal_clients(url: str) -> None:
@@ -195,10 +189,10 @@ def test_a_blocked_wait_returns_early_when_its_connection_drops(
         waiter = threading.Thread(target=run)
         started = time.monotonic()
         waiter.start()
-        until(lambda: blocked() == 1, f"{wait} blocks in BLPOP")
+        until(lambda: blocked() == 1, what=f"{wait} blocks in BLPOP")
         kill_normal_clients(redis_server.url)
         if wait == "wait_response":  # it looks again, and blocks for the time left
-            until(lambda: blocked() == 1, "wait_response blocks again")
+            until(lambda: blocked() == 1, what="wait_response blocks again")
             redis_backend.message_respond("w", "1.0", "PING", b"pong")
         waiter.join(DEADLINE_S)
         assert not waiter.is_alive()
@@ -287,11 +281,11 @@ def test_a_busy_script_makes_redis_unavailable_for_now(
     try:
         admin.config_set("busy-reply-threshold", 50)
         spinner.start()
-        until(answered_busy, "a call answered while a script runs past the threshold")
+        until(answered_busy, what="a call answered while a script runs past the threshold")
         assert isinstance(caught[0], BackendUnavailable)
         assert "BUSY" in str(caught[0])
     finally:
-        until(lambda: _quietly(admin.script_kill) or not spinner.is_alive(), "script killed")
+        until(lambda: _quietly(admin.script_kill) or not spinner.is_alive(), what="script killed")
         spinner.join(DEADLINE_S)
         admin.config_set("busy-reply-threshold", 5000)
         for client in (admin, spinner_client):

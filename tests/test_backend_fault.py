@@ -4,12 +4,11 @@ the protocol only, on both backends."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
 
+from helpers import until
 from runq.backends import Backend
 from runq.exceptions import TaskStateError, UnknownTaskError
 from runq.models import NewTask, TaskStatus
@@ -22,15 +21,6 @@ T = TypeVar("T")
 
 def nt(task_id: str, retries: int = 0, deps: tuple[str, ...] = ()) -> NewTask:
     return NewTask(task_id, Q, f"call-{task_id}".encode(), {"retries": retries}, deps)
-
-
-def until(check: Callable[[], T], timeout_s: float = 10.0) -> T:
-    """Call ``check`` until it answers something truthy (time-based expiry needs re-checks)."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
-    return value
 
 
 def worker_status(backend: Backend, wid: str) -> str:

@@ -13,14 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import redis
 
 from conftest import RedisServer
+from helpers import until
 from runq._blobs import blob_hash
 from runq.backends import Backend, connect
 from runq.backends.redis_enqueue import ENQUEUE_CHUNK
@@ -41,13 +41,6 @@ def nt(
 
 def value(data: bytes) -> Blob:
     return Blob(blob_hash(data), data, len(data))
-
-
-def until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, f"not reached in {DEADLINE_S} s: {what}"
-        time.sleep(0.01)  # polls a state that no event announces
 
 
 def finish(backend: Backend, task_id: str, status: TaskStatus) -> None:
@@ -199,7 +192,11 @@ def kill_mid_staging(url: str, namespace: str, staging: Staging, n: int, lease_s
         stderr=subprocess.PIPE,
     )
     try:
-        until(lambda: bool(staging.batches()) or child.poll() is not None, "staging starts")
+        until(
+            lambda: bool(staging.batches()) or child.poll() is not None,
+            DEADLINE_S,
+            "staging starts",
+        )
         os.kill(child.pid, signal.SIGSTOP)
         ((batch, lease),) = staging.batches()
         assert 0 < staging.staged(batch) < n, "stopped outside staging: make n larger"
@@ -234,7 +231,7 @@ def test_a_controller_killed_while_staging_leaves_no_task(
         with pytest.raises(ConfigError, match="being enqueued by another"):
             b.enqueue([nt(reserved)])
         # once it lapsed, the id is free: the batch is cleaned up on the way
-        until(staging.lapsed, "the killed controller's lease lapses")
+        until(staging.lapsed, DEADLINE_S, "the killed controller's lease lapses")
         assert b.enqueue([nt(reserved)]) == [PENDING]
         assert staging.leftovers() == {"queue": 1, "options": 1, "payload": 1}
         assert b.list_tasks() == [reserved]
@@ -249,7 +246,7 @@ def test_a_later_enqueue_cleans_up_after_a_killed_controller(
 ) -> None:
     kill_mid_staging(redis_server.url, namespace, staging, 10 * ENQUEUE_CHUNK, lease_s=1.0)
     assert staging.leftovers()["stage:owner"] > 0
-    until(staging.lapsed, "the killed controller's lease lapses")
+    until(staging.lapsed, DEADLINE_S, "the killed controller's lease lapses")
     b = connect(redis_server.url, namespace)
     try:
         assert b.enqueue([nt("unrelated")]) == [PENDING]

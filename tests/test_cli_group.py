@@ -13,8 +13,8 @@ from typing import IO
 
 import runq
 import taskfns
+from helpers import until
 from runq.worker.group import QUICK_LIMIT
-from test_messages import wait_until
 
 
 class Group:
@@ -22,6 +22,7 @@ class Group:
     would run it), its output in ``log``."""
 
     def __init__(self, ctl: runq.Controller, tmp_path: Path, *args: str) -> None:
+        self._ctl = ctl
         tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
         src_dir = str(Path(runq.__file__).parents[1])  # … and the runq under test
         env = dict(os.environ, RUNQ_URL=ctl.url, PYTHONPATH=os.pathsep.join([src_dir, tests_dir]))
@@ -40,6 +41,15 @@ class Group:
 
     def running(self) -> bool:
         return self.proc.poll() is None
+
+    def wait_registered(self) -> None:
+        """Until both workers registered (or the group ended: the caller asserts)."""
+        ctl = self._ctl
+        until(
+            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not self.running(),
+            60,
+            "both workers to register",
+        )
 
     def stop(self) -> int:
         """SIGTERM it if it still runs; its exit code."""
@@ -68,17 +78,11 @@ def test_a_killed_worker_is_reaped_logged_and_replaced(
 ) -> None:
     group = Group(ctl, tmp_path)
     try:
-        wait_until(
-            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
-            60,
-            "both workers to register",
-        )
+        group.wait_registered()
         assert group.running(), group.text()
         pid = ctl.workers.info()["grp_2"]["pid"]
         os.kill(pid, signal.SIGKILL)  # the second: the old group waited for the first only
-        wait_until(
-            lambda: "grp_3" in ctl.workers.list() or not group.running(), 60, "a replacement"
-        )
+        until(lambda: "grp_3" in ctl.workers.list() or not group.running(), 60, "a replacement")
         assert group.running(), group.text()
         assert gone_or_reaped(pid)
         ids = ctl.enqueue_bulk(taskfns.square, range(10))
@@ -97,15 +101,11 @@ def test_a_killed_worker_is_reaped_logged_and_replaced(
 def test_workers_that_exit_normally_are_not_replaced(ctl: runq.Controller, tmp_path: Path) -> None:
     group = Group(ctl, tmp_path)
     try:
-        wait_until(
-            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
-            60,
-            "both workers to register",
-        )
+        group.wait_registered()
         assert ctl.messages.send_and_wait("STOP", worker_ids=["grp_1"], timeout=30) == {
             "grp_1": "BYE"
         }
-        wait_until(lambda: ctl.workers.list() == ["grp_2"], 60, "grp_1 to exit")
+        until(lambda: ctl.workers.list() == ["grp_2"], 60, "grp_1 to exit")
         assert group.running(), group.text()
         ctl.messages.send_and_wait("STOP", worker_ids=["grp_2"], timeout=30)
         assert group.proc.wait(60) == 0  # the last one gone, the group exits by itself
@@ -139,18 +139,14 @@ def test_ctrl_c_reaches_each_worker_once_and_lets_the_task_finish(
 ) -> None:
     group = Group(ctl, tmp_path)
     try:
-        wait_until(
-            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
-            60,
-            "both workers to register",
-        )
+        group.wait_registered()
         started, release = tmp_path / "started", tmp_path / "release"
         first = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(release), 120))
-        wait_until(started.exists, 60, "the task to start")
+        until(started.exists, 60, "the task to start")
         busy = ctl.info(first).worker_id
         assert busy is not None
         os.killpg(group.proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
-        wait_until(lambda: ctl.workers.list() == [busy], 60, "the idle worker to exit")
+        until(lambda: ctl.workers.list() == [busy], 60, "the idle worker to exit")
         assert group.running() and ctl.status(first) == runq.TaskStatus.RUNNING
         release.touch()
         assert group.proc.wait(60) == 0  # the task was let finish
@@ -164,16 +160,12 @@ def test_a_second_sigterm_stops_the_workers_at_once(ctl: runq.Controller, tmp_pa
     group = Group(ctl, tmp_path)
     started = tmp_path / "started"
     try:
-        wait_until(
-            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
-            60,
-            "both workers to register",
-        )
+        group.wait_registered()
         second = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(tmp_path / "never"), 120))
-        wait_until(started.exists, 60, "the task to start")
+        until(started.exists, 60, "the task to start")
         group.proc.send_signal(signal.SIGTERM)
         busy = ctl.info(second).worker_id
-        wait_until(lambda: ctl.workers.list() == [busy], 60, "the idle worker to exit")
+        until(lambda: ctl.workers.list() == [busy], 60, "the idle worker to exit")
         group.proc.send_signal(signal.SIGTERM)  # the second: interrupt the task
         assert group.proc.wait(60) == 0
         assert ctl.status(second) == runq.TaskStatus.PENDING  # given back to its queue
@@ -185,15 +177,11 @@ def test_workers_stop_when_the_supervisor_is_killed(ctl: runq.Controller, tmp_pa
     group = Group(ctl, tmp_path)
     pids: list[int] = []
     try:
-        wait_until(
-            lambda: sorted(ctl.workers.list()) == ["grp_1", "grp_2"] or not group.running(),
-            60,
-            "both workers to register",
-        )
+        group.wait_registered()
         pids = [info["pid"] for info in ctl.workers.info().values()]
         group.proc.send_signal(signal.SIGKILL)  # no chance to pass anything on
         assert group.proc.wait(60) == -signal.SIGKILL
-        wait_until(lambda: ctl.workers.list() == [], 60, "the orphaned workers to stop")
+        until(lambda: ctl.workers.list() == [], 60, "the orphaned workers to stop")
     finally:
         group.stop()
         for pid in pids:  # on failure: no orphan outlives the test (a reused pid is spared)

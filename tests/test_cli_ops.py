@@ -14,9 +14,9 @@ from pathlib import Path
 
 import runq
 import taskfns
+from helpers import until
 from runq import WorkerConfig
 from test_cli import run_cli
-from test_messages import wait_until
 
 Spawn = Callable[..., runq.WorkerManager]
 
@@ -39,7 +39,7 @@ def test_message_prints_each_response(ctl: runq.Controller, spawn: Spawn, backen
     assert out.stdout.startswith(f"{a}: \n") and f"worker_id        {a}" in out.stdout
     out = run_cli("message", ctl.queue_id, "STOP", "--worker", a, url=backend_url)
     assert out.stdout.splitlines() == [f"{a}: BYE"]
-    wait_until(lambda: ctl.workers.list() == [b], what="the worker to stop")
+    until(lambda: ctl.workers.list() == [b], what="the worker to stop")
 
 
 def test_message_to_no_worker_and_a_silent_worker(ctl: runq.Controller, backend_url: str) -> None:
@@ -58,7 +58,7 @@ def test_status_shows_workers_task_queues_and_last_event(
     (wid,) = spawn(1, config=WorkerConfig(queues=("urgent",))).ids
     started, release = tmp_path / "started", tmp_path / "release"
     tid = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(release)), queue="urgent")
-    wait_until(started.exists, what="the task to start")
+    until(started.exists, what="the task to start")
     out = run_cli("status", ctl.queue_id, url=backend_url)
     release.touch()
     assert out.returncode == 0, out.stderr
@@ -110,9 +110,7 @@ def test_worker_with_saved_config_and_config_timeout(
     )  # fmt: skip
     try:
         ctl.workers.config_save("late", WorkerConfig(queues=("special",), poll_queue=0.5))
-        wait_until(
-            lambda: ctl.workers.list() == ["cfg_1"] or proc.poll() is not None, 60, "the worker"
-        )
+        until(lambda: ctl.workers.list() == ["cfg_1"] or proc.poll() is not None, 60, "the worker")
         tid = ctl.enqueue(taskfns.add, (3, 4), queue="special")
         assert ctl.wait(tid, timeout=30, progress=False)
         assert ctl.workers.info()["cfg_1"]["config"] == "late"
@@ -176,7 +174,7 @@ def test_secret_file_messages_and_destroys_signed_workers(
             "destroy", ctl.queue_id, "--yes", "--secret-file", str(secret), url=backend_url
         )
         assert out.returncode == 0, out.stderr
-        wait_until(lambda: not any(manager.is_alive().values()), 60, "the signed worker to stop")
+        until(lambda: not any(manager.is_alive().values()), 60, "the signed worker to stop")
         assert ctl.queue_id not in runq.namespaces(backend_url)
     finally:
         manager.stop(timeout=15)

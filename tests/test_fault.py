@@ -16,22 +16,13 @@ import pytest
 
 import runq
 import taskfns
+from helpers import until
 from runq import TaskStatus, WorkerConfig
 from runq.exceptions import ConfigError, TaskStateError
 
 T = TypeVar("T")
 Spawn = Callable[..., runq.WorkerManager]
 FAST = {"poll_process": 0.05, "poll_queue": 0.2}
-
-
-def until(check: Callable[[], T], timeout_s: float = 30.0, what: str = "condition") -> T:
-    """Re-check ``check`` until it answers something truthy (for states that change by
-    themselves: expiring heartbeats, workers exiting)."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout_s} s"
-        time.sleep(0.02)
-    return value
 
 
 def started(ctl: runq.Controller, tid: str) -> None:

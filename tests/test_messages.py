@@ -11,17 +11,10 @@ import pytest
 
 import runq
 import taskfns
+from helpers import until
 from runq import MessageError, TaskStatus, WorkerConfig, WorkerStatus
 
 Spawn = Callable[..., runq.WorkerManager]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    """Re-check ``check`` until it holds (state recorded by another process: no event)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def log_index(ctl: runq.Controller, worker_id: str, command: str, message: str) -> int:
@@ -106,7 +99,7 @@ def test_eval_when_allowed(ctl: runq.Controller, spawn: Spawn) -> None:
 def test_echo_prints_on_the_worker(ctl: runq.Controller, spawn: Spawn) -> None:
     (wid,) = spawn(1).ids
     assert ctl.messages.send_and_wait("ECHO", "hello from the test", timeout=30) == {wid: "OK"}
-    wait_until(lambda: "hello from the test" in ctl.workers.process_log(wid), what="the echo line")
+    until(lambda: "hello from the test" in ctl.workers.process_log(wid), what="the echo line")
 
 
 def test_info(ctl: runq.Controller, spawn: Spawn) -> None:
@@ -125,13 +118,13 @@ def test_stop_answers_then_the_worker_exits(ctl: runq.Controller, spawn: Spawn) 
     mgr = spawn(2)
     first, second = mgr.ids
     assert ctl.messages.send_and_wait("STOP", worker_ids=[first], timeout=30) == {first: "BYE"}
-    wait_until(lambda: not mgr.is_alive()[first], what="the worker to exit")
+    until(lambda: not mgr.is_alive()[first], what="the worker to exit")
     assert ctl.workers.status([first]) == {first: WorkerStatus.EXITED}
     tail = ctl.workers.log_tail([first], 1)
     assert tail[-1].command == "STOP" and "message" in tail[-1].message
     got = ctl.messages.send_and_wait("STOP", "ciao", worker_ids=[second], timeout=30)
     assert got == {second: "ciao"}
-    wait_until(lambda: ctl.workers.list() == [], what="both workers to exit")
+    until(lambda: ctl.workers.list() == [], what="both workers to exit")
 
 
 def test_workers_stop_by_message(ctl: runq.Controller, spawn: Spawn) -> None:
@@ -139,7 +132,7 @@ def test_workers_stop_by_message(ctl: runq.Controller, spawn: Spawn) -> None:
     ctl.workers.stop(type="message", timeout=30)
     assert ctl.workers.list() == []
     assert sorted(ctl.workers.list_exited()) == sorted(mgr.ids)
-    wait_until(lambda: not any(mgr.is_alive().values()), what="the processes to end")
+    until(lambda: not any(mgr.is_alive().values()), what="the processes to end")
 
 
 def test_a_busy_worker_answers_after_its_task_and_before_the_next(
@@ -148,7 +141,7 @@ def test_a_busy_worker_answers_after_its_task_and_before_the_next(
     (wid,) = spawn(1).ids
     started, release = tmp_path / "started", tmp_path / "release"
     blocking = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(release)))
-    wait_until(started.exists, what="the task to start")
+    until(started.exists, what="the task to start")
     following = ctl.enqueue(taskfns.add, (1, 1))
     mid = ctl.messages.send("PING")
     assert ctl.messages.has_response(mid) == {wid: False}
@@ -206,7 +199,7 @@ def test_timeout_get_and_set(ctl: runq.Controller, spawn: Spawn) -> None:
     _, third = ctl.messages.send_and_wait("TIMEOUT_GET", timeout=30)[wid]
     assert third > second + 0.2  # PING did
     assert ctl.messages.send_and_wait("TIMEOUT_SET", 0.2, timeout=30) == {wid: "OK"}
-    wait_until(lambda: ctl.workers.list() == [], what="the idle worker to exit")
+    until(lambda: ctl.workers.list() == [], what="the idle worker to exit")
     assert "idle" in ctl.workers.log_tail([wid], 1)[-1].message
 
 
@@ -246,4 +239,4 @@ def test_envir_and_refresh(ctl: runq.Controller, spawn: Spawn, tmp_path: Path) -
 def test_destroy_stops_idle_workers_by_message(ctl: runq.Controller, spawn: Spawn) -> None:
     mgr = spawn(2)
     ctl.destroy()  # worker_stop_type="message", timeout_worker_stop=0, then delete
-    wait_until(lambda: not any(mgr.is_alive().values()), what="the workers to exit")
+    until(lambda: not any(mgr.is_alive().values()), what="the workers to exit")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import runq
+from helpers import until
 from runq.models import Blob, NewTask
 
 BAD = "../victim.txt"
@@ -103,7 +102,7 @@ def test_destroy_skips_a_bad_hash(
         ctl.destroy()
     else:
         ctl.destroy(delete=1)
-        until(lambda: not (offload / good).exists(), "the offload file removed after 1 s")
+        until(lambda: not (offload / good).exists(), what="the offload file removed after 1 s")
     assert_skipped(victim, caplog)
     assert not (offload / good).exists()
 
@@ -127,11 +126,3 @@ def test_reading_a_bad_hash_is_a_clear_error_and_reads_nothing(
     with pytest.raises(runq.ConfigError, match="64 lowercase hex digits"):
         ctl.store.get(BAD)
     assert victim.read_text() == "keep me"
-
-
-def until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)  # polling the filesystem: no event to wait on

@@ -20,7 +20,7 @@ import pytest
 
 import runq
 import taskfns
-from helpers import until
+from helpers import gone, until
 from runq import TaskStatus
 
 TESTS = str(Path(__file__).parent)
@@ -51,15 +51,6 @@ if ending == "return":  # a normal exit, while the task runs: atexit stops the w
     sys.exit(0)
 time.sleep(600)  # the test SIGKILLs this process
 """
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (a zombie no one reaped counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return any(line.startswith("State:") and "Z" in line for line in f)
-    except FileNotFoundError:
-        return True
 
 
 class Owner:

@@ -33,6 +33,11 @@ EXISTING = [PENDING_ID, CANCELLED_ID]
 EXAMPLES = 1000
 
 Pair = tuple[runq.Controller, runq.Controller]
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # a backend round trip's time is not the property
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -154,11 +159,7 @@ def _nan_free(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- properties
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@PROPERTY
 @given(
     args=some_args,
     kwargs=some_kwargs,
@@ -175,11 +176,7 @@ def test_a_submission_gets_the_same_answer_on_both_backends(
     _same(pair, submit)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@PROPERTY
 @given(
     data=st.one_of(
         st.lists(
@@ -217,11 +214,7 @@ def test_a_bulk_submission_gets_the_same_answer_on_both_backends(
     _same(pair, submit)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@PROPERTY
 @given(
     ids=some_ids,
     verb=st.sampled_from(["status", "exists", "times", "position", "results", "delete", "retry"]),

@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import redis
 
 import runq
 import taskfns
+from helpers import until
 from runq.exceptions import ConfigError, UnknownTaskError, UnknownValueError
 
 MB = 1024 * 1024
@@ -324,14 +324,6 @@ def markers(directory: Path) -> list[Path]:
     return sorted(p for p in found.iterdir() if p.suffix == ".json") if found.exists() else []
 
 
-def until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)  # polling the filesystem: no event to wait on
-
-
 def test_destroy_now_removes_offload_files(ctl: runq.Controller, tmp_path: Path) -> None:
     offload = tmp_path / "offload"
     configure(ctl, store_max_size=1000, offload_path=str(offload))
@@ -360,7 +352,7 @@ def test_destroy_later_removes_offload_files_when_due(
     assert ctl.data(waiting)["args"] == (b"c" * 5000,)
     assert ctl.store.get(stored) == b"d" * 5000
     (marker,) = markers(offload)
-    until(lambda: offload_files(offload) == set(), "the offload files removed when due")
+    until(lambda: offload_files(offload) == set(), what="the offload files removed when due")
     assert not marker.exists()
 
 
@@ -385,7 +377,7 @@ def test_destroy_later_files_go_with_the_next_process_using_the_directory(
             assert other.store.get(own) == b"z" * 5000  # each read looks for due markers
             return not (offload / gone).exists()
 
-        until(purged, "the destroyed namespace's offload file removed")
+        until(purged, what="the destroyed namespace's offload file removed")
         assert not marker.exists()
         assert offload_files(offload) == {shared, own}
         assert other.store.mget([shared, own]) == [b"y" * 5000, b"z" * 5000]

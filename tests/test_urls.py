@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import string
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -21,7 +19,7 @@ import redis
 
 import runq
 import taskfns
-from conftest import REDIS_SERVER, free_port
+from conftest import RedisServer
 from runq.backends import connect, redact_url, split_userinfo, userinfo_parts
 
 NASTY = string.ascii_letters + string.digits + "@/:?#%& =+;,[]!$'()*~._-\\\"\t"
@@ -141,51 +139,21 @@ def test_an_invalid_url_error_never_shows_the_password(namespace: str, shape: st
 PASSWORD = "my/se@cr:et?#x y%zz"  # every character that used to leak or break the URL
 
 
-class LockedRedis:
-    """A redis-server on a free loopback port that wants ``PASSWORD``, stopped by its pid."""
+class LockedRedis(RedisServer):
+    """A redis-server (``conftest.RedisServer``) that wants ``PASSWORD``."""
 
     def __init__(self, workdir: Path) -> None:
-        assert REDIS_SERVER is not None
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(workdir), "--save", "", "--appendonly", "no", "--requirepass", PASSWORD],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    def wait_ready(self) -> None:
-        client = redis.Redis(port=self.port, password=PASSWORD, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                if self.proc.poll() is not None:
-                    pytest.fail(f"redis-server exited with {self.proc.returncode}")
-                try:
-                    if client.ping():
-                        return
-                except redis.RedisError:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.05)  # start-up poll: redis-server gives no readiness event
-        finally:
-            client.close()
+        super().__init__(workdir, "--requirepass", PASSWORD)
 
     def url(self, userinfo: str) -> str:
         return f"redis://{userinfo}@127.0.0.1:{self.port}/0"
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
-
 
 @pytest.fixture(scope="module")
 def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LockedRedis]:
-    if REDIS_SERVER is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
     server = LockedRedis(tmp_path_factory.mktemp("locked"))
+    server.start()
     try:
-        server.wait_ready()
         yield server
     finally:
         server.stop()

@@ -11,9 +11,9 @@ import pytest
 
 import runq
 import taskfns
+from helpers import until
 from runq import ConfigError, LogEntry, WorkerConfig, WorkerStatus
 from runq.workers_ops import WorkerLoad, busy_steps
-from test_messages import wait_until
 
 Spawn = Callable[..., runq.WorkerManager]
 
@@ -51,7 +51,7 @@ def test_inspection_of_running_and_exited_workers(
 
     started, release = tmp_path / "started", tmp_path / "release"
     tid = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(release)))
-    wait_until(started.exists, what="the task to start")
+    until(started.exists, what="the task to start")
     busy = ctl.info(tid).worker_id
     assert busy in (a, b)
     assert ctl.workers.status()[busy] is WorkerStatus.BUSY
@@ -92,7 +92,7 @@ def test_load_counts_busy_workers(ctl: runq.Controller, spawn: Spawn, tmp_path: 
     started = [tmp_path / f"s{i}" for i in range(2)]
     release = tmp_path / "release"
     ids = [ctl.enqueue(taskfns.touch_then_wait, (str(s), str(release))) for s in started]
-    wait_until(lambda: all(s.exists() for s in started), what="both tasks to start")
+    until(lambda: all(s.exists() for s in started), what="both tasks to start")
     load = ctl.workers.load()
     assert load.current == 2 and set(load.workers) == set(mgr.ids)
     release.touch()
