@@ -74,7 +74,7 @@ def test_chaos_sigkill_workers_long(ctl: runq.Controller, spawn: Spawn) -> None:
 
 
 def run_chaos_default_config(
-    ctl: runq.Controller, spawn: Spawn, n: int, kills: int, deadline_s: float
+    ctl: runq.Controller, spawn: Spawn, n: int, kills: int, task_s: float, deadline_s: float
 ) -> dict[TaskStatus, int]:
     """``n`` tasks (batches of 100 alternately with 3 retries and none) on 4 workers with the
     DEFAULT config (heartbeats every 5 s); ``kills`` times, at random moments, a worker busy
@@ -85,16 +85,18 @@ def run_chaos_default_config(
     for start in range(0, n, 100):
         retries = 3 if start // 100 % 2 == 0 else 0
         batch = range(start, min(start + 100, n))
-        ids += ctl.enqueue_bulk(taskfns.slow_square, batch, args={"seconds": 0.01}, retries=retries)
+        ids += ctl.enqueue_bulk(
+            taskfns.slow_square, batch, args={"seconds": task_s}, retries=retries
+        )
         if not retries:
             no_retries.update(batch)
     rng = random.Random(4321)
     deadline = time.monotonic() + deadline_s
     for _ in range(kills):
         time.sleep(rng.uniform(0.1, 0.8))  # chaos: a random moment, not a synchronisation
-        victim = rng.choice([m for m in live if all(m.is_alive().values())])
+        busy = until(lambda: _busy(ctl, live), what="a busy worker to kill")
+        victim = rng.choice(busy)
         wid = victim.ids[0]
-        until(lambda w=wid: ctl.workers.task_id([w]).get(w), what="victim busy")  # type: ignore[misc]
         os.kill(victim.pids[wid], signal.SIGKILL)
         live.remove(victim)
         live.append(spawn(1, timeout=0))
@@ -115,15 +117,21 @@ def run_chaos_default_config(
     return counts
 
 
+def _busy(ctl: runq.Controller, managers: list[runq.WorkerManager]) -> list[runq.WorkerManager]:
+    """The managers whose (single) worker runs a task now."""
+    running = {w for w, t in ctl.workers.task_id().items() if t}
+    return [m for m in managers if m.ids[0] in running and all(m.is_alive().values())]
+
+
 def test_chaos_default_config(ctl: runq.Controller, spawn: Spawn) -> None:
-    counts = run_chaos_default_config(ctl, spawn, n=2000, kills=3, deadline_s=240)
+    counts = run_chaos_default_config(ctl, spawn, n=2000, kills=3, task_s=0.01, deadline_s=240)
     print(f"chaos (default config): {counts}")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_chaos_default_config_long(ctl: runq.Controller, spawn: Spawn) -> None:
-    counts = run_chaos_default_config(ctl, spawn, n=2000, kills=20, deadline_s=1500)
+    counts = run_chaos_default_config(ctl, spawn, n=2000, kills=20, task_s=0.05, deadline_s=1500)
     print(f"chaos (default config, long): {counts}")
 
 
