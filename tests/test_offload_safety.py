@@ -28,7 +28,7 @@ def offload(ctl: runq.Controller, tmp_path: Path) -> Path:
     directory = tmp_path / "offload"
     directory.mkdir()
     runq.configure(ctl.queue_id, ctl.url, store_max_size=100, offload_path=str(directory)).close()
-    ctl._blobs.settings(refresh=True)
+    ctl.session.blobs.settings(refresh=True)
     return directory
 
 
@@ -115,8 +115,8 @@ def test_reading_a_bad_hash_is_a_clear_error_and_reads_nothing(
 
     plant(ctl, "evil")
     for read in (
-        lambda: ctl._blobs.fetch([BAD], "the result of task x"),
-        lambda: ctl._blobs.unpack(Packed(BlobRef(BAD, 3), (BAD,)), "the result of task x"),
+        lambda: ctl.session.blobs.fetch([BAD], "the result of task x"),
+        lambda: ctl.session.blobs.unpack(Packed(BlobRef(BAD, 3), (BAD,)), "the result of task x"),
         lambda: open_offload(str(victim.parent / "offload"), BAD, "the result of task x"),
     ):
         with pytest.raises(runq.PayloadError, match=r"the result of task x.*'\.\./victim\.txt'"):

@@ -146,14 +146,14 @@ def test_unsigned_controller_cannot_read_signed_tasks(
 
 
 def test_warning_once_without_secret_off_loopback() -> None:
-    from runq import controller
+    from runq import session
 
-    controller._WARNED.discard("192.0.2.1")
+    session.WARNED.discard("192.0.2.1")
     with pytest.warns(UserWarning, match="no secret is set"):
-        controller._warn_if_remote("redis://192.0.2.1:6379/0")
-    controller._warn_if_remote("redis://192.0.2.1:6379/0")  # once: no second warning
-    controller._warn_if_remote("redis://127.0.0.1:6379/0")
-    controller._warn_if_remote("rediss://localhost:6379/0")
+        session.warn_if_remote("redis://192.0.2.1:6379/0")
+    session.warn_if_remote("redis://192.0.2.1:6379/0")  # once: no second warning
+    session.warn_if_remote("redis://127.0.0.1:6379/0")
+    session.warn_if_remote("rediss://localhost:6379/0")
 
 
 def test_signed_task_with_large_values_round_trips(signed: runq.Controller, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def configure(ctl: runq.Controller, **settings: object) -> None:
     """``runq.configure`` the namespace of ``ctl`` (closing the controller it returns), and
     have ``ctl`` read the new settings."""
     runq.configure(ctl.queue_id, ctl.url, **settings).close()  # type: ignore[arg-type]
-    ctl._blobs.settings(refresh=True)
+    ctl.session.blobs.settings(refresh=True)
 
 
 # ---------------------------------------------------------------------- the store API

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runq import serialize
-from runq._offload import check_hash_name, open_offload, write_offload
+from runq._offload import (
+    check_hash_name,
+    open_offload,
+    remove_offload,
+    schedule_purge,
+    write_offload,
+)
 from runq.exceptions import ConfigError, PayloadError
 from runq.models import Blob
 from runq.serialize import Call
@@ -209,6 +215,26 @@ class BlobStore:
         blob = self.blob(data, settings, what)
         self.backend.store_put(tag, [blob])
         return serialize.dumps(Packed(BlobRef(blob.hash, blob.size), (blob.hash,)))
+
+    # ------------------------------------------------------------------ deleting
+    def collect_freed(self) -> None:
+        """Remove the offload files of values that task deletions freed."""
+        freed = self.backend.store_collect()
+        if freed:
+            remove_offload(self.settings(refresh=True).offload_path, freed)
+
+    def destroy_later(self, delay_s: float) -> None:
+        """Have the namespace's offload files removed ``delay_s`` seconds from now, when the
+        backend deletes the namespace itself (``Controller.destroy(delete=N)``): files freed
+        already go now; the others stay readable until then (``_offload.schedule_purge``)."""
+        offload_path = self.settings(refresh=True).offload_path
+        if offload_path is None:
+            return
+        self.collect_freed()
+        stored = self.backend.store_list()
+        where = self.backend.store_locations(stored) if stored else []
+        offloaded = [h for h, place in zip(stored, where, strict=True) if place == "offload"]
+        schedule_purge(offload_path, self.backend.namespace, offloaded, delay_s)
 
     # ------------------------------------------------------------------ reading
     def unpack(self, packed: Packed, what: str) -> Any:

@@ -74,5 +74,5 @@ def configure(queue_id: str, url: str | None = None, **settings: Any) -> Control
             ).to_json()
         )
         controller.backend.settings_set(saved)
-        controller._blobs.settings(refresh=True)
+        controller.session.blobs.settings(refresh=True)
     return controller

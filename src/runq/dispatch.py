@@ -172,16 +172,16 @@ class DispatchJob(Generic[R]):
                 out.extend([value] * (stop - start))
         return out
 
-    def _submit(self, fn: Callable[..., Any], extra: tuple[Any, ...]) -> None:
+    def submit_batches(self, fn: Callable[..., Any], extra: tuple[Any, ...]) -> None:
         """Queue every batch in one bulk submission."""
         try:
             ctl = self._ctl
-            fn_bytes = ctl._pickle_function(run_batch)
+            fn_bytes = ctl.submitter.function_bytes(run_batch)
             calls = [
                 Call("call", fn_bytes, (fn, start, stop, extra, self._keep), {})
                 for start, stop in self._bounds
             ]
-            self._ids = ctl._submit(ctl._new_tasks(calls, TaskOptions.build(), None))
+            self._ids = ctl.submitter.submit(calls, TaskOptions.build(), None)
         except BaseException as exc:
             self._submit_error = exc
             raise
@@ -222,7 +222,7 @@ class _DeferredSubmitter:
                         del _submitters[ctl]
                     return
             with contextlib.suppress(BaseException):  # kept on the job: its wait() raises it
-                job._submit(fn, extra)
+                job.submit_batches(fn, extra)
             del job, fn, extra
 
 
@@ -261,5 +261,5 @@ def dispatch(
                 submitter = _submitters[ctl] = _DeferredSubmitter(ctl)
         submitter.put(job, fn, tuple(extra))
     else:
-        job._submit(fn, tuple(extra))
+        job.submit_batches(fn, tuple(extra))
     return job

@@ -45,7 +45,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
-from concurrent.futures._base import PENDING as _FUTURE_PENDING
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runq import serialize
@@ -147,9 +146,10 @@ class _Future(futures.Future[Any]):
     """A ``concurrent.futures.Future`` whose ``cancel()`` unqueues its runq task and whose
     timeouts say which task did not finish in how long."""
 
-    def __init__(self, executor: Executor, task_id: str) -> None:
+    def __init__(self, unqueue: Callable[[_Future], bool], task_id: str) -> None:
         super().__init__()
-        self._runq_executor: Executor | None = executor
+        #: asks the executor to unqueue this future's task (None once it is settled)
+        self.unqueue: Callable[[_Future], bool] | None = unqueue
         self.task_id = task_id
 
     def result(self, timeout: float | None = None) -> Any:
@@ -172,18 +172,22 @@ class _Future(futures.Future[Any]):
         return WaitTimeout(f"runq task {self.task_id} did not finish within {timeout} s ({seen})")
 
     def cancel(self) -> bool:
-        executor = self._runq_executor
-        if executor is None or self.done() or self.running():
+        unqueue = self.unqueue
+        if unqueue is None or self.done() or self.running():
             return super().cancel()
-        return executor._cancel(self)
+        return unqueue(self)
 
-    def _cancel_here(self) -> bool:
+    def cancel_here(self) -> bool:
         """Mark cancelled and notify waiters (the task is already unqueued)."""
-        self._runq_executor = None
+        self.unqueue = None
         if not super().cancel():
             return False
         self.set_running_or_notify_cancel()
         return True
+
+    def waiting(self) -> bool:
+        """Whether it is still PENDING (neither running nor done)."""
+        return not (self.running() or self.done())
 
 
 def _run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]:
@@ -382,13 +386,13 @@ class Executor(futures.Executor):
                 raise BrokenExecutor(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            fn_bytes = ctl._pickle_function(fn)
+            fn_bytes = ctl.submitter.function_bytes(fn)
             retry_on = self._opts.retry_on
             sealed = [
                 Call("call", fn_bytes, tuple(a), dict(k), retry_on=retry_on) for a, k in calls
             ]
-            ids = ctl._submit(ctl._new_tasks(sealed, self._opts, None))
-            made = [_Future(self, tid) for tid in ids]
+            ids = ctl.submitter.submit(sealed, self._opts, None)
+            made = [_Future(self._cancel, tid) for tid in ids]
             for fut in made:
                 self._pending[fut.task_id] = fut
             self._start()
@@ -423,10 +427,10 @@ class Executor(futures.Executor):
             unqueued = before in _QUEUED
             if unqueued:
                 self._pending.pop(fut.task_id, None)
-            elif before is TaskStatus.RUNNING and fut._state == _FUTURE_PENDING:
+            elif before is TaskStatus.RUNNING and fut.waiting():
                 fut.set_running_or_notify_cancel()
         # done callbacks run outside the lock: they may submit more work
-        return fut._cancel_here() if unqueued else False
+        return fut.cancel_here() if unqueued else False
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No more submissions; with ``cancel_futures``, unqueue every task not yet started
@@ -444,7 +448,7 @@ class Executor(futures.Executor):
             thread = self._thread
             self._wake.notify()
         for fut in cancelled:  # done callbacks run outside the lock
-            fut._cancel_here()
+            fut.cancel_here()
         del cancelled
         if thread is None:
             self._finish()
@@ -511,11 +515,7 @@ class Executor(futures.Executor):
         with self._lock:
             for tid, status in zip(ids, statuses, strict=True):
                 fut = self._pending.get(tid)
-                if (
-                    status is TaskStatus.RUNNING
-                    and fut is not None
-                    and fut._state == _FUTURE_PENDING
-                ):
+                if status is TaskStatus.RUNNING and fut is not None and fut.waiting():
                     fut.set_running_or_notify_cancel()
         if not done:
             return
@@ -526,11 +526,11 @@ class Executor(futures.Executor):
                 fut = self._pending.pop(tid, None)
             if fut is None or fut.done():
                 continue
-            fut._runq_executor = None
-            if status is TaskStatus.CANCELLED and fut._cancel_here():
+            fut.unqueue = None
+            if status is TaskStatus.CANCELLED and fut.cancel_here():
                 continue
             try:
-                value = self._ctl._outcome(tid, status, blob)
+                value = self._ctl.submitter.outcome(tid, status, blob)
             except Exception as exc:  # a result that cannot be read
                 fut.set_exception(exc)
                 continue
@@ -572,7 +572,7 @@ class Executor(futures.Executor):
         except RunqError as exc:  # they stay queued; each fails the same way if it runs
             _log.warning("runq executor: could not unqueue the broken executor's tasks: %s", exc)
         for fut in outstanding:  # done callbacks run outside the lock
-            fut._runq_executor = None
+            fut.unqueue = None
             if not fut.done():
                 fut.set_exception(_broken_error(message, error))
 

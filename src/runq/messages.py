@@ -25,7 +25,7 @@ from runq.options import seconds
 from runq.serialize import Kind
 
 if TYPE_CHECKING:
-    from runq.controller import Controller
+    from runq.session import Session
 
 __all__ = ["MessagesAPI", "args_place", "response_place"]
 
@@ -54,8 +54,8 @@ def _worker_list(worker_ids: str | Sequence[str]) -> list[str]:
 class MessagesAPI:
     """Send messages to workers and collect their responses."""
 
-    def __init__(self, controller: Controller) -> None:
-        self._ctl = controller
+    def __init__(self, session: Session) -> None:
+        self._session = session
         self._sent: dict[str, builtins.list[str]] = {}
 
     def send(self, command: str, args: Any = None, worker_ids: WorkerIds = None) -> str:
@@ -65,10 +65,10 @@ class MessagesAPI:
             raise ConfigError(f"a message command must be a word such as 'PING', got {command!r}")
         targets = None if worker_ids is None else _worker_list(worker_ids)
         command = command.strip().upper()
-        sealed = self._ctl.codec.dumps(
+        sealed = self._session.codec.dumps(
             args, Kind.MESSAGE, args_place(command), f"the args of message {command}"
         )
-        mid, sent = self._ctl.backend.message_send(targets, command, sealed)
+        mid, sent = self._session.backend.message_send(targets, command, sealed)
         self._sent[mid] = sent
         while len(self._sent) > _SENT_KEEP:
             del self._sent[next(iter(self._sent))]
@@ -81,12 +81,12 @@ class MessagesAPI:
             return _worker_list(worker_ids)
         if message_id in self._sent:
             return self._sent[message_id]
-        return [w.worker_id for w in self._ctl.backend.workers()]
+        return [w.worker_id for w in self._session.backend.workers()]
 
     def has_response(self, message_id: str, worker_ids: WorkerIds = None) -> dict[str, bool]:
         """Whether each worker has responded to ``message_id``."""
         ids = self._recipients(message_id, worker_ids)
-        found = self._ctl.backend.message_responses(message_id, ids)
+        found = self._session.backend.message_responses(message_id, ids)
         return {w: r is not None for w, r in zip(ids, found, strict=True)}
 
     def get_response(
@@ -103,7 +103,7 @@ class MessagesAPI:
         ids = self._recipients(message_id, worker_ids)
         timeout_s = 0.0 if timeout == 0 else seconds("timeout", timeout) or 0.0
         poll_s = seconds("poll", poll) or 0.5
-        backend = self._ctl.backend
+        backend = self._session.backend
         deadline = time.monotonic() + timeout_s
         while True:
             found = backend.message_responses(message_id, ids)
@@ -118,7 +118,7 @@ class MessagesAPI:
                 + (f" after {timeout_s:g} s" if timeout_s else " (use timeout= to wait)")
             )
         out = {
-            w: self._ctl.codec.loads(
+            w: self._session.codec.loads(
                 r,
                 Kind.MESSAGE,
                 response_place(message_id, w),
@@ -133,7 +133,7 @@ class MessagesAPI:
 
     def response_ids(self, worker_id: str) -> builtins.list[str]:
         """The ids of the messages ``worker_id`` has responses stored for, oldest first."""
-        return self._ctl.backend.message_response_ids(worker_id)
+        return self._session.backend.message_response_ids(worker_id)
 
     def send_and_wait(
         self,

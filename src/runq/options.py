@@ -145,61 +145,7 @@ class TaskOptions:
                 f"unknown option(s) {', '.join(map(repr, unknown))}; valid options: "
                 f"{', '.join(sorted(OPTION_NAMES))}"
             )
-        return cls._build(**options)
-
-    @classmethod
-    def _build(
-        cls,
-        *,
-        queue: str | None = None,
-        timeout: float | timedelta | None = None,
-        retries: int = 0,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] = (),
-        retry_backoff: float | timedelta = 1.0,
-        separate_process: bool = False,
-        name: str | None = None,
-        on_duplicate: str = "parallel",
-        seed: int | None = None,
-    ) -> TaskOptions:
-        queue = check_name("queue", "default" if queue is None else queue)
-        if (
-            isinstance(retries, bool)
-            or not isinstance(retries, int)
-            or not 0 <= retries <= MAX_RETRIES
-        ):
-            raise ConfigError(f"retries must be an int from 0 to {MAX_RETRIES}, got {retries!r}")
-        if isinstance(retry_on, type):
-            retry_on = (retry_on,)
-        if not isinstance(retry_on, tuple | list):
-            raise ConfigError(
-                f"retry_on must be an exception type or a tuple of them, got {retry_on!r}"
-            )
-        retry_on = tuple(retry_on)
-        for exc_type in retry_on:
-            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
-                raise ConfigError(f"retry_on must hold exception types, got {exc_type!r}")
-        backoff = seconds("retry_backoff", retry_backoff)
-        if not isinstance(separate_process, bool):
-            raise ConfigError(f"separate_process must be True or False, got {separate_process!r}")
-        if name is not None:
-            check_name("name", name)
-        if on_duplicate not in DUPLICATE_POLICIES:
-            raise ConfigError(
-                f"on_duplicate must be one of {', '.join(DUPLICATE_POLICIES)}; got {on_duplicate!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ConfigError(f"seed must be an int, got {seed!r}")
-        return cls(
-            queue=queue,
-            timeout_s=seconds("timeout", timeout),
-            retries=retries,
-            retry_on=retry_on,
-            retry_backoff_s=backoff if backoff is not None else 1.0,
-            separate_process=separate_process,
-            name=name,
-            on_duplicate=on_duplicate,
-            seed=seed,
-        )
+        return _checked(**options)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-able options stored with the task (``retry_on`` travels in the payload)."""
@@ -215,5 +161,55 @@ class TaskOptions:
         }
 
 
+def _checked(
+    *,
+    queue: str | None = None,
+    timeout: float | timedelta | None = None,
+    retries: int = 0,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] = (),
+    retry_backoff: float | timedelta = 1.0,
+    separate_process: bool = False,
+    name: str | None = None,
+    on_duplicate: str = "parallel",
+    seed: int | None = None,
+) -> TaskOptions:
+    """``TaskOptions.build`` once the option names are known to be valid."""
+    queue = check_name("queue", "default" if queue is None else queue)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise ConfigError(f"retries must be an int from 0 to {MAX_RETRIES}, got {retries!r}")
+    if isinstance(retry_on, type):
+        retry_on = (retry_on,)
+    if not isinstance(retry_on, tuple | list):
+        raise ConfigError(
+            f"retry_on must be an exception type or a tuple of them, got {retry_on!r}"
+        )
+    retry_on = tuple(retry_on)
+    for exc_type in retry_on:
+        if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+            raise ConfigError(f"retry_on must hold exception types, got {exc_type!r}")
+    backoff = seconds("retry_backoff", retry_backoff)
+    if not isinstance(separate_process, bool):
+        raise ConfigError(f"separate_process must be True or False, got {separate_process!r}")
+    if name is not None:
+        check_name("name", name)
+    if on_duplicate not in DUPLICATE_POLICIES:
+        raise ConfigError(
+            f"on_duplicate must be one of {', '.join(DUPLICATE_POLICIES)}; got {on_duplicate!r}"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed must be an int, got {seed!r}")
+    return TaskOptions(
+        queue=queue,
+        timeout_s=seconds("timeout", timeout),
+        retries=retries,
+        retry_on=retry_on,
+        retry_backoff_s=backoff if backoff is not None else 1.0,
+        separate_process=separate_process,
+        name=name,
+        on_duplicate=on_duplicate,
+        seed=seed,
+    )
+
+
 #: The options ``TaskOptions.build`` takes (``enqueue``'s keyword options).
-OPTION_NAMES = frozenset(inspect.signature(TaskOptions._build).parameters)
+OPTION_NAMES = frozenset(inspect.signature(_checked).parameters)

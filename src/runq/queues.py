@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from runq.options import as_id_list
 
 if TYPE_CHECKING:
-    from runq.controller import Controller
+    from runq.session import Session
 
 __all__ = ["QueuesAPI"]
 
@@ -16,22 +16,22 @@ __all__ = ["QueuesAPI"]
 class QueuesAPI:
     """Inspect and edit the queues of a controller's namespace."""
 
-    def __init__(self, controller: Controller) -> None:
-        self._ctl = controller
+    def __init__(self, session: Session) -> None:
+        self._backend = session.backend
 
     def length(self, queue: str | None = None) -> int:
         """How many tasks wait in ``queue`` ("default" if None)."""
-        return len(self._ctl.backend.queue_tasks(queue or "default"))
+        return len(self._backend.queue_tasks(queue or "default"))
 
     def list(self, queue: str | None = None) -> list[str]:
         """The ids waiting in ``queue`` ("default" if None), next to run first."""
-        return self._ctl.backend.queue_tasks(queue or "default")
+        return self._backend.queue_tasks(queue or "default")
 
     def lengths(self) -> dict[str, int]:
         """Every queue that has held a task -> how many tasks wait in it."""
-        return self._ctl.backend.queue_lengths()
+        return self._backend.queue_lengths()
 
     def remove(self, ids: str | Sequence[str], queue: str | None = None) -> int:
         """Take waiting tasks out of their queue (only of ``queue`` if given): they become
         CANCELLED and their dependants IMPOSSIBLE. Returns how many were removed."""
-        return self._ctl.backend.remove_from_queue(as_id_list(ids), queue)
+        return self._backend.remove_from_queue(as_id_list(ids), queue)

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, overload
 
 from runq import serialize
 from runq._blobs import BlobStore
-from runq._offload import is_hash, remove_offload, schedule_purge, shown
+from runq._offload import is_hash, remove_offload, shown
 from runq.exceptions import ConfigError, UnknownValueError
 from runq.options import as_id_list
 
 if TYPE_CHECKING:
-    from runq.controller import Controller
+    from runq.session import Session
 
 __all__ = ["StoreAPI"]
 
@@ -33,12 +33,12 @@ __all__ = ["StoreAPI"]
 class StoreAPI:
     """The object store of one controller's namespace (``ctl.store``)."""
 
-    def __init__(self, controller: Controller) -> None:
-        self._ctl = controller
-        self._blobs: BlobStore = controller._blobs
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._blobs: BlobStore = session.blobs
 
     def __repr__(self) -> str:
-        return f"StoreAPI({self._ctl.queue_id!r})"
+        return f"StoreAPI({self._session.queue_id!r})"
 
     # ------------------------------------------------------------------ writing
     def set(self, value: Any, tag: str) -> str:
@@ -56,7 +56,7 @@ class StoreAPI:
             for i, v in enumerate(values)
         ]
         if blobs:
-            self._ctl.backend.store_put(tag, blobs)
+            self._session.backend.store_put(tag, blobs)
         return [b.hash for b in blobs]
 
     # ------------------------------------------------------------------ reading
@@ -74,11 +74,11 @@ class StoreAPI:
 
     def list(self) -> builtins.list[str]:
         """Every stored hash, sorted."""
-        return self._ctl.backend.store_list()
+        return self._session.backend.store_list()
 
     def tags(self) -> builtins.list[str]:
         """Every tag in use (task ids included), sorted."""
-        return self._ctl.backend.store_tags()
+        return self._session.backend.store_tags()
 
     @overload
     def location(self, hashes: str, error: bool = True) -> str | None: ...  # type: ignore[overload-overlap]
@@ -88,7 +88,7 @@ class StoreAPI:
         """Where each value is: ``"backend"`` or ``"offload"``. An unknown hash is an
         ``UnknownValueError`` (``error=False``: None)."""
         hash_list = _check_hashes(hashes)
-        where = self._ctl.backend.store_locations(hash_list)
+        where = self._session.backend.store_locations(hash_list)
         if error:
             for h, place in zip(hash_list, where, strict=True):
                 if place is None:
@@ -98,36 +98,17 @@ class StoreAPI:
     # ------------------------------------------------------------------ deleting
     def drop(self, tags: str | Sequence[str]) -> None:
         """Drop ``tags``: values no other tag holds are deleted (offload files too)."""
-        freed = self._ctl.backend.store_drop(as_id_list(tags, "tags"))
+        freed = self._session.backend.store_drop(as_id_list(tags, "tags"))
         remove_offload(self._blobs.settings().offload_path, freed)
-
-    def _collect(self) -> None:
-        """Remove the offload files of values freed by task deletions."""
-        freed = self._ctl.backend.store_collect()
-        if freed:
-            remove_offload(self._blobs.settings(refresh=True).offload_path, freed)
 
     def destroy(self) -> None:
         """Delete every value and tag of the namespace, offload files included."""
-        freed = self._ctl.backend.store_destroy()
+        freed = self._session.backend.store_destroy()
         remove_offload(self._blobs.settings(refresh=True).offload_path, freed)
-
-    def _destroy_later(self, delay_s: float) -> None:
-        """Have the namespace's offload files removed ``delay_s`` seconds from now, when the
-        backend deletes the namespace itself (``Controller.destroy(delete=N)``): files freed
-        already go now; the others stay readable until then (``_offload.schedule_purge``)."""
-        offload_path = self._blobs.settings(refresh=True).offload_path
-        if offload_path is None:
-            return
-        self._collect()
-        stored = self._ctl.backend.store_list()
-        where = self._ctl.backend.store_locations(stored) if stored else []
-        offloaded = [h for h, place in zip(stored, where, strict=True) if place == "offload"]
-        schedule_purge(offload_path, self._queue, offloaded, delay_s)
 
     @property
     def _queue(self) -> str:
-        return self._ctl.queue_id
+        return self._session.queue_id
 
 
 def _check_hashes(hashes: str | Sequence[str]) -> builtins.list[str]:

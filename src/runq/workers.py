@@ -31,7 +31,8 @@ from runq.worker.ids import worker_ids
 from runq.workers_ops import WorkersOpsMixin
 
 if TYPE_CHECKING:
-    from runq.controller import Controller
+    from runq.messages import MessagesAPI
+    from runq.session import Session
 
 __all__ = ["WorkerManager", "WorkersAPI"]
 
@@ -44,13 +45,13 @@ class WorkerManager:
 
     def __init__(
         self,
-        controller: Controller,
+        session: Session,
         ids: list[str],
         procs: list[subprocess.Popen[bytes]],
         logdir: Path | None,
         owner_fd: int | None = None,
     ) -> None:
-        self._ctl = controller
+        self._session = session
         self.ids = ids
         self._procs = dict(zip(ids, procs, strict=True))
         self._logdir = logdir
@@ -92,7 +93,9 @@ class WorkerManager:
         bar = make_bar(len(waiting), progress, "starting workers")
         try:
             while waiting:
-                registered = {w.worker_id for w in self._ctl.backend.workers(include_exited=True)}
+                registered = {
+                    w.worker_id for w in self._session.backend.workers(include_exited=True)
+                }
                 bar.advance(len(waiting & registered))
                 waiting -= registered
                 for wid in sorted(waiting):
@@ -160,8 +163,9 @@ class WorkerManager:
 class WorkersAPI(WorkersOpsMixin):
     """Start, list, inspect and stop the workers of a controller's namespace."""
 
-    def __init__(self, controller: Controller) -> None:
-        self._ctl = controller
+    def __init__(self, session: Session, messages: MessagesAPI) -> None:
+        self._session = session
+        self._messages = messages
 
     def spawn(
         self,
@@ -198,12 +202,12 @@ class WorkersAPI(WorkersOpsMixin):
             for wid in ids:
                 procs.append(self._start(wid, env, config, log_path, read_fd))
         except BaseException:
-            WorkerManager(self._ctl, ids[: len(procs)], procs, log_path, write_fd).kill()
+            WorkerManager(self._session, ids[: len(procs)], procs, log_path, write_fd).kill()
             raise
         finally:
             if read_fd is not None:
                 os.close(read_fd)  # the workers hold it now
-        manager = WorkerManager(self._ctl, ids, procs, log_path, write_fd)
+        manager = WorkerManager(self._session, ids, procs, log_path, write_fd)
         if timeout:
             try:
                 manager.wait_alive(timeout, progress)
@@ -215,15 +219,15 @@ class WorkersAPI(WorkersOpsMixin):
     def _child_env(self, config: str | WorkerConfig) -> dict[str, str]:
         env = dict(os.environ)
         env.pop(ownership.ENV_OWNER_FD, None)  # set per worker, for owned ones only
-        env["RUNQ_URL"] = self._ctl.url
+        env["RUNQ_URL"] = self._session.settings.url
         paths = [p or os.getcwd() for p in sys.path]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         if isinstance(config, WorkerConfig):
             env["RUNQ_WORKER_CONFIG"] = config.to_json()
-        password = self._ctl.settings.password
+        password = self._session.settings.password
         if password is not None:  # never on the command line, where ps would show it
             env["RUNQ_REDIS_PASSWORD"] = password() if callable(password) else password
-        secret = self._ctl.codec.secret_text()
+        secret = self._session.codec.secret_text()
         if secret is not None:  # local workers sign and check with the controller's secret
             env["RUNQ_SECRET"] = secret
         return env
@@ -236,7 +240,7 @@ class WorkersAPI(WorkersOpsMixin):
         log_path: Path | None,
         owner_fd: int | None,
     ) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "runq", "worker", self._ctl.queue_id, "--worker-id", wid]
+        cmd = [sys.executable, "-m", "runq", "worker", self._session.queue_id, "--worker-id", wid]
         if isinstance(config, str):
             cmd += ["--config", config]
         out: IO[bytes] | int = subprocess.DEVNULL
@@ -261,7 +265,7 @@ class WorkersAPI(WorkersOpsMixin):
 
     # ------------------------------------------------------------------ inspection
     def _records(self, include_exited: bool = False) -> dict[str, WorkerRecord]:
-        return {w.worker_id: w for w in self._ctl.backend.workers(include_exited)}
+        return {w.worker_id: w for w in self._session.backend.workers(include_exited)}
 
     def list(self) -> builtins.list[str]:
         """The ids of the active workers (IDLE, BUSY or PAUSED)."""
@@ -307,12 +311,12 @@ class WorkersAPI(WorkersOpsMixin):
     def log_tail(self, ids: Sequence[str] | None = None, n: int = 1) -> builtins.list[LogEntry]:
         """The last ``n`` log events of each worker, grouped by worker, oldest first."""
         wanted = self.list() if ids is None else list(ids)
-        return [e for w in wanted for e in self._ctl.backend.worker_log_tail(w, n)]
+        return [e for w in wanted for e in self._session.backend.worker_log_tail(w, n)]
 
     def detect_exited(self) -> builtins.list[str]:
         """Mark workers whose heartbeat lapsed LOST (their running tasks are re-queued or
         DIED, per their retries); returns the ids newly marked."""
-        return self._ctl.backend.detect_lost()
+        return self._session.backend.detect_lost()
 
     # ------------------------------------------------------------------ stopping
     def stop(
@@ -332,7 +336,7 @@ class WorkersAPI(WorkersOpsMixin):
             self._stop_by_message(wanted, timeout)
             return
         if type == "kill":  # through the heartbeat channel: works across machines
-            self._ctl.backend.request_kill(wanted)
+            self._session.backend.request_kill(wanted)
             wanted_local: builtins.list[str] = []
         else:
             wanted_local = wanted

@@ -26,7 +26,8 @@ from runq.serialize import Kind
 from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 
 if TYPE_CHECKING:
-    from runq.controller import Controller
+    from runq.messages import MessagesAPI
+    from runq.session import Session
 
 __all__ = ["WorkerLoad", "WorkersOpsMixin", "busy_steps"]
 
@@ -117,7 +118,8 @@ def busy_steps(logs: Iterable[Sequence[LogEntry]]) -> tuple[list[float], list[in
 class WorkersOpsMixin:
     """Configs, environment, load, process logs, delete_exited and STOP messages."""
 
-    _ctl: Controller
+    _session: Session
+    _messages: MessagesAPI
 
     if TYPE_CHECKING:
 
@@ -135,11 +137,11 @@ class WorkersOpsMixin:
             config = WorkerConfig(**config)
         if not isinstance(config, WorkerConfig):
             raise ConfigError(f"config must be a WorkerConfig, got {type(config).__name__}")
-        return self._ctl.backend.config_save(name, config.to_json(), overwrite)
+        return self._session.backend.config_save(name, config.to_json(), overwrite)
 
     def config_list(self) -> builtins.list[str]:
         """The names of the saved configs ("localhost" always among them)."""
-        return sorted({DEFAULT_CONFIG_NAME, *self._ctl.backend.config_list()})
+        return sorted({DEFAULT_CONFIG_NAME, *self._session.backend.config_list()})
 
     def config_read(self, name: str, timeout: float | timedelta = 0) -> WorkerConfig:
         """The config saved under ``name``, waiting up to ``timeout`` seconds for it to be
@@ -150,7 +152,7 @@ class WorkersOpsMixin:
             raise ConfigError(f"timeout must be seconds >= 0, got {timeout!r}")
         deadline = time.monotonic() + timeout_s
         while True:
-            raw = self._ctl.backend.config_read(name)
+            raw = self._session.backend.config_read(name)
             if raw is not None:
                 return WorkerConfig.from_json(raw)
             if name == DEFAULT_CONFIG_NAME:
@@ -160,7 +162,7 @@ class WorkersOpsMixin:
             time.sleep(min(_CONFIG_POLL_S, max(deadline - time.monotonic(), 0.0)))  # config poll
         waited = f" after waiting {timeout_s:g} s" if timeout_s else ""
         raise ConfigError(
-            f"worker config {name!r} not found in queue {self._ctl.queue_id!r}{waited} "
+            f"worker config {name!r} not found in queue {self._session.queue_id!r}{waited} "
             f"(saved: {', '.join(self.config_list())}); save it with "
             "ctl.workers.config_save or `runq config save`"
         )
@@ -176,15 +178,15 @@ class WorkersOpsMixin:
             raise ConfigError(f"create must be a callable taking a dict, got {create!r}")
         sealed = None
         if create is not None:
-            sealed = self._ctl.codec.dumps(create, Kind.ENVIRONMENT, "", "the envir function")
-        self._ctl.backend.envir_save(sealed)
-        return self._ctl.messages.send("REFRESH") if notify else None
+            sealed = self._session.codec.dumps(create, Kind.ENVIRONMENT, "", "the envir function")
+        self._session.backend.envir_save(sealed)
+        return self._messages.send("REFRESH") if notify else None
 
     # ------------------------------------------------------------------ inspection
     def load(self, ids: Sequence[str] | None = None) -> WorkerLoad:
         """Busy-worker counts over time (all workers ever seen if ``ids`` is None); see
         ``WorkerLoad.mean`` for load averages."""
-        backend = self._ctl.backend
+        backend = self._session.backend
         wanted = (
             [w.worker_id for w in backend.workers(include_exited=True)]
             if ids is None
@@ -197,7 +199,7 @@ class WorkersOpsMixin:
         """The lines a worker process wrote, when ``spawn(logdir=…)`` started it (else [])."""
         info = self.info([worker_id]).get(worker_id)
         if info is None:
-            raise ConfigError(f"no worker {worker_id!r} in queue {self._ctl.queue_id!r}")
+            raise ConfigError(f"no worker {worker_id!r} in queue {self._session.queue_id!r}")
         path = info.get("process_log")
         if not path or not Path(path).exists():
             return []
@@ -207,7 +209,7 @@ class WorkersOpsMixin:
         """Forget exited (EXITED or LOST) workers: records, logs, messages, responses.
         Returns the ids deleted; active workers are never deleted."""
         wanted = self.list_exited() if ids is None else builtins.list(ids)
-        return self._ctl.backend.worker_delete(wanted) if wanted else []
+        return self._session.backend.worker_delete(wanted) if wanted else []
 
     # ------------------------------------------------------------------ stopping
     def _stop_by_message(self, ids: builtins.list[str], timeout: float) -> None:
@@ -218,7 +220,7 @@ class WorkersOpsMixin:
         task first)."""
         if not ids:
             return
-        self._ctl.messages.send("STOP", None, ids)
+        self._messages.send("STOP", None, ids)
         states = self.status(ids)
         quick = {w for w in ids if states.get(w) is not WorkerStatus.BUSY}
         wait_for = set(ids) if timeout else quick
