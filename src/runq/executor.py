@@ -23,9 +23,10 @@
   ``TimeoutError``) saying which task and how long.
 - ``initializer(*initargs)`` (as ``ProcessPoolExecutor``'s) runs once in each worker process
   before the first task of this executor there: every call is submitted wrapped in a small
-  picklable ``_Initialized`` that keeps a per-process registry keyed by a token unique to the
-  executor (so with several executors sharing workers, each one's initializer runs once per
-  process, and ``separate_process=True`` tasks run it every time). If it raises, the task fails
+  picklable ``initializer.Initialized`` that keeps a per-process registry keyed by a token
+  unique to the executor (so with several executors sharing workers, each one's initializer
+  runs once per process, and ``separate_process=True`` tasks run it every time). If it raises,
+  the task fails
   with ``InitializerFailed``; the executor then breaks as ``BrokenProcessPool`` does: queued
   tasks are unqueued, every outstanding future fails with ``BrokenExecutor`` (a
   ``concurrent.futures.BrokenExecutor``) naming the initializer and its exception, and new
@@ -36,10 +37,8 @@
 
 from __future__ import annotations
 
-import builtins
 import itertools
 import logging
-import os
 import threading
 import time
 import uuid
@@ -48,7 +47,15 @@ from concurrent import futures
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runq import serialize
-from runq.exceptions import ConfigError, RunqError, TaskError, WaitTimeout
+from runq.exceptions import ConfigError, RunqError, TaskError
+from runq.futures import TaskFuture, exception_of, results_in_order
+from runq.initializer import (
+    BrokenExecutor,
+    Initialized,
+    InitializerFailed,
+    broken_error,
+    check_initializer,
+)
 from runq.models import FINISHED_STATUSES, TaskStatus
 from runq.options import TaskOptions
 from runq.serialize import Call
@@ -70,126 +77,6 @@ _QUEUED = (TaskStatus.PENDING, TaskStatus.DEFERRED)
 _log = logging.getLogger("runq.executor")
 
 
-class BrokenExecutor(RunqError, futures.BrokenExecutor):
-    """The executor cannot run tasks any more: its ``initializer`` failed in a worker process
-    (as ``concurrent.futures.process.BrokenProcessPool``). Outstanding futures fail with it and
-    ``submit``/``map`` raise it; the message names the initializer and what it raised."""
-
-
-class InitializerFailed(RunqError):
-    """Raised in a worker process instead of running a task, when the executor's initializer
-    failed there (the original exception is the ``__cause__``). The executor recognises it by
-    name in the task's ``TaskError`` and breaks (``BrokenExecutor``)."""
-
-
-# ---------------------------------------------------------------------------- initializer
-#: Tokens of the executors whose initializer has run in this process (a worker's warm child
-#: is reused across tasks, so this lives as long as that process).
-_initialized: set[str] = set()
-_initialized_lock = threading.Lock()
-
-
-def _qualname(fn: object) -> str:
-    module = getattr(fn, "__module__", None)
-    name = getattr(fn, "__qualname__", None) or repr(fn)
-    return f"{module}.{name}" if module else name
-
-
-class _Initialized:
-    """``fn`` after the executor's ``initializer(*initargs)`` has run once in this process.
-
-    Every call an executor with an initializer submits is this wrapper (picklable by reference
-    to this module, its fields by value), so the workers need nothing special."""
-
-    def __init__(
-        self,
-        token: str,
-        initializer: Callable[..., object],
-        initargs: tuple[Any, ...],
-        fn: Callable[..., Any],
-    ) -> None:
-        self.token = token
-        self.initializer = initializer
-        self.initargs = initargs
-        self.fn = fn
-
-    def __repr__(self) -> str:
-        return f"<{_qualname(self.fn)} after initializer {_qualname(self.initializer)}>"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        _run_initializer(self.token, self.initializer, self.initargs)
-        return self.fn(*args, **kwargs)
-
-
-def _run_initializer(
-    token: str, initializer: Callable[..., object], initargs: tuple[Any, ...]
-) -> None:
-    """Run the initializer of executor ``token`` unless it already ran in this process; a
-    failure raises ``InitializerFailed`` (and it is tried again at the next task)."""
-    with _initialized_lock:  # tasks may run in threads of one process
-        if token in _initialized:
-            return
-        try:
-            initializer(*initargs)
-        except KeyboardInterrupt:  # the worker being stopped hard: not the initializer's fault
-            raise
-        except BaseException as exc:  # SystemExit too, as ProcessPoolExecutor
-            raise InitializerFailed(
-                f"its initializer {_qualname(initializer)} raised "
-                f"{type(exc).__name__}: {exc} (in worker process {os.getpid()})"
-            ) from exc
-        _initialized.add(token)
-
-
-# ---------------------------------------------------------------------------- futures
-class _Future(futures.Future[Any]):
-    """A ``concurrent.futures.Future`` whose ``cancel()`` unqueues its runq task and whose
-    timeouts say which task did not finish in how long."""
-
-    def __init__(self, unqueue: Callable[[_Future], bool], task_id: str) -> None:
-        super().__init__()
-        #: asks the executor to unqueue this future's task (None once it is settled)
-        self.unqueue: Callable[[_Future], bool] | None = unqueue
-        self.task_id = task_id
-
-    def result(self, timeout: float | None = None) -> Any:
-        try:
-            return super().result(timeout)
-        except TimeoutError as exc:
-            if exc is self._exception:  # the task's own TimeoutError
-                raise
-            raise self._timed_out(timeout) from None
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        try:
-            return super().exception(timeout)
-        except TimeoutError:  # only the wait's own: the task's exception is returned
-            raise self._timed_out(timeout) from None
-
-    def _timed_out(self, timeout: float | None) -> WaitTimeout:
-        """The error for a wait that ran out (the stdlib raises a bare ``TimeoutError``)."""
-        seen = "it was last seen running" if self.running() else "it was not seen running yet"
-        return WaitTimeout(f"runq task {self.task_id} did not finish within {timeout} s ({seen})")
-
-    def cancel(self) -> bool:
-        unqueue = self.unqueue
-        if unqueue is None or self.done() or self.running():
-            return super().cancel()
-        return unqueue(self)
-
-    def cancel_here(self) -> bool:
-        """Mark cancelled and notify waiters (the task is already unqueued)."""
-        self.unqueue = None
-        if not super().cancel():
-            return False
-        self.set_running_or_notify_cancel()
-        return True
-
-    def waiting(self) -> bool:
-        """Whether it is still PENDING (neither running nor done)."""
-        return not (self.running() or self.done())
-
-
 def _run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]:
     """One ``map`` chunk: ``fn(*args)`` for each tuple of arguments."""
     return [fn(*args) for args in chunk]
@@ -198,75 +85,6 @@ def _run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any
 def _chunks(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
-
-
-def _exception_of(error: TaskError) -> BaseException:
-    """The exception a future raises for a task that failed remotely."""
-    exc: BaseException = error
-    kind = getattr(builtins, error.type, None)
-    if isinstance(kind, type) and issubclass(kind, Exception) and kind is not TaskError:
-        try:
-            exc = kind(error.message)
-        except Exception:
-            exc = error
-    if exc is not error:
-        exc.__cause__ = error
-    if error.traceback:
-        exc.add_note(f"remote traceback (runq):\n{error.traceback.rstrip()}")
-    return exc
-
-
-def _results(
-    fs: list[_Future], timeout: float | None, end_time: float | None, chunked: bool
-) -> Iterator[Any]:
-    """``map``'s iterator: the futures' results in order (each chunk's values in turn),
-    keeping no reference to a result once yielded."""
-
-    def result_iterator() -> Iterator[Any]:
-        index = 0  # of the next item
-        try:
-            fs.reverse()
-            while fs:
-                if not chunked:
-                    yield _next_result(fs, timeout, end_time, index)
-                    index += 1
-                    continue
-                values: list[Any] = _next_result(fs, timeout, end_time, index)
-                index += len(values)
-                values.reverse()
-                while values:
-                    yield values.pop()
-        finally:
-            for future in fs:
-                future.cancel()
-
-    return result_iterator()
-
-
-def _next_result(
-    fs: list[_Future], timeout: float | None, end_time: float | None, index: int
-) -> Any:
-    """The result of the last future of ``fs`` (popped), by ``end_time``; a ``WaitTimeout``
-    that names the item and the map's timeout if it is not ready by then."""
-    left = None if end_time is None else end_time - time.monotonic()
-    task_id = fs[-1].task_id
-    try:
-        return _result_or_cancel(fs.pop(), left)
-    except WaitTimeout:
-        raise WaitTimeout(
-            f"Executor.map: item {index} (runq task {task_id}) did not finish within the "
-            f"map's timeout of {timeout} s"
-        ) from None
-
-
-def _result_or_cancel(fut: futures.Future[T], timeout: float | None = None) -> T:
-    try:
-        try:
-            return fut.result(timeout)
-        finally:
-            fut.cancel()
-    finally:
-        del fut  # no reference to the result outlives the call
 
 
 def _check_max_workers(max_workers: object) -> None:
@@ -278,26 +96,6 @@ def _check_max_workers(max_workers: object) -> None:
     if max_workers <= 0:
         # ConfigError is a ValueError; the words are the stdlib's (its tests match them)
         raise ConfigError(f"max_workers must be greater than 0, got {max_workers!r}")
-
-
-def _check_initializer(
-    initializer: Callable[..., object] | None, initargs: Iterable[Any]
-) -> tuple[Callable[..., object], tuple[Any, ...]] | None:
-    """The validated ``(initializer, initargs)``, or None without an initializer; both must
-    be picklable (checked now, so no task is queued that cannot run)."""
-    if isinstance(initargs, str | bytes) or not isinstance(initargs, Iterable):
-        raise ConfigError(f"initargs must be a tuple of arguments, got {initargs!r}")
-    args = tuple(initargs)
-    if initializer is None:
-        if args:
-            raise ConfigError("initargs were given without an initializer")
-        return None
-    if not callable(initializer):
-        raise ConfigError(f"initializer must be callable, got {serialize.describe(initializer)}")
-    serialize.dumps(
-        (initializer, args), f"the initializer {_qualname(initializer)} with its initargs"
-    )
-    return initializer, args
 
 
 class Executor(futures.Executor):
@@ -333,7 +131,7 @@ class Executor(futures.Executor):
             raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
         self._opts = TaskOptions.build(**options)
         self._options = options
-        self._init = _check_initializer(initializer, initargs)
+        self._init = check_initializer(initializer, initargs)
         self._token = uuid.uuid4().hex  # this executor's key in the workers' registries
         self._own_controller = isinstance(target, str)
         if isinstance(target, str):
@@ -355,7 +153,7 @@ class Executor(futures.Executor):
                 raise
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._pending: dict[str, _Future] = {}  # task id -> its future, oldest first
+        self._pending: dict[str, TaskFuture] = {}  # task id -> its future, oldest first
         self._shutdown = False
         self._broken: str | None = None  # why the executor is broken (as ProcessPoolExecutor)
         self._thread: threading.Thread | None = None
@@ -374,13 +172,13 @@ class Executor(futures.Executor):
 
     def _submit_calls(
         self, fn: Callable[..., Any], calls: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
-    ) -> list[_Future]:
+    ) -> list[TaskFuture]:
         """Queue many calls of ``fn`` in one backend round trip."""
         ctl = self._ctl
         if self._init is not None:
             if not callable(fn):
                 raise ConfigError(f"fn must be callable, got {serialize.describe(fn)}")
-            fn = _Initialized(self._token, *self._init, fn)
+            fn = Initialized(self._token, *self._init, fn)
         with self._lock:
             if self._broken:
                 raise BrokenExecutor(self._broken)
@@ -392,7 +190,7 @@ class Executor(futures.Executor):
                 Call("call", fn_bytes, tuple(a), dict(k), retry_on=retry_on) for a, k in calls
             ]
             ids = ctl.submitter.submit(sealed, self._opts, None)
-            made = [_Future(self._cancel, tid) for tid in ids]
+            made = [TaskFuture(self._cancel, tid) for tid in ids]
             for fut in made:
                 self._pending[fut.task_id] = fut
             self._start()
@@ -416,10 +214,10 @@ class Executor(futures.Executor):
             fs = self._submit_calls(fn, ((row, {}) for row in rows))
         else:
             fs = self._submit_calls(_run_chunk, (((fn, c), {}) for c in _chunks(rows, chunksize)))
-        return _results(fs, timeout, end_time, chunked=chunksize > 1)
+        return results_in_order(fs, timeout, end_time, chunked=chunksize > 1)
 
     # ------------------------------------------------------------------ cancel and shutdown
-    def _cancel(self, fut: _Future) -> bool:
+    def _cancel(self, fut: TaskFuture) -> bool:
         with self._lock:
             if fut.done():
                 return fut.cancelled()
@@ -436,7 +234,7 @@ class Executor(futures.Executor):
         """No more submissions; with ``cancel_futures``, unqueue every task not yet started
         (one backend round trip); with ``wait``, block until the others are done. Workers
         this executor spawned are stopped once its tasks are done."""
-        cancelled: list[_Future] = []
+        cancelled: list[TaskFuture] = []
         with self._lock:
             self._shutdown = True
             if cancel_futures and self._pending:
@@ -538,7 +336,7 @@ class Executor(futures.Executor):
                 if value.type == InitializerFailed.__name__:
                     self._break(fut, value)
                     return  # every other outstanding future failed with it
-                fut.set_exception(_exception_of(value))
+                fut.set_exception(exception_of(value))
             else:
                 fut.set_result(value)
             del value
@@ -556,7 +354,7 @@ class Executor(futures.Executor):
         )
         return [done[i] for i in order]
 
-    def _break(self, first: _Future, error: TaskError) -> None:
+    def _break(self, first: TaskFuture, error: TaskError) -> None:
         """The initializer failed in a worker: fail ``first`` and every outstanding future
         with ``BrokenExecutor``, refuse new submissions, and unqueue what has not started
         (tasks already running finish on their own; their results are dropped)."""
@@ -574,14 +372,4 @@ class Executor(futures.Executor):
         for fut in outstanding:  # done callbacks run outside the lock
             fut.unqueue = None
             if not fut.done():
-                fut.set_exception(_broken_error(message, error))
-
-
-def _broken_error(message: str, error: TaskError) -> BrokenExecutor:
-    """A ``BrokenExecutor`` for one future: the initializer's ``TaskError`` is its cause and
-    the remote traceback a note."""
-    broken = BrokenExecutor(message)
-    broken.__cause__ = error
-    if error.traceback:
-        broken.add_note(f"remote traceback (runq):\n{error.traceback.rstrip()}")
-    return broken
+                fut.set_exception(broken_error(message, error))
