@@ -499,13 +499,28 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
     @read_retried
     def deferred(self) -> dict[str, list[str]]:
         ids = [_str(i) for i in self._r.hkeys(self._k.waiting)]
+        held = self._held_duplicates(set(ids))
         if not ids:
-            return {}
+            return held
         (raw,) = self._hmget(["deps"], ids)
         deps = {i: _ids(d) for i, d in zip(ids, raw, strict=True)}
         parents = list(dict.fromkeys(d for ds in deps.values() for d in ds))
-        done = {p for p, s in zip(parents, self.status(parents), strict=True) if s == "COMPLETE"}
-        return {i: [d for d in ds if d not in done] for i, ds in deps.items()}
+        # a deleted dependency was COMPLETE (else its dependant would be IMPOSSIBLE by now)
+        met = (TaskStatus.COMPLETE, TaskStatus.MISSING)
+        done = {p for p, s in zip(parents, self.status(parents), strict=True) if s in met}
+        return {**{i: [d for d in ds if d not in done] for i, ds in deps.items()}, **held}
+
+    def _held_duplicates(self, waiting: set[str]) -> dict[str, list[str]]:
+        """The DEFERRED tasks held back by a duplicate policy (they wait for no dependency)."""
+        lists = self._r.hvals(self._k.key("dedup:active"))
+        active = [i for raw in lists for i in _str(raw).split("\n") if i]
+        candidates = [i for i in dict.fromkeys(active) if i not in waiting]
+        if not candidates:
+            return {}
+        statuses = self.status(candidates)
+        return {
+            i: [] for i, st in zip(candidates, statuses, strict=True) if st is TaskStatus.DEFERRED
+        }
 
     @translated  # its reads retry on their own; the listener re-subscribes on its own
     def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:

@@ -563,8 +563,7 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             params = (ns, _ids_json(list(status)))
             self._dedup_release(conn, list(status))
             conn.execute(sql.UNQUEUE, params)
-            conn.execute(sql.DELETE_DEPS_OF, params)
-            conn.execute(sql.DELETE_DEPS_ON, params)
+            conn.execute(sql.DELETE_DEPS_OF, params)  # a survivor keeps its depends_on
             conn.execute(sql.DELETE_TASKS, params)
             conn.execute(sql.PROGRESS_DELETE, params)
             self._store_untag(conn, list(status), orphan=True)

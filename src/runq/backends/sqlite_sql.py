@@ -77,7 +77,6 @@ UPDATE tasks SET status = 'CANCELLED', finished = ?3
 WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)) AND +status IN ('PENDING', 'DEFERRED')"""
 DELETE_TASKS = "DELETE FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))"
 DELETE_DEPS_OF = "DELETE FROM deps WHERE ns = ?1 AND task IN (SELECT value FROM json_each(?2))"
-DELETE_DEPS_ON = "DELETE FROM deps WHERE ns = ?1 AND dep IN (SELECT value FROM json_each(?2))"
 # Every DEFERRED task downstream of the roots ?2 (a JSON array) becomes IMPOSSIBLE.
 MAKE_IMPOSSIBLE = """
 WITH RECURSIVE doomed(id) AS (
