@@ -6,7 +6,9 @@ tasks, dashboard, logs, message, config list/read, destroy) never create a names
 that does not exist they say so, naming those that do. A user mistake prints one line and exits
 non-zero (1: runq error, 2: usage), never a traceback.
 
-The package, by command group; imports run one way, ``app`` → command modules → ``shared``:
+The commands use the public API (``from runq import …``), the settings module, and, for
+``runq worker`` alone, the worker's own modules. The package, by command group; its imports
+run one way, ``app`` → command modules → ``shared``:
 
 - ``app``: the ``runq`` click group (``main``, the console entry point) and the one list of
   the commands it holds.

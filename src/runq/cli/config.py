@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from runq import ConfigError, WorkerConfig
 from runq.cli.shared import friendly_errors, open_controller, secret_option, url_option
-from runq.exceptions import ConfigError
 
 __all__ = ["config"]
 
@@ -60,8 +60,6 @@ def config_save(
     secret_file: str | None,
 ) -> None:
     """Save a worker config NAME for QUEUE_ID (creating the namespace if it is new)."""
-    from runq.worker.config import WorkerConfig
-
     fields = dict(_parse_setting(item) for item in settings)
     if queues:
         fields["queues"] = tuple(queues)

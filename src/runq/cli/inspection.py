@@ -12,8 +12,8 @@ from datetime import datetime
 
 import click
 
+from runq import LogEntry, TaskStatus, namespaces
 from runq.cli.shared import PIPE_WIDTH, friendly_errors, open_controller, secret_option, url_option
-from runq.models import LogEntry, TaskStatus
 
 __all__ = ["dashboard", "logs", "namespaces_command", "status", "tasks"]
 
@@ -89,8 +89,6 @@ def tasks(
 @friendly_errors
 def namespaces_command(url: str | None) -> None:
     """List the namespaces (queue ids) that exist at the backend, one a line."""
-    from runq.namespaces import namespaces
-
     for name in namespaces(url):
         click.echo(name)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from runq import ConfigError, MessageError
 from runq.cli.shared import friendly_errors, open_controller, secret_option, url_option
-from runq.exceptions import ConfigError, MessageError
 
 __all__ = ["message"]
 

@@ -10,15 +10,12 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from runq.exceptions import RunqError
+from runq import Controller, RunqError
 from runq.settings import read_secret_file
-
-if TYPE_CHECKING:
-    from runq.controller import Controller
 
 __all__ = [
     "PIPE_WIDTH",
@@ -61,8 +58,6 @@ def open_controller(
 ) -> Controller:
     """A Controller of ``queue_id``; with ``secret_file``, its secret (else ``RUNQ_SECRET``).
     Unless ``create``, a namespace that does not exist is an ``UnknownNamespaceError``."""
-    from runq.controller import Controller
-
     secret = read_secret(secret_file)
     if secret is None:
         return Controller(queue_id, url, create=create)

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from runq import WorkerConfig
 from runq.cli.shared import (
     configure_logging,
     friendly_errors,
@@ -68,7 +69,6 @@ def worker(
         base = worker_id or random_base()
         opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
         sys.exit(_run_worker_group(queue_id, url, opts, base, n, secret_file))
-    from runq.worker.config import WorkerConfig
     from runq.worker.loop import Worker
 
     secret = read_secret(secret_file)
