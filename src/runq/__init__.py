@@ -6,7 +6,7 @@ Same API, same semantics, both backends. See ``Controller`` to begin.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it (dynamic version)
 
 from runq.context import current_task, progress_update, task_rng
 from runq.controller import Controller

@@ -38,7 +38,7 @@ def run_demo(url: str | None, n_tasks: int, n_workers: int, progress: bool | Non
     """Run the demo and return the process exit code."""
     from rich.console import Console
 
-    from runq.controller import Controller
+    from runq import Controller
 
     console = Console()
     ns = f"demo-{uuid.uuid4().hex[:8]}"
@@ -71,7 +71,7 @@ def _print_summary(console: object, ctl: object, ids: list[str], bad: str, elaps
     from rich.console import Console
     from rich.table import Table
 
-    from runq.controller import Controller
+    from runq import Controller
 
     assert isinstance(console, Console) and isinstance(ctl, Controller)
     table = Table(

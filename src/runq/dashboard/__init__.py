@@ -12,7 +12,7 @@ import time
 from rich.console import Group
 from rich.table import Table
 
-from runq.controller import Controller
+from runq import Controller
 
 __all__ = ["render", "run_dashboard"]
 

@@ -1,0 +1,42 @@
+"""The ``runq`` click group, ``main`` (the console entry point ``runq.cli:main``), and the one
+list of the commands it holds.
+
+Each command module defines its commands on its own; this module adds them to the group, so
+the imports run one way (``app`` → command modules → ``shared``) and nothing registers itself
+by being imported.
+"""
+
+from __future__ import annotations
+
+import click
+
+from runq import __version__
+from runq.cli.admin import bench, demo, destroy
+from runq.cli.config import config
+from runq.cli.inspection import dashboard, logs, namespaces_command, status, tasks
+from runq.cli.messages import message
+from runq.cli.worker import worker
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(version=__version__, package_name="runq")
+def main() -> None:
+    """runq: a Python distributed task queue (SQLite on one machine, Redis across many)."""
+
+
+for _command in (
+    worker,
+    status,
+    tasks,
+    namespaces_command,
+    dashboard,
+    logs,
+    message,
+    config,
+    destroy,
+    demo,
+    bench,
+):
+    main.add_command(_command)
