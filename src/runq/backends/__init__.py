@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from runq.backends.base import SCHEMA_VERSION, Backend, Chain, Control, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend
+from runq.backends.records import Chain, Control, WorkerRecord
 from runq.exceptions import ConfigError
 from runq.settings import DEFAULT_URL, PasswordSource, resolve_url
 from runq.urls import redact_url, split_userinfo, userinfo_parts

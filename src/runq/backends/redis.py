@@ -56,8 +56,9 @@ from redis.retry import Retry
 from runq.backends import redact_url, split_userinfo, userinfo_parts
 from runq.backends._redis_listen import DoneListener
 from runq.backends._redis_scripts import ScriptRunner
-from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend
 from runq.backends.keys import NamespaceKeys
+from runq.backends.records import WorkerRecord
 from runq.backends.redis_enqueue import RedisEnqueueMixin
 from runq.backends.redis_errors import (
     backend_error,
@@ -437,11 +438,6 @@ class RedisBackend(RedisEnqueueMixin, RedisStoreMixin, RedisOpsMixin, RedisFault
             out[i] = (*(x for chunk in chunks[start : start + n] for x in _ids(chunk)), *out[i])
             start += n
         return out
-
-    @read_retried
-    def _payload(self, task_id: str) -> bytes | None:
-        status, value = self._hmget(["status", "payload"], [task_id])  # staged: no status
-        return None if status[0] is None else value[0]
 
     @read_retried
     def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:

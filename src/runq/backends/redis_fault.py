@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from runq.backends.base import Chain, Control
 from runq.backends.keys import FAULT_FIELDS
+from runq.backends.records import Control
 from runq.backends.redis_errors import read_retried, translated
 from runq.exceptions import BackendError, ConfigError, TaskStateError, UnknownTaskError
 from runq.models import TaskStatus
@@ -166,30 +166,16 @@ class RedisFaultMixin:
         return [TaskStatus(_str(s)) for s in reply]
 
     @read_retried
-    def _resolve(self, ids: Sequence[str]) -> list[str]:
-        out = list(ids)
-        for _ in range(_RESOLVE_ROUNDS):
-            names = list(dict.fromkeys(out))
-            (found,) = self._hmget(["moved_to"], names)
-            newer = {n: _str(v) for n, v in zip(names, found, strict=True) if v is not None}
-            if not newer:
-                break
-            out = [newer.get(x, x) for x in out]
-        return out
+    def _moved_to(self, ids: Sequence[str]) -> dict[str, str]:
+        (found,) = self._hmget(["moved_to"], ids)
+        return {i: _str(v) for i, v in zip(ids, found, strict=True) if v is not None}
 
     @read_retried
-    def _chain(self, task_id: str) -> Chain:
-        ids = [task_id]
-        for field, forward in (("moved_from", False), ("moved_to", True)):
-            current = task_id
-            for _ in range(_RESOLVE_ROUNDS):
-                found = self._r.hget(self._k.key(field), current)
-                if found is None:
-                    break
-                current = _str(found)
-                if forward:
-                    ids.append(current)
-                else:
-                    ids.insert(0, current)
+    def _moved_from(self, ids: Sequence[str]) -> dict[str, str]:
+        (found,) = self._hmget(["moved_from"], ids)
+        return {i: _str(v) for i, v in zip(ids, found, strict=True) if v is not None}
+
+    @read_retried
+    def _retry_at(self, task_id: str) -> float | None:
         due = self._r.zscore(self._k.key("delayed"), task_id)
-        return Chain(tuple(ids), None if due is None else float(due))
+        return None if due is None else float(due)

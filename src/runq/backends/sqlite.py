@@ -49,7 +49,8 @@ from typing import Any
 
 from runq.backends import redact_url
 from runq.backends import sqlite_sql as sql
-from runq.backends.base import SCHEMA_VERSION, Backend, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend
+from runq.backends.records import WorkerRecord
 from runq.backends.sqlite_dedup import SqliteDedupMixin
 from runq.backends.sqlite_fault import SqliteFaultMixin
 from runq.backends.sqlite_ops import SqliteOpsMixin
@@ -439,10 +440,6 @@ class SqliteBackend(SqliteStoreMixin, SqliteOpsMixin, SqliteDedupMixin, SqliteFa
             )
             for r in rows
         ]
-
-    def _payload(self, task_id: str) -> bytes | None:
-        rows = self._fetchall(sql.PAYLOAD, (self.namespace, task_id))
-        return bytes(rows[0][0]) if rows else None
 
     def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
         rows = self._fetchall(sql.PAYLOADS, (self.namespace, _ids_json(ids)))

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from runq.backends import sqlite_sql as sql
-from runq.backends.base import Chain, Control
+from runq.backends.records import Control
 from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
 from runq.models import FINISHED_STATUSES, TaskStatus
 
@@ -78,8 +78,9 @@ MOVE_RECORD = "INSERT INTO moves (ns, old_id, new_id) VALUES (?, ?, ?)"
 MOVED_TO = """
 SELECT m.old_id, m.new_id FROM json_each(?2) j
 CROSS JOIN moves m ON m.ns = ?1 AND m.old_id = j.value"""
-MOVED_FROM_ONE = "SELECT old_id FROM moves WHERE ns = ? AND new_id = ?"
-MOVED_TO_ONE = "SELECT new_id FROM moves WHERE ns = ? AND old_id = ?"
+MOVED_FROM = """
+SELECT m.new_id, m.old_id FROM json_each(?2) j
+CROSS JOIN moves m ON m.ns = ?1 AND m.new_id = j.value"""
 
 
 class SqliteFaultMixin:
@@ -249,33 +250,15 @@ class SqliteFaultMixin:
             self._push(conn, [(row[2], new) for row, new in zip(rows, news, strict=True)])
         return [TaskStatus(row[1]) for row in rows]
 
-    def _resolve(self, ids: Sequence[str]) -> list[str]:
-        out = list(ids)
-        for _ in range(_RESOLVE_ROUNDS):
-            distinct = json.dumps(list(dict.fromkeys(out)))
-            newer = dict(self._fetchall(MOVED_TO, (self.namespace, distinct)))
-            if not newer:
-                break
-            out = [newer.get(x, x) for x in out]
-        return out
+    def _moved_to(self, ids: Sequence[str]) -> dict[str, str]:
+        return dict(self._fetchall(MOVED_TO, (self.namespace, json.dumps(list(ids)))))
 
-    def _chain(self, task_id: str) -> Chain:
-        ns = self.namespace
-        ids = [task_id]
-        with self._read() as conn:
-            for statement, forward in ((MOVED_FROM_ONE, False), (MOVED_TO_ONE, True)):
-                current = task_id
-                for _ in range(_RESOLVE_ROUNDS):
-                    row = conn.execute(statement, (ns, current)).fetchone()
-                    if row is None:
-                        break
-                    current = row[0]
-                    if forward:
-                        ids.append(current)
-                    else:
-                        ids.insert(0, current)
-            due = conn.execute(DELAY_OF, (ns, task_id)).fetchone()
-        return Chain(tuple(ids), None if due is None else float(due[0]))
+    def _moved_from(self, ids: Sequence[str]) -> dict[str, str]:
+        return dict(self._fetchall(MOVED_FROM, (self.namespace, json.dumps(list(ids)))))
+
+    def _retry_at(self, task_id: str) -> float | None:
+        rows = self._fetchall(DELAY_OF, (self.namespace, task_id))
+        return float(rows[0][0]) if rows else None
 
 
 def _control(state: Any, request: Any) -> Control:
