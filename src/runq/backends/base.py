@@ -64,7 +64,7 @@ class Backend(Primitives):
     """
 
     # ------------------------------------------------------------------ submission
-    # Tasks (``tasks.py`` of each backend; Redis: ``enqueue.py``, ``staging.py``).
+    # Tasks: ``tasks.py`` of each backend (Redis: a large batch in ``staging.py``).
     def enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
         """Store new tasks, all or none however many they are (no task of a batch is visible
         before the others), and return each one's initial status.
@@ -127,6 +127,7 @@ class Backend(Primitives):
         return self._times(ids)
 
     # ------------------------------------------------------------------ controller transitions
+    # Tasks (``tasks.py``).
     def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         """PENDING or DEFERRED tasks among ``ids`` become CANCELLED (finished time set),
         leave their queue, and their dependants become IMPOSSIBLE transitively. Other tasks are
@@ -151,6 +152,7 @@ class Backend(Primitives):
             self._delete(ids, check)
 
     # ------------------------------------------------------------------ worker transitions
+    # Tasks (``tasks.py``).
     def claim(self, worker_id: str, queues: Sequence[str], pid: int) -> ClaimedTask | None:
         """Pop the head of the first non-empty queue among ``queues`` (priority order),
         make it RUNNING under ``worker_id`` (started time, pid, attempt + 1), make the worker

@@ -41,6 +41,7 @@ class Primitives(ABC):
     address: str
 
     # ------------------------------------------------------------------ lifecycle
+    # Open, close, destroy (``backend.py`` of each backend).
     @abstractmethod
     def now(self) -> float:
         """The backend's clock, in seconds since the epoch."""
@@ -63,7 +64,7 @@ class Primitives(ABC):
         ...
 
     # ------------------------------------------------------------------ submission
-    # Tasks (``tasks.py`` of each backend; Redis: ``enqueue.py``, ``staging.py``).
+    # Tasks: ``tasks.py`` of each backend (Redis: a large batch in ``staging.py``).
     @abstractmethod
     def _enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
         """``enqueue``, its arguments checked."""
@@ -124,6 +125,7 @@ class Primitives(ABC):
         """``times``, its arguments checked."""
 
     # ------------------------------------------------------------------ controller transitions
+    # Tasks (``tasks.py``).
     @abstractmethod
     def _cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
         """``cancel_queued``, its arguments checked."""
@@ -137,6 +139,7 @@ class Primitives(ABC):
         """``delete``, its arguments checked."""
 
     # ------------------------------------------------------------------ worker transitions
+    # Tasks (``tasks.py``).
     @abstractmethod
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         """Block until a task may have been pushed to one of ``queues`` (or a message sent to
