@@ -29,8 +29,9 @@ import runq
 from conftest import RedisServer
 from helpers import until
 from runq.backends import Backend, connect
-from runq.backends import sqlite as sqlite_backend
-from runq.backends.redis_errors import backend_error
+from runq.backends.redis.errors import backend_error
+from runq.backends.sqlite import connection as sqlite_connection
+from runq.backends.sqlite.errors import sqlite_error
 from runq.exceptions import BackendError, BackendUnavailable, WaitTimeout
 from runq.models import NewTask, TaskStatus
 
@@ -379,7 +380,7 @@ def test_server_replies_that_last_are_errors(reply: str) -> None:
 def test_sqlite_locked_past_the_busy_timeout_is_unavailable(
     tmp_path: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sqlite_connection, "BUSY_TIMEOUT_S", 0.2)
     path = tmp_path / "runq.db"
     b = connect(f"sqlite:///{path}", namespace)
     holder = sqlite3.connect(path, isolation_level=None)
@@ -402,6 +403,18 @@ def test_sqlite_file_that_is_not_a_database_is_an_error(tmp_path: Path, namespac
     assert not isinstance(err.value, BackendUnavailable)
 
 
+def test_listing_the_namespaces_of_a_file_that_is_not_a_database_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """``runq.namespaces`` classifies SQLite's errors as every other path does (it called any
+    error ``BackendUnavailable``, which a caller would wait out for ever)."""
+    path = tmp_path / "runq.db"
+    path.write_bytes(b"this is not an SQLite file " * 100)
+    with pytest.raises(BackendError, match="not a database") as err:
+        runq.namespaces(f"sqlite:///{path}")
+    assert not isinstance(err.value, BackendUnavailable)
+
+
 def test_sqlite_read_only_database_is_an_error(tmp_path: Path) -> None:
     """A read-only file (made by SQLite itself: the tests may run as root, who writes any
     file) is classified as an error to fix, not an outage."""
@@ -415,6 +428,6 @@ def test_sqlite_read_only_database_is_an_error(tmp_path: Path) -> None:
             read_only.execute("INSERT INTO t VALUES (1)")
     finally:
         read_only.close()
-    error = sqlite_backend.sqlite_error(raised.value, str(path))
+    error = sqlite_error(raised.value, str(path))
     assert type(error) is BackendError
     assert "read-only" in str(error)

@@ -1,6 +1,6 @@
 """Batches larger than one Redis script call (issue 9, item 8): ``enqueue`` stays all or none
 at any size, on both backends; on Redis a large batch is staged chunk by chunk, invisibly, and
-committed at once (``runq.backends.redis_enqueue``).
+committed at once (``runq.backends.redis.staging``).
 
 The contract tests go through the protocol only. The Redis-only test SIGKILLs a real
 controller process in the middle of its staging and looks at the raw keys afterwards, to show
@@ -23,7 +23,7 @@ from conftest import RedisServer
 from helpers import until
 from runq._blobs import blob_hash
 from runq.backends import Backend, connect
-from runq.backends.redis_enqueue import ENQUEUE_CHUNK
+from runq.backends.redis.staging import ENQUEUE_CHUNK
 from runq.exceptions import ConfigError, UnknownTaskError
 from runq.models import Blob, NewTask, TaskStatus
 
@@ -133,7 +133,7 @@ def test_a_large_batch_stores_and_frees_its_values(backend: Backend) -> None:
 CHILD = """
 import sys
 import runq
-import runq.backends.redis_enqueue as staging
+import runq.backends.redis.staging as staging
 url, namespace, n, lease = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 staging.STAGE_LEASE_S = lease
 with runq.Controller(namespace, url, secret=b"k") as ctl:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 
-from runq.backends.base import SCHEMA_VERSION, Backend, Chain, Control, WorkerRecord
+from runq.backends.base import SCHEMA_VERSION, Backend
+from runq.backends.checks import check_namespace
+from runq.backends.records import Chain, Control, WorkerRecord
 from runq.exceptions import ConfigError
 from runq.settings import DEFAULT_URL, PasswordSource, resolve_url
 from runq.urls import redact_url, split_userinfo, userinfo_parts
@@ -31,18 +33,6 @@ __all__ = [
     "split_userinfo",
     "userinfo_parts",
 ]
-
-_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-def check_namespace(namespace: str) -> str:
-    """Return ``namespace`` if it is a valid queue id, else raise ``ConfigError``."""
-    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
-        raise ConfigError(
-            f"invalid queue id {namespace!r}: use 1-128 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
-    return namespace
 
 
 def connect(

@@ -34,6 +34,7 @@ __all__ = [
     "check_id",
     "check_ids",
     "check_names",
+    "check_namespace",
     "check_new_tasks",
     "check_outcome",
     "check_retries",
@@ -41,6 +42,7 @@ __all__ = [
     "check_task_id",
     "check_text",
     "check_worker_id",
+    "is_namespace",
 ]
 
 #: The statuses a worker's ``finish`` may record.
@@ -57,6 +59,22 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_WORKER_ID = 200
 _MAX_ID = 200
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def is_namespace(namespace: object) -> bool:
+    """Whether ``namespace`` is a valid queue id."""
+    return isinstance(namespace, str) and _NAMESPACE.match(namespace) is not None
+
+
+def check_namespace(namespace: str) -> str:
+    """Return ``namespace`` if it is a valid queue id, else raise ``ConfigError``."""
+    if not is_namespace(namespace):
+        raise ConfigError(
+            f"invalid queue id {namespace!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return namespace
 
 
 def check_ids(ids: Sequence[str], what: str = "ids") -> Sequence[str]:
@@ -114,6 +132,8 @@ def check_new_tasks(tasks: Sequence[NewTask]) -> None:
             _check_dependencies(task)
         if task.dedup_key is not None:
             check_text("dedup key", task.dedup_key)
+            if task.depends_on:
+                raise ConfigError(f"task {task.id!r}: a duplicate policy excludes depends_on")
         if task.blobs:
             check_blobs(task.blobs)
 

@@ -1,0 +1,178 @@
+"""Reads of tasks on Redis: statuses, records, payloads, results, times, the task and queue
+listings, the DEFERRED tasks, progress values, and ``wait_change`` (``base.Backend``'s
+"inspection" section).
+
+Many ids cost a bounded number of round trips: ``HMGET`` in chunks, in one pipeline
+(``core.RedisCore._hmget``). Every read is made once more on a fresh connection after a
+connection error (``errors.read_retried``). ``wait_change`` listens for the ids that finishing
+transitions publish (``listen.DoneListener``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from runq.backends.redis.core import RedisCore
+from runq.backends.redis.errors import read_retried, translated
+from runq.backends.redis.replies import STATUS, decode_status, id_list, optional_text, text
+from runq.models import FINISHED_STATUSES, TaskRecord, TaskStatus, TaskTimes
+
+__all__ = ["RedisInspection"]
+
+#: Above this many ids, wait_change pauses instead of listening for announcements.
+_WATCH_MAX = 64
+_MANY_PAUSE_S = 0.01
+
+
+class RedisInspection(RedisCore):
+    """The reads of ``RedisBackend``."""
+
+    @read_retried
+    def _status(self, ids: Sequence[str]) -> list[TaskStatus]:
+        (values,) = self._hmget(["status"], ids)
+        missing = TaskStatus.MISSING
+        return [missing if v is None else STATUS[v] for v in values]
+
+    @read_retried
+    def _records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
+        fields = ["status", "queue", "options", "worker", "pid", "deps", "dependants", "attempt"]
+        status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
+            [*fields, "submitted", "started", "finished"], ids
+        )
+        children = self._dependants(ids, dependants)
+        parsed: dict[bytes, dict[str, Any]] = {}  # a batch's tasks often share their options
+        out: list[TaskRecord | None] = []
+        for i, task_id in enumerate(ids):
+            if status[i] is None:
+                out.append(None)
+                continue
+            raw = options[i] or b"{}"
+            if raw not in parsed:
+                parsed[raw] = json.loads(raw)
+            out.append(
+                TaskRecord(
+                    id=task_id,
+                    status=STATUS[status[i]],
+                    queue=queue[i].decode(),
+                    options=dict(parsed[raw]),
+                    worker_id=optional_text(worker[i]),
+                    pid=None if pid[i] is None else int(pid[i]),
+                    depends_on=id_list(deps[i]),
+                    dependants=children[i],
+                    attempt=int(attempt[i] or 0),
+                    times=TaskTimes(*(None if t[i] is None else float(t[i]) for t in times)),
+                )
+            )
+        return out
+
+    def _dependants(self, ids: Sequence[str], heads: list[Any]) -> list[tuple[str, ...]]:
+        """Each task's dependants, oldest first, given the newest chunk of each (``heads``):
+        older chunks sit in fields ``<id>\\n1``, ``<id>\\n2`` … counted by ``<id>\\n0``."""
+        out = [id_list(head) for head in heads]
+        having = [i for i, head in enumerate(heads) if head is not None]
+        if not having:
+            return out
+        (counts,) = self._hmget(["dependants"], [f"{ids[i]}\n0" for i in having])
+        older = [(i, int(n)) for i, n in zip(having, counts, strict=True) if n]
+        if not older:
+            return out
+        fields = [f"{ids[i]}\n{k}" for i, n in older for k in range(1, n + 1)]
+        (chunks,) = self._hmget(["dependants"], fields)
+        start = 0
+        for i, n in older:
+            out[i] = (*(x for chunk in chunks[start : start + n] for x in id_list(chunk)), *out[i])
+            start += n
+        return out
+
+    @read_retried
+    def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
+        status, values = self._hmget(["status", "payload"], ids)  # staged: no status
+        return [None if s is None else v for s, v in zip(status, values, strict=True)]
+
+    @translated
+    @read_retried
+    def _progress_get(self, task_id: str) -> bytes | None:
+        value = self._r.hget(self._k.key("progress"), task_id)
+        return value.encode() if isinstance(value, str) else value
+
+    @read_retried
+    def _results(self, ids: Sequence[str]) -> list[bytes | None]:
+        (values,) = self._hmget(["result"], ids)
+        return values
+
+    @read_retried
+    def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
+        columns = self._hmget(["submitted", "started", "finished"], ids)
+        return [
+            TaskTimes(
+                None if s is None else float(s),
+                None if b is None else float(b),
+                None if f is None else float(f),
+            )
+            for s, b, f in zip(*columns, strict=True)
+        ]
+
+    @read_retried
+    def list_tasks(self) -> list[str]:
+        ids = self._r.zrange(self._k.order, 0, -1)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    @read_retried
+    def overview(self) -> dict[TaskStatus, int]:
+        counts = Counter(self._r.hvals(self._k.status))
+        return {decode_status(s): n for s, n in counts.items()}
+
+    @read_retried
+    def queue_tasks(self, queue: str) -> list[str]:
+        return [text(i) for i in self._r.lrange(self._k.queue(queue), 0, -1)]
+
+    @read_retried
+    def queue_lengths(self) -> dict[str, int]:
+        names = sorted(text(n) for n in self._r.smembers(self._k.queues))
+        pipe = self._r.pipeline(transaction=True)
+        for name in names:
+            pipe.llen(self._k.queue(name))
+        return dict(zip(names, pipe.execute(), strict=True))
+
+    @read_retried
+    def deferred(self) -> dict[str, list[str]]:
+        ids = [text(i) for i in self._r.hkeys(self._k.waiting)]
+        held = self._held_duplicates(set(ids))
+        if not ids:
+            return held
+        (raw,) = self._hmget(["deps"], ids)
+        deps = {i: id_list(d) for i, d in zip(ids, raw, strict=True)}
+        parents = list(dict.fromkeys(d for ds in deps.values() for d in ds))
+        # a deleted dependency was COMPLETE (else its dependant would be IMPOSSIBLE by now)
+        met = (TaskStatus.COMPLETE, TaskStatus.MISSING)
+        done = {p for p, s in zip(parents, self.status(parents), strict=True) if s in met}
+        return {**{i: [d for d in ds if d not in done] for i, ds in deps.items()}, **held}
+
+    def _held_duplicates(self, waiting: set[str]) -> dict[str, list[str]]:
+        """The DEFERRED tasks held back by a duplicate policy (they wait for no dependency)."""
+        lists = self._r.hvals(self._k.key("dedup:active"))
+        active = [i for raw in lists for i in text(raw).split("\n") if i]
+        candidates = [i for i in dict.fromkeys(active) if i not in waiting]
+        if not candidates:
+            return {}
+        statuses = self.status(candidates)
+        return {
+            i: [] for i, st in zip(candidates, statuses, strict=True) if st is TaskStatus.DEFERRED
+        }
+
+    @translated  # its reads retry on their own; the listener re-subscribes on its own
+    def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+        if len(ids) > _WATCH_MAX:
+            # Many outstanding tasks: some finish all the time, and a short pause between
+            # re-checks costs less than hearing about every single one.
+            time.sleep(min(timeout_s, _MANY_PAUSE_S))
+            return
+
+        def finished_already() -> bool:
+            return bool(ids) and any(s in FINISHED_STATUSES for s in self.status(ids))
+
+        self._listener.wait(ids, timeout_s, finished_already)

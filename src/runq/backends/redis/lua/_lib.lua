@@ -1,0 +1,404 @@
+-- _lib.lua: helpers prepended to every runq script (scripts.py joins them before registering).
+--
+-- Every script receives first the namespace's static keys (keys.STATIC_FIELDS, same order):
+--   KEYS[1]  status      hash   task id -> TaskStatus
+--   KEYS[2]  queue       hash   task id -> queue name
+--   KEYS[3]  options     hash   task id -> options JSON
+--   KEYS[4]  payload     hash   task id -> payload bytes
+--   KEYS[5]  result      hash   task id -> result bytes
+--   KEYS[6]  submitted   hash   task id -> time
+--   KEYS[7]  started     hash   task id -> time
+--   KEYS[8]  finished    hash   task id -> time
+--   KEYS[9]  worker      hash   task id -> worker id
+--   KEYS[10] pid         hash   task id -> pid
+--   KEYS[11] attempt     hash   task id -> number of claims
+--   KEYS[12] deps        hash   task id -> its dependencies, joined by '\n'
+--   KEYS[13] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
+--   KEYS[14] dependants  hash   task id -> the tasks depending on it (chunked: see below)
+--   KEYS[15] order       zset   task id scored by submission sequence
+--   KEYS[16] seq         string submission sequence counter
+--   KEYS[17] queues      set    every queue name that ever held a task
+--   KEYS[18] w_status    hash   worker id -> WorkerStatus
+--   KEYS[19] w_task      hash   worker id -> task id it runs
+--   KEYS[20] w_info      hash   worker id -> info JSON
+--   KEYS[21] w_started   hash   worker id -> time
+--   KEYS[22] w_last_seen hash   worker id -> time
+--   KEYS[23] dedup       hash   task id -> its duplicate key (on_duplicate other than parallel)
+--   KEYS[24] dedup_active hash  duplicate key -> its active task ids, oldest first ('\n')
+--   KEYS[25] progress    hash   task id -> its latest progress value
+--   KEYS[26] stage_owner hash   task id -> the staging batch that reserved it (enqueue_stage.lua)
+--   KEYS[27] stage_lease zset   staging batch id -> lease deadline (0 or -1: to clean up)
+-- (S = NSTATIC of them), then the script's own keys (script headers number them from S).
+-- Scripts that touch queues end their KEYS with pairs
+--   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
+-- and every script gets ARGV[1] = 'runq:{ns}:q:' (to map those keys back to queue names) and
+-- ARGV[2] = the 'runq:{ns}:done' channel. A script that needs a queue it was not given writes
+-- nothing and answers {{'NEEDQ', name, ...}}; the caller retries with those queues added, so
+-- no script ever builds a key name. Errors are answered before any write as {{'CODE', detail}}:
+-- a reply whose first element is a list is never anything else.
+-- Times are the server's TIME, as '<seconds>.<microseconds>'.
+
+local K = {
+  status = KEYS[1], queue = KEYS[2], options = KEYS[3], payload = KEYS[4], result = KEYS[5],
+  submitted = KEYS[6], started = KEYS[7], finished = KEYS[8], worker = KEYS[9], pid = KEYS[10],
+  attempt = KEYS[11], deps = KEYS[12], waiting = KEYS[13], dependants = KEYS[14],
+  order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
+  w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
+  dedup = KEYS[23], dedup_active = KEYS[24], progress = KEYS[25], stage_owner = KEYS[26],
+  stage_lease = KEYS[27],
+}
+local NSTATIC = 27
+local QPREFIX = ARGV[1]
+local CHANNEL = ARGV[2]
+local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
+local WAKE_CAP = 64    -- wake tokens kept per queue
+local LOG_CAP = 100000 -- log entries kept per worker (trimmed in steps of 1000)
+local FAILED = {ERROR = true, CANCELLED = true, DIED = true, TIMEOUT = true, IMPOSSIBLE = true}
+
+local function now()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
+
+-- redis.call(cmd, key, args...) in chunks of CHUNK values (CHUNK is even: pairs stay whole)
+local function chunked(cmd, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+  end
+end
+
+-- HMGET of any number of fields, answered in order
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, CHUNK do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+
+-- queue name -> {list key, wake key}, from the pairs at KEYS[first..]
+local function queue_map(first)
+  local m = {}
+  for i = first, #KEYS - 1, 2 do
+    m[string.sub(KEYS[i], #QPREFIX + 1)] = {KEYS[i], KEYS[i + 1]}
+  end
+  return m
+end
+
+-- an error answer (see above)
+local function fail(code, detail)
+  return {{code, detail}}
+end
+
+-- the NEEDQ answer if some of `names` are not in `qmap`, else nil
+local function need_queues(qmap, names)
+  local missing, seen = {'NEEDQ'}, {}
+  for _, name in ipairs(names) do
+    if not qmap[name] and not seen[name] then
+      seen[name] = true
+      missing[#missing + 1] = name
+    end
+  end
+  if #missing > 1 then return {missing} end
+  return nil
+end
+
+-- push up to WAKE_CAP tokens for n new tasks to a queue's wake list
+local function wake(wake_key, n)
+  local tokens = {}
+  for i = 1, math.min(n, WAKE_CAP) do tokens[i] = '1' end
+  if #tokens == 0 then return end
+  if redis.call('RPUSH', wake_key, unpack(tokens)) > WAKE_CAP then
+    redis.call('LTRIM', wake_key, -WAKE_CAP, -1)
+  end
+end
+
+local function log_entry(t, command, message)
+  return t .. '\t\t' .. command .. '\t' .. message
+end
+
+-- append entries to a worker's log, keeping the last LOG_CAP; answers the log's length
+local function append_log(key, ...)
+  local n = redis.call('RPUSH', key, ...)
+  if n > LOG_CAP + 1000 then
+    redis.call('LTRIM', key, -LOG_CAP, -1)
+    return LOG_CAP
+  end
+  return n
+end
+
+-- task id lists are stored as the ids joined by '\n' (cheap to append to, unlike JSON)
+local function id_list(raw)
+  local out = {}
+  if raw then
+    for id in string.gmatch(raw, '[^\n]+') do out[#out + 1] = id end
+  end
+  return out
+end
+
+-- A task's dependants are kept in chunks, so that adding one costs the same however many it
+-- has: field <id> of `dependants` holds the newest (at most DEP_CHUNK ids joined by '\n'),
+-- fields <id>\n1, <id>\n2 ... the older full chunks and field <id>\n0 how many there are.
+local DEP_CHUNK = 256
+
+local function chunk_fields(id, full)
+  local fields = {}
+  for k = 1, full do fields[k] = id .. '\n' .. k end
+  return fields
+end
+
+-- every dependant of each task of `ids`, as one list (each task's oldest first)
+local function dependants_of(ids)
+  local fields = {}
+  for _, id in ipairs(ids) do
+    fields[#fields + 1] = id
+    fields[#fields + 1] = id .. '\n0'
+  end
+  local values, older, counts = hmget(K.dependants, fields), {}, {}
+  for i, id in ipairs(ids) do
+    counts[i] = tonumber(values[2 * i] or '0')
+    for _, f in ipairs(chunk_fields(id, counts[i])) do older[#older + 1] = f end
+  end
+  local chunks, out, c = hmget(K.dependants, older), {}, 0
+  for i = 1, #ids do
+    for _ = 1, counts[i] do
+      c = c + 1
+      for _, x in ipairs(id_list(chunks[c])) do out[#out + 1] = x end
+    end
+    for _, x in ipairs(id_list(values[2 * i - 1])) do out[#out + 1] = x end
+  end
+  return out
+end
+
+-- add `new` (a list) to the dependants of task `id`
+local function add_dependants(id, new)
+  local found = redis.call('HMGET', K.dependants, id, id .. '\n0')
+  local list, full, start = id_list(found[1]), tonumber(found[2] or '0'), 1
+  for _, x in ipairs(new) do list[#list + 1] = x end
+  local writes = {}
+  while #list - start >= DEP_CHUNK do
+    full = full + 1
+    writes[#writes + 1] = id .. '\n' .. full
+    writes[#writes + 1] = table.concat(list, '\n', start, start + DEP_CHUNK - 1)
+    start = start + DEP_CHUNK
+  end
+  if full > 0 then
+    writes[#writes + 1] = id .. '\n0'
+    writes[#writes + 1] = full
+  end
+  writes[#writes + 1] = id
+  writes[#writes + 1] = table.concat(list, '\n', start, #list)
+  chunked('HSET', K.dependants, writes)
+end
+
+-- forget the dependants of each task of `ids`
+local function drop_dependants(ids)
+  local count_fields, fields = {}, {}
+  for i, id in ipairs(ids) do count_fields[i] = id .. '\n0' end
+  local counts = hmget(K.dependants, count_fields)
+  for i, id in ipairs(ids) do
+    fields[#fields + 1] = id
+    fields[#fields + 1] = id .. '\n0'
+    for _, f in ipairs(chunk_fields(id, tonumber(counts[i] or '0'))) do fields[#fields + 1] = f end
+  end
+  chunked('HDEL', K.dependants, fields)
+end
+
+-- PENDING ids grouped by queue, to take them out of their lists: add(name, id) for each, then
+-- remove_all(qmap) (names keeps the order queues were first met).
+local function queue_groups()
+  local g = {by_queue = {}, counts = {}, names = {}}
+  function g.add(name, id)
+    if not g.by_queue[name] then
+      g.by_queue[name], g.counts[name] = {}, 0
+      g.names[#g.names + 1] = name
+    end
+    g.by_queue[name][id] = true
+    g.counts[name] = g.counts[name] + 1
+  end
+  return g
+end
+
+-- remove `ids` (a set) from a list: LREM for a few, one rewrite for many
+local function list_remove(key, ids, n)
+  if n <= 8 then
+    for id in pairs(ids) do redis.call('LREM', key, 1, id) end
+    return
+  end
+  local keep = {}
+  for _, id in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if not ids[id] then keep[#keep + 1] = id end
+  end
+  redis.call('DEL', key)
+  if #keep > 0 then chunked('RPUSH', key, keep) end
+end
+
+-- the DEFERRED dependants among `children` make IMPOSSIBLE, transitively (breadth first);
+-- their ids are appended to `announced`
+local function make_impossible(children, t, announced)
+  local todo, i = {}, 1
+  for _, d in ipairs(children) do todo[#todo + 1] = d end
+  while i <= #todo do
+    local d = todo[i]
+    i = i + 1
+    if redis.call('HGET', K.status, d) == 'DEFERRED' then
+      redis.call('HSET', K.status, d, 'IMPOSSIBLE')
+      redis.call('HSET', K.finished, d, t)
+      redis.call('HDEL', K.waiting, d)
+      announced[#announced + 1] = d
+      for _, x in ipairs(dependants_of({d})) do todo[#todo + 1] = x end
+    end
+  end
+end
+
+-- the queues of the dependants a COMPLETE task would release (read only)
+local function release_queues(children)
+  local names = {}
+  for _, d in ipairs(children) do
+    if redis.call('HGET', K.status, d) == 'DEFERRED'
+        and tonumber(redis.call('HGET', K.waiting, d) or '0') <= 1 then
+      names[#names + 1] = redis.call('HGET', K.queue, d)
+    end
+  end
+  return names
+end
+
+-- a task COMPLETEd: count it off each DEFERRED dependant, queue those with none left
+local function release(children, qmap)
+  local woken = {}
+  for _, d in ipairs(children) do
+    if redis.call('HGET', K.status, d) == 'DEFERRED'
+        and redis.call('HINCRBY', K.waiting, d, -1) <= 0 then
+      local name = redis.call('HGET', K.queue, d)
+      redis.call('HDEL', K.waiting, d)
+      redis.call('HSET', K.status, d, 'PENDING')
+      redis.call('RPUSH', qmap[name][1], d)
+      woken[name] = (woken[name] or 0) + 1
+    end
+  end
+  for name, n in pairs(woken) do wake(qmap[name][2], n) end
+end
+
+-- pop the first PENDING task of the queues `names` (priority order) and make it RUNNING
+-- under `wid`; answers {id, queue, payload, options, attempt}, or nil after deleting the
+-- queues' wake lists (all empty: the worker may now block on them without missing a push)
+local function claim_task(qmap, names, wid, pid, t)
+  for _, name in ipairs(names) do
+    local list = qmap[name][1]
+    local id = redis.call('LPOP', list)
+    while id do
+      if redis.call('HGET', K.status, id) == 'PENDING' then
+        redis.call('HSET', K.status, id, 'RUNNING')
+        redis.call('HSET', K.worker, id, wid)
+        redis.call('HSET', K.pid, id, pid)
+        redis.call('HSET', K.started, id, t)
+        local attempt = redis.call('HINCRBY', K.attempt, id, 1)
+        return {id, name, redis.call('HGET', K.payload, id), redis.call('HGET', K.options, id),
+                attempt}
+      end
+      id = redis.call('LPOP', list)
+    end
+  end
+  local wakes = {}
+  for _, name in ipairs(names) do wakes[#wakes + 1] = qmap[name][2] end
+  if #wakes > 0 then redis.call('DEL', unpack(wakes)) end
+  return nil
+end
+
+-- may this worker take tasks? (unknown ids may: the worker is then recorded by the claim)
+local function worker_can_claim(wid)
+  local st = redis.call('HGET', K.w_status, wid)
+  return st ~= 'LOST' and st ~= 'EXITED'
+end
+
+
+-- ------------------------------------------------------------------ duplicate policies
+-- K.dedup_active holds each duplicate key's active tasks: the first is queued or running, the
+-- rest are held (DEFERRED, in no queue). A task leaving (finished, cancelled, deleted) is struck
+-- off; a held task that becomes first is queued. Read first (dedup_plan, dedup_queues: no
+-- write, so a NEEDQ answer can still be given), then write (dedup_apply).
+
+-- key -> the active ids left once `ids` leave, for every key `ids` belong to (read only)
+local function dedup_plan(ids)
+  local plan, order, gone = {}, {}, {}
+  for _, id in ipairs(ids) do gone[id] = true end
+  for _, id in ipairs(ids) do
+    local key = redis.call('HGET', K.dedup, id)
+    if key and not plan[key] then
+      local rest = {}
+      for _, x in ipairs(id_list(redis.call('HGET', K.dedup_active, key))) do
+        if not gone[x] then rest[#rest + 1] = x end
+      end
+      plan[key] = rest
+      order[#order + 1] = key
+    end
+  end
+  return {keys = plan, order = order, ids = ids}
+end
+
+-- the queues of the held tasks the plan releases (read only)
+local function dedup_queues(plan)
+  local names = {}
+  for _, key in ipairs(plan.order) do
+    local head = plan.keys[key][1]
+    if head and redis.call('HGET', K.status, head) == 'DEFERRED' then
+      names[#names + 1] = redis.call('HGET', K.queue, head)
+    end
+  end
+  return names
+end
+
+-- strike the plan's ids off and queue each held task that became first
+local function dedup_apply(plan, qmap)
+  if #plan.order == 0 then return end
+  chunked('HDEL', K.dedup, plan.ids)
+  for _, key in ipairs(plan.order) do
+    local rest = plan.keys[key]
+    if #rest == 0 then
+      redis.call('HDEL', K.dedup_active, key)
+    else
+      redis.call('HSET', K.dedup_active, key, table.concat(rest, '\n'))
+      local head = rest[1]
+      if redis.call('HGET', K.status, head) == 'DEFERRED' then
+        local name = redis.call('HGET', K.queue, head)
+        redis.call('HSET', K.status, head, 'PENDING')
+        redis.call('RPUSH', qmap[name][1], head)
+        wake(qmap[name][2], 1)
+      end
+    end
+  end
+end
+
+-- ------------------------------------------------------------------ staged batches
+-- A batch too large for one script is staged chunk by chunk (enqueue_stage.lua), then made
+-- visible at once (enqueue_commit.lua). Staging reserves each id in K.stage_owner (id -> batch
+-- id); K.stage_lease scores each batch: its lease deadline while it is being staged, 0 once
+-- abandoned, -1 once committed (both: left for enqueue_clean.lua). A reservation by a batch
+-- whose lease runs keeps the id from any other new task; a reservation by any other batch is
+-- stale: that batch must be cleaned up before the id is used.
+
+-- whether batch `bid` is being staged (its lease runs at time `t`, a number)
+local function stage_live(bid, t)
+  local lease = redis.call('ZSCORE', K.stage_lease, bid)
+  return lease ~= false and tonumber(lease) > t
+end
+
+-- nil if no id of `ids` is reserved by a batch other than `own`; else the error answer
+-- {{'STAGED', id}} (a batch being staged holds it) or {{'STALE', batch id}} (clean it first).
+-- One HMGET of a hash that is empty unless a large batch is under way.
+local function check_reserved(ids, own)
+  local owners = hmget(K.stage_owner, ids)
+  local t = nil
+  for i = 1, #ids do
+    local bid = owners[i]
+    if bid and bid ~= own then
+      t = t or tonumber(now())
+      if stage_live(bid, t) then return fail('STAGED', ids[i]) end
+      return {{'STALE', bid}}
+    end
+  end
+  return nil
+end
+
+-- ---------------------------------------------------------------------------------- script

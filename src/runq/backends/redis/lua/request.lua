@@ -1,0 +1,20 @@
+-- request.lua: the controller asks workers something through their heartbeat channel.
+--   mode 'cancel': ARGV[4] a task id; if it is RUNNING, its worker is asked to stop it.
+--                  Answers the task's status ('MISSING' if unknown).
+--   mode 'kill':   ARGV[4..] worker ids; each active one is asked to exit at once. Answers 1.
+--
+-- KEYS  the static keys, then the recovery keys (see _recovery_lib.lua)
+-- ARGV[3] 'cancel' or 'kill'
+
+if ARGV[3] == 'cancel' then
+  local id = ARGV[4]
+  local st = redis.call('HGET', K.status, id)
+  if st == 'RUNNING' then redis.call('HSET', F.cancel, redis.call('HGET', K.worker, id), id) end
+  return st or 'MISSING'
+end
+for i = 4, #ARGV do
+  if ACTIVE[redis.call('HGET', K.w_status, ARGV[i]) or ''] then
+    redis.call('HSET', F.kill, ARGV[i], '1')
+  end
+end
+return 1

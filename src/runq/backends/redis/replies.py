@@ -1,0 +1,32 @@
+"""Reading what Redis answers: raw replies (``bytes``; ``str`` from a decoding client) made
+into text, id lists and task statuses."""
+
+from __future__ import annotations
+
+from runq.models import TaskStatus
+
+__all__ = ["STATUS", "decode_status", "id_list", "optional_text", "text"]
+
+#: Stored status (bytes or text) -> TaskStatus.
+STATUS: dict[bytes | str, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
+STATUS.update({s.value: s for s in TaskStatus})
+
+
+def text(value: bytes | str) -> str:
+    """A reply as text."""
+    return value if isinstance(value, str) else value.decode()
+
+
+def optional_text(value: bytes | str | None) -> str | None:
+    """A reply as text, None for none."""
+    return None if value is None else text(value)
+
+
+def id_list(value: bytes | None) -> tuple[str, ...]:
+    """A stored list of task ids (joined by newlines)."""
+    return tuple(value.decode().split("\n")) if value else ()
+
+
+def decode_status(value: bytes | str) -> TaskStatus:
+    """A stored task status."""
+    return STATUS[value]

@@ -1,0 +1,159 @@
+"""Every Lua script of the Redis backend, loaded one way and run by one runner.
+
+The scripts are the files of ``lua/`` (package data). ``SCRIPTS`` names each one with the
+libraries joined before it, in order: ``_lib.lua`` (the static keys and the helpers of every
+transition), then ``_store_lib.lua`` (the object store) for the task scripts,
+``_enqueue_lib.lua`` for the enqueue scripts, ``_recovery_lib.lua`` for liveness and retries.
+Each script's header documents its KEYS and ARGV. Only the libraries a script needs are joined:
+every call runs the whole chunk, and defining a helper costs a closure.
+
+Running them with as little client work as possible: a worker calls one script per task
+(finish + claim), so the client's cost per call bounds the drain rate. redis-py's generic
+command path (pool checkout, argument re-encoding, command observability hooks, response
+callbacks) costs more than the script itself runs on the server. ``ScriptRunner`` keeps one
+connection of the client's pool for scripts, packs each call with hiredis in one go, and reads
+the raw reply. Errors are redis-py's own exceptions, so callers translate them
+(``errors.py``); a lost connection is dropped and re-made on the next call, and a server that
+lost its script cache (restart, ``SCRIPT FLUSH``) gets the script loaded again.
+
+The connection is not checked out of the pool per call, so it misses the pool's check of an
+idle connection; it gets the same one here: before each command
+(one zero-timeout ``select`` on its socket) tells whether the server closed it meanwhile
+(``CLIENT KILL``, ``timeout``, a restart). A closed connection is readable (end of file), so
+it is replaced before anything is sent on it, and no transition is lost to a stale socket. A
+connection that breaks after the command was sent raises: whether the script ran is unknown,
+so it is never sent again here (``errors.read_retried`` repeats the calls that only read).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import select
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+from hiredis import pack_command
+
+__all__ = ["SCRIPTS", "ScriptRunner", "source"]
+
+_TASK_LIBS = ("_lib", "_store_lib")
+_ENQUEUE_LIBS = ("_lib", "_store_lib", "_enqueue_lib")
+_RECOVERY_LIBS = ("_lib", "_recovery_lib")
+_PLAIN = ("_lib",)
+#: Every script (``lua/<name>.lua``) -> the libraries joined before it, in order.
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    # tasks
+    "enqueue": _ENQUEUE_LIBS,
+    "claim": _TASK_LIBS,
+    "finish": _TASK_LIBS,
+    "requeue": _TASK_LIBS,
+    "cancel": _TASK_LIBS,
+    "delete": _TASK_LIBS,
+    # staging: a large enqueue
+    "enqueue_stage": _ENQUEUE_LIBS,
+    "enqueue_commit": _ENQUEUE_LIBS,
+    "enqueue_clean": _ENQUEUE_LIBS,
+    # workers
+    "register_worker": _TASK_LIBS,
+    "worker_log": _TASK_LIBS,
+    # liveness
+    "heartbeat": _RECOVERY_LIBS,
+    "release_worker": _RECOVERY_LIBS,
+    "request": _RECOVERY_LIBS,
+    # retries
+    "retry_later": _RECOVERY_LIBS,
+    "promote_due": _RECOVERY_LIBS,
+    "retry_tasks": _RECOVERY_LIBS,
+    # messaging
+    "message_send": _PLAIN,
+    "message_take": _PLAIN,
+    "message_respond": _PLAIN,
+    "worker_pause": _PLAIN,
+    "worker_delete": _PLAIN,
+    # store
+    "store": _TASK_LIBS,
+}
+
+
+@functools.cache
+def source(name: str) -> str:
+    """The text registered for script ``name``: its libraries, then ``lua/<name>.lua``."""
+    folder = resources.files("runq.backends.redis").joinpath("lua")
+    parts = (*SCRIPTS[name], name)
+    return "\n".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in parts)
+
+
+@functools.cache
+def _sha(name: str) -> str:
+    return hashlib.sha1(source(name).encode()).hexdigest()
+
+
+class ScriptRunner:
+    """Run the scripts of ``SCRIPTS`` through one dedicated connection (thread-safe)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._pool = client.connection_pool
+        self._shas = {name: _sha(name) for name in SCRIPTS}
+        self._conn: Any = None  # a redis-py Connection (its methods are untyped)
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """``EVALSHA`` the script ``name`` with ``keys`` and ``args``; its raw reply."""
+        command = ("EVALSHA", self._shas[name], len(keys), *keys, *args)
+        try:
+            return self.command(*command)
+        except redis.exceptions.NoScriptError:
+            self.command("SCRIPT", "LOAD", source(name))
+            return self.command(*command)
+
+    def command(self, *command: Any) -> Any:
+        """Any other command on the same connection, for small hot reads (``HMGET``)."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                return self._roundtrip(conn, command)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                self._drop()
+                raise
+
+    def close(self) -> None:
+        """Close the script connection (it is not the pool's to close: the pool made it for us)."""
+        with self._lock:
+            self._drop()
+
+    def _connection(self) -> Any:
+        if self._conn is not None and self._stale(self._conn):
+            self._drop()
+        if self._conn is None:
+            conn: Any = self._pool.make_connection()
+            conn.connect()
+            self._conn = conn
+        return self._conn
+
+    @staticmethod
+    def _stale(conn: Any) -> bool:
+        """Whether an idle connection is unusable: the server closed it (a closed socket reads
+        as ready, with end of file) or it holds bytes nobody asked for. One ``select`` on the
+        socket: redis-py's ``can_read(0)`` costs several times more (it flips the socket's
+        timeout twice and raises inside), and this runs before every script call."""
+        sock = conn._sock
+        if sock is None:
+            return True
+        try:
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):  # closed under us
+            return True
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
+            self._conn = None
+
+    @staticmethod
+    def _roundtrip(conn: Any, command: tuple[Any, ...]) -> Any:
+        conn.send_packed_command([pack_command(command)], check_health=False)
+        return conn.read_response()

@@ -1,0 +1,122 @@
+"""Worker liveness on SQLite: heartbeats, lost workers, a worker's release, cancel and kill
+requests (``base.Backend``'s "liveness" section).
+
+Tables (``schema.sql``): ``heartbeats`` (deadlines), ``worker_requests`` (kill / cancel asked
+of a worker). Each transition is one ``BEGIN IMMEDIATE`` transaction; the common no-op cases
+(nothing lapsed, nothing asked) are answered by a read without the write lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from runq.backends.records import Control
+from runq.backends.sqlite import sql
+from runq.backends.sqlite.core import ACTIVE_WORKER, SqliteCore, ids_json, push
+from runq.models import TaskStatus
+
+__all__ = ["SqliteLiveness", "release"]
+
+
+def release(
+    conn: sqlite3.Connection, ns: str, worker_id: str, status: str, message: str, now: float
+) -> str | None:
+    """``release_worker`` inside the caller's transaction, for an active worker: its running
+    task is re-queued at the head of its queue (retries left) or DIED; answers its id."""
+    held = conn.execute(sql.HELD_TASK, (ns, worker_id)).fetchone()
+    task_id = None
+    if held is not None:
+        task_id, queue, options, attempt = held
+        if attempt <= int(json.loads(options).get("retries") or 0):
+            conn.execute(sql.TASK_REQUEUE_COUNTED, (ns, task_id))
+            push(conn, ns, [(queue, task_id)], head=True)
+            conn.execute(sql.LOG, (ns, worker_id, now, "TASK_REQUEUE", task_id))
+        else:
+            conn.execute(sql.TASK_DIED, (now, ns, task_id))
+            conn.execute(sql.MAKE_IMPOSSIBLE, (ns, json.dumps([task_id]), now))
+            conn.execute(sql.LOG, (ns, worker_id, now, "TASK_DIED", task_id))
+    conn.execute(sql.WORKER_LEAVE, (status, now, ns, worker_id))
+    conn.execute(sql.LOG, (ns, worker_id, now, status, message))
+    conn.execute(sql.HEARTBEAT_DROP, (ns, worker_id))
+    conn.execute(sql.REQUESTS_DROP, (ns, worker_id))
+    return str(task_id) if task_id is not None else None
+
+
+class SqliteLiveness(SqliteCore):
+    """The liveness verbs of ``SqliteBackend``."""
+
+    def _heartbeat(self, worker_id: str, ttl_s: float | None) -> Control:
+        ns = self.namespace
+        if ttl_s is None:  # read only: no write lock unless a stale request must go
+            with self._read() as conn:
+                state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
+                request = conn.execute(sql.REQUESTS, (ns, worker_id)).fetchone()
+            if request is None or request[1] is None or (state and state[1] == request[1]):
+                return _control(state, request)
+        now = time.time()
+        with self._write() as conn:
+            state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
+            active = state is not None and state[0] in ACTIVE_WORKER
+            if active and ttl_s is not None:
+                conn.execute(sql.HEARTBEAT_SET, (ns, worker_id, now + ttl_s))
+                conn.execute(sql.WORKER_SEEN, (now, ns, worker_id))
+            request = conn.execute(sql.REQUESTS, (ns, worker_id)).fetchone()
+            if (
+                request is not None
+                and request[1] is not None
+                and (state is None or request[1] != state[1])
+            ):
+                conn.execute(sql.CANCEL_DROP, (ns, worker_id))
+                request = (request[0], None)
+        return _control(state, request)
+
+    def detect_lost(self) -> list[str]:
+        ns = self.namespace
+        if not self._fetchall(sql.LAPSED, (ns, time.time())):
+            return []
+        lost = []
+        with self._write() as conn:
+            now = time.time()
+            for (worker_id,) in conn.execute(sql.LAPSED, (ns, now)).fetchall():
+                state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
+                if state is not None and state[0] in ACTIVE_WORKER:
+                    release(conn, ns, worker_id, "LOST", "heartbeat lapsed", now)
+                    lost.append(worker_id)
+                else:
+                    conn.execute(sql.HEARTBEAT_DROP, (ns, worker_id))
+        return lost
+
+    def _release_worker(self, worker_id: str, status: str, message: str) -> str | None:
+        ns = self.namespace
+        with self._write() as conn:
+            state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
+            if state is None or state[0] not in ACTIVE_WORKER:
+                return None
+            return release(conn, ns, worker_id, status, message, time.time())
+
+    def _request_cancel(self, task_id: str) -> TaskStatus:
+        ns = self.namespace
+        with self._write() as conn:
+            row = conn.execute(sql.TASK_STATUS_WORKER, (ns, task_id)).fetchone()
+            if row is None:
+                return TaskStatus.MISSING
+            if row[0] == "RUNNING":
+                conn.execute(sql.ASK_CANCEL, (ns, row[1], task_id))
+            return TaskStatus(row[0])
+
+    def _request_kill(self, worker_ids: Sequence[str]) -> None:
+        with self._write() as conn:
+            conn.execute(sql.ASK_KILL, (self.namespace, ids_json(worker_ids)))
+
+
+def _control(state: Any, request: Any) -> Control:
+    known = state is not None  # no row at all: namespace destroyed or worker deleted
+    active = known and state[0] in ACTIVE_WORKER
+    if request is None:
+        return Control(active, known=known)
+    cancel = request[1] if known and request[1] == state[1] else None
+    return Control(active, bool(request[0]), cancel, known)

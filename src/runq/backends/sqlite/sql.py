@@ -1,0 +1,332 @@
+"""Every SQL statement of the SQLite backend, by name; the tables they touch are created by
+``schema.sql``. No other module of the backend holds SQL.
+
+Conventions: ``?1`` is always the namespace where numbered parameters are used; a JSON array
+parameter (``json_each(?2)``) carries any number of ids in one statement. ``CROSS JOIN`` pins
+the join order (SQLite never reorders it) so that an id list drives index look-ups instead of
+a scan, and a unary ``+`` keeps the planner off the status index where the id index is the
+selective one.
+
+Sections follow the modules that run them: connection, namespace (``backend.py``,
+``namespaces.py``), tasks and queues (``tasks.py``, ``inspection.py``), workers
+(``workers.py``), duplicate policies (``dedup.py``), liveness, retries, messaging, store.
+"""
+
+# ---------------------------------------------------------------------------- connection
+JOURNAL_WAL = "PRAGMA journal_mode = WAL"
+SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
+#: Changes whenever another connection commits (``core.SqliteCore._poll``).
+DATA_VERSION = "PRAGMA data_version"
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+BEGIN_READ = "BEGIN"
+COMMIT = "COMMIT"
+
+# ---------------------------------------------------------------------------- namespace
+VERSION_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'schema_version'"
+VERSION_SET = "INSERT INTO meta (ns, key, value) VALUES (?, 'schema_version', ?)"
+EXPIRE_SET = "INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?, 'expires_at', ?)"
+EXPIRED = "SELECT ns FROM meta WHERE key = 'expires_at' AND CAST(value AS REAL) <= ?"
+HAS_META = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+#: The namespaces of the file, less those whose ``expire`` deadline passed (``?``: now).
+NAMESPACES = """
+SELECT ns FROM meta WHERE key = 'schema_version' AND ns NOT IN (
+    SELECT ns FROM meta WHERE key = 'expires_at' AND CAST(value AS REAL) <= ?)
+ORDER BY ns"""
+_TABLES = ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
+_STORE_TABLES = ("store_values", "store_tags", "store_orphans")
+_MESSAGING_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
+_DEDUP_TABLES = ("dedup", "progress")
+_LIVENESS_TABLES = ("heartbeats", "worker_requests")
+_RETRY_TABLES = ("delayed", "moves")
+#: Everything of one namespace (``destroy``, and an ``expire`` deadline come due).
+DESTROY = [
+    f"DELETE FROM {table} WHERE ns = ?"
+    for table in _TABLES
+    + _STORE_TABLES
+    + _MESSAGING_TABLES
+    + _DEDUP_TABLES
+    + _LIVENESS_TABLES
+    + _RETRY_TABLES
+]
+
+# ---------------------------------------------------------------------------- progress
+PROGRESS_SET = "INSERT OR REPLACE INTO progress (ns, task_id, value) VALUES (?, ?, ?)"
+PROGRESS_GET = "SELECT value FROM progress WHERE ns = ? AND task_id = ?"
+PROGRESS_DELETE = """
+DELETE FROM progress WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"""
+
+# ---------------------------------------------------------------------------- tasks
+TASK_INSERT = """
+INSERT INTO tasks (ns, id, queue, status, options, submitted, finished, payload)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+DEP_INSERT = "INSERT INTO deps (ns, task, pos, dep) VALUES (?, ?, ?, ?)"
+EXISTING_IDS = """
+SELECT j.value FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+ORDER BY j.key LIMIT 1"""
+STATUS_OF = """
+SELECT t.id, t.status FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value"""
+STATUS = """
+SELECT t.status FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+ORDER BY j.key"""
+RESULTS = """
+SELECT t.result FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+ORDER BY j.key"""
+TIMES = """
+SELECT t.submitted, t.started, t.finished
+FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
+RECORDS = """
+SELECT t.id, t.status, t.queue, t.options, t.worker_id, t.pid, t.attempt,
+       t.submitted, t.started, t.finished
+FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
+DEPENDS_ON = """
+SELECT d.task, d.dep FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.task = j.value
+ORDER BY d.task, d.pos"""
+DEPENDANTS = """
+SELECT d.dep, d.task FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.dep = j.value
+CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task ORDER BY t.seq"""
+COUNT_UNFINISHED = """
+SELECT count(*) FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING')"""
+PAYLOADS = """
+SELECT t.payload FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+ORDER BY j.key"""
+LIST_TASKS = "SELECT id FROM tasks WHERE ns = ? ORDER BY seq"
+OVERVIEW = "SELECT status, count(*) FROM tasks WHERE ns = ? GROUP BY status"
+DEFERRED = """
+SELECT t.id, dt.id FROM tasks t
+LEFT JOIN deps d ON d.ns = t.ns AND d.task = t.id
+LEFT JOIN tasks dt ON dt.ns = d.ns AND dt.id = d.dep AND dt.status != 'COMPLETE'
+WHERE t.ns = ? AND t.status = 'DEFERRED' ORDER BY t.seq, d.pos"""
+CANCEL = """
+UPDATE tasks SET status = 'CANCELLED', finished = ?3
+WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)) AND +status IN ('PENDING', 'DEFERRED')"""
+DELETE_TASKS = "DELETE FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))"
+DELETE_DEPS_OF = "DELETE FROM deps WHERE ns = ?1 AND task IN (SELECT value FROM json_each(?2))"
+# Every DEFERRED task downstream of the roots ?2 (a JSON array) becomes IMPOSSIBLE.
+MAKE_IMPOSSIBLE = """
+WITH RECURSIVE doomed(id) AS (
+    SELECT value FROM json_each(?2)
+    UNION
+    SELECT d.task FROM doomed
+    CROSS JOIN deps d ON d.ns = ?1 AND d.dep = doomed.id
+    CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task AND +t.status = 'DEFERRED'
+)
+UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3
+WHERE ns = ?1 AND id IN (SELECT id FROM doomed) AND +status = 'DEFERRED'"""
+HAS_DEPENDANTS = "SELECT 1 FROM deps WHERE ns = ? AND dep = ? LIMIT 1"
+# DEFERRED dependants of ?2 whose dependencies are now all COMPLETE (or deleted).
+RELEASABLE = """
+SELECT t.id, t.queue FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.task
+WHERE d.ns = ?1 AND d.dep = ?2 AND +t.status = 'DEFERRED' AND NOT EXISTS (
+    SELECT 1 FROM deps d2 CROSS JOIN tasks t2 ON t2.ns = d2.ns AND t2.id = d2.dep
+    WHERE d2.ns = ?1 AND d2.task = t.id AND t2.status != 'COMPLETE')
+ORDER BY t.seq"""
+RELEASE = "UPDATE tasks SET status = 'PENDING' WHERE ns = ? AND id = ? AND status = 'DEFERRED'"
+
+# ---------------------------------------------------------------------------- queues
+QUEUE_REGISTER = "INSERT OR IGNORE INTO queues (ns, queue) VALUES (?, ?)"
+QUEUE_FIRST = "SELECT min(seq) FROM queue_entries WHERE ns = ? AND queue = ?"
+QUEUE_LAST = "SELECT max(seq) FROM queue_entries WHERE ns = ? AND queue = ?"
+QUEUE_PUSH = "INSERT INTO queue_entries (ns, queue, seq, task_id) VALUES (?, ?, ?, ?)"
+QUEUE_HEAD = (
+    "SELECT seq, task_id FROM queue_entries WHERE ns = ? AND queue = ? ORDER BY seq LIMIT 1"
+)
+QUEUE_POP = "DELETE FROM queue_entries WHERE ns = ? AND queue = ? AND seq = ?"
+QUEUE_TASKS = "SELECT task_id FROM queue_entries WHERE ns = ? AND queue = ? ORDER BY seq"
+QUEUE_LENGTHS = """
+SELECT q.queue, count(e.seq) FROM queues q
+LEFT JOIN queue_entries e ON e.ns = q.ns AND e.queue = q.queue
+WHERE q.ns = ? GROUP BY q.queue ORDER BY q.queue"""
+QUEUED_AMONG = """
+SELECT DISTINCT e.task_id FROM json_each(?2) j
+CROSS JOIN queue_entries e ON e.ns = ?1 AND e.task_id = j.value AND (?3 IS NULL OR e.queue = ?3)"""
+UNQUEUE = "DELETE FROM queue_entries WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"
+WORK_READY = """
+SELECT 1 FROM queue_entries WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) LIMIT 1"""
+
+# ---------------------------------------------------------------------------- running tasks
+TASK_START = """
+UPDATE tasks SET status = 'RUNNING', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1
+WHERE ns = ? AND id = ? AND status = 'PENDING'"""
+TASK_CLAIMED = "SELECT queue, payload, options, attempt FROM tasks WHERE ns = ? AND id = ?"
+TASK_FINISH = """
+UPDATE tasks SET status = ?, result = ?, finished = ?
+WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
+TASK_REQUEUE = """
+UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL,
+                 attempt = max(attempt - 1, 0)
+WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
+TASK_QUEUE = "SELECT queue FROM tasks WHERE ns = ? AND id = ?"
+
+# ---------------------------------------------------------------------------- workers
+WORKER_STATE = "SELECT status, task_id FROM workers WHERE ns = ? AND worker_id = ?"
+WORKER_REGISTER = """
+INSERT OR REPLACE INTO workers (ns, worker_id, status, info, task_id, started, last_seen)
+VALUES (?, ?, 'IDLE', ?, NULL, ?, ?)"""
+# The worker runs a task; a worker id that never registered gets a row here.
+WORKER_BUSY = """
+INSERT INTO workers (ns, worker_id, status, info, task_id, started, last_seen)
+VALUES (?1, ?2, 'BUSY', '{}', ?3, ?4, ?4)
+ON CONFLICT (ns, worker_id) DO UPDATE
+SET status = 'BUSY', task_id = excluded.task_id, last_seen = excluded.last_seen"""
+# The worker no longer runs a task: BUSY becomes IDLE (PAUSED stays PAUSED).
+WORKER_IDLE = """
+UPDATE workers SET status = CASE status WHEN 'BUSY' THEN 'IDLE' ELSE status END,
+                   task_id = NULL, last_seen = ?
+WHERE ns = ? AND worker_id = ?"""
+WORKER_SEEN = "UPDATE workers SET last_seen = ? WHERE ns = ? AND worker_id = ?"
+WORKER_EXIT = """
+UPDATE workers SET status = 'EXITED', task_id = NULL, last_seen = ?
+WHERE ns = ? AND worker_id = ?"""
+WORKERS = """
+SELECT worker_id, status, info, task_id, started, last_seen FROM workers
+WHERE ns = ? AND (? OR status IN ('IDLE', 'BUSY', 'PAUSED')) ORDER BY started, seq"""
+LOG = """
+INSERT INTO worker_log (ns, worker_id, time, command, message, child)
+VALUES (?, ?, ?, ?, ?, NULL)"""
+LOG_TAIL = """
+SELECT worker_id, child, time, command, message FROM (
+    SELECT seq, worker_id, child, time, command, message FROM worker_log
+    WHERE ns = ? AND worker_id = ? ORDER BY seq DESC LIMIT ?
+) ORDER BY seq"""
+
+# ---------------------------------------------------------------------------- duplicate policies
+DEDUP_COUNT = "SELECT count(*) FROM dedup WHERE ns = ? AND key = ?"
+DEDUP_JOIN = "INSERT INTO dedup (ns, key, task_id) VALUES (?, ?, ?)"
+DEDUP_KEYS_OF = """
+SELECT DISTINCT key FROM dedup WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"""
+DEDUP_KEY_OF = "SELECT key FROM dedup WHERE ns = ? AND task_id = ?"
+DEDUP_LEAVE = "DELETE FROM dedup WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"
+DEDUP_HEAD = """
+SELECT d.task_id, t.status, t.queue FROM dedup d
+JOIN tasks t ON t.ns = d.ns AND t.id = d.task_id
+WHERE d.ns = ? AND d.key = ? ORDER BY d.seq LIMIT 1"""
+
+# ---------------------------------------------------------------------------- liveness
+HEARTBEAT_SET = """
+INSERT INTO heartbeats (ns, worker_id, deadline) VALUES (?, ?, ?)
+ON CONFLICT (ns, worker_id) DO UPDATE SET deadline = excluded.deadline"""
+HEARTBEAT_DROP = "DELETE FROM heartbeats WHERE ns = ? AND worker_id = ?"
+LAPSED = "SELECT worker_id FROM heartbeats WHERE ns = ? AND deadline < ? ORDER BY deadline"
+REQUESTS = "SELECT kill, cancel FROM worker_requests WHERE ns = ? AND worker_id = ?"
+REQUESTS_DROP = "DELETE FROM worker_requests WHERE ns = ? AND worker_id = ?"
+CANCEL_DROP = "UPDATE worker_requests SET cancel = NULL WHERE ns = ? AND worker_id = ?"
+ASK_CANCEL = """
+INSERT INTO worker_requests (ns, worker_id, cancel) VALUES (?, ?, ?)
+ON CONFLICT (ns, worker_id) DO UPDATE SET cancel = excluded.cancel"""
+ASK_KILL = """
+INSERT INTO worker_requests (ns, worker_id, kill)
+SELECT w.ns, w.worker_id, 1 FROM json_each(?2) j
+CROSS JOIN workers w ON w.ns = ?1 AND w.worker_id = j.value
+WHERE w.status IN ('IDLE', 'BUSY', 'PAUSED')
+ON CONFLICT (ns, worker_id) DO UPDATE SET kill = 1"""
+HELD_TASK = """
+SELECT t.id, t.queue, t.options, t.attempt FROM workers w
+CROSS JOIN tasks t ON t.ns = w.ns AND t.id = w.task_id
+WHERE w.ns = ? AND w.worker_id = ? AND t.status = 'RUNNING' AND t.worker_id = w.worker_id"""
+WORKER_LEAVE = """
+UPDATE workers SET status = ?, task_id = NULL, last_seen = ? WHERE ns = ? AND worker_id = ?"""
+TASK_REQUEUE_COUNTED = """
+UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL
+WHERE ns = ? AND id = ?"""
+TASK_DIED = "UPDATE tasks SET status = 'DIED', finished = ? WHERE ns = ? AND id = ?"
+TASK_STATUS_WORKER = "SELECT status, worker_id FROM tasks WHERE ns = ? AND id = ?"
+
+# ---------------------------------------------------------------------------- retries
+TASK_DELAY = """
+UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL, result = ?
+WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
+DELAY_SET = """
+INSERT INTO delayed (ns, task_id, due) VALUES (?, ?, ?)
+ON CONFLICT (ns, task_id) DO UPDATE SET due = excluded.due"""
+DELAY_NEXT = "SELECT min(due) FROM delayed WHERE ns = ?"
+DELAY_DUE = """
+SELECT d.task_id, t.queue, t.status FROM delayed d
+LEFT JOIN tasks t ON t.ns = d.ns AND t.id = d.task_id
+WHERE d.ns = ? AND d.due <= ? ORDER BY d.due"""
+DELAY_DROP = "DELETE FROM delayed WHERE ns = ? AND due <= ?"
+DELAY_OF = "SELECT due FROM delayed WHERE ns = ? AND task_id = ?"
+RETRY_SOURCES = """
+SELECT j.value, t.status, t.queue, t.options, t.payload FROM json_each(?2) j
+LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
+MOVE = "UPDATE tasks SET status = 'MOVED' WHERE ns = ? AND id = ?"
+MOVE_RECORD = "INSERT INTO moves (ns, old_id, new_id) VALUES (?, ?, ?)"
+MOVED_TO = """
+SELECT m.old_id, m.new_id FROM json_each(?2) j
+CROSS JOIN moves m ON m.ns = ?1 AND m.old_id = j.value"""
+MOVED_FROM = """
+SELECT m.new_id, m.old_id FROM json_each(?2) j
+CROSS JOIN moves m ON m.ns = ?1 AND m.new_id = j.value"""
+
+# ---------------------------------------------------------------------------- messaging
+_ACTIVE = "('IDLE', 'BUSY', 'PAUSED')"
+MSG_PENDING = "SELECT 1 FROM messages WHERE ns = ? AND worker_id = ? LIMIT 1"
+MSG_INSERT = "INSERT INTO messages (ns, worker_id, id, command, args) VALUES (?, ?, ?, ?, ?)"
+MSG_TAKE = "SELECT id, command, args FROM messages WHERE ns = ? AND worker_id = ? ORDER BY id"
+MSG_DELETE = "DELETE FROM messages WHERE ns = ? AND worker_id = ?"
+CLOCK_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'message_clock'"
+CLOCK_SET = "INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?, 'message_clock', ?)"
+ACTIVE_WORKERS = f"""
+SELECT worker_id FROM workers WHERE ns = ? AND status IN {_ACTIVE} ORDER BY started, seq"""
+RESP_PUT = """
+INSERT OR REPLACE INTO message_responses (ns, worker_id, id, response) VALUES (?, ?, ?, ?)"""
+RESP_GET = """
+SELECT r.response FROM json_each(?3) j
+LEFT JOIN message_responses r ON r.ns = ?1 AND r.worker_id = j.value AND r.id = ?2
+ORDER BY j.key"""
+RESP_COUNT = """
+SELECT count(*) FROM message_responses
+WHERE ns = ?1 AND id = ?2 AND worker_id IN (SELECT value FROM json_each(?3))"""
+RESP_DELETE = """
+DELETE FROM message_responses
+WHERE ns = ?1 AND id = ?2 AND worker_id IN (SELECT value FROM json_each(?3))"""
+RESP_IDS = "SELECT id FROM message_responses WHERE ns = ? AND worker_id = ? ORDER BY id"
+WORKER_PAUSE = f"""
+UPDATE workers SET status = ?, last_seen = ?
+WHERE ns = ? AND worker_id = ? AND status IN {_ACTIVE}"""
+GONE_AMONG = """
+SELECT w.worker_id FROM json_each(?2) j
+CROSS JOIN workers w ON w.ns = ?1 AND w.worker_id = j.value
+WHERE w.status IN ('EXITED', 'LOST')"""
+WORKER_FORGET = [
+    f"DELETE FROM {table} WHERE ns = ?1 AND worker_id IN (SELECT value FROM json_each(?2))"
+    for table in ("workers", "worker_log", "messages", "message_responses")
+]
+CONFIG_INSERT = "INSERT OR IGNORE INTO worker_configs (ns, name, config) VALUES (?, ?, ?)"
+CONFIG_REPLACE = "INSERT OR REPLACE INTO worker_configs (ns, name, config) VALUES (?, ?, ?)"
+CONFIG_READ = "SELECT config FROM worker_configs WHERE ns = ? AND name = ?"
+CONFIG_LIST = "SELECT name FROM worker_configs WHERE ns = ? ORDER BY name"
+ENVIR_SET = "INSERT OR REPLACE INTO worker_envir (ns, payload) VALUES (?, ?)"
+ENVIR_DELETE = "DELETE FROM worker_envir WHERE ns = ?"
+ENVIR_GET = "SELECT payload FROM worker_envir WHERE ns = ?"
+
+# ---------------------------------------------------------------------------- store
+STORED_AMONG = """
+SELECT hash FROM store_values WHERE ns = ?1 AND hash IN (SELECT value FROM json_each(?2))"""
+VALUE_INSERT = "INSERT OR IGNORE INTO store_values (ns, hash, size, data) VALUES (?, ?, ?, ?)"
+TAG_INSERT = "INSERT OR IGNORE INTO store_tags (ns, tag, hash) VALUES (?, ?, ?)"
+VALUES_GET = """
+SELECT j.key, v.size, v.data IS NULL, v.data FROM json_each(?2) AS j
+CROSS JOIN store_values AS v ON v.ns = ?1 AND v.hash = j.value"""
+VALUE_LOCATIONS = """
+SELECT j.key, v.data IS NULL FROM json_each(?2) AS j
+CROSS JOIN store_values AS v ON v.ns = ?1 AND v.hash = j.value"""
+VALUE_HASHES = "SELECT hash FROM store_values WHERE ns = ? ORDER BY hash"
+TAG_NAMES = "SELECT DISTINCT tag FROM store_tags WHERE ns = ? ORDER BY tag"
+TAGGED = """
+SELECT DISTINCT hash FROM store_tags WHERE ns = ?1 AND tag IN (SELECT value FROM json_each(?2))"""
+TAGS_DELETE = "DELETE FROM store_tags WHERE ns = ?1 AND tag IN (SELECT value FROM json_each(?2))"
+UNTAGGED_OFFLOADED = """
+SELECT hash FROM store_values AS v WHERE ns = ?1 AND data IS NULL
+AND hash IN (SELECT value FROM json_each(?2))
+AND NOT EXISTS (SELECT 1 FROM store_tags AS t WHERE t.ns = ?1 AND t.hash = v.hash)"""
+UNTAGGED_DELETE = """
+DELETE FROM store_values AS v WHERE ns = ?1 AND hash IN (SELECT value FROM json_each(?2))
+AND NOT EXISTS (SELECT 1 FROM store_tags AS t WHERE t.ns = ?1 AND t.hash = v.hash)"""
+ORPHAN_INSERT = "INSERT OR IGNORE INTO store_orphans (ns, hash) VALUES (?, ?)"
+ORPHANS = "SELECT hash FROM store_orphans WHERE ns = ?"
+ORPHANS_DELETE = "DELETE FROM store_orphans WHERE ns = ?"
+OFFLOADED = "SELECT hash FROM store_values WHERE ns = ? AND data IS NULL"
+STORE_DESTROY = [f"DELETE FROM {table} WHERE ns = ?" for table in _STORE_TABLES]
+SETTINGS_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'store_settings'"
+SETTINGS_SET = "INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?, 'store_settings', ?)"
