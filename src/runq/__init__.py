@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from runq.config import WorkerConfig
 from runq.context import current_task, progress_update, task_rng
 from runq.controller import Controller
 from runq.defaults import (
@@ -38,7 +39,6 @@ from runq.executor import Executor
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
 from runq.namespaces import namespaces
 from runq.task import TaskRef, TaskRegistry, task
-from runq.worker.config import WorkerConfig
 from runq.workers import WorkerManager
 
 __all__ = [

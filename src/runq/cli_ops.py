@@ -130,7 +130,7 @@ def config_save(
     secret_file: str | None,
 ) -> None:
     """Save a worker config NAME for QUEUE_ID (creating the namespace if it is new)."""
-    from runq.worker.config import WorkerConfig
+    from runq.config import WorkerConfig
 
     fields = dict(_parse_setting(item) for item in settings)
     if queues:

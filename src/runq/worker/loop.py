@@ -57,13 +57,13 @@ from typing import Any, TypeVar
 from runq import __version__, environment
 from runq import settings as _settings
 from runq.backends import Backend, check_namespace, connect
+from runq.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.exceptions import BackendError, BackendUnavailable, ConfigError, TaskError
 from runq.models import ClaimedTask, TaskStatus
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec, Kind
 from runq.settings import PasswordSource, SecretSource
 from runq.worker.child import ChainEnd, ProcessRunner, Stopped, stopped_error
-from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.worker.control import ControlThread
 from runq.worker.messages import MessageHandler
 from runq.worker.runner import Outcome
