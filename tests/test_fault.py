@@ -150,6 +150,24 @@ def test_timeout_stops_any_task_and_the_worker_carries_on(
     assert all(manager.is_alive().values())
 
 
+# ---------------------------------------------------------------------------- a task's process dies
+@pytest.mark.parametrize("retries", [0, 1])
+def test_task_whose_process_dies_ends_died_with_worker_died_and_the_worker_carries_on(
+    ctl: runq.Controller, spawn: Spawn, retries: int
+) -> None:
+    manager = spawn(1, config=WorkerConfig(**FAST))
+    dies = ctl.enqueue(os._exit, args=(3,), retries=retries)  # the task's process exits under it
+    after = ctl.enqueue(taskfns.square, args=(7,))
+    assert not ctl.wait([dies, after], timeout=60, progress=False)
+    assert ctl.status([dies, after]) == [TaskStatus.DIED, TaskStatus.COMPLETE]
+    assert ctl.info(dies).attempts == retries + 1  # a death is retried while retries are left
+    error = ctl.result(dies)
+    assert isinstance(error, runq.TaskError) and error.type == "WorkerDied"
+    assert error.message == "the task's process exited with code 3"
+    assert ctl.result(after) == 49
+    assert all(manager.is_alive().values())
+
+
 def test_timeout_counts_as_timeout_error_for_retry_on(ctl: runq.Controller, spawn: Spawn) -> None:
     spawn(1, config=WorkerConfig(**FAST))
     tid = ctl.enqueue(

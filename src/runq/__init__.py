@@ -34,6 +34,7 @@ from runq.exceptions import (
     UnknownTaskError,
     UnknownValueError,
     WaitTimeout,
+    WorkerDied,
 )
 from runq.executor import Executor
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
@@ -66,6 +67,7 @@ __all__ = [
     "UnknownValueError",
     "WaitTimeout",
     "WorkerConfig",
+    "WorkerDied",
     "WorkerManager",
     "WorkerStatus",
     "__version__",

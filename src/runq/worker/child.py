@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 from runq import environment
 from runq._blobs import BlobStore
-from runq.exceptions import BackendUnavailable, TaskError
+from runq.exceptions import BackendUnavailable, TaskError, WorkerDied
 from runq.models import ClaimedTask, TaskStatus
 from runq.serialize import Codec, Kind
 from runq.worker.runner import Outcome, Runner
@@ -363,7 +363,7 @@ class ProcessRunner:
         should_halt: Any = None,
     ) -> ChainEnd:
         """Run ``task`` in a child; raise ``Stopped`` if it was stopped (its child is then
-        gone; ``current`` names the task it ran), or ``ChildProcessError`` if the child died.
+        gone; ``current`` names the task it ran), or ``WorkerDied`` if the child died.
 
         With ``chain`` = (queues, pid, budget, walltime deadline), the warm child stores each
         outcome and claims the next task itself, in one round trip as the worker would, and
@@ -412,7 +412,7 @@ class ProcessRunner:
                 reply = child.reader.frame()
                 if reply is None:
                     code = child.proc.wait()
-                    raise ChildProcessError(f"the task's process exited with code {code}")
+                    raise WorkerDied(f"the task's process exited with code {code}")
                 assert self.current is not None
                 if reply[0] == "outcome":
                     _, status, result, retry, failed = reply

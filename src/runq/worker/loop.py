@@ -58,7 +58,13 @@ from runq import __version__, environment
 from runq import settings as _settings
 from runq.backends import Backend, check_namespace, connect
 from runq.config import DEFAULT_CONFIG_NAME, WorkerConfig
-from runq.exceptions import BackendError, BackendUnavailable, ConfigError, TaskError
+from runq.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    TaskError,
+    WorkerDied,
+)
 from runq.models import ClaimedTask, TaskStatus
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec, Kind
@@ -390,10 +396,10 @@ class Worker:
             self._event(str(status), current.id)
             retry = status is TaskStatus.TIMEOUT and _retries_timeouts(current)
             return ChainEnd(current, Outcome(status, self._sealed_error(current.id, error), retry))
-        except ChildProcessError as exc:  # the task's process died under it
+        except WorkerDied as exc:  # the task's process died under it
             current = self.runner.current or task
             self._retrying(lambda: self._recover(current.id))
-            error = TaskError("ChildProcessError", str(exc), "")
+            error = TaskError(WorkerDied.__name__, str(exc), "")
             outcome = Outcome(TaskStatus.DIED, self._sealed_error(current.id, error), True)
             return ChainEnd(current, outcome)
         except KeyboardInterrupt:
