@@ -69,9 +69,10 @@ from runq.models import ClaimedTask, TaskStatus
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec, Kind
 from runq.settings import PasswordSource, SecretSource
-from runq.worker.child import ChainEnd, ProcessRunner, Stopped, stopped_error
 from runq.worker.control import ControlThread
+from runq.worker.frames import BackendArgs, Chain
 from runq.worker.messages import MessageHandler
+from runq.worker.process_runner import ChainEnd, ProcessRunner, Stopped, StopReason, stopped_error
 from runq.worker.runner import Outcome
 
 __all__ = ["Worker"]
@@ -140,7 +141,9 @@ class Worker:
             poll_process_s=self.config.poll_process,
             timeout_process_die_s=self.config.timeout_process_die,
             wake_fd=self._wake_r,
-            backend_args=(self.settings.url, check_version, _password_value(self.settings)),
+            backend_args=BackendArgs(
+                self.settings.url, check_version, _password_value(self.settings)
+            ),
             logdir=os.path.abspath(self.config.logdir) if self.config.logdir else None,
         )
         self.control: ControlThread | None = None
@@ -415,14 +418,14 @@ class Worker:
     def _sealed_error(self, task_id: str, error: TaskError) -> bytes:
         return self.codec.dumps(error, Kind.RESULT, task_id, "the error")
 
-    def _chain(self) -> tuple[tuple[str, ...], int, int, float | None] | None:
-        """How far the warm child may go on by itself: (queues, pid, tasks, walltime end)."""
+    def _chain(self) -> Chain | None:
+        """How far the warm child may go on by itself (None: one task only)."""
         if self._should_halt():
             return None
         cfg = self.config
         budget = 1 << 30 if cfg.max_tasks is None else cfg.max_tasks - self.tasks_done
         wall = None if cfg.walltime is None else self._started + cfg.walltime
-        return (cfg.queues, self.pid, budget, wall)
+        return Chain(cfg.queues, self.pid, budget, wall)
 
     def _chain_done(self, task_id: str, status: TaskStatus, accepted: bool) -> None:
         """The warm child stored a task's outcome; it now runs the next one it claimed."""
@@ -443,7 +446,7 @@ class Worker:
             or (control is not None and not control.active)
         )
 
-    def _should_stop(self) -> str | None:
+    def _should_stop(self) -> StopReason | None:
         """Why the running task must stop now ("kill", "cancel"), or None."""
         if self._owner_gone:
             return "kill"
