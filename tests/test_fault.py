@@ -16,7 +16,7 @@ import pytest
 
 import runq
 import taskfns
-from helpers import until
+from helpers import gone, until
 from runq import TaskStatus, WorkerConfig
 from runq.exceptions import ConfigError, TaskStateError
 
@@ -72,8 +72,11 @@ def test_workers_detect_lost_workers_themselves(
     until(flag.exists)
     holder = ctl.info(tid).worker_id
     assert holder is not None
-    (tmp_path / "release").touch()  # the re-run finishes at once
     os.kill(manager.pids[holder], signal.SIGKILL)
+    # Released only once the holder (and so its task process) is dead: released sooner, its
+    # task process could finish and store the task before the kill reached it.
+    until(lambda: gone(manager.pids[holder]), what="killed worker gone")
+    (tmp_path / "release").touch()  # the re-run finishes at once
     assert ctl.wait(tid, timeout=60, progress=False)  # re-run by the surviving worker
     assert ctl.workers.status([holder])[holder] is runq.WorkerStatus.LOST
     assert ctl.info(tid).attempts == 2
