@@ -129,7 +129,7 @@ class TaskHandler:
         """The end of a task stopped for ``reason`` (a kill raises ``Killed``)."""
         h = self._host
         if reason == "kill":
-            raise Killed(OWNER_GONE if h.stops.owner_gone else "killed by the controller")
+            raise Killed(OWNER_GONE if h.stops.owner_gone else "killed by the controller") from None
         h.retrying(lambda: self.recover(current.id))  # a claim it did not report
         status = TaskStatus.TIMEOUT if reason == "timeout" else TaskStatus.CANCELLED
         error = stopped_error(reason, current.options.get("timeout"))
