@@ -1,9 +1,10 @@
 """What running every task in a stoppable child process costs (issue 4).
 
-runq's worker runs each task in a warm child process (``runq.worker.child.ProcessRunner``) so
-that any task can be cancelled or timed out. This measures the price per no-op task of that
-pipe round trip against running the same payload with the in-process ``Runner``, without any
-backend, so the figure is the runner's alone:
+runq's worker runs each task in a warm child process
+(``runq.worker.process_runner.ProcessRunner``) so that any task can be cancelled or timed out.
+This measures the price per no-op task of that pipe round trip against running the same
+payload with the in-process ``Runner``, without any backend, so the figure is the runner's
+alone:
 
     python bench/runner_overhead.py [N]
 """
@@ -17,7 +18,7 @@ from typing import Any
 from runq.models import ClaimedTask
 from runq.options import new_task_id
 from runq.serialize import Call, Codec, Kind, dumps
-from runq.worker.child import ProcessRunner
+from runq.worker.process_runner import ProcessRunner
 from runq.worker.runner import Runner
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import runq
 import taskfns
-from helpers import until
+from helpers import gone, until
 from runq import TaskStatus, WorkerConfig
 from runq.exceptions import ConfigError, TaskStateError
 
@@ -72,8 +72,11 @@ def test_workers_detect_lost_workers_themselves(
     until(flag.exists)
     holder = ctl.info(tid).worker_id
     assert holder is not None
-    (tmp_path / "release").touch()  # the re-run finishes at once
     os.kill(manager.pids[holder], signal.SIGKILL)
+    # Released only once the holder (and so its task process) is dead: released sooner, its
+    # task process could finish and store the task before the kill reached it.
+    until(lambda: gone(manager.pids[holder]), what="killed worker gone")
+    (tmp_path / "release").touch()  # the re-run finishes at once
     assert ctl.wait(tid, timeout=60, progress=False)  # re-run by the surviving worker
     assert ctl.workers.status([holder])[holder] is runq.WorkerStatus.LOST
     assert ctl.info(tid).attempts == 2
@@ -146,6 +149,24 @@ def test_timeout_stops_any_task_and_the_worker_carries_on(
     assert ctl.status([slow, after]) == [TaskStatus.TIMEOUT, TaskStatus.COMPLETE]
     error = ctl.result(slow)
     assert error.type == "TimeoutError"
+    assert ctl.result(after) == 49
+    assert all(manager.is_alive().values())
+
+
+# ---------------------------------------------------------------------------- a task's process dies
+@pytest.mark.parametrize("retries", [0, 1])
+def test_task_whose_process_dies_ends_died_with_worker_died_and_the_worker_carries_on(
+    ctl: runq.Controller, spawn: Spawn, retries: int
+) -> None:
+    manager = spawn(1, config=WorkerConfig(**FAST))
+    dies = ctl.enqueue(os._exit, args=(3,), retries=retries)  # the task's process exits under it
+    after = ctl.enqueue(taskfns.square, args=(7,))
+    assert not ctl.wait([dies, after], timeout=60, progress=False)
+    assert ctl.status([dies, after]) == [TaskStatus.DIED, TaskStatus.COMPLETE]
+    assert ctl.info(dies).attempts == retries + 1  # a death is retried while retries are left
+    error = ctl.result(dies)
+    assert isinstance(error, runq.TaskError) and error.type == "WorkerDied"
+    assert error.message == "the task's process exited with code 3"
     assert ctl.result(after) == 49
     assert all(manager.is_alive().values())
 

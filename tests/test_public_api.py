@@ -30,6 +30,7 @@ EXPECTED = {
     "UnknownValueError",
     "WaitTimeout",
     "WorkerConfig",
+    "WorkerDied",
     "WorkerManager",
     "WorkerStatus",
     "__version__",
@@ -84,6 +85,8 @@ def test_exception_tree() -> None:
     assert issubclass(runq.UnknownValueError, KeyError)
     assert issubclass(runq.UnknownValueError, runq.RunqError)
     assert str(runq.UnknownValueError("no value h")) == "no value h"
+    assert issubclass(runq.WorkerDied, runq.RunqError)
+    assert "WorkerDied" in (runq.exceptions.__doc__ or "")  # drawn in the tree
     err = runq.TaskError("ValueError", "bad", "Traceback ...")
     assert (err.type, err.message, err.traceback) == ("ValueError", "bad", "Traceback ...")
     assert isinstance(err, runq.RunqError)

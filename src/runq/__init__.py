@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it (dynamic version)
 
+from runq.config import WorkerConfig
 from runq.context import current_task, progress_update, task_rng
 from runq.controller import Controller
 from runq.defaults import (
@@ -33,12 +34,12 @@ from runq.exceptions import (
     UnknownTaskError,
     UnknownValueError,
     WaitTimeout,
+    WorkerDied,
 )
 from runq.executor import Executor
 from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
 from runq.namespaces import namespaces
 from runq.task import TaskRef, TaskRegistry, task
-from runq.worker.config import WorkerConfig
 from runq.workers import WorkerManager
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "UnknownValueError",
     "WaitTimeout",
     "WorkerConfig",
+    "WorkerDied",
     "WorkerManager",
     "WorkerStatus",
     "__version__",

@@ -13,6 +13,9 @@
     ├── UnknownValueError            a hash the object store does not hold (also a KeyError)
     ├── TaskStateError               the operation does not fit the task's status
     ├── WaitTimeout                  a wait ran out of time (also a TimeoutError)
+    ├── WorkerDied                   the process running a task died before it reported an
+    │                                outcome: the task ends DIED, its TaskError's type
+    │                                reads "WorkerDied"
     ├── TaskError                    a task raised: a value returned by ``result()``,
     │                                raised by ``result(error=True)``
     └── MessageError                 a worker refused or failed a message: the value of
@@ -39,6 +42,7 @@ __all__ = [
     "UnknownTaskError",
     "UnknownValueError",
     "WaitTimeout",
+    "WorkerDied",
 ]
 
 
@@ -117,6 +121,13 @@ class TaskStateError(RunqError):
 
 class WaitTimeout(RunqError, TimeoutError):
     """A wait ran out of time before every task finished."""
+
+
+class WorkerDied(RunqError):
+    """The process running a task died before it reported the task's outcome (killed by a
+    signal, ``os._exit``, a crash in native code …). The task ends DIED (or is retried while
+    it has retries left); ``ctl.result`` gives a ``TaskError`` whose ``type`` is
+    ``"WorkerDied"`` and whose message says how the process ended."""
 
 
 class TaskError(RunqError):

@@ -23,11 +23,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from runq import ownership
 from runq.backends import WorkerRecord
+from runq.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.exceptions import ConfigError, RunqError, WaitTimeout
 from runq.models import LogEntry, WorkerStatus
+from runq.names import worker_ids
 from runq.waiting import make_bar
-from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
-from runq.worker.ids import worker_ids
 from runq.workers_ops import WorkersOpsMixin
 
 if TYPE_CHECKING:

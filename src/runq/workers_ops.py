@@ -20,10 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runq.config import DEFAULT_CONFIG_NAME, WorkerConfig
 from runq.exceptions import ConfigError, RunqError
 from runq.models import LogEntry, WorkerStatus
 from runq.serialize import Kind
-from runq.worker.config import DEFAULT_CONFIG_NAME, WorkerConfig
 
 if TYPE_CHECKING:
     from runq.messages import MessagesAPI

@@ -62,7 +62,7 @@ def worker(
     With -n N, a supervisor keeps N worker processes running: one killed by a signal or
     failing is replaced (a worker failing again and again at start is given up after a few
     tries), one exiting normally is not; Ctrl-C / SIGTERM are passed on to all of them."""
-    from runq.worker.ids import random_base, worker_ids
+    from runq.names import random_base, worker_ids
 
     if n > 1:
         read_secret(secret_file)  # a bad file fails here once, not in every child
@@ -92,8 +92,8 @@ def _run_worker_group(
 ) -> int:
     """Supervise ``n`` worker processes ``base_1`` … ``base_n`` (``worker.group``); the
     URL goes to them in ``RUNQ_URL``, not on their command line, where ``ps`` shows it."""
+    from runq.names import worker_ids
     from runq.worker.group import WorkerGroup
-    from runq.worker.ids import worker_ids
 
     env = dict(os.environ)
     if url:

@@ -23,6 +23,8 @@ TIMEOUT_GET -                                   (timeout_idle, seconds remaining
 
 PING, ECHO, EVAL, INFO, PAUSE, RESUME, REFRESH (and TIMEOUT_SET) restart the idle timer
 (``WorkerConfig.timeout_idle``); TIMEOUT_GET does not, so it can watch the timer run down.
+
+The handler uses its worker only through ``MessageHost``: the worker's public surface.
 """
 
 from __future__ import annotations
@@ -30,17 +32,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from runq.backends import Backend
+from runq.config import WorkerConfig
 from runq.exceptions import MessageError
 from runq.messages import args_place, response_place
 from runq.models import Message
-from runq.serialize import Kind
+from runq.serialize import Codec, Kind
+from runq.worker.retrying import Retrying
 
-if TYPE_CHECKING:
-    from runq.worker.loop import Worker
-
-__all__ = ["COMMANDS", "MessageHandler"]
+__all__ = ["COMMANDS", "MessageHandler", "MessageHost"]
 
 _RESETS_IDLE = frozenset({"PING", "ECHO", "EVAL", "INFO", "PAUSE", "RESUME", "REFRESH"})
 
@@ -57,10 +59,43 @@ class _Stop(Exception):
         self.answer = answer
 
 
+class MessageHost(Protocol):
+    """What the message handler uses of its worker (``Worker`` is one)."""
+
+    @property
+    def worker_id(self) -> str: ...
+    @property
+    def backend(self) -> Backend: ...
+    @property
+    def codec(self) -> Codec: ...
+    @property
+    def config(self) -> WorkerConfig: ...
+    @property
+    def envir(self) -> dict[str, Any]: ...  # the worker environment, which EVAL sees
+    @property
+    def retrying(self) -> Retrying: ...  # runs a backend call, retried while unreachable
+    @property
+    def idle_since(self) -> float: ...  # time.monotonic() when the idle timer started
+
+    timeout_idle: float  # seconds the worker may sit idle (TIMEOUT_SET changes it)
+
+    def event(self, event: str, message: str) -> None:
+        """Log a named worker event."""
+
+    def info(self) -> dict[str, Any]:
+        """The worker's info block."""
+
+    def reset_idle_timer(self) -> None:
+        """Start counting idle time from now."""
+
+    def load_envir(self, strict: bool) -> None:
+        """Rebuild the worker environment (``strict``: a failure raises)."""
+
+
 class MessageHandler:
     """Answers one worker's messages; holds its PAUSED state."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: MessageHost) -> None:
         self.worker = worker
         self.paused = False
         self._commands: dict[str, Callable[[Any], Any]] = {
@@ -80,10 +115,10 @@ class MessageHandler:
         """Take every waiting message and answer each in order. Returns (whether there were
         any, the reason to exit if one was STOP)."""
         w = self.worker
-        messages = w._retrying(lambda: w.backend.message_take(w.worker_id))
+        messages = w.retrying(lambda: w.backend.message_take(w.worker_id))
         stop: str | None = None
         for message in messages:
-            w._event("MESSAGE", f"{message.command} {message.id}")
+            w.event("MESSAGE", f"{message.command} {message.id}")
             if stop is not None:
                 value: Any = MessageError(message.command, "the worker is stopping")
             else:
@@ -119,10 +154,10 @@ class MessageHandler:
         except Exception as exc:
             error = MessageError(message.command, f"the answer cannot be sent: {exc}")
             sealed = w.codec.dumps(error, Kind.MESSAGE, place, "a message error")
-        w._retrying(
+        w.retrying(
             lambda: w.backend.message_respond(w.worker_id, message.id, message.command, sealed)
         )
-        w._event("RESPONSE", f"{message.command} {message.id}")
+        w.event("RESPONSE", f"{message.command} {message.id}")
 
     # ------------------------------------------------------------------ commands
     def _ping(self, args: Any) -> str:
@@ -156,7 +191,7 @@ class MessageHandler:
     def _set_paused(self, paused: bool) -> None:
         w = self.worker
         self.paused = paused
-        w._retrying(lambda: w.backend.worker_pause(w.worker_id, paused))
+        w.retrying(lambda: w.backend.worker_pause(w.worker_id, paused))
 
     def _refresh(self, args: Any) -> str:
         self.worker.load_envir(strict=True)

@@ -17,7 +17,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from runq import context
 from runq._blobs import BlobStore, Packed
@@ -25,8 +25,11 @@ from runq.exceptions import PayloadError, PayloadRejected, TaskError
 from runq.models import ClaimedTask, TaskStatus
 from runq.options import is_task_id
 from runq.serialize import Call, Codec, Kind, dumps, loads
+from runq.worker.retrying import Retrying
 
-__all__ = ["Outcome", "Runner"]
+__all__ = ["Outcome", "Runner", "task_error"]
+
+T = TypeVar("T")
 
 _FN_CACHE_SIZE = 256
 
@@ -69,7 +72,7 @@ class Runner:
         #: Stores a task's progress value (task id, value); set where a backend is at hand.
         self.post_progress: Callable[[str, Any], None] | None = None
         #: Runs a backend operation, retrying while the backend is unreachable.
-        self.retrying: Callable[[Callable[[], Any]], Any] = _call
+        self.retrying: Retrying = _call
 
     def run(self, task: ClaimedTask) -> Outcome:
         """``prepare`` then ``execute`` (never raises)."""
@@ -154,5 +157,5 @@ class Runner:
         )
 
 
-def _call(op: Callable[[], Any]) -> Any:
+def _call(op: Callable[[], T]) -> T:
     return op()

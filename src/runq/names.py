@@ -1,4 +1,8 @@
-"""Worker ids: a random ``adjective_animal`` base per start (rrq style) plus ``_1``, ``_2`` …"""
+"""Worker names: a random ``adjective_animal`` base per start (rrq style) plus ``_1``, ``_2`` …
+
+Used where workers are started (``ctl.workers.spawn``, ``runq worker [-n N]``), which give each
+worker its name (``--worker-id``).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""``WorkerConfig``: how a worker runs, validated when it is made."""
+"""Worker configs: ``WorkerConfig`` (how a worker runs, validated when it is made) and the
+name of the config a worker uses unless told otherwise (``DEFAULT_CONFIG_NAME``).
+
+Shared by both sides: the controller saves, reads and passes configs (``ctl.workers``, the
+CLI) and the worker runs by one (``runq.worker``), so it lives outside both.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,256 @@
+"""The worker's task in hand: claim it, run it in the task process, store its outcome.
+
+``TaskHandler`` claims (``claim``, or ``finish`` + claim in one round trip), runs a task — and,
+in the warm child, the chain of tasks the child claims after it (``process_runner``) — and
+stores the outcome the worker has to store. A task stopped on a cancel request is CANCELLED,
+past its ``timeout`` TIMEOUT; one whose process died is DIED with a ``WorkerDied`` error, and
+retried while it has retries left. A task that raised one of its ``retry_on`` types (a timeout
+counts as ``TimeoutError``) with retries left waits in the backend's delayed set for an
+exponential back-off with equal jitter. When the controller kills the worker (or its owner
+process ends) the running task is stopped and ``Killed`` raised: the backend then re-queues
+it or marks it DIED, per its retries. A second stop signal interrupts the task: it goes back
+to the head of its queue.
+
+After a call that failed and may have claimed a task whose answer was lost, ``recover`` gives
+that task back, so that no task stays RUNNING under a worker that does not know it holds it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Protocol
+
+from runq.backends import Backend
+from runq.config import WorkerConfig
+from runq.exceptions import TaskError, WorkerDied
+from runq.models import ClaimedTask, TaskStatus
+from runq.serialize import Codec, Kind
+from runq.worker.control import ControlThread
+from runq.worker.frames import Chain
+from runq.worker.process_runner import ChainEnd, ProcessRunner, Stopped, StopReason, stopped_error
+from runq.worker.retrying import BackendRetry, StopRequests
+from runq.worker.runner import Outcome
+
+__all__ = ["OWNER_GONE", "Killed", "TaskHandler", "TaskHost", "finish_event"]
+
+#: Why a worker whose owner process ended exits.
+OWNER_GONE = "its owner process exited"
+_BACKOFF_CAP_S = 300.0  # longest wait between retry_on attempts
+#: Names in TimeoutError's MRO: a ``retry_on`` holding one of them retries timeouts.
+_TIMEOUT_NAMES = frozenset(c.__qualname__ for c in TimeoutError.__mro__)
+#: A chain's task budget when the worker has no ``max_tasks``.
+_UNLIMITED = 1 << 30
+
+
+class Killed(Exception):
+    """The controller asked this worker to exit at once (or its owner process ended)."""
+
+
+class TaskHost(Protocol):
+    """What the task handler uses of its worker (``Worker`` is one)."""
+
+    @property
+    def worker_id(self) -> str: ...
+    @property
+    def backend(self) -> Backend: ...
+    @property
+    def codec(self) -> Codec: ...
+    @property
+    def config(self) -> WorkerConfig: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def started(self) -> float: ...  # time.monotonic() at start
+    @property
+    def runner(self) -> ProcessRunner: ...
+    @property
+    def control(self) -> ControlThread | None: ...
+    @property
+    def stops(self) -> StopRequests: ...
+    @property
+    def retrying(self) -> BackendRetry: ...
+
+    def event(self, event: str, message: str) -> None:
+        """Log a named worker event."""
+
+
+def finish_event(status: TaskStatus) -> str:
+    """The log event of a task that ended ``status``."""
+    if status is TaskStatus.COMPLETE:
+        return "TASK_COMPLETE"
+    return "TASK_CANCEL" if status is TaskStatus.CANCELLED else "TASK_ERROR"
+
+
+class TaskHandler:
+    """Claims, runs and stores one worker's tasks (see the module docstring)."""
+
+    def __init__(self, host: TaskHost) -> None:
+        self._host = host
+        self.done = 0  # tasks run to an outcome (by the worker or its warm child)
+        self.running_id: str | None = None  # the task running now (the control thread asks)
+        self.in_task = False  # a task runs: a hard stop interrupts it
+
+    # ------------------------------------------------------------------ claim and run
+    def claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
+        """The next task of ``queues`` (in priority order), claimed for this worker."""
+        h = self._host
+        return h.retrying(lambda: h.backend.claim(h.worker_id, queues, h.pid), holding=None)
+
+    def run(self, task: ClaimedTask) -> ChainEnd | None:
+        """Run ``task`` (and, in the warm child, the tasks it claims after it: a chain);
+        None if the worker was interrupted hard (the task went back to its queue)."""
+        # TASK_START is in the backend's log (claim wrote it); stdout gets one line per task.
+        h = self._host
+        self.in_task = True
+        self.running_id = task.id
+        try:
+            return h.runner.run(
+                task, self._should_stop, self._chain(), self._on_done, self._halting
+            )
+        except Stopped as stop:
+            return self._stopped(h.runner.current or task, stop.reason)
+        except WorkerDied as exc:  # the task's process died under it
+            current = h.runner.current or task
+            h.retrying(lambda: self.recover(current.id))
+            error = TaskError(WorkerDied.__name__, str(exc), "")
+            outcome = Outcome(TaskStatus.DIED, self._sealed(current.id, error), True)
+            return ChainEnd(current, outcome)
+        except KeyboardInterrupt:
+            current = h.runner.current or task
+            h.retrying(lambda: self.recover(current.id))
+            h.retrying(lambda: h.backend.requeue(h.worker_id, current.id))
+            h.event("TASK_REQUEUE", current.id)
+            return None
+        finally:
+            self.in_task = False
+            self.running_id = None
+
+    def _stopped(self, current: ClaimedTask, reason: StopReason) -> ChainEnd:
+        """The end of a task stopped for ``reason`` (a kill raises ``Killed``)."""
+        h = self._host
+        if reason == "kill":
+            raise Killed(OWNER_GONE if h.stops.owner_gone else "killed by the controller") from None
+        h.retrying(lambda: self.recover(current.id))  # a claim it did not report
+        status = TaskStatus.TIMEOUT if reason == "timeout" else TaskStatus.CANCELLED
+        error = stopped_error(reason, current.options.get("timeout"))
+        h.event(str(status), current.id)
+        retry = status is TaskStatus.TIMEOUT and _retries_timeouts(current)
+        return ChainEnd(current, Outcome(status, self._sealed(current.id, error), retry))
+
+    def _sealed(self, task_id: str, error: TaskError) -> bytes:
+        return self._host.codec.dumps(error, Kind.RESULT, task_id, "the error")
+
+    def _chain(self) -> Chain | None:
+        """How far the warm child may go on by itself (None: this task only)."""
+        if self._halting():
+            return None
+        h = self._host
+        cfg = h.config
+        budget = _UNLIMITED if cfg.max_tasks is None else cfg.max_tasks - self.done
+        wall = None if cfg.walltime is None else h.started + cfg.walltime
+        return Chain(cfg.queues, h.pid, budget, wall)
+
+    def _on_done(self, task_id: str, status: TaskStatus, accepted: bool) -> None:
+        """The warm child stored a task's outcome; it now runs the next one it claimed."""
+        h = self._host
+        self.done += 1
+        if not accepted:
+            h.event("TASK_STALE", f"{task_id}: result dropped, the task is no longer ours")
+        else:
+            h.event(finish_event(status), task_id)
+        current = h.runner.current
+        self.running_id = current.id if current is not None else None
+
+    def _halting(self) -> bool:
+        """Whether the warm child must hand control back after its current task."""
+        stops, control = self._host.stops, self._host.control
+        return bool(stops.level) or stops.owner_gone or (control is not None and not control.active)
+
+    def _should_stop(self) -> StopReason | None:
+        """Why the running task must stop now ("kill", "cancel"), or None."""
+        h = self._host
+        if h.stops.owner_gone:
+            return "kill"
+        control = h.control
+        if control is None:
+            return None
+        if control.kill:
+            return "kill"
+        current = h.runner.current
+        if control.cancel is not None and current is not None and control.cancel == current.id:
+            return "cancel"
+        return None
+
+    # ------------------------------------------------------------------ store
+    def count(self, end: ChainEnd) -> None:
+        """Count a task whose outcome the worker stores (a failed attempt of the child to
+        store it counts as a failed backend call: it may have applied)."""
+        self.done += 1
+        if end.failed:
+            self._host.retrying.failures += 1
+
+    def store(
+        self, task: ClaimedTask, outcome: Outcome, next_queues: tuple[str, ...] | None
+    ) -> ClaimedTask | None:
+        """Store ``task``'s outcome and, with ``next_queues``, claim the next task (in the
+        same round trip when it can)."""
+        if outcome.retry and self._retry_later(task, outcome):
+            return None if next_queues is None else self.claim(next_queues)
+        return self._finish(task, outcome, next_queues)
+
+    def _retry_later(self, task: ClaimedTask, outcome: Outcome) -> bool:
+        """Put a task that asked to be retried into the delayed set if it has retries left
+        (False: it has none, finish it as it is)."""
+        retries = int(task.options.get("retries") or 0)
+        if task.attempt > retries:
+            return False
+        delay = 0.0
+        if outcome.status is not TaskStatus.DIED:
+            base = float(task.options.get("retry_backoff") or 1.0)
+            doublings = min(max(task.attempt - 1, 0), 32)  # 2**32 s is past any cap
+            full = min(base * 2**doublings, _BACKOFF_CAP_S)
+            delay = full / 2 + random.uniform(0, full / 2)  # "equal jitter"
+        h = self._host
+        done = h.retrying(
+            lambda: h.backend.retry_later(h.worker_id, task.id, delay, outcome.result),
+            storing=True,
+        )
+        h.event("TASK_RETRY", f"{task.id} (attempt {task.attempt}) in {delay:.2f} s")
+        return done
+
+    def _finish(
+        self, task: ClaimedTask, outcome: Outcome, next_queues: tuple[str, ...] | None
+    ) -> ClaimedTask | None:
+        h = self._host
+        failures = h.retrying.failures
+        accepted, nxt = h.retrying(
+            lambda: h.backend.finish(
+                h.worker_id, task.id, outcome.status, outcome.result, next_queues, h.pid
+            ),
+            holding=task.id,
+            storing=True,
+        )
+        if not accepted and h.retrying.failures > failures:  # did a lost reply store it?
+            statuses = h.retrying(lambda: h.backend.status([task.id]), storing=True)
+            accepted = statuses[0] is outcome.status
+        if not accepted:
+            h.event("TASK_STALE", f"{task.id}: result dropped, the task is no longer ours")
+        else:
+            h.event(finish_event(outcome.status), task.id)
+        return nxt
+
+    def recover(self, holding: str | None) -> None:
+        """After a failed call that may have claimed a task whose answer was lost: the backend
+        records this worker as running a task it does not know of (not ``holding``): give
+        that task back to the head of its queue."""
+        h = self._host
+        mine = [w for w in h.backend.workers() if w.worker_id == h.worker_id]
+        orphan = mine[0].task_id if mine else None
+        if orphan is not None and orphan != holding:
+            h.backend.requeue(h.worker_id, orphan)
+            h.event("TASK_REQUEUE", f"{orphan}: claimed by a call whose answer was lost")
+
+
+def _retries_timeouts(task: ClaimedTask) -> bool:
+    """Whether the task's ``retry_on`` (stored by name in its options) covers TimeoutError."""
+    return bool(_TIMEOUT_NAMES.intersection(task.options.get("retry_on") or ()))
