@@ -563,16 +563,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the front-end figures (bench/frontends.py: Executor.map vs "
         "ProcessPoolExecutor, dispatch); --quick uses 10,000 items",
     )
-    p.add_argument("--_child", help=argparse.SUPPRESS)
-    p.add_argument("--_out", help=argparse.SUPPRESS)
-    p.add_argument("--_workdir", help=argparse.SUPPRESS)
+    # internal: a driver subprocess (run_child) measures one system
+    p.add_argument("--_child", dest="child", help=argparse.SUPPRESS)
+    p.add_argument("--_out", dest="out", help=argparse.SUPPRESS)
+    p.add_argument("--_workdir", dest="workdir", help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args._child:
-        return child_main(args._child, Path(args._out), Path(args._workdir), args.quick)
+    if args.child:
+        return child_main(args.child, Path(args.out), Path(args.workdir), args.quick)
     if args.frontends:
         import frontends
 

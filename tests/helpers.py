@@ -12,7 +12,9 @@ from runq.exceptions import BackendError
 T = TypeVar("T")
 
 
-def until(check: Callable[[], T], timeout_s: float = 30.0, what: str = "condition") -> T:
+def until(
+    check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition"
+) -> T:
     """Re-check ``check`` until it answers something truthy (for states that change by
     themselves: expiring heartbeats, workers exiting, files a task creates)."""
     deadline = time.monotonic() + timeout_s

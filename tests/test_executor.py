@@ -15,6 +15,19 @@ import runq
 import taskfns
 from runq import TaskStatus
 from runq.executor import BrokenExecutor
+from runq.futures import TaskFuture
+
+
+def task_id(fut: concurrent.futures.Future[Any]) -> str:
+    """The runq task behind an Executor's future."""
+    assert isinstance(fut, TaskFuture)
+    return fut.task_id
+
+
+def _hold(entered: threading.Event, gate: threading.Event) -> None:
+    """A done callback that holds the completion thread until ``gate`` opens."""
+    entered.set()
+    gate.wait(60)
 
 
 def test_submit_returns_a_real_future(ctl: runq.Controller, workers: runq.WorkerManager) -> None:
@@ -148,7 +161,7 @@ def test_failing_initializer_breaks_the_executor(
         assert isinstance(info.value, BrokenExecutor)
         assert "taskfns.init_fail raised ValueError: bad init" in str(info.value)
         assert isinstance(info.value.__cause__, runq.TaskError)
-    ids = [f.task_id for f in fs]
+    ids = [task_id(f) for f in fs]
     assert ctl.status(ids) == [TaskStatus.ERROR] + [TaskStatus.CANCELLED] * 3  # unqueued
     with pytest.raises(BrokenExecutor, match="init_fail raised ValueError: bad init"):
         ex.submit(taskfns.add, 1)
@@ -164,11 +177,13 @@ def test_completions_follow_the_backends_finish_order(
 ) -> None:
     entered, gate = threading.Event(), threading.Event()
     order: list[concurrent.futures.Future[Any]] = []
+    failing: concurrent.futures.Future[Any]
+    fine: concurrent.futures.Future[Any]
     first_file, fail_file, ok_file = tmp_path / "first", tmp_path / "fail", tmp_path / "ok"
     with runq.Executor(ctl) as ex:
         first = ex.submit(taskfns.wait_for_file, str(first_file))
         # holds the completion thread, so the next two finish before it looks again
-        first.add_done_callback(lambda f: (entered.set(), gate.wait(60)))
+        first.add_done_callback(lambda f: _hold(entered, gate))
         try:
             first_file.touch()
             assert entered.wait(30)
@@ -177,9 +192,9 @@ def test_completions_follow_the_backends_finish_order(
             failing.add_done_callback(order.append)
             fine.add_done_callback(order.append)
             ok_file.touch()
-            assert ctl.wait(fine.task_id, timeout=30)
+            assert ctl.wait(task_id(fine), timeout=30)
             fail_file.touch()
-            assert not ctl.wait(failing.task_id, timeout=30)
+            assert not ctl.wait(task_id(failing), timeout=30)
         finally:
             gate.set()
         done, _ = concurrent.futures.wait(
@@ -196,7 +211,7 @@ def test_timeouts_say_what_and_how_long(ctl: runq.Controller) -> None:
     try:
         fut = ex.submit(taskfns.add, 1)
         with pytest.raises(
-            runq.WaitTimeout, match=rf"task {fut.task_id} did not finish within 0.1 s"
+            runq.WaitTimeout, match=rf"task {task_id(fut)} did not finish within 0.1 s"
         ):
             fut.result(timeout=0.1)
         with pytest.raises(TimeoutError, match="not seen running yet"):

@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,7 +22,7 @@ from runq.exceptions import ConfigError, TaskStateError
 
 T = TypeVar("T")
 Spawn = Callable[..., runq.WorkerManager]
-FAST = {"poll_process": 0.05, "poll_queue": 0.2}
+FAST: dict[str, Any] = {"poll_process": 0.05, "poll_queue": 0.2}
 
 
 def started(ctl: runq.Controller, tid: str) -> None:
@@ -110,11 +110,12 @@ def test_retry_on_waits_in_the_backend_and_shows_in_info(
         retry_on=(KeyError, ValueError),
         retry_backoff=3.0,
     )
-    info = until(  # info() reads the record and the chain one after the other
-        lambda: (i := ctl.info(tid)).status is TaskStatus.PENDING and i.extra.get("retry_at") and i,
-        what="delayed",
-    )
-    assert info.extra["retry_at"] > ctl.backend.now()
+
+    def delayed() -> float | None:  # info() reads the record and the chain one after the other
+        info = ctl.info(tid)
+        return info.extra.get("retry_at") if info.status is TaskStatus.PENDING else None
+
+    assert until(delayed, what="delayed") > ctl.backend.now()
     assert ctl.wait(tid, timeout=60, progress=False)
     assert "retry_at" not in ctl.info(tid).extra
 

@@ -231,6 +231,7 @@ def test_envir_and_refresh(ctl: runq.Controller, spawn: Spawn, tmp_path: Path) -
         raise RuntimeError("no environment today")
 
     mid = ctl.workers.envir_set(broken)
+    assert mid is not None
     got = ctl.messages.get_response(mid, timeout=30)[wid]
     assert got == MessageError("REFRESH", "RuntimeError: no environment today")
     assert ctl.messages.send_and_wait("PING", timeout=30) == {wid: "PONG"}

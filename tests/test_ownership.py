@@ -173,7 +173,7 @@ def test_a_spawn_failing_midway_kills_what_it_started(
 ) -> None:
     from runq.workers import WorkersAPI
 
-    real = WorkersAPI._start
+    real = WorkersAPI._start  # noqa: SLF001 - the fault is injected where processes start
     started: list[int] = []
 
     def second_fails(self: WorkersAPI, *args: Any) -> subprocess.Popen[bytes]:

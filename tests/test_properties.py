@@ -169,7 +169,7 @@ def _nan_free(value: Any) -> Any:
 def test_a_submission_gets_the_same_answer_on_both_backends(
     pair: Pair, args: Any, kwargs: Any, depends_on: Any, options: dict[str, Any]
 ) -> None:
-    def submit(ctl: runq.Controller) -> tuple[Any, ...]:
+    def submit(ctl: runq.Controller) -> Any:
         tid = ctl.enqueue(taskfns.add, args, kwargs, depends_on=depends_on, **options)
         return _nan_free(_record(ctl, tid))
 

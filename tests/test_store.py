@@ -34,7 +34,7 @@ def stored_bytes(ctl: runq.Controller, url: str) -> int:
 def configure(ctl: runq.Controller, **settings: object) -> None:
     """``runq.configure`` the namespace of ``ctl`` (closing the controller it returns), and
     have ``ctl`` read the new settings."""
-    runq.configure(ctl.queue_id, ctl.url, **settings).close()  # type: ignore[arg-type]
+    runq.configure(ctl.queue_id, ctl.url, **settings).close()
     ctl.session.blobs.settings(refresh=True)
 
 
@@ -364,12 +364,12 @@ def test_destroy_later_files_go_with_the_next_process_using_the_directory(
     value it stored again meanwhile."""
     offload = tmp_path / "offload"
     settings = {"store_max_size": 1000, "offload_path": str(offload)}
-    with runq.configure(namespace, backend_url, **settings) as ctl:  # type: ignore[arg-type]
+    with runq.configure(namespace, backend_url, **settings) as ctl:
         gone, shared = ctl.store.mset([b"x" * 5000, b"y" * 5000], "tag")
     script = f"import runq; runq.Controller({namespace!r}, {backend_url!r}).destroy(delete=2)"
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     (marker,) = markers(offload)
-    with runq.configure(namespace + "b", backend_url, **settings) as other:  # type: ignore[arg-type]
+    with runq.configure(namespace + "b", backend_url, **settings) as other:
         assert other.store.set(b"y" * 5000, "again") == shared  # the same file, reused
         own = other.store.set(b"z" * 5000, "own")
 

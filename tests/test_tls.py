@@ -151,7 +151,7 @@ def test_password_in_the_url_is_never_shown(
             shown += [status.stdout, status.stderr]
         finally:
             manager.stop(timeout=15)
-        shown.append(manager.logs(manager.ids[0]))
+        shown += manager.logs(manager.ids[0])
         ctl.destroy()
     assert str(tls_redis.port) in status.stdout
     for text in shown:

@@ -145,7 +145,7 @@ class LockedRedis(RedisServer):
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir, "--requirepass", PASSWORD)
 
-    def url(self, userinfo: str) -> str:
+    def url_as(self, userinfo: str) -> str:
         return f"redis://{userinfo}@127.0.0.1:{self.port}/0"
 
 
@@ -167,7 +167,7 @@ def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LockedRed
 def test_a_raw_password_connects_and_never_shows(
     locked_redis: LockedRedis, namespace: str, tmp_path: Path, userinfo: str
 ) -> None:
-    url = locked_redis.url(userinfo)
+    url = locked_redis.url_as(userinfo)
     # (a secret: Controller's warning for unsigned remote backends reads the host on its own)
     with runq.Controller(namespace, url, secret=b"k") as ctl:
         manager = ctl.workers.spawn(1, progress=False, timeout=60, logdir=tmp_path / "logs")
@@ -204,7 +204,7 @@ def test_a_wrong_raw_password_is_refused_without_showing_it(
 ) -> None:
     wrong = "wr/ong@pa:ss"
     with pytest.raises(runq.BackendError, match="refused to authenticate") as err:
-        connect(locked_redis.url(f":{wrong}"), namespace)
+        connect(locked_redis.url_as(f":{wrong}"), namespace)
     assert wrong not in str(err.value) and "ong@pa" not in str(err.value)
 
 
@@ -220,7 +220,9 @@ def test_generated_passwords_never_show_in_a_controller(
             admin.acl_setuser(user, enabled=True, passwords=[f"+{pw}"], keys="*",
                               channels="*", commands=["+@all"])  # fmt: skip
             form = pw if readable_raw(pw) else quote(pw, safe="")
-            with runq.Controller(namespace, locked_redis.url(f"{user}:{form}"), secret=b"k") as ctl:
+            with runq.Controller(
+                namespace, locked_redis.url_as(f"{user}:{form}"), secret=b"k"
+            ) as ctl:
                 assert ctl.status("0" * 32) is runq.TaskStatus.MISSING  # connected as user
                 for text in (repr(ctl), ctl.address, repr(ctl.backend), repr(ctl.store)):
                     assert pw not in text and form not in text, text

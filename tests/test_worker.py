@@ -129,11 +129,11 @@ def test_dependency_chain_and_diamond(ctl: runq.Controller, workers: runq.Worker
         chain.append(ctl.enqueue(taskfns.add, (i,), depends_on=chain[-1]))
     everything = [top, left, right, bottom, *chain[1:]]
     assert ctl.wait(everything, timeout=60, progress=False)
-    finished = [ctl.times(t).finished for t in everything]
-    started = [ctl.times(t).started for t in everything]
+    finished = [ctl.times(t).finished or 0.0 for t in everything]
+    started = [ctl.times(t).started or 0.0 for t in everything]
     assert started[3] >= max(finished[1], finished[2])  # bottom ran after both branches
     for earlier, later in itertools.pairwise(chain):
-        assert ctl.times(later).started >= ctl.times(earlier).finished
+        assert (ctl.times(later).started or 0.0) >= (ctl.times(earlier).finished or 0.0)
     assert ctl.deferred() == {}
 
 
@@ -221,8 +221,7 @@ def test_second_sigterm_requeues_the_task(
 # ---------------------------------------------------------------------- helpers
 def _wait_exit(manager: runq.WorkerManager, timeout: float = 60) -> int | None:
     """Wait for a single-worker manager's process to exit; its exit code."""
-    proc = manager._procs[manager.ids[0]]
-    return proc.wait(timeout)
+    return manager.exit_codes(timeout)[manager.ids[0]]
 
 
 def _wait_path(ctl: runq.Controller, tid: str, path: Path, timeout: float = 60) -> None:

@@ -83,6 +83,17 @@ class WorkerManager:
         """Whether each worker process is still running."""
         return {wid: p.poll() is None for wid, p in self._procs.items()}
 
+    def exit_codes(self, timeout: float | None = 0) -> dict[str, int | None]:
+        """Each worker process's exit code (None while it runs), waiting up to ``timeout``
+        seconds for each to exit (None: until it does)."""
+        out: dict[str, int | None] = {}
+        for wid, proc in self._procs.items():
+            try:
+                out[wid] = proc.wait(timeout) if timeout != 0 else proc.poll()
+            except subprocess.TimeoutExpired:
+                out[wid] = None
+        return out
+
     def wait_alive(self, timeout: float = 600, progress: bool | None = None) -> None:
         """Block until every worker has registered with the backend.
 

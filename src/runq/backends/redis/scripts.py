@@ -140,7 +140,7 @@ class ScriptRunner:
         as ready, with end of file) or it holds bytes nobody asked for. One ``select`` on the
         socket: redis-py's ``can_read(0)`` costs several times more (it flips the socket's
         timeout twice and raises inside), and this runs before every script call."""
-        sock = conn._sock
+        sock = conn._sock  # noqa: SLF001 - redis-py has no public accessor for it
         if sock is None:
             return True
         try:
