@@ -1,20 +1,29 @@
-"""Helpers shared by the tests (task functions live in ``taskfns``: workers import them)."""
+"""Helpers shared by the tests: polling, processes, a real redis-server, the CLI as a
+subprocess, and what the backend contract suites share. (Task functions live in ``taskfns``:
+worker processes import them, from ``TESTS_DIR``.)"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import pytest
 
 from runq.exceptions import BackendError
+from runq.models import NewTask
 
 T = TypeVar("T")
 
 
-def until(
-    check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition"
-) -> T:
+def until(check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition") -> T:
     """Re-check ``check`` until it answers something truthy (for states that change by
     themselves: expiring heartbeats, workers exiting, files a task creates)."""
     deadline = time.monotonic() + timeout_s
@@ -44,3 +53,137 @@ def gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return "\nState:\tZ" in status
+
+
+#: The tests' root: on every worker's sys.path, so that workers can import ``taskfns``.
+TESTS_DIR = Path(__file__).parent
+
+
+# ---------------------------------------------------------------------------- redis-server
+REDIS_SERVER = shutil.which("redis-server") or shutil.which("valkey-server")
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port in a temp dir, stopped by its pid."""
+
+    def __init__(self, workdir: Path, *extra_args: str) -> None:
+        if REDIS_SERVER is None:
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        self.port = free_port()
+        self.workdir = workdir
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS_SERVER is not None
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+                *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"redis-server exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up (maybe locked)
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)  # start-up poll: redis-server gives no readiness event
+        self.kill()
+        pytest.fail("redis-server did not answer PING within 10 s")
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown save: what the append-only file holds survives)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
+# ---------------------------------------------------------------------------- the CLI
+def run_cli(
+    *args: str, url: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m runq ARGS`` with ``RUNQ_URL`` set to ``url`` (and no secret)."""
+    env = dict(os.environ)
+    env.pop("RUNQ_URL", None)
+    env.pop("RUNQ_SECRET", None)
+    if url is not None:
+        env["RUNQ_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "runq", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+# ---------------------------------------------------------------------------- backend contract
+Q = "q"
+PID = 4242
+CLOCK_SLACK_S = 5.0  # how far the backend's clock may be from this host's
+WAIT_TIMEOUT_S = 10.0  # the timeout given to a wait that must be woken well before it
+WAKE_WITHIN_S = 2.0  # "within milliseconds", with room for a loaded CI machine
+JOIN_S = 30.0  # how long a test waits for one of its own threads before failing
+GRACE_S = 0.3  # how long a watcher is given to block before the change it waits for is made
+
+
+def nt(
+    task_id: str,
+    queue: str = Q,
+    *,
+    deps: Sequence[str] = (),
+    payload: bytes | None = None,
+    options: dict[str, Any] | None = None,
+) -> NewTask:
+    """A new task with a recognisable payload."""
+    return NewTask(
+        id=task_id,
+        queue=queue,
+        payload=f"call-{task_id}".encode() if payload is None else payload,
+        options={} if options is None else options,
+        depends_on=tuple(deps),
+    )

@@ -17,8 +17,7 @@ import redis
 
 import runq
 import taskfns
-from conftest import RedisServer
-from helpers import until, while_down
+from helpers import RedisServer, until, while_down
 from runq import TaskStatus, WorkerConfig
 from runq.exceptions import ConfigError, TaskStateError, WaitTimeout
 from runq.models import NewTask

@@ -13,7 +13,7 @@ from typing import IO
 
 import runq
 import taskfns
-from helpers import until
+from helpers import TESTS_DIR, until
 from runq.worker.group import QUICK_LIMIT
 
 
@@ -23,7 +23,7 @@ class Group:
 
     def __init__(self, ctl: runq.Controller, tmp_path: Path, *args: str) -> None:
         self._ctl = ctl
-        tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
+        tests_dir = str(TESTS_DIR)  # so the workers can import taskfns
         src_dir = str(Path(runq.__file__).parents[1])  # … and the runq under test
         env = dict(os.environ, RUNQ_URL=ctl.url, PYTHONPATH=os.pathsep.join([src_dir, tests_dir]))
         env.pop("RUNQ_WORKER_CONFIG", None)

@@ -14,13 +14,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pytest
 import redis
 
-from conftest import RedisServer
-from helpers import until
+from helpers import TESTS_DIR, RedisServer, until
 from runq._blobs import blob_hash
 from runq.backends import Backend, connect
 from runq.backends.redis.staging import ENQUEUE_CHUNK
@@ -30,7 +28,6 @@ from runq.models import Blob, NewTask, TaskStatus
 BIG = 2 * ENQUEUE_CHUNK + 500  # three script calls' worth on Redis
 PENDING, DEFERRED, IMPOSSIBLE = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.IMPOSSIBLE
 DEADLINE_S = 60.0
-TESTS_DIR = Path(__file__).parent
 
 
 def nt(

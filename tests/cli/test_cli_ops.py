@@ -14,9 +14,8 @@ from pathlib import Path
 
 import runq
 import taskfns
-from helpers import until
+from helpers import TESTS_DIR, run_cli, until
 from runq import WorkerConfig
-from test_cli import run_cli
 
 Spawn = Callable[..., runq.WorkerManager]
 
@@ -99,7 +98,7 @@ def test_worker_with_saved_config_and_config_timeout(
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "'nope' not found" in out.stderr and "0.2 s" in out.stderr
-    paths = [str(Path(__file__).parent), *(p or os.getcwd() for p in sys.path)]
+    paths = [str(TESTS_DIR), *(p or os.getcwd() for p in sys.path)]
     env = dict(os.environ, RUNQ_URL=backend_url, PYTHONPATH=os.pathsep.join(paths))
     env.pop("RUNQ_WORKER_CONFIG", None)
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - the worker process writes it

@@ -16,26 +16,27 @@ from typing import Any
 
 import pytest
 
+from helpers import (
+    CLOCK_SLACK_S,
+    GRACE_S,
+    JOIN_S,
+    PID,
+    WAIT_TIMEOUT_S,
+    WAKE_WITHIN_S,
+    Q,
+    nt,
+)
 from runq.backends import Backend, WorkerRecord, connect
 from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
 from runq.models import (
     ClaimedTask,
     LogEntry,
-    NewTask,
     TaskRecord,
     TaskStatus,
     TaskTimes,
     WorkerStatus,
 )
 from runq.workers_ops import busy_steps
-
-Q = "q"
-PID = 4242
-CLOCK_SLACK_S = 5.0  # how far the backend's clock may be from this host's
-WAIT_TIMEOUT_S = 10.0  # the timeout given to a wait that must be woken well before it
-WAKE_WITHIN_S = 2.0  # "within milliseconds", with room for a loaded CI machine
-JOIN_S = 30.0  # how long a test waits for one of its own threads before failing
-GRACE_S = 0.3  # how long a watcher is given to block before the change it waits for is made
 
 FAILED_BY_FINISH = [TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.CANCELLED]
 
@@ -51,24 +52,6 @@ def worker(backend: Backend) -> str:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def nt(
-    task_id: str,
-    queue: str = Q,
-    *,
-    deps: Sequence[str] = (),
-    payload: bytes | None = None,
-    options: dict[str, Any] | None = None,
-) -> NewTask:
-    """A new task with a recognisable payload."""
-    return NewTask(
-        id=task_id,
-        queue=queue,
-        payload=f"call-{task_id}".encode() if payload is None else payload,
-        options={} if options is None else options,
-        depends_on=tuple(deps),
-    )
 
 
 def record(backend: Backend, task_id: str) -> TaskRecord:

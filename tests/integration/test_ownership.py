@@ -20,10 +20,10 @@ import pytest
 
 import runq
 import taskfns
-from helpers import gone, until
+from helpers import TESTS_DIR, gone, until
 from runq import TaskStatus
 
-TESTS = str(Path(__file__).parent)
+TESTS = str(TESTS_DIR)
 
 OWNER = """
 import json, os, sys, time

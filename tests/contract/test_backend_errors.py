@@ -26,8 +26,7 @@ import redis
 from redis._parsers.base import BaseParser
 
 import runq
-from conftest import RedisServer
-from helpers import until
+from helpers import RedisServer, until
 from runq.backends import Backend, connect
 from runq.backends.redis.errors import backend_error
 from runq.backends.sqlite import connection as sqlite_connection

@@ -20,8 +20,7 @@ import pytest
 
 import runq
 import taskfns
-from conftest import RedisServer
-from helpers import until, while_down
+from helpers import RedisServer, until, while_down
 from runq import TaskStatus, WorkerConfig
 from runq.exceptions import WaitTimeout
 from runq.models import FINISHED_STATUSES as FINISHED

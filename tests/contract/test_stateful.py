@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 
 import runq
 import taskfns
-from conftest import RedisServer
+from helpers import RedisServer
 from runq import TaskStatus
 from runq.exceptions import RunqError
 from runq.serialize import Kind

@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 import time
 
+from helpers import GRACE_S, JOIN_S, PID, WAIT_TIMEOUT_S, WAKE_WITHIN_S, nt
 from runq.backends import Backend
 from runq.models import Message, TaskStatus, WorkerStatus
-from test_backend_contract import GRACE_S, JOIN_S, PID, WAIT_TIMEOUT_S, WAKE_WITHIN_S, nt
 
 
 def _register(backend: Backend, *ids: str) -> None:

@@ -19,7 +19,7 @@ import redis
 
 import runq
 import taskfns
-from conftest import RedisServer
+from helpers import RedisServer
 from runq.backends import connect, redact_url, split_userinfo, userinfo_parts
 
 NASTY = string.ascii_letters + string.digits + "@/:?#%& =+;,[]!$'()*~._-\\\"\t"

@@ -19,7 +19,7 @@ import redis
 
 import runq
 import taskfns
-from conftest import REDIS_SERVER, free_port
+from helpers import REDIS_SERVER, free_port
 from runq.exceptions import BackendError
 
 PASSWORD = "s3cret-Pa55word"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import runq
 import taskfns
-from conftest import RedisServer
+from helpers import RedisServer
 from runq.exceptions import RunqError
 from runq.models import NewTask
 from runq.options import OPTION_NAMES

@@ -14,25 +14,8 @@ from click.testing import CliRunner
 
 import runq
 import taskfns
+from helpers import TESTS_DIR, run_cli
 from runq.cli import main
-
-
-def run_cli(
-    *args: str, url: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("RUNQ_URL", None)
-    env.pop("RUNQ_SECRET", None)
-    if url is not None:
-        env["RUNQ_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "runq", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_help_lists_commands() -> None:
@@ -72,7 +55,7 @@ def test_user_mistakes_give_one_line_and_nonzero_exit(backend_url: str) -> None:
 def test_worker_command_runs_n_processes_and_stops_on_sigterm(
     ctl: runq.Controller, backend_url: str, tmp_path: Path
 ) -> None:
-    tests_dir = str(Path(__file__).parent)  # so the workers can import taskfns
+    tests_dir = str(TESTS_DIR)  # so the workers can import taskfns
     src_dir = str(Path(runq.__file__).parents[1])  # … and the runq under test
     env = dict(os.environ, RUNQ_URL=backend_url, PYTHONPATH=os.pathsep.join([src_dir, tests_dir]))
     log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115 - the worker process writes it
