@@ -1169,3 +1169,9 @@ def test_concurrent_claims_hand_out_each_task_once(
         assert got == sorted(got)  # each worker sees the queue in FIFO order
     assert backend.overview() == {TaskStatus.COMPLETE: n_tasks}
     assert backend.results(ids) == [i.encode() for i in ids]
+
+
+@pytest.mark.parametrize("name", ["", "-a", ".a", "a b", "a/b", "abc\n", "a" * 129, "{a}"])
+def test_namespace_names_are_checked(backend_url: str, name: str) -> None:
+    with pytest.raises(ConfigError, match="invalid queue id"):
+        connect(backend_url, name)

@@ -59,12 +59,12 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_WORKER_ID = 200
 _MAX_ID = 200
-_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 def is_namespace(namespace: object) -> bool:
     """Whether ``namespace`` is a valid queue id."""
-    return isinstance(namespace, str) and _NAMESPACE.match(namespace) is not None
+    return isinstance(namespace, str) and _NAMESPACE.fullmatch(namespace) is not None
 
 
 def check_namespace(namespace: str) -> str:
