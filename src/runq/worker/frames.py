@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from runq.models import ClaimedTask, TaskStatus
@@ -55,7 +55,7 @@ Wire = tuple[Any, ...]
 
 
 # ---------------------------------------------------------------------------- parts of frames
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BackendArgs:
     """How the child connects to the backend, as the worker did."""
 
@@ -64,7 +64,7 @@ class BackendArgs:
     password: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chain:
     """How far the child may go on by itself: it claims from ``queues`` for the worker (whose
     ``pid`` the backend records), at most ``budget`` more tasks, not past ``deadline`` (a
@@ -77,7 +77,7 @@ class Chain:
 
     def spent(self) -> Chain:
         """The chain after one more task."""
-        return replace(self, budget=self.budget - 1)
+        return Chain(self.queues, self.pid, self.budget - 1, self.deadline)  # replace() is slow
 
 
 def _task_wire(task: ClaimedTask | None, payload: bool = True) -> Wire | None:
@@ -91,7 +91,7 @@ def _task(wire: Wire | None) -> ClaimedTask | None:
 
 
 # ---------------------------------------------------------------------------- frames
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Setup:
     """The first frame a child reads (see the module docstring)."""
 
@@ -115,7 +115,7 @@ class Setup:
         return Setup(secret, namespace, worker_id, args, logdir)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Run:
     """Run ``task`` under ``worker_id`` (it changes when the worker re-registers); ``envir``
     is the worker environment's sealed ``create`` when it changed (b"": none), else None."""
@@ -138,7 +138,7 @@ class Run:
         return Run(ClaimedTask(*task), worker_id, None if chain is None else Chain(*chain), envir)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Halt:
     """End the chain after the current task (ignored when no chain runs)."""
 
@@ -152,7 +152,7 @@ class Halt:
         return Halt()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Done:
     """The child stored the outcome (``status``) of ``task_id``; ``accepted`` is False when
     the backend refused it (the task is no longer this worker's). ``running``: the next task,
@@ -178,7 +178,7 @@ class Done:
         return Done(task_id, TaskStatus(status), accepted, _task(running), _task(handoff))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Handback:
     """The outcome of the task the child ran, for the worker to store: the chain has ended
     (or there was none). ``failed``: the child tried to store it and failed (the attempt may
