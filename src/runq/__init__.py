@@ -37,7 +37,15 @@ from runq.exceptions import (
     WorkerDied,
 )
 from runq.executor import Executor
-from runq.models import LogEntry, TaskInfo, TaskStatus, TaskTimes, WorkerStatus
+from runq.models import (
+    LogEntry,
+    TaskInfo,
+    TaskPage,
+    TaskStatus,
+    TaskSummary,
+    TaskTimes,
+    WorkerStatus,
+)
 from runq.namespaces import namespaces
 from runq.task import TaskRef, TaskRegistry, task
 from runq.workers import WorkerManager
@@ -57,10 +65,12 @@ __all__ = [
     "SerializationError",
     "TaskError",
     "TaskInfo",
+    "TaskPage",
     "TaskRef",
     "TaskRegistry",
     "TaskStateError",
     "TaskStatus",
+    "TaskSummary",
     "TaskTimes",
     "UnknownNamespaceError",
     "UnknownTaskError",

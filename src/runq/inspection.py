@@ -17,7 +17,14 @@ from typing import Any, TypeVar, overload
 from runq import serialize
 from runq.backends import Backend
 from runq.exceptions import ConfigError, TaskError, TaskStateError, UnknownTaskError
-from runq.models import FINISHED_STATUSES, TaskInfo, TaskStatus, TaskTimes
+from runq.models import (
+    FINISHED_STATUSES,
+    TaskInfo,
+    TaskPage,
+    TaskStatus,
+    TaskSummary,
+    TaskTimes,
+)
 from runq.options import as_id_list, seconds
 from runq.serialize import Kind
 from runq.session import Session
@@ -248,6 +255,42 @@ class TaskInspection:
     def list_tasks(self) -> list[str]:
         """Every task id of the namespace, in submission order."""
         return self.backend.list_tasks()
+
+    def task_page(
+        self,
+        status: TaskStatus | str | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        after: int | None = None,
+        limit: int = 50,
+        scan: int = 10_000,
+    ) -> TaskPage:
+        """One page of the namespace's tasks, newest first, filtered by ``status``, ``queue``
+        and ``name`` (each an exact match; None: any), starting below the cursor ``after``
+        (None: the newest; else the ``after`` of the previous page). Its cost does not grow
+        with the number of tasks: at most ``scan`` tasks are examined per call, so a rare
+        filter may answer a page shorter than ``limit`` whose ``after`` is not None; keep
+        paging until ``after`` is None to see every match."""
+        if status is not None and status not in set(TaskStatus):
+            names = ", ".join(TaskStatus)
+            raise ConfigError(f"status must be one of {names}, got {status!r}")
+        wanted = None if status is None else TaskStatus(status)
+        ids, cursor = self.backend.task_page(after, limit, scan, wanted, queue, name)
+        records = self.backend.records(ids) if ids else []
+        tasks = [
+            TaskSummary(
+                id=r.id,
+                status=r.status,
+                queue=r.queue,
+                name=r.options.get("name"),
+                worker_id=r.worker_id,
+                attempts=r.attempt,
+                times=r.times,
+            )
+            for r in records
+            if r is not None  # deleted meanwhile
+        ]
+        return TaskPage(tasks, cursor)
 
     def overview(self, ids: Sequence[str] | None = None) -> dict[TaskStatus, int]:
         """How many tasks are in each status (of ``ids``, or of the whole namespace)."""

@@ -15,8 +15,10 @@ __all__ = [
     "Message",
     "NewTask",
     "TaskInfo",
+    "TaskPage",
     "TaskRecord",
     "TaskStatus",
+    "TaskSummary",
     "TaskTimes",
     "WorkerStatus",
 ]
@@ -179,3 +181,23 @@ class TaskInfo:
     times: TaskTimes
     attempts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskSummary(NamedTuple):
+    """One line of a task listing (``Controller.task_page``)."""
+
+    id: str
+    status: TaskStatus
+    queue: str
+    name: str | None  # the ``name=`` it was submitted with
+    worker_id: str | None
+    attempts: int
+    times: TaskTimes
+
+
+class TaskPage(NamedTuple):
+    """One page of a namespace's tasks, newest first (``Controller.task_page``): pass
+    ``after`` back for the next page; ``after`` is None once the oldest task was reached."""
+
+    tasks: list[TaskSummary]
+    after: int | None

@@ -126,6 +126,34 @@ class Backend(Primitives):
         checks.check_ids(ids)
         return self._times(ids)
 
+    def task_page(
+        self,
+        after: int | None,
+        limit: int,
+        scan: int,
+        status: TaskStatus | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+    ) -> tuple[list[str], int | None]:
+        """One page of the namespace's task ids, newest first, for listings that must stay
+        fast however many tasks there are (one bounded read).
+
+        Walks the tasks in reverse submission order, starting below the cursor ``after``
+        (None: the newest), and keeps those whose status, queue and name (``options["name"]``)
+        equal the filters given, until ``limit`` are kept or ``scan`` tasks were examined (a
+        backend with an index for a filter may examine only the matching ones). Answers (the
+        ids kept, the cursor to pass as ``after`` for the rest), the cursor None once the
+        oldest task was examined. A page may hold fewer than ``limit`` ids while the cursor
+        is not None (a rare filter): walking every page until None yields every matching task
+        exactly once, newest first. Cursors are submission sequence numbers, comparable
+        between the pages of one namespace only."""
+        checks.check_page(after, limit, scan, status)
+        checks.check_names("queue", None if queue is None else [queue])
+        if name is not None:
+            checks.check_text("name", name)
+        wanted = None if status is None else TaskStatus(status)
+        return self._task_page(after, limit, scan, wanted, queue, name)
+
     # ------------------------------------------------------------------ controller transitions
     # Tasks (``tasks.py``).
     def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:

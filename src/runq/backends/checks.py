@@ -261,3 +261,19 @@ def check_gone(status: str) -> str:
     if status not in ("LOST", "EXITED"):
         raise ConfigError(f"a worker leaves LOST or EXITED, not {status!r}")
     return status
+
+
+def check_page(after: int | None, limit: int, scan: int, status: TaskStatus | None) -> None:
+    """``task_page``: a cursor (an int >= 0, or None), ``1 <= limit <= 10,000``,
+    ``limit <= scan <= 1,000,000`` and a status (or None)."""
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+        raise ConfigError(
+            f"after must be a cursor from a previous page (an int >= 0), got {after!r}"
+        )
+    for what, value, top in (("limit", limit, 10_000), ("scan", scan, 1_000_000)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ConfigError(f"{what} must be an int from 1 to {top:,}, got {value!r}")
+    if scan < limit:
+        raise ConfigError(f"scan ({scan}) must be at least limit ({limit})")
+    if status is not None and status not in set(TaskStatus):
+        raise ConfigError(f"status must be a TaskStatus, got {status!r}")

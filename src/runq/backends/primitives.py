@@ -109,6 +109,18 @@ class Primitives(ABC):
         """``status``, its arguments checked."""
 
     @abstractmethod
+    def _task_page(
+        self,
+        after: int | None,
+        limit: int,
+        scan: int,
+        status: TaskStatus | None,
+        queue: str | None,
+        name: str | None,
+    ) -> tuple[list[str], int | None]:
+        """``task_page``, its arguments checked."""
+
+    @abstractmethod
     def _records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
         """``records``, its arguments checked."""
 

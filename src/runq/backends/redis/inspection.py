@@ -121,6 +121,23 @@ class RedisInspection(RedisCore):
         ids = self._r.zrange(self._k.order, 0, -1)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
+    @translated
+    @read_retried
+    def _task_page(
+        self,
+        after: int | None,
+        limit: int,
+        scan: int,
+        status: TaskStatus | None,
+        queue: str | None,
+        name: str | None,
+    ) -> tuple[list[str], int | None]:
+        cursor = "+inf" if after is None else f"({after}"
+        wanted = ("" if x is None else str(x) for x in (status, queue, name))
+        reply = self._run("task_page", [], [cursor, limit, scan, *wanted])
+        last = text(reply[0])
+        return [text(i) for i in reply[1:]], (int(float(last)) if last else None)
+
     @read_retried
     def overview(self) -> dict[TaskStatus, int]:
         counts = Counter(self._r.hvals(self._k.status))

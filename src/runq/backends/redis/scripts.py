@@ -74,6 +74,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "message_respond": _PLAIN,
     "worker_pause": _PLAIN,
     "worker_delete": _PLAIN,
+    # inspection
+    "task_page": _PLAIN,
     # store
     "store": _TASK_LIBS,
 }

@@ -14,6 +14,9 @@ from runq.models import TaskRecord, TaskStatus, TaskTimes
 
 __all__ = ["SqliteInspection"]
 
+#: A cursor above every submission sequence (the newest page).
+_NO_CURSOR = 2**62
+
 
 class SqliteInspection(SqliteCore):
     """The reads of ``SqliteBackend``."""
@@ -65,6 +68,32 @@ class SqliteInspection(SqliteCore):
 
     def list_tasks(self) -> list[str]:
         return [r[0] for r in self._fetchall(sql.LIST_TASKS, (self.namespace,))]
+
+    def _task_page(
+        self,
+        after: int | None,
+        limit: int,
+        scan: int,
+        status: TaskStatus | None,
+        queue: str | None,
+        name: str | None,
+    ) -> tuple[list[str], int | None]:
+        below = _NO_CURSOR if after is None else after
+        filtered = queue is not None or name is not None
+        fetch = scan if filtered else limit  # without a filter every row examined is kept
+        if status is None:
+            rows = self._fetchall(sql.TASK_PAGE, (self.namespace, below, fetch))
+        else:
+            rows = self._fetchall(
+                sql.TASK_PAGE_STATUS, (self.namespace, below, fetch, status.value)
+            )
+        kept: list[str] = []
+        for seq, task_id, task_queue, task_name in rows:
+            if (queue is None or task_queue == queue) and (name is None or task_name == name):
+                kept.append(task_id)
+                if len(kept) == limit:
+                    return kept, seq
+        return kept, (rows[-1][0] if len(rows) == fetch else None)
 
     def overview(self) -> dict[TaskStatus, int]:
         return {decode_status(s): n for s, n in self._fetchall(sql.OVERVIEW, (self.namespace,))}

@@ -91,6 +91,15 @@ PAYLOADS = """
 SELECT t.payload FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 ORDER BY j.key"""
 LIST_TASKS = "SELECT id FROM tasks WHERE ns = ? ORDER BY seq"
+# A page of tasks, newest first below a cursor (inspection.task_page). `+ns` keeps the planner
+# on the rowid (submission order) instead of sorting the namespace's (ns, id) index; with a
+# status filter the (ns, status) index holds the rowids in order already.
+TASK_PAGE = """
+SELECT seq, id, queue, json_extract(options, '$.name') FROM tasks
+WHERE +ns = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"""
+TASK_PAGE_STATUS = """
+SELECT seq, id, queue, json_extract(options, '$.name') FROM tasks INDEXED BY tasks_ns_status
+WHERE ns = ?1 AND status = ?4 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"""
 OVERVIEW = "SELECT status, count(*) FROM tasks WHERE ns = ? GROUP BY status"
 DEFERRED = """
 SELECT t.id, dt.id FROM tasks t
