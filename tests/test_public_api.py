@@ -15,6 +15,7 @@ EXPECTED = {
     "MessageError",
     "PayloadError",
     "PayloadRejected",
+    "Retry",
     "RunqError",
     "SchemaVersionMismatch",
     "SerializationError",

@@ -10,15 +10,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from runq.exceptions import ConfigError
 
-__all__ = ["DEFAULT_CONFIG_NAME", "WorkerConfig"]
+__all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONCURRENCY", "WorkerConfig", "check_hook_names"]
 
 DEFAULT_CONFIG_NAME = "localhost"
+#: The most tasks one worker may run at once (``WorkerConfig.concurrency``).
+MAX_CONCURRENCY = 10_000
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_HOOK_NAME = re.compile(rf"{_DOTTED}:{_DOTTED}")
+
+
+def check_hook_names(value: object) -> tuple[str, ...]:
+    """Hook names (``WorkerConfig.hooks``) as a tuple; a ``ConfigError`` names a bad one."""
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"WorkerConfig.hooks must be a tuple of 'pkg.mod:obj' names, got {value!r}"
+        )
+    for name in value:
+        if not isinstance(name, str) or not _HOOK_NAME.fullmatch(name):
+            raise ConfigError(
+                f"WorkerConfig.hooks: {name!r} is not an importable name: write 'pkg.mod:obj' "
+                "(a module, a colon, an object of that module)"
+            )
+    return tuple(value)
 
 
 def _seconds(
@@ -56,6 +78,12 @@ class WorkerConfig:
     ``poll_process``: how often a running task and the controller's requests (cancel, kill)
     are checked; ``timeout_process_die``: how long a task's process gets between SIGTERM and
     SIGKILL when it is stopped. Every period and poll must be > 0.
+    ``concurrency`` (default 1): how many ``async def`` tasks the worker runs at once on the
+    event loop of its task process; every one is claimed against this worker. ``hooks``:
+    ``"pkg.mod:obj"`` names of objects whose ``on_worker_start(worker_info)``,
+    ``on_worker_stop(worker_info)``, ``before_task(ctx)`` and
+    ``after_task(ctx, status, result_or_error)`` the worker calls (names, not objects, so that
+    a saved config stays JSON; see ``runq.worker.hooks`` for where and when they run).
     """
 
     queues: tuple[str, ...] = ("default",)
@@ -69,6 +97,8 @@ class WorkerConfig:
     max_tasks: int | None = None
     walltime: float | None = None
     allow_eval: bool = False
+    concurrency: int = 1
+    hooks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         queues = self.queues
@@ -112,6 +142,16 @@ class WorkerConfig:
             raise ConfigError(
                 f"WorkerConfig.max_tasks must be a positive int, got {self.max_tasks!r}"
             )
+        if (
+            isinstance(self.concurrency, bool)
+            or not isinstance(self.concurrency, int)
+            or not 1 <= self.concurrency <= MAX_CONCURRENCY
+        ):
+            raise ConfigError(
+                f"WorkerConfig.concurrency must be an int from 1 to {MAX_CONCURRENCY}, "
+                f"got {self.concurrency!r}"
+            )
+        set_(self, "hooks", check_hook_names(self.hooks))
         for flag in ("verbose", "allow_eval"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"WorkerConfig.{flag} must be True or False")
@@ -132,6 +172,8 @@ class WorkerConfig:
         if data.get("timeout_idle") is None:
             data["timeout_idle"] = math.inf
         data["queues"] = tuple(data.get("queues", ("default",)))
+        if "hooks" in data and isinstance(data["hooks"], list):
+            data["hooks"] = tuple(data["hooks"])
         try:
             return cls(**data)
         except TypeError as exc:

@@ -126,7 +126,14 @@ class Controller(TaskInspection, TaskChanges):
         Options: ``queue``, ``depends_on``, ``separate_process``, ``timeout``, ``retries``,
         ``retry_on``, ``retry_backoff``, ``name``, ``on_duplicate``, ``seed``. An argument or
         function that cannot be pickled is a ``SerializationError`` naming it; nothing is
-        queued then. Unknown ``depends_on`` ids are an ``UnknownTaskError``.
+        queued then. Unknown ``depends_on`` ids are an ``UnknownTaskError``. ``fn`` may be an
+        ``async def`` function: the worker runs it on an event loop.
+
+        ``retries=N`` alone does NOT retry a task that raises (unlike Celery's autoretry or
+        RQ's ``Retry``): it is how many more runs the task may get, used when its worker dies
+        (DIED), when it raises an exception of ``retry_on`` (``retry_on=Exception``: any
+        exception; a timeout counts as ``TimeoutError``), or when it raises
+        ``runq.Retry(delay=...)``.
         """
         opts = TaskOptions.build(**options)
         call_args, call_kwargs = call_arguments(args, kwargs)

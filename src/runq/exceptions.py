@@ -21,6 +21,8 @@
     └── MessageError                 a worker refused or failed a message: the value of
                                      its response (``ctl.messages.get_response``)
 
+    Retry                            not an error: raised by a task to ask for another run
+
 Every message says what was wrong and, where it can, how to fix it.
 """
 
@@ -33,6 +35,7 @@ __all__ = [
     "MessageError",
     "PayloadError",
     "PayloadRejected",
+    "Retry",
     "RunqError",
     "SchemaVersionMismatch",
     "SerializationError",
@@ -190,3 +193,27 @@ class MessageError(RunqError):
 
     def __reduce__(self) -> tuple[type[MessageError], tuple[str, str]]:
         return (MessageError, (self.command, self.message))
+
+
+class Retry(Exception):
+    """Raised by a task to ask for another run: ``raise runq.Retry(delay=10)``.
+
+    The task goes back to the backend's delayed set and runs again after ``delay`` seconds
+    (None: the task's ``retry_backoff`` schedule), whatever its ``retry_on``. Each run counts
+    against the task's ``retries``: with none left the task ends ERROR with a ``TaskError``
+    of type ``"Retry"`` saying so. ``ctl.info(tid)`` shows the attempts and, while it waits,
+    ``extra["retry_at"]``.
+    """
+
+    def __init__(self, delay: float | None = None, reason: str = "") -> None:
+        if delay is not None and (
+            isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0
+        ):
+            raise ConfigError(f"Retry(delay=...) must be seconds >= 0 or None, got {delay!r}")
+        super().__init__(delay, reason)
+        self.delay = None if delay is None else float(delay)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        when = "with back-off" if self.delay is None else f"in {self.delay:g} s"
+        return f"the task asked to run again {when}" + (f": {self.reason}" if self.reason else "")

@@ -127,6 +127,9 @@ class TaskOptions:
 
     queue: str = "default"
     timeout_s: float | None = None
+    #: How many more runs the task may get. Alone it does NOT retry on exceptions (unlike
+    #: Celery/RQ habits): it is used when the worker dies, for ``retry_on`` exceptions
+    #: (``Exception``: any) and for ``runq.Retry``.
     retries: int = 0
     retry_on: tuple[type[BaseException], ...] = ()
     retry_backoff_s: float = 1.0

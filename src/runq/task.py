@@ -301,6 +301,11 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     ``serial``, ``queue_one``), ``retries``, ``separate_process``, ``registry``,
     ``controller``, ``name`` (default: ``module.qualname``), and ``retry_on``,
     ``retry_backoff``, ``seed``. An unknown option is a ``ConfigError`` naming it.
+    ``fn`` may be an ``async def`` function.
+
+    ``retries=N`` alone does NOT retry on exceptions (Celery and RQ users often expect it
+    to): the task is retried when its worker dies, when it raises one of ``retry_on``
+    (``retry_on=Exception``: any exception), or when it raises ``runq.Retry(delay=...)``.
     """
     allowed = (CALL_OPTIONS - {"depends_on"}) | {"bind", "registry", "name"}
     _check_names(options, allowed, "@runq.task")

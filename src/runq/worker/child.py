@@ -14,7 +14,9 @@ password and a password-bearing ``RUNQ_URL`` (they come in ``Setup``) — plus
 ``RUNQ_WORKER_ID`` and, per task, ``RUNQ_TASK_ID``. It verifies a task's payload before
 anything of it runs or any file is opened for it. With a log directory (the worker config's
 ``logdir``), it points its stdout/stderr (file descriptors 1 and 2) at ``<logdir>/<task_id>``
-for the task's duration. It ignores SIGINT (the worker handles a terminal's Ctrl-C) and, on
+for the task's duration. It loads the worker's hooks (``hooks.py``) and calls their
+``on_worker_start`` when it starts and ``on_worker_stop`` at end of file. It ignores SIGINT
+(the worker handles a terminal's Ctrl-C) and, on
 Linux, gets SIGKILL when the worker dies; elsewhere it ends at end of file on its pipe.
 """
 
@@ -46,6 +48,7 @@ from runq.worker.frames import (
     Setup,
     write_frame,
 )
+from runq.worker.hooks import Hooks
 from runq.worker.runner import Outcome, Runner
 
 __all__ = ["BLOB_CACHE_BYTES"]
@@ -71,6 +74,9 @@ def _child_main() -> None:
     if setup.backend is not None:  # for chains, and for tasks' values in the object store
         backend = _retrying(functools.partial(_connect, setup))
     runner = _make_runner(codec, setup.worker_id, backend)
+    runner.hooks = Hooks.load(setup.hooks)
+    info = {"worker_id": setup.worker_id, "namespace": setup.namespace, "pid": os.getpid()}
+    runner.hooks.worker_start({**info, "worker_pid": os.getppid()})
     saved = (os.dup(1), os.dup(2))
     while (request := reader.frame()) is not None:
         if not isinstance(request, Run):
@@ -80,6 +86,7 @@ def _child_main() -> None:
         if request.envir is not None:  # the worker environment changed (start, REFRESH)
             runner.envir = _build_envir(runner.codec, request.envir)
         _run_chain(runner, backend, reader, write_fd, request, setup.logdir, saved)
+    runner.hooks.worker_stop({**info, "worker_id": runner.worker_id, "worker_pid": os.getppid()})
 
 
 def _connect(setup: Setup) -> Backend:

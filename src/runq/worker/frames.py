@@ -5,7 +5,7 @@ Each frame is a frozen dataclass, as CPython's ``concurrent/futures/process.py``
 
 worker -> child
     ``Setup``    the first frame: the secret, namespace, worker id, how to reach the backend
-                 (``BackendArgs``, or None: no chains) and the log directory
+                 (``BackendArgs``, or None: no chains), the log directory and the hook names
     ``Run``      run this task (and, with a ``Chain``, the ones the child claims after it)
     ``Halt``     end the chain after the current task
 
@@ -100,19 +100,22 @@ class Setup:
     worker_id: str
     backend: BackendArgs | None
     logdir: str | None
+    hooks: tuple[str, ...] = ()
 
     def wire(self) -> Wire:
         """The frame as builtins (see the module docstring)."""
         b = self.backend
         backend = None if b is None else (b.url, b.check_version, b.password)
-        return (_SETUP, self.secret, self.namespace, self.worker_id, backend, self.logdir)
+        return (
+            _SETUP, self.secret, self.namespace, self.worker_id, backend, self.logdir, self.hooks
+        )
 
     @staticmethod
     def from_wire(wire: Wire) -> Setup:
         """The frame ``wire`` stands for."""
-        _, secret, namespace, worker_id, backend, logdir = wire
+        _, secret, namespace, worker_id, backend, logdir, hooks = wire
         args = None if backend is None else BackendArgs(*backend)
-        return Setup(secret, namespace, worker_id, args, logdir)
+        return Setup(secret, namespace, worker_id, args, logdir, tuple(hooks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +193,13 @@ class Handback:
     def wire(self) -> Wire:
         """The frame as builtins (see the module docstring)."""
         o = self.outcome
-        return (_HANDBACK, o.status.value, o.result, o.retry, self.failed)
+        return (_HANDBACK, o.status.value, o.result, o.retry, o.delay, self.failed)
 
     @staticmethod
     def from_wire(wire: Wire) -> Handback:
         """The frame ``wire`` stands for."""
-        _, status, result, retry, failed = wire
-        return Handback(Outcome(TaskStatus(status), result, retry), failed)
+        _, status, result, retry, delay, failed = wire
+        return Handback(Outcome(TaskStatus(status), result, retry, delay), failed)
 
 
 Frame = Setup | Run | Halt | Done | Handback

@@ -59,6 +59,7 @@ from runq.models import ClaimedTask
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec
 from runq.settings import PasswordSource, SecretSource
+from runq.worker import hooks
 from runq.worker.control import ControlThread
 from runq.worker.frames import BackendArgs
 from runq.worker.messages import MessageHandler
@@ -123,6 +124,7 @@ class Worker:
                 self.settings.url, check_version, _password_value(self.settings)
             ),
             logdir=os.path.abspath(self.config.logdir) if self.config.logdir else None,
+            hooks=self.config.hooks,
         )
         self.control: ControlThread | None = None
         self._first_id = worker_id
@@ -163,12 +165,19 @@ class Worker:
             "heartbeat_period": self.config.heartbeat_period,
             "process_log": os.environ.get("RUNQ_PROCESS_LOG"),
             "logdir": os.path.abspath(self.config.logdir) if self.config.logdir else None,
+            "concurrency": self.config.concurrency,
+            "hooks": list(self.config.hooks),
         }
 
     def run(self) -> int:
         """Serve tasks until stopped or a limit is reached; returns the process exit code
         (1 after a backend error it cannot recover from)."""
         _settings.scrub_environment()  # task code must not read the secret or the password
+        try:
+            hooks.check_importable(self.config.hooks)  # before anything is registered
+        except ConfigError as exc:
+            log.error("runq worker %s: %s; exiting", self.worker_id, exc)
+            return 1
         self._install_signals()
         try:
             self.backend = self.retrying(self._connect)

@@ -140,8 +140,10 @@ class ProcessRunner:
         wake_fd: int | None = None,
         backend_args: BackendArgs | None = None,
         logdir: str | None = None,
+        hooks: tuple[str, ...] = (),
     ) -> None:
         self.secret = codec_secret
+        self.hooks = hooks
         self.namespace = namespace
         self.worker_id = worker_id
         self.backend_args = backend_args
@@ -300,7 +302,9 @@ class ProcessRunner:
             os.close(down_r)
             os.close(up_w)
         child = _Child(proc, down_w, up_r, FrameReader(up_r))
-        setup = Setup(self.secret, self.namespace, self.worker_id, self.backend_args, self.logdir)
+        setup = Setup(
+            self.secret, self.namespace, self.worker_id, self.backend_args, self.logdir, self.hooks
+        )
         write_frame(down_w, setup)
         return child
 

@@ -5,7 +5,10 @@ included), a bad or unsigned payload, a task id that is not runq's, or a result 
 pickled all become an ERROR outcome carrying a ``TaskError`` (type, message, traceback text).
 
 ``prepare`` checks and opens the payload (its signature is bound to the task id) before
-anything of the task runs or any file is opened for it; ``execute`` runs the call. Backend
+anything of the task runs or any file is opened for it; ``execute`` runs the call, between the
+worker's ``before_task`` and ``after_task`` hooks (``hooks.py``). A ``runq.Retry`` raised by
+the task, or an exception of its ``retry_on`` (``Exception`` there means any exception), makes
+a retry outcome (``Outcome.retry``; ``delay``: the wait ``Retry`` asked for). Backend
 calls made for the task's large values go through ``retrying``, which the child sets to retry
 while the backend is unreachable, so an outage never turns into a task's ERROR.
 """
@@ -21,10 +24,11 @@ from typing import Any, TypeVar
 
 from runq import context
 from runq._blobs import BlobStore, Packed
-from runq.exceptions import PayloadError, PayloadRejected, TaskError
+from runq.exceptions import PayloadError, PayloadRejected, Retry, TaskError
 from runq.models import ClaimedTask, TaskStatus
 from runq.options import is_task_id
 from runq.serialize import Call, Codec, Kind, dumps, loads
+from runq.worker.hooks import HookFailed, Hooks
 from runq.worker.retrying import Retrying
 
 __all__ = ["Outcome", "Runner", "task_error"]
@@ -40,7 +44,8 @@ class Outcome:
 
     status: TaskStatus
     result: bytes
-    retry: bool = False  # the task raised one of its ``retry_on`` types
+    retry: bool = False  # the task raised runq.Retry or one of its ``retry_on`` types
+    delay: float | None = None  # the wait runq.Retry asked for (None: the back-off schedule)
 
 
 def task_error(exc: BaseException, skip_frames: int = 0) -> TaskError:
@@ -73,6 +78,8 @@ class Runner:
         self.post_progress: Callable[[str, Any], None] | None = None
         #: Runs a backend operation, retrying while the backend is unreachable.
         self.retrying: Retrying = _call
+        #: The worker's hooks (``WorkerConfig.hooks``), called around each task.
+        self.hooks = Hooks()
 
     def run(self, task: ClaimedTask) -> Outcome:
         """``prepare`` then ``execute`` (never raises)."""
@@ -100,28 +107,58 @@ class Runner:
         if seed is not None:
             context.seed_globals(seed)
         post = self.post_progress
-        context.set_current(
-            context.CurrentTask(
-                task.id,
-                self.worker_id,
-                task.attempt,
-                seed,
-                post_progress=None if post is None else functools.partial(post, task.id),
-            )
+        ctx = context.CurrentTask(
+            task.id,
+            self.worker_id,
+            task.attempt,
+            seed,
+            post_progress=None if post is None else functools.partial(post, task.id),
         )
+        context.set_current(ctx)
         try:
-            value = self._invoke(call)
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a task never kills
-            outcome = self._error(task.id, exc, skip_frames=2)  # execute(), _invoke()
-            if call.retry_on and isinstance(exc, call.retry_on):
-                return Outcome(outcome.status, outcome.result, retry=True)
+            outcome, value = self._attempt(task, call, ctx)
+            if self.hooks.around_tasks:
+                self.hooks.after_task(ctx, outcome.status, value)
             return outcome
         finally:
             context.set_current(None)
+
+    def _attempt(
+        self, task: ClaimedTask, call: Call, ctx: context.CurrentTask
+    ) -> tuple[Outcome, Any]:
+        """The outcome, and the value or exception the task ended with."""
         try:
-            return Outcome(TaskStatus.COMPLETE, self._seal_result(task.id, value))
+            if self.hooks.around_tasks:
+                self.hooks.before_task(ctx)
+            value = self._invoke(call)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a task never kills
+            return self.failed(task, call, exc), exc
+        try:
+            return Outcome(TaskStatus.COMPLETE, self._seal_result(task.id, value)), value
         except Exception as exc:
-            return self._error(task.id, exc)
+            return self._error(task.id, exc), exc
+
+    def failed(self, task: ClaimedTask, call: Call, exc: BaseException) -> Outcome:
+        """The outcome of a task that raised ``exc`` (a retry outcome when it asked for one
+        or ``exc`` is of its ``retry_on``)."""
+        if isinstance(exc, HookFailed):
+            text = "".join(traceback.format_exception(exc))
+            return self._sealed_error(task.id, TaskError("HookError", str(exc), text))
+        if isinstance(exc, Retry):
+            retries = int(task.options.get("retries") or 0)
+            if task.attempt > retries:
+                message = (
+                    f"{exc}, but it has no retries left (retries={retries}, this was attempt "
+                    f"{task.attempt}): give the task retries=N for runq.Retry to run it again"
+                )
+                return self._sealed_error(task.id, TaskError("Retry", message, ""))
+            outcome = self._sealed_error(task.id, TaskError("Retry", str(exc), ""))
+            return Outcome(outcome.status, outcome.result, retry=True, delay=exc.delay)
+        outcome = self._error(task.id, exc, skip_frames=2)  # _attempt(), _invoke()
+        retry_on = call.retry_on
+        if retry_on and (Exception in retry_on or isinstance(exc, retry_on)):
+            return Outcome(outcome.status, outcome.result, retry=True)
+        return outcome
 
     def _seal_result(self, task_id: str, value: Any) -> bytes:
         """The sealed result; a large one goes to the object store, tagged with the task id
@@ -151,7 +188,9 @@ class Runner:
         return fn
 
     def _error(self, task_id: str, exc: BaseException, skip_frames: int = 0) -> Outcome:
-        error = task_error(exc, skip_frames)
+        return self._sealed_error(task_id, task_error(exc, skip_frames))
+
+    def _sealed_error(self, task_id: str, error: TaskError) -> Outcome:
         return Outcome(
             TaskStatus.ERROR, self.codec.dumps(error, Kind.RESULT, task_id, "the task's error")
         )

@@ -6,7 +6,8 @@ stores the outcome the worker has to store. A task stopped on a cancel request i
 past its ``timeout`` TIMEOUT; one whose process died is DIED with a ``WorkerDied`` error, and
 retried while it has retries left. A task that raised one of its ``retry_on`` types (a timeout
 counts as ``TimeoutError``) with retries left waits in the backend's delayed set for an
-exponential back-off with equal jitter. When the controller kills the worker (or its owner
+exponential back-off with equal jitter; one that raised ``runq.Retry(delay=...)`` waits that
+delay (or the back-off when it gave none). When the controller kills the worker (or its owner
 process ends) the running task is stopped and ``Killed`` raised: the backend then re-queues
 it or marks it DIED, per its retries. A second stop signal interrupts the task: it goes back
 to the head of its queue.
@@ -205,7 +206,9 @@ class TaskHandler:
         if task.attempt > retries:
             return False
         delay = 0.0
-        if outcome.status is not TaskStatus.DIED:
+        if outcome.delay is not None:  # runq.Retry(delay=...)
+            delay = outcome.delay
+        elif outcome.status is not TaskStatus.DIED:
             base = float(task.options.get("retry_backoff") or 1.0)
             doublings = min(max(task.attempt - 1, 0), 32)  # 2**32 s is past any cap
             full = min(base * 2**doublings, _BACKOFF_CAP_S)
