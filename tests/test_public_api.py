@@ -70,6 +70,7 @@ def test_statuses_equal_their_names() -> None:
         "MOVED",
         "MISSING",
         "DISCARDED",
+        "SCHEDULED",
     ]
     assert [s.value for s in TaskStatus] == names
     for name in names:

@@ -35,7 +35,7 @@ class TaskChanges:
         def _resolve(self, ids: list[str], follow: bool | None) -> list[str]: ...
 
     def cancel(self, tid: str, wait: bool = True, timeout: float = 10) -> bool:
-        """Cancel a task: a PENDING or DEFERRED one is unqueued and becomes CANCELLED; a
+        """Cancel a task: a PENDING, DEFERRED or SCHEDULED one is unqueued and becomes CANCELLED; a
         RUNNING one is stopped by its worker (SIGTERM, then SIGKILL) and becomes CANCELLED.
         Its dependants become IMPOSSIBLE. With ``wait``, block until a running task is
         stopped (``WaitTimeout`` after ``timeout`` seconds). Returns True if it was (or, with
@@ -45,7 +45,7 @@ class TaskChanges:
             before = self.backend.cancel_queued([tid])[0]
             if before is TaskStatus.MISSING:
                 raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
-            if before in (TaskStatus.PENDING, TaskStatus.DEFERRED):
+            if before in (TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.SCHEDULED):
                 return True
             if before is not TaskStatus.RUNNING:
                 raise TaskStateError(f"task {tid} is {before}: it has already finished")

@@ -126,7 +126,8 @@ class DispatchJob(Generic[R]):
         if all(s in FINISHED_STATUSES for s in statuses):
             failed = [s for s in statuses if s is not TaskStatus.COMPLETE]
             return failed[0] if failed else TaskStatus.COMPLETE
-        if all(s in (TaskStatus.PENDING, TaskStatus.DEFERRED) for s in statuses):
+        queued = (TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.SCHEDULED)
+        if all(s in queued for s in statuses):
             return TaskStatus.PENDING
         return TaskStatus.RUNNING
 

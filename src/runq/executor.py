@@ -73,7 +73,7 @@ _WAIT_S = 0.05  # longest block per wait: newly submitted ids are watched from t
 _PACE_PER_TASK_S = 5e-6  # pause between checks per watched id …
 _PACE_MAX_S = 0.02  # … capped
 _RETRY_S = 0.5  # pause after a backend error
-_QUEUED = (TaskStatus.PENDING, TaskStatus.DEFERRED)
+_QUEUED = (TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.SCHEDULED)
 _log = logging.getLogger("runq.executor")
 
 

@@ -197,7 +197,7 @@ class TaskInspection:
             chain=chain.ids,
             times=record.times,
             attempts=record.attempt,
-            extra={} if chain.retry_at is None else {"retry_at": chain.retry_at},
+            extra=_extra(record.status, chain.retry_at),
         )
 
     def progress(self, tid: str) -> Any:
@@ -348,7 +348,8 @@ class TaskInspection:
 
     def summary(self) -> dict[str, int]:
         """Counts in mirai's style: ``online`` workers, ``queued``, ``assigned`` (running),
-        ``complete``, ``error`` (every failed status), plus ``deferred`` and ``total``."""
+        ``complete``, ``error`` (every failed status), plus ``deferred``, ``scheduled`` and
+        ``total``."""
         counts = self.backend.overview()
         failed = (
             TaskStatus.ERROR,
@@ -364,5 +365,14 @@ class TaskInspection:
             "complete": counts.get(TaskStatus.COMPLETE, 0),
             "error": sum(counts.get(s, 0) for s in failed),
             "deferred": counts.get(TaskStatus.DEFERRED, 0),
+            "scheduled": counts.get(TaskStatus.SCHEDULED, 0),
             "total": sum(counts.values()),
         }
+
+
+def _extra(status: TaskStatus, due: float | None) -> dict[str, float]:
+    """``TaskInfo.extra``: the due time of a SCHEDULED task (``run_at``) or of a delayed
+    retry (``retry_at``), on the backend's clock."""
+    if due is None:
+        return {}
+    return {"run_at" if status is TaskStatus.SCHEDULED else "retry_at": due}

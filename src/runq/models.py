@@ -39,6 +39,7 @@ class TaskStatus(enum.StrEnum):
     MOVED = "MOVED"  # retried by hand: see its newer id
     MISSING = "MISSING"  # unknown id
     DISCARDED = "DISCARDED"  # refused by an on_duplicate policy, never run
+    SCHEDULED = "SCHEDULED"  # waiting for its due time (delay=, at=), then queued
 
 
 class WorkerStatus(enum.StrEnum):
@@ -134,6 +135,9 @@ class NewTask:
     #: Set when ``options["on_duplicate"]`` is not "parallel": the digest of (task name, args,
     #: kwargs) that makes two submissions duplicates (see ``Backend.enqueue``).
     dedup_key: str | None = None
+    #: Seconds from now (the backend's clock) until the task is due (``enqueue(delay=)``):
+    #: it is SCHEDULED until then. None: due at once. Every task of a batch has the same.
+    delay_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

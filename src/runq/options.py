@@ -8,9 +8,10 @@ import inspect
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from runq.exceptions import ConfigError
@@ -24,6 +25,7 @@ __all__ = [
     "as_id_list",
     "call_arguments",
     "check_name",
+    "delay_from",
     "is_task_id",
     "keyword_arguments",
     "new_task_id",
@@ -137,6 +139,11 @@ class TaskOptions:
     name: str | None = None
     on_duplicate: str = "parallel"
     seed: int | None = None
+    #: Seconds until the task is due (from ``delay=`` or ``at=``); None: at once.
+    delay_s: float | None = None
+    #: Seconds a finished task is kept (``result_ttl=``; ``failure_ttl=`` for a failed one).
+    result_ttl_s: float | None = None
+    failure_ttl_s: float | None = None
 
     @classmethod
     def build(cls, **options: Any) -> TaskOptions:
@@ -161,6 +168,8 @@ class TaskOptions:
             "name": self.name,
             "on_duplicate": self.on_duplicate,
             "seed": self.seed,
+            **({} if self.result_ttl_s is None else {"result_ttl": self.result_ttl_s}),
+            **({} if self.failure_ttl_s is None else {"failure_ttl": self.failure_ttl_s}),
         }
 
 
@@ -175,6 +184,10 @@ def _checked(
     name: str | None = None,
     on_duplicate: str = "parallel",
     seed: int | None = None,
+    delay: float | timedelta | None = None,
+    at: datetime | float | None = None,
+    result_ttl: float | timedelta | None = None,
+    failure_ttl: float | timedelta | None = None,
 ) -> TaskOptions:
     """``TaskOptions.build`` once the option names are known to be valid."""
     queue = check_name("queue", "default" if queue is None else queue)
@@ -211,7 +224,36 @@ def _checked(
         name=name,
         on_duplicate=on_duplicate,
         seed=seed,
+        delay_s=delay_from(delay, at),
+        result_ttl_s=seconds("result_ttl", result_ttl),
+        failure_ttl_s=seconds("failure_ttl", failure_ttl),
     )
+
+
+def delay_from(delay: float | timedelta | None, at: datetime | float | None) -> float | None:
+    """Seconds from now until a task given ``delay`` (seconds or timedelta, >= 0) or ``at`` (a
+    datetime — naive means local time — or seconds since the epoch) is due; None when it is
+    due at once (no delay, 0, or a time in the past)."""
+    if delay is not None and at is not None:
+        raise ConfigError("give delay or at, not both")
+    if at is not None:
+        if isinstance(at, datetime):
+            when = at.timestamp()
+        elif isinstance(at, int | float) and not isinstance(at, bool) and math.isfinite(at):
+            when = float(at)
+        else:
+            raise ConfigError(f"at must be a datetime or seconds since the epoch, got {at!r}")
+        left = when - time.time()
+        return left if left > 0 else None
+    if delay is None:
+        return None
+    if isinstance(delay, timedelta):
+        delay = delay.total_seconds()
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not math.isfinite(delay):
+        raise ConfigError(f"delay must be seconds (a number or timedelta), got {delay!r}")
+    if delay < 0:
+        raise ConfigError(f"delay must be >= 0 seconds, got {delay!r}")
+    return float(delay) if delay > 0 else None
 
 
 #: The options ``TaskOptions.build`` takes (``enqueue``'s keyword options).

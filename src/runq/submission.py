@@ -87,6 +87,11 @@ class Submitter:
         deps = tuple(as_id_list(depends_on, "depends_on"))
         options = opts.to_json()
         dedup = opts.on_duplicate != "parallel"
+        if dedup and opts.delay_s is not None:
+            raise ConfigError(
+                f"on_duplicate={opts.on_duplicate!r} cannot be combined with a delay: a "
+                "duplicate policy already decides when the task is queued"
+            )
         if dedup and deps:
             raise ConfigError(
                 f"on_duplicate={opts.on_duplicate!r} cannot be combined with depends_on: "
@@ -108,7 +113,14 @@ class Submitter:
             task_options = {**options, "seed": self._task_seed(opts.seed)} if seeded else options
             tasks.append(
                 NewTask(
-                    task_id, opts.queue, payload, task_options, deps, blobs=values, dedup_key=key
+                    task_id,
+                    opts.queue,
+                    payload,
+                    task_options,
+                    deps,
+                    blobs=values,
+                    dedup_key=key,
+                    delay_s=opts.delay_s,
                 )
             )
         return tasks

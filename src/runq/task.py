@@ -52,6 +52,8 @@ CALL_OPTIONS = frozenset(
         "seed",
         "depends_on",
         "controller",
+        "result_ttl",
+        "failure_ttl",
     }
 )
 
@@ -209,8 +211,14 @@ class Task(Generic[P, R]):
     ) -> TaskRef[R]:
         """Submit ``self(*args, **kwargs)``; ``options`` (any of ``queue``, ``timeout``,
         ``on_duplicate``, ``retries``, ``retry_on``, ``retry_backoff``, ``separate_process``,
-        ``seed``, ``depends_on``, ``controller``) override the decorator's."""
-        _check_names(options, CALL_OPTIONS, "apply_async")
+        ``seed``, ``depends_on``, ``controller``, ``result_ttl``, ``failure_ttl``) override
+        the decorator's. ``countdown=`` (seconds or timedelta) or ``eta=`` (a datetime or
+        seconds since the epoch) make it SCHEDULED until then, as Celery's do."""
+        _check_names(options, CALL_OPTIONS | {"countdown", "eta"}, "apply_async")
+        if "countdown" in options:  # Celery's names for delay= and at=
+            options["delay"] = options.pop("countdown")
+        if "eta" in options:
+            options["at"] = options.pop("eta")
         controller = options.pop("controller", None) or self.controller
         merged = {**self.options, **_validated(options)}
         return self._submit(tuple(args), dict(kwargs or {}), merged, controller)

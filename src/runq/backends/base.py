@@ -73,7 +73,11 @@ class Backend(Primitives):
         - IMPOSSIBLE if any dependency is ERROR/CANCELLED/DIED/TIMEOUT/IMPOSSIBLE;
         - DEFERRED if some dependency is not yet COMPLETE (it is recorded as a dependant of
           each such dependency, and queued when the last one COMPLETEs);
-        - PENDING otherwise, pushed to the tail of its queue (batch order kept).
+        - PENDING otherwise, pushed to the tail of its queue (batch order kept);
+        - SCHEDULED instead of PENDING or DEFERRED when the batch has a ``delay_s`` (one for
+          the whole batch): due ``delay_s`` seconds from now on the backend's clock, it waits
+          outside any queue (waking the workers of its queue so that they learn the new due
+          time) until ``promote_due`` moves it.
         A dependency may name a task earlier in the same batch.
 
         Duplicate policies: a task with a ``dedup_key`` (its ``options["on_duplicate"]`` is
@@ -157,7 +161,7 @@ class Backend(Primitives):
     # ------------------------------------------------------------------ controller transitions
     # Tasks (``tasks.py``).
     def cancel_queued(self, ids: Sequence[str]) -> list[TaskStatus]:
-        """PENDING or DEFERRED tasks among ``ids`` become CANCELLED (finished time set),
+        """PENDING, DEFERRED or SCHEDULED tasks among ``ids`` become CANCELLED (finished time set),
         leave their queue, and their dependants become IMPOSSIBLE transitively. Other tasks are
         left as they are. Returns each task's status *before* the call (MISSING if unknown)."""
         checks.check_ids(ids)

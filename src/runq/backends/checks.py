@@ -136,6 +136,27 @@ def check_new_tasks(tasks: Sequence[NewTask]) -> None:
                 raise ConfigError(f"task {task.id!r}: a duplicate policy excludes depends_on")
         if task.blobs:
             check_blobs(task.blobs)
+    if tasks:
+        _check_delay(tasks)
+
+
+def _check_delay(tasks: Sequence[NewTask]) -> None:
+    """A batch shares one ``delay_s`` (None, or finite seconds > 0), and a delayed task has
+    no duplicate policy (the policy decides when a task is queued, as the delay does)."""
+    delay = tasks[0].delay_s
+    if delay is None:
+        if any(t.delay_s is not None for t in tasks):
+            raise ConfigError("the tasks of one enqueue must share one delay")
+        return
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not math.isfinite(delay):
+        raise ConfigError(f"delay must be a finite number of seconds, got {delay!r}")
+    if delay <= 0:
+        raise ConfigError(f"delay must be > 0 seconds, got {delay!r}")
+    for task in tasks:
+        if task.delay_s != delay:
+            raise ConfigError("the tasks of one enqueue must share one delay")
+        if task.dedup_key is not None:
+            raise ConfigError(f"task {task.id!r}: a duplicate policy excludes a delay")
 
 
 def _check_options(task_id: str, options: dict[str, Any]) -> None:

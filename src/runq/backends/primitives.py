@@ -155,7 +155,8 @@ class Primitives(ABC):
     @abstractmethod
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         """Block until a task may have been pushed to one of ``queues`` (or a message sent to
-        this worker), or ``timeout_s`` passed. May return early; the caller claims again.
+        this worker, or a task SCHEDULED — the next due time may be earlier: the caller asks
+        ``promote_due``), or ``timeout_s`` passed. May return early; the caller claims again.
         A push must wake a waiting worker within milliseconds."""
         ...
 
@@ -240,8 +241,11 @@ class Primitives(ABC):
     # Delayed retries, manual retry (MOVED) and the retry chain (``retries.py``).
     @abstractmethod
     def promote_due(self) -> float | None:
-        """Push every delayed task that is due to the head of its queue, the earliest due
-        first (waking workers).
+        """Move the delayed tasks that are due (at most 1,000 a call; the earliest due first),
+        atomically, whoever calls it first (any worker or controller; nothing is lost or
+        moved twice): a delayed retry (PENDING) goes to the HEAD of its queue; a SCHEDULED
+        task becomes IMPOSSIBLE (its dependants too) if a dependency failed, DEFERRED if one
+        is not yet COMPLETE, else PENDING at the TAIL of its queue. Workers are woken.
         Returns the due time of the next delayed task still waiting, or None."""
         ...
 

@@ -66,6 +66,7 @@ from runq.worker.messages import MessageHandler
 from runq.worker.process_runner import ProcessRunner
 from runq.worker.retrying import BackendRetry, GiveUp, StopRequests
 from runq.worker.tasks import OWNER_GONE, Killed, TaskHandler
+from runq.worker.timers import Timers
 
 __all__ = ["Worker"]
 
@@ -138,6 +139,7 @@ class Worker:
         self.idle_since = self.started
         self.envir: dict[str, Any] = {}
         self.messages = MessageHandler(self)
+        self.timers = Timers(lambda: self.backend, self.retrying)
 
     def _connect(self) -> Backend:
         return connect(
@@ -288,7 +290,11 @@ class Worker:
                     if task is None:
                         return f"idle for {self.timeout_idle:g} s"
                     continue
-                self._wait_for_work(() if paused else queues, self._idle_wait_s(self.idle_since))
+                wait_s = self._idle_wait_s(self.idle_since)
+                due_s = self.timers.tick()
+                if due_s is not None:
+                    wait_s = max(min(wait_s, due_s), 0.001)
+                self._wait_for_work(() if paused else queues, wait_s)
                 if self.stops.level:
                     return "stopped by signal"
                 self._check_control(None)  # killed, or the owner gone: before claiming

@@ -51,7 +51,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:hb``                    zset    worker id -> heartbeat deadline (heartbeat.lua)
 ``runq:{ns}:w:kill``                hash    worker id -> '1': asked to exit at once
 ``runq:{ns}:w:cancel``              hash    worker id -> the task it is asked to stop
-``runq:{ns}:delayed``               zset    task id -> due time of its delayed retry
+``runq:{ns}:delayed``               zset    task id -> due time of its delayed retry, or of a
+                                            SCHEDULED task (``enqueue(delay=)``)
 ``runq:{ns}:moved_to``              hash    task id -> the id it was retried as (MOVED)
 ``runq:{ns}:moved_from``            hash    task id -> the id it is a retry of
 ``runq:{ns}:log:<worker>``          list    the worker's last 100,000 log events, each

@@ -38,12 +38,18 @@ from runq.backends.redis.replies import decode_status, text
 from runq.exceptions import BackendError
 from runq.models import NewTask, TaskStatus
 
-__all__ = ["ENQUEUE_CHUNK", "STAGE_LEASE_S", "BatchRows", "RedisStaging"]
+__all__ = ["ENQUEUE_CHUNK", "STAGE_LEASE_S", "BatchRows", "RedisStaging", "delay_arg"]
 
 #: Tasks per script call (staging chunk); a batch up to this size is one ``enqueue.lua`` call.
 ENQUEUE_CHUNK = 10_000
 #: How long a staged batch lives without a new chunk or its commit.
 STAGE_LEASE_S = 60.0
+
+
+def delay_arg(tasks: Sequence[NewTask]) -> str:
+    """The batch's delay as the enqueue scripts take it ('' for none; one per batch)."""
+    delay = tasks[0].delay_s
+    return "" if delay is None else repr(float(delay))
 
 
 class BatchRows:
@@ -84,14 +90,17 @@ class RedisStaging(RedisCore):
         try:
             for first in range(0, len(tasks), ENQUEUE_CHUNK):
                 self._stage(batch, tasks, rows, first)
-            reply = self._eval("enqueue_commit", self._k.stage(batch), queues, [batch, len(tasks)])
+            keys = [*self._k.stage(batch), self._k.key("delayed")]
+            args = [batch, len(tasks), delay_arg(tasks)]
+            reply = self._eval("enqueue_commit", keys, queues, args)
         except BaseException:
             with contextlib.suppress(Exception):  # else its lease lapses: cleaned up later
                 self._clean_stage(batch, abandon=True)
             raise
         with contextlib.suppress(BackendError):  # the batch is in; its reservations go later
             self._clean_stage(batch)
-        out = [TaskStatus.PENDING] * len(tasks)
+        initial = TaskStatus.PENDING if tasks[0].delay_s is None else TaskStatus.SCHEDULED
+        out = [initial] * len(tasks)
         for i, raw in zip(rows.special(), reply, strict=True):
             out[i] = decode_status(raw)
         return out

@@ -26,7 +26,7 @@ from runq.backends.redis.blobs import with_blobs
 from runq.backends.redis.connection import MAX_BLOCK_S
 from runq.backends.redis.errors import blpop_or_return, translated
 from runq.backends.redis.replies import STATUS, decode_status
-from runq.backends.redis.staging import ENQUEUE_CHUNK, BatchRows, RedisStaging
+from runq.backends.redis.staging import ENQUEUE_CHUNK, BatchRows, RedisStaging, delay_arg
 from runq.models import ClaimedTask, NewTask, TaskStatus
 
 __all__ = ["RedisTasks"]
@@ -61,11 +61,11 @@ class RedisTasks(RedisStaging):
     def _enqueue_one_call(
         self, tasks: Sequence[NewTask], rows: BatchRows, queues: list[str]
     ) -> list[TaskStatus]:
-        args: list[Any] = [len(tasks)]
+        args: list[Any] = [len(tasks), delay_arg(tasks)]
         for i, task in enumerate(tasks):
             args += (task.id, task.queue, rows.options[i], task.payload, rows.deps[i])
             args.append(rows.dedup[i])
-        keys = self._k.store
+        keys = [*self._k.store, self._k.key("delayed")]
         reply = with_blobs(
             self._stored, tasks, lambda blobs: self._eval("enqueue", keys, queues, args + blobs)
         )

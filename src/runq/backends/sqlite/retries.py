@@ -1,14 +1,17 @@
 """Retries on SQLite: delayed retries, manual retry (MOVED) and the moves ``resolve`` and
 ``chain`` follow (``base.Backend``'s "retries" section).
 
-Tables (``schema.sql``): ``delayed`` (PENDING tasks waiting for a retry, with their due time;
-they have no ``queue_entries`` row until ``promote_due`` pushes them), ``moves`` (old id ->
+Tables (``schema.sql``): ``delayed`` (PENDING tasks waiting for a retry and SCHEDULED tasks,
+with their due time; they have no ``queue_entries`` row until ``promote_due`` pushes them: a
+retry to the head of its queue, a SCHEDULED task to the tail), ``moves`` (old id ->
 new id of a manual retry). Each transition is one ``BEGIN IMMEDIATE`` transaction; when
 nothing is due, ``promote_due`` is answered by a read without the write lock.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -44,9 +47,12 @@ class SqliteRetries(SqliteCore):
         with self._write() as conn:
             now = time.time()
             due = conn.execute(sql.DELAY_DUE, (ns, now)).fetchall()
-            conn.execute(sql.DELAY_DROP, (ns, now))
-            live = [(queue, tid) for tid, queue, status in due if status == "PENDING"]
-            push(conn, ns, live, head=True)
+            conn.execute(sql.DELAY_DROP, (ns, ids_json([row[0] for row in due])))
+            retried = [(queue, tid) for tid, queue, status in due if status == "PENDING"]
+            push(conn, ns, retried, head=True)
+            scheduled = [tid for tid, _, status in due if status == "SCHEDULED"]
+            queue_of = {tid: queue for tid, queue, _ in due}
+            push(conn, ns, [(queue_of[t], t) for t in _come_due(conn, ns, scheduled, now)])
             (nxt,) = conn.execute(sql.DELAY_NEXT, (ns,)).fetchone()
         return None if nxt is None else float(nxt)
 
@@ -84,6 +90,24 @@ class SqliteRetries(SqliteCore):
     def _retry_at(self, task_id: str) -> float | None:
         rows = self._fetchall(sql.DELAY_OF, (self.namespace, task_id))
         return float(rows[0][0]) if rows else None
+
+
+def _come_due(conn: sqlite3.Connection, ns: str, ids: list[str], now: float) -> list[str]:
+    """SCHEDULED tasks whose time came, in due order: IMPOSSIBLE (their dependants too) if a
+    dependency failed, DEFERRED if one is not yet COMPLETE, else PENDING. Answers the PENDING
+    ones, for the caller to push to the tail of their queues."""
+    ready = []
+    for tid in ids:
+        _, failed, other = conn.execute(sql.DEPS_STATE, (ns, tid)).fetchone()
+        if failed:
+            conn.execute(sql.SET_IMPOSSIBLE, (ns, tid, now))
+            conn.execute(sql.MAKE_IMPOSSIBLE, (ns, json.dumps([tid]), now))
+        elif other:
+            conn.execute(sql.SET_STATUS, (ns, tid, TaskStatus.DEFERRED.value))
+        else:
+            conn.execute(sql.SET_STATUS, (ns, tid, TaskStatus.PENDING.value))
+            ready.append(tid)
+    return ready
 
 
 def _check_sources(ns: str, rows: list[Any]) -> None:

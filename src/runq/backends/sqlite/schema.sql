@@ -182,7 +182,8 @@ CREATE TABLE IF NOT EXISTS worker_requests (
     PRIMARY KEY (ns, worker_id)
 ) WITHOUT ROWID;
 
--- PENDING tasks waiting for a delayed retry (retry_on), with their due time.
+-- PENDING tasks waiting for a delayed retry (retry_on) and SCHEDULED tasks (delay=), with
+-- their due time.
 CREATE TABLE IF NOT EXISTS delayed (
     ns      TEXT NOT NULL,
     task_id TEXT NOT NULL,

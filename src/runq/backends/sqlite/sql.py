@@ -86,7 +86,7 @@ SELECT d.dep, d.task FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.d
 CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task ORDER BY t.seq"""
 COUNT_UNFINISHED = """
 SELECT count(*) FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING')"""
+WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING', 'SCHEDULED')"""
 PAYLOADS = """
 SELECT t.payload FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 ORDER BY j.key"""
@@ -108,20 +108,22 @@ LEFT JOIN tasks dt ON dt.ns = d.ns AND dt.id = d.dep AND dt.status != 'COMPLETE'
 WHERE t.ns = ? AND t.status = 'DEFERRED' ORDER BY t.seq, d.pos"""
 CANCEL = """
 UPDATE tasks SET status = 'CANCELLED', finished = ?3
-WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)) AND +status IN ('PENDING', 'DEFERRED')"""
+WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))
+  AND +status IN ('PENDING', 'DEFERRED', 'SCHEDULED')"""
 DELETE_TASKS = "DELETE FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))"
 DELETE_DEPS_OF = "DELETE FROM deps WHERE ns = ?1 AND task IN (SELECT value FROM json_each(?2))"
-# Every DEFERRED task downstream of the roots ?2 (a JSON array) becomes IMPOSSIBLE.
+# Every DEFERRED or SCHEDULED task downstream of the roots ?2 (a JSON array) becomes
+# IMPOSSIBLE (a SCHEDULED one's ``delayed`` row is dropped when it comes due).
 MAKE_IMPOSSIBLE = """
 WITH RECURSIVE doomed(id) AS (
     SELECT value FROM json_each(?2)
     UNION
     SELECT d.task FROM doomed
     CROSS JOIN deps d ON d.ns = ?1 AND d.dep = doomed.id
-    CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task AND +t.status = 'DEFERRED'
+    CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task AND +t.status IN ('DEFERRED', 'SCHEDULED')
 )
 UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3
-WHERE ns = ?1 AND id IN (SELECT id FROM doomed) AND +status = 'DEFERRED'"""
+WHERE ns = ?1 AND id IN (SELECT id FROM doomed) AND +status IN ('DEFERRED', 'SCHEDULED')"""
 HAS_DEPENDANTS = "SELECT 1 FROM deps WHERE ns = ? AND dep = ? LIMIT 1"
 # DEFERRED dependants of ?2 whose dependencies are now all COMPLETE (or deleted).
 RELEASABLE = """
@@ -252,8 +254,18 @@ DELAY_NEXT = "SELECT min(due) FROM delayed WHERE ns = ?"
 DELAY_DUE = """
 SELECT d.task_id, t.queue, t.status FROM delayed d
 LEFT JOIN tasks t ON t.ns = d.ns AND t.id = d.task_id
-WHERE d.ns = ? AND d.due <= ? ORDER BY d.due"""
-DELAY_DROP = "DELETE FROM delayed WHERE ns = ? AND due <= ?"
+WHERE d.ns = ? AND d.due <= ? ORDER BY d.due LIMIT 1000"""
+DELAY_DROP = "DELETE FROM delayed WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"
+#: The dependencies of a SCHEDULED task that came due: (COMPLETE ones, failed ones, others);
+#: a deleted dependency counts as COMPLETE (as for a DEFERRED task's release).
+DEPS_STATE = """
+SELECT sum(t.status = 'COMPLETE'),
+       sum(t.status IN ('ERROR', 'CANCELLED', 'DIED', 'TIMEOUT', 'IMPOSSIBLE')),
+       sum(t.status NOT IN ('COMPLETE', 'ERROR', 'CANCELLED', 'DIED', 'TIMEOUT', 'IMPOSSIBLE'))
+FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.dep
+WHERE d.ns = ? AND d.task = ?"""
+SET_STATUS = "UPDATE tasks SET status = ?3 WHERE ns = ?1 AND id = ?2"
+SET_IMPOSSIBLE = "UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3 WHERE ns = ?1 AND id = ?2"
 DELAY_OF = "SELECT due FROM delayed WHERE ns = ? AND task_id = ?"
 RETRY_SOURCES = """
 SELECT j.value, t.status, t.queue, t.options, t.payload FROM json_each(?2) j

@@ -32,6 +32,7 @@ __all__ = ["SqliteTasks"]
 
 _PENDING, _DEFERRED, _COMPLETE = TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.COMPLETE
 _IMPOSSIBLE, _DISCARDED = TaskStatus.IMPOSSIBLE, TaskStatus.DISCARDED
+_SCHEDULED = TaskStatus.SCHEDULED
 #: The log event of a finished task (every other finished status logs TASK_ERROR).
 _FINISH_EVENT = {TaskStatus.COMPLETE: "TASK_COMPLETE", TaskStatus.CANCELLED: "TASK_CANCEL"}
 
@@ -48,6 +49,17 @@ class SqliteTasks(SqliteCore):
             statuses = _initial_statuses(tasks, dep_status)
             if any(t.dedup_key is not None for t in tasks):
                 statuses = dedup.admit(conn, ns, tasks, statuses)
+            delay = tasks[0].delay_s  # one per batch: checks.check_new_tasks
+            if delay is not None:
+                statuses = [_SCHEDULED if s in (_PENDING, _DEFERRED) else s for s in statuses]
+                conn.executemany(
+                    sql.DELAY_SET,
+                    (
+                        (ns, t.id, now + delay)
+                        for t, st in zip(tasks, statuses, strict=True)
+                        if st is _SCHEDULED
+                    ),
+                )
             conn.executemany(
                 sql.TASK_INSERT,
                 (
@@ -114,7 +126,7 @@ class SqliteTasks(SqliteCore):
         ns = self.namespace
         with self._write() as conn:
             before = [decode_status(r[0]) for r in conn.execute(sql.STATUS, (ns, ids_json(ids)))]
-            queued = (TaskStatus.PENDING, TaskStatus.DEFERRED)
+            queued = (TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.SCHEDULED)
             targets = distinct([i for i, s in zip(ids, before, strict=True) if s in queued])
             self._cancel(conn, targets)
         return before
@@ -127,7 +139,7 @@ class SqliteTasks(SqliteCore):
         return len(targets)
 
     def _cancel(self, conn: sqlite3.Connection, targets: list[str]) -> None:
-        """PENDING/DEFERRED ``targets`` become CANCELLED, leave their queue, and their
+        """PENDING/DEFERRED/SCHEDULED ``targets`` become CANCELLED, leave their queue, and their
         dependants become IMPOSSIBLE."""
         if targets:
             params = (self.namespace, ids_json(targets), time.time())
@@ -259,15 +271,19 @@ class SqliteTasks(SqliteCore):
         return True
 
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
-        self._poll(lambda: self._can_claim(worker_id, queues), timeout_s)
+        (due,) = self._fetchall(sql.DELAY_NEXT, (self.namespace,))[0]
+        self._poll(lambda: self._can_claim(worker_id, queues, due), timeout_s)
 
-    def _can_claim(self, worker_id: str, queues: Sequence[str]) -> bool:
-        """Whether a message waits for the worker or a task in one of ``queues`` (one read)."""
+    def _can_claim(self, worker_id: str, queues: Sequence[str], due: float | None) -> bool:
+        """Whether a message waits for the worker, a task in one of ``queues``, or the next
+        due time of the delayed tasks is no longer ``due`` (one read)."""
         ns = self.namespace
         with self._read() as conn:
             if has_message(conn, ns, worker_id):
                 return True
-            return conn.execute(sql.WORK_READY, (ns, ids_json(queues))).fetchone() is not None
+            if conn.execute(sql.WORK_READY, (ns, ids_json(queues))).fetchone() is not None:
+                return True
+            return bool(conn.execute(sql.DELAY_NEXT, (ns,)).fetchone()[0] != due)
 
     def _work_ready(self, queues: Sequence[str]) -> bool:
         return bool(self._fetchall(sql.WORK_READY, (self.namespace, ids_json(queues))))

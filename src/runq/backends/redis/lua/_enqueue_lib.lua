@@ -140,3 +140,24 @@ local function reveal(ids, st, names, qmap, t)
     end
   end
 end
+
+-- With a delay (seconds, '' for none): the tasks whose status `st` is PENDING or DEFERRED become
+-- SCHEDULED, due `delay` seconds after `t` in the zset `delayed`, and each queue of the batch
+-- gets one wake token (its idle workers then ask promote_due for the next due time). Call it
+-- before reveal (which then pushes none of them).
+local function schedule(delayed, delay, ids, st, names, qmap, t)
+  if delay == '' then return end
+  local due, z, woken = string.format('%.6f', tonumber(t) + tonumber(delay)), {}, {}
+  for i = 1, #ids do
+    if st[i] == 'PENDING' or st[i] == 'DEFERRED' then
+      st[i] = 'SCHEDULED'
+      z[#z + 1] = due
+      z[#z + 1] = ids[i]
+      if not woken[names[i]] then
+        woken[names[i]] = true
+        wake(qmap[names[i]][2], 1)
+      end
+    end
+  end
+  chunked('ZADD', delayed, z)
+end

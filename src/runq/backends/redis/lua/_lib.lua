@@ -234,15 +234,17 @@ local function list_remove(key, ids, n)
   if #keep > 0 then chunked('RPUSH', key, keep) end
 end
 
--- the DEFERRED dependants among `children` make IMPOSSIBLE, transitively (breadth first);
--- their ids are appended to `announced`
+-- the DEFERRED (or SCHEDULED: their delayed entry is dropped when due) dependants among
+-- `children` make IMPOSSIBLE, transitively (breadth first); their ids are appended to
+-- `announced`
 local function make_impossible(children, t, announced)
   local todo, i = {}, 1
   for _, d in ipairs(children) do todo[#todo + 1] = d end
   while i <= #todo do
     local d = todo[i]
     i = i + 1
-    if redis.call('HGET', K.status, d) == 'DEFERRED' then
+    local ds = redis.call('HGET', K.status, d)
+    if ds == 'DEFERRED' or ds == 'SCHEDULED' then
       redis.call('HSET', K.status, d, 'IMPOSSIBLE')
       redis.call('HSET', K.finished, d, t)
       redis.call('HDEL', K.waiting, d)

@@ -1,7 +1,8 @@
 -- cancel.lua: cancel_queued and remove_from_queue. The chosen tasks leave their queue and
 -- become CANCELLED (finished time set); their DEFERRED dependants become IMPOSSIBLE,
 -- transitively; every id that finished is published on the done channel.
---   mode 'cancel': PENDING and DEFERRED tasks are chosen; answers each status before the call.
+--   mode 'cancel': PENDING, DEFERRED and SCHEDULED tasks are chosen (a SCHEDULED one's
+--                  delayed entry is dropped by promote_due.lua when due); answers each status before the call.
 --   mode 'remove': PENDING tasks are chosen (only those of one queue if ARGV[4] = '1');
 --                  answers how many were removed.
 --
@@ -23,7 +24,8 @@ local queue_of = hmget(K.queue, ids)
 local chosen, taken, groups = {}, {}, queue_groups()
 for i, id in ipairs(ids) do
   local st = before[i]
-  local take = st == 'PENDING' or (mode == 'cancel' and st == 'DEFERRED')
+  local take = st == 'PENDING'
+    or (mode == 'cancel' and (st == 'DEFERRED' or st == 'SCHEDULED'))
   if take and st == 'PENDING' and only and queue_of[i] ~= only_name then take = false end
   if take and not taken[id] then
     taken[id] = true

@@ -16,12 +16,17 @@
 -- in the same call (see _store_lib.lua). Everything is validated before the first write, so a
 -- refused batch leaves nothing behind.
 --
+-- With a delay (ARGV[4]), a task that would be PENDING or DEFERRED is SCHEDULED instead: it
+-- waits in the delayed zset, due `delay` seconds from now, for promote_due.lua, and one wake
+-- token per queue of the batch lets idle workers learn the new due time.
+--
 -- KEYS[1..S]      the static keys (see _lib.lua)
 -- KEYS[S+1..S+5]  the store keys (see _store_lib.lua)
--- KEYS[S+6..]     pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
+-- KEYS[S+6]       runq:{ns}:delayed (zset: task id -> due time)
+-- KEYS[S+7..]     pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
--- ARGV[3]      number of tasks n
--- ARGV[4..]    6 values per task: id, queue name, options JSON, payload, dependency ids
+-- ARGV[3]      number of tasks n  ARGV[4] delay in seconds ('' for none)
+-- ARGV[5..]    6 values per task: id, queue name, options JSON, payload, dependency ids
 --              joined by '\n' ('' for none), policy '\n' duplicate key ('' for none)
 -- then         m, the number of distinct values, and m triples (hash, kind, bytes or size)
 --              with kind 'b' (bytes), 'o' (offloaded) or 'k' (known to be stored: no bytes)
@@ -33,7 +38,7 @@
 -- again with its bytes).
 
 local n = tonumber(ARGV[3])
-local function arg(i, field) return ARGV[3 + (i - 1) * 6 + field] end
+local function arg(i, field) return ARGV[4 + (i - 1) * 6 + field] end
 
 -- the batch's ids and queue names, or an error answer
 local function read_batch(qmap)
@@ -77,10 +82,11 @@ local function decide(ids, plan, adm, deps)
 end
 
 local S = store_keys(NSTATIC + 1)
-local qmap = queue_map(NSTATIC + 1 + NSTORE)
+local DELAYED = KEYS[NSTATIC + 1 + NSTORE]
+local qmap = queue_map(NSTATIC + 2 + NSTORE)
 local ids, names, err = read_batch(qmap)
 if err then return err end
-local blobs_at = 4 + 6 * n
+local blobs_at = 5 + 6 * n
 local nblobs = tonumber(ARGV[blobs_at])
 local tags_at = blobs_at + 1 + 3 * nblobs
 local absent = store_missing(S, blobs_at + 1, nblobs)
@@ -104,6 +110,8 @@ for i = 0, tonumber(ARGV[tags_at]) - 1 do
   store_tag(S, ARGV[tags_at + 1 + 2 * i], id_list(ARGV[tags_at + 2 + 2 * i]))
 end
 plan_write(plan)
-reveal(ids, statuses, names, qmap, now())
+local t = now()
+schedule(DELAYED, ARGV[4], ids, statuses, names, qmap, t)
+reveal(ids, statuses, names, qmap, t)
 dedup_write(adm)
 return statuses

@@ -8,11 +8,15 @@
 -- Everything is checked before the first write. The batch is then marked committed (lease
 -- score -1): enqueue_clean.lua drops its reservations.
 --
+-- With a delay (ARGV[5]) the tasks are SCHEDULED as enqueue.lua does (_enqueue_lib.lua).
+--
 -- KEYS[1..S]      the static keys (see _lib.lua)
 -- KEYS[S+1..S+4]  the batch's keys (see enqueue_stage.lua)
--- KEYS[S+5..]     queue pairs for every queue of the batch
+-- KEYS[S+5]       runq:{ns}:delayed (zset: task id -> due time)
+-- KEYS[S+6..]     queue pairs for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      batch id           ARGV[4] number of tasks staged
+-- ARGV[5]      delay in seconds ('' for none)
 -- Answers the statuses of the batch's special tasks (those with dependencies or a duplicate
 -- key), in batch order (every other task is PENDING); or {{'LAPSED', batch id}} (the lease
 -- ran out, or a chunk is missing), {{'UNKNOWN', dependency id}}, {{'NEEDQ', name, ...}}.
@@ -20,7 +24,8 @@
 local bid, n = ARGV[3], tonumber(ARGV[4])
 local B = {ids = KEYS[NSTATIC + 1], runs = KEYS[NSTATIC + 2], special = KEYS[NSTATIC + 3],
            dedup = KEYS[NSTATIC + 4]}
-local qmap = queue_map(NSTATIC + 5)
+local DELAYED = KEYS[NSTATIC + 5]
+local qmap = queue_map(NSTATIC + 6)
 
 if not stage_live(bid, tonumber(now())) or redis.call('LLEN', B.ids) ~= n then
   return fail('LAPSED', bid)
@@ -72,14 +77,17 @@ for r = 1, #runs, 2 do
         local policy, key = string.match(dedup_of[id], '^([^\n]*)\n(.*)$')
         s = dedup_admit(adm, id, key, policy)
       end
-      answer[k] = s
+      answer[k] = i
     end
     if any_wanted and wanted[id] then known[id] = s end
     st[i], names[i] = s, name
   end
 end
 
-reveal(ids, st, names, qmap, now())
+local t = now()
+schedule(DELAYED, ARGV[5], ids, st, names, qmap, t)
+for k, at in pairs(answer) do answer[k] = st[at] end
+reveal(ids, st, names, qmap, t)
 plan_write(plan)
 dedup_write(adm)
 redis.call('ZADD', K.stage_lease, -1, bid)
