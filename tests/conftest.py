@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import runq
-from helpers import RedisServer
+from helpers import RedisClusterServers, RedisServer, url_of
 from runq.backends import Backend, connect
 
 
@@ -22,20 +22,60 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A real Redis Cluster of three masters, started only when a cluster test runs."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 def namespace() -> str:
     """A fresh namespace (queue id) per test."""
     return "t" + uuid.uuid4().hex[:12]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a real backend: an SQLite file in the test's temp dir, or the session's
-    real redis-server. Every behavioural test takes this fixture."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runq.db'}"
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
+    real redis-server; for the modules of ``ON_CLUSTER`` also the session's Redis Cluster
+    (the ``cluster`` variants of every other module are deselected). Every behavioural test
+    takes this fixture."""
+    return url_of(request, tmp_path)
+
+
+#: The modules whose ``backend_url`` tests also run on a Redis Cluster: the suites of the
+#: backend verbs themselves. The property-based and stateful suites hold the backends to the
+#: same answers (the cluster runs the same scripts: a second Redis adds time, not coverage),
+#: the fault suites stop and start one server, and the end-to-end suites run the same verbs.
+ON_CLUSTER = frozenset(
+    {
+        "test_backend_contract",
+        "test_backend_dedup_contract",
+        "test_backend_ops_contract",
+        "test_backend_large_batch",
+        "test_store_contract",
+        "test_cluster",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the ``cluster`` variants of the modules not in ``ON_CLUSTER``."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_cluster = callspec is not None and callspec.params.get("backend_url") == "cluster"
+        module = item.path.stem
+        (dropped if on_cluster and module not in ON_CLUSTER else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture

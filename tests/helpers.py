@@ -141,6 +141,103 @@ class RedisServer:
         self.proc = None
 
 
+# ---------------------------------------------------------------------------- Redis Cluster
+REDIS_CLI = shutil.which("redis-cli") or shutil.which("valkey-cli")
+
+
+def free_cluster_port() -> int:
+    """A free loopback port P whose cluster bus port (P + 10000) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of ports for a cluster node")
+
+
+class RedisClusterServers:
+    """A real Redis Cluster of ``masters`` masters (no replicas) on free loopback ports, each
+    ``redis-server --cluster-enabled yes`` in its own temp dir, joined by
+    ``redis-cli --cluster create``; stopped by pid."""
+
+    def __init__(self, workdir: Path, masters: int = 3, *extra_args: str) -> None:
+        if REDIS_CLI is None:
+            pytest.fail("redis-cli is not installed (apt-get install redis-server)")
+        self.nodes: list[RedisServer] = []
+        for i in range(masters):
+            node = RedisServer(workdir / f"node{i}")
+            node.port = free_cluster_port()
+            node.extra_args = (
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+                *extra_args,
+            )
+            self.nodes.append(node)
+
+    @property
+    def url(self) -> str:
+        """The cluster's URL, naming its first node (the others are discovered)."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/"
+
+    def cli(self, *args: str, timeout: float = 60) -> str:
+        """``redis-cli ARGS`` (the output; a failure fails the test)."""
+        assert REDIS_CLI is not None
+        done = subprocess.run(
+            [REDIS_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if done.returncode != 0:
+            pytest.fail(f"redis-cli {' '.join(args)} failed: {done.stdout} {done.stderr}")
+        return done.stdout
+
+    def node_cli(self, port: int, *args: str) -> str:
+        """One command sent to the node on ``port``."""
+        return self.cli("-h", "127.0.0.1", "-p", str(port), *args)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        self.cli("--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes")
+        self.wait_ok()
+
+    def wait_ok(self, timeout_s: float = 30.0) -> None:
+        """Until every node says ``cluster_state:ok`` with all slots assigned."""
+
+        def ok() -> bool:
+            for node in self.nodes:
+                info = self.node_cli(node.port, "CLUSTER", "INFO")
+                if "cluster_state:ok" not in info or "cluster_slots_ok:16384" not in info:
+                    return False
+            return True
+
+        until(ok, timeout_s, "cluster_state:ok on every node")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def url_of(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of the backend ``request.param`` names: ``sqlite``, ``redis`` or ``cluster``
+    (the session's Redis Cluster: ``tests/contract/conftest.py`` adds it)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runq.db'}"
+    if request.param == "cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
 # ---------------------------------------------------------------------------- the CLI
 def run_cli(
     *args: str, url: str | None = None, timeout: float = 120

@@ -20,8 +20,6 @@ from runq.exceptions import ConfigError
 
 __all__ = ["namespaces"]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
-
 
 def namespaces(url: str | None = None, *, password: _settings.PasswordSource = None) -> list[str]:
     """The namespaces (queue ids) that exist at the backend ``url`` (default: ``$RUNQ_URL``,
@@ -36,7 +34,7 @@ def namespaces(url: str | None = None, *, password: _settings.PasswordSource = N
         from runq.backends import sqlite  # loaded on use, as by ``connect``
 
         return sqlite.namespaces(url)
-    if scheme in _REDIS_SCHEMES:
+    if scheme in _settings.REDIS_SCHEMES:
         from runq.backends import redis  # loaded on use: runq loads redis-py for Redis only
 
         return redis.namespaces(url, password)

@@ -30,6 +30,7 @@ __all__ = [
     "ENV_PASSWORD",
     "ENV_SECRET",
     "ENV_URL",
+    "REDIS_SCHEMES",
     "PasswordSource",
     "SecretSource",
     "Settings",
@@ -50,7 +51,16 @@ SecretSource = bytes | str | Callable[[], bytes | str] | None
 #: A Redis password: a value, or a callable asked for it at each new connection.
 PasswordSource = str | Callable[[], str] | None
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+#: The URL schemes of Redis servers and clusters (``runq.backends.redis``).
+REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "valkey",
+    "valkeys",
+    "redis+cluster",
+    "rediss+cluster",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +144,7 @@ def scrub_environment(environ: MutableMapping[str, str] | None = None) -> None:
 
 
 def _is_redis(url: str) -> bool:
-    return url.split(":", 1)[0].lower() in _REDIS_SCHEMES
+    return url.split(":", 1)[0].lower() in REDIS_SCHEMES
 
 
 def _has_password(url: str) -> bool:

@@ -2,6 +2,8 @@
 
 - ``sqlite:///relative/file.db``, ``sqlite:////absolute/file.db`` (SQLAlchemy's convention)
 - ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS), ``unix:///path/redis.sock``
+- ``redis+cluster://[user:password@]host:port/``, ``rediss+cluster://…`` (TLS): a Redis
+  Cluster, its nodes discovered from the one given
 - no URL: ``RUNQ_URL``, else ``sqlite:///.runq/runq.db`` (created on first use)
 
 URL user info and its redaction: ``runq.urls``.
@@ -15,7 +17,7 @@ from runq.backends.base import SCHEMA_VERSION, Backend
 from runq.backends.checks import check_namespace
 from runq.backends.records import Chain, Control, WorkerRecord
 from runq.exceptions import ConfigError
-from runq.settings import DEFAULT_URL, PasswordSource, resolve_url
+from runq.settings import DEFAULT_URL, REDIS_SCHEMES, PasswordSource, resolve_url
 from runq.urls import redact_url, split_userinfo, userinfo_parts
 
 __all__ = [
@@ -62,7 +64,7 @@ def connect(
         from runq.backends.sqlite import SqliteBackend
 
         return SqliteBackend(url, namespace, check_version=check_version, create=create)
-    if scheme in ("redis", "rediss", "unix", "valkey", "valkeys"):
+    if scheme in REDIS_SCHEMES:
         from runq.backends.redis import RedisBackend
 
         return RedisBackend(url, namespace, check_version=check_version, create=create)
@@ -70,7 +72,7 @@ def connect(
     named = f"scheme {scheme!r} in " if sep and re.fullmatch(_SCHEME, head.lower()) else ""
     raise ConfigError(
         f"unsupported backend URL {named}{redact_url(url)!r}: use sqlite:///file.db, "
-        "redis://host:port/db, rediss://… or unix:///path/redis.sock"
+        "redis://host:port/db, rediss://…, unix:///path/redis.sock or redis+cluster://host:port/"
     )
 
 

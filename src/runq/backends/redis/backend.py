@@ -15,6 +15,7 @@ import redis
 
 from runq.backends.base import SCHEMA_VERSION
 from runq.backends.redis.blobs import StoredHashes
+from runq.backends.redis.cluster import ClusterScriptRunner
 from runq.backends.redis.connection import client
 from runq.backends.redis.errors import backend_error, read_retried, translated
 from runq.backends.redis.inspection import RedisInspection
@@ -63,8 +64,14 @@ class RedisBackend(
         self._k = NamespaceKeys(namespace)
         self._static = self._k.static
         self._head = [self._k.queue_prefix, self._k.done_channel]
-        self._r = client(url, password)
-        self._scripts = ScriptRunner(self._r)
+        try:
+            self._r = client(url, password)
+        except redis.RedisError as exc:  # a cluster's slot map is read at once
+            raise backend_error(exc, self.address) from exc
+        if isinstance(self._r, redis.RedisCluster):  # scripts go to the namespace's master
+            self._scripts = ClusterScriptRunner(self._r, self._k.version)
+        else:
+            self._scripts = ScriptRunner(self._r)
         self._known = {}
         self._lock = threading.Lock()
         self._listener = DoneListener(self._r, self._k.done_channel)
@@ -98,8 +105,7 @@ class RedisBackend(
     # ------------------------------------------------------------------ lifecycle
     @read_retried
     def now(self) -> float:
-        seconds, micros = self._r.time()
-        return seconds + micros / 1e6
+        return self._server_time()
 
     def close(self) -> None:
         self._scripts.close()

@@ -13,6 +13,12 @@
 - Credentials: user and password are taken out of the URL here (``urls.split_userinfo``: a
   raw ``@``, ``/``, ``:``, ``?`` or ``#`` in a password works) and handed to redis-py decoded;
   a callable password is asked again at each new connection (rotating credentials).
+- Redis Cluster (``redis+cluster://``, ``rediss+cluster://``): redis-py's ``RedisCluster``,
+  its nodes discovered from the one given, with the same options on every node's connections.
+  Making it asks the given node for the slot map (``CLUSTER SLOTS``): the one client made with
+  I/O. A cluster has database 0 only. Its own retry is off too; what it still does by itself
+  is follow ``MOVED``/``ASK`` redirections and wait out ``TRYAGAIN`` (a command so answered
+  was not run, so following it is no repeat).
 """
 
 from __future__ import annotations
@@ -27,7 +33,12 @@ from redis.retry import Retry
 from runq.exceptions import ConfigError
 from runq.urls import redact_url, split_userinfo, userinfo_parts
 
-__all__ = ["MAX_BLOCK_S", "client"]
+__all__ = ["CLUSTER_SCHEMES", "MAX_BLOCK_S", "Client", "client", "is_cluster_url"]
+
+#: The URL schemes of a Redis Cluster, and the scheme of one of its nodes.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+#: A client of one Redis server, or of a Redis Cluster.
+Client = redis.Redis | redis.RedisCluster
 
 _CONNECT_TIMEOUT_S = 5.0
 #: The longest blocking call (``BLPOP``); callers may be answered early.
@@ -51,13 +62,22 @@ class _PasswordCallable(redis.CredentialProvider):
         return "_PasswordCallable(***)"
 
 
-def client(url: str, password: str | Callable[[], str] | None = None) -> redis.Redis:
-    """A client (with its thread-safe connection pool) for ``url``; no I/O yet. The password
-    is ``password`` (a value or a callable), else the URL's (``runq.settings`` resolves
-    ``RUNQ_REDIS_PASSWORD`` into ``password``: this module reads no environment)."""
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``)."""
+    return url.partition("://")[0].lower() in CLUSTER_SCHEMES
+
+
+def client(url: str, password: str | Callable[[], str] | None = None) -> Client:
+    """A client (with its thread-safe connection pools) for ``url``; no I/O yet, except for a
+    cluster (its slot map). The password is ``password`` (a value or a callable), else the
+    URL's (``runq.settings`` resolves ``RUNQ_REDIS_PASSWORD`` into ``password``: this module
+    reads no environment)."""
     shown = redact_url(url)
     scheme, sep, rest = url.partition("://")
-    scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme.lower(), scheme.lower())
+    cluster = scheme.lower() in CLUSTER_SCHEMES
+    scheme = {"valkey": "redis", "valkeys": "rediss", **CLUSTER_SCHEMES}.get(
+        scheme.lower(), scheme.lower()
+    )
     bare, userinfo = split_userinfo(scheme + sep + rest)
     username, url_password = userinfo_parts(userinfo) if userinfo is not None else (None, None)
     options: dict[str, Any] = {
@@ -77,9 +97,30 @@ def client(url: str, password: str | Callable[[], str] | None = None) -> redis.R
     else:
         options.update(username=username, password=password or url_password or None)
     try:
+        if cluster:
+            return _cluster(bare, shown, options)
         return redis.Redis.from_url(bare, **options)
+    except ConfigError:
+        raise
     except ValueError as exc:
         # redis-py's text may quote the port or a query name: safe, unless a raw '@' left in
         # the rest of the URL makes part of it possibly a password (see ``redact_url``)
         detail = str(exc) if "@" not in bare else "it cannot be read"
         raise ConfigError(f"invalid Redis URL {shown!r}: {detail}") from None
+
+
+def _cluster(bare: str, shown: str, options: dict[str, Any]) -> redis.RedisCluster:
+    """The cluster client of ``bare`` (a node's URL without user info)."""
+    path = bare.partition("://")[2].partition("?")[0].partition("/")[2].strip("/")
+    if path not in ("", "0"):
+        raise ValueError("a cluster has database 0 only (give redis+cluster://host:port/)")
+    try:
+        return redis.RedisCluster.from_url(bare, **options)
+    except redis.exceptions.RedisClusterException as exc:
+        # redis-py's own class, not a RedisError: no node answered, or it is no cluster
+        if "cluster mode is not enabled" in str(exc).lower():
+            raise ConfigError(
+                f"the Redis server at {shown} is not a Redis Cluster (cluster mode is not "
+                "enabled): use a redis:// URL for it"
+            ) from None
+        raise redis.ConnectionError(str(exc)) from None

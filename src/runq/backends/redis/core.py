@@ -52,7 +52,7 @@ def _chunks(items: Sequence[str], size: int = _READ_CHUNK) -> Iterator[Sequence[
 class RedisCore(Backend):
     """The state and plumbing of ``RedisBackend`` (see the module docstring)."""
 
-    _r: redis.Redis
+    _r: redis.Redis | redis.RedisCluster
     #: The key names of the namespace.
     _k: NamespaceKeys
     #: ``_k.static``: the first ``KEYS`` of every script.
@@ -148,6 +148,12 @@ class RedisCore(Backend):
         flag = "1" if abandon else "0"
         while int(self._eval("enqueue_clean", keys, [], ["clean", batch, _CLEAN_CHUNK, flag])) > 0:
             pass
+
+    def _server_time(self) -> float:
+        """The ``TIME`` of the server holding the namespace (the clock its scripts use; on a
+        cluster, its slot's master)."""
+        seconds, micros = self._scripts.command("TIME")
+        return int(seconds) + int(micros) / 1e6
 
     def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]:
         """``HMGET`` of ``ids`` in each hash, chunked, in one round trip. No MULTI: other

@@ -153,7 +153,9 @@ def read_retried(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate
     return wrapper
 
 
-def blpop_or_return(client: redis.Redis, keys: list[str], block_s: float) -> None:
+def blpop_or_return(
+    client: redis.Redis | redis.RedisCluster, keys: list[str], block_s: float
+) -> None:
     """``BLPOP`` ``keys`` for up to ``block_s`` seconds; return early, without an error, if the
     connection broke meanwhile (the caller looks again, and meets any outage then)."""
     try:

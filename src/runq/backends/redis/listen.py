@@ -11,6 +11,12 @@ since. A thread's first wait (and every wait after the subscription was lost and
 cannot know what happened before, so the caller checks the statuses right after the
 subscription is live (``recheck``), which closes the gap. If the ring has overflowed since a
 thread's last wait, or the connection dropped, the wait returns at once: callers re-check.
+
+On a Redis Cluster the scripts announce with ``SPUBLISH`` and the ear holds an ``SSUBSCRIBE``
+on the master of the namespace's slot (sharded pub/sub). When the slot moves away (a
+resharding, a failover), that master ends the subscription (``sunsubscribe``) or the
+connection breaks: as for a dropped connection, waiters re-check, the slot map is read again and
+the subscription is made anew at the slot's new master.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from collections.abc import Callable, Collection
 
 import redis
 import redis.client
+from redis.crc import key_slot
+
+from runq.backends.redis.cluster import refresh_slots, slot_connection_pool
 
 __all__ = ["DoneListener"]
 
@@ -43,9 +52,20 @@ _ANYTHING: frozenset[str] = frozenset({"\0anything"})  # "the connection dropped
 class DoneListener:
     """Blocks callers until some task id they care about is announced on ``channel``."""
 
-    def __init__(self, client: redis.Redis, channel: str) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster, channel: str) -> None:
         self._client = client
         self._channel = channel
+        sharded = isinstance(client, redis.RedisCluster)
+        #: The reply types of: the subscription's confirmation, an announcement, its end.
+        self._kinds = (
+            ("ssubscribe", "smessage", "sunsubscribe")
+            if sharded
+            else (
+                "subscribe",
+                "message",
+                "unsubscribe",
+            )
+        )
         self._cond = threading.Condition()
         self._ring: deque[tuple[int, frozenset[str]]] = deque(maxlen=_RING)
         self._seq = 0  # sequence number of the newest announcement
@@ -152,15 +172,19 @@ class DoneListener:
 
     def _run(self) -> None:
         backoff_s = 0.05
+        _, announcement, ended = self._kinds
         while not self._stop.is_set():
-            pubsub = redis.client.PubSub(self._client.connection_pool)
+            pubsub = self._pubsub()
             try:
                 self._subscribe(pubsub)
                 backoff_s = 0.05
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=_READ_S)
-                    if message is not None and message.get("type") == "message":
+                    kind = None if message is None else message.get("type")
+                    if message is not None and kind == announcement:
                         self._push(frozenset(message["data"].decode().split("\n")))
+                    elif kind == ended:  # the slot moved away (cluster): subscribe anew
+                        raise redis.ConnectionError("the subscription was ended by the server")
                     elif self._idle():
                         return  # unsubscribe; the next wait starts a new reader
             except Exception:  # lost connection, or close() pulled it away: re-check, retry
@@ -168,10 +192,21 @@ class DoneListener:
                 self._push(_ANYTHING)  # whoever waits must re-check
                 self._stop.wait(backoff_s)
                 backoff_s = min(backoff_s * 2, 2.0)
+                if isinstance(self._client, redis.RedisCluster) and not self._stop.is_set():
+                    with contextlib.suppress(Exception):  # the slot may have moved
+                        refresh_slots(self._client)
             finally:
                 with contextlib.suppress(Exception):
                     pubsub.close()
         self._live.clear()
+
+    def _pubsub(self) -> redis.client.PubSub:
+        """A pub/sub object on the server that gets the announcements (on a cluster: the
+        master of the channel's slot)."""
+        if isinstance(self._client, redis.RedisCluster):
+            slot = key_slot(self._channel.encode())
+            return redis.client.PubSub(slot_connection_pool(self._client, slot))
+        return redis.client.PubSub(self._client.connection_pool)
 
     def _idle(self) -> bool:
         """Whether nobody has waited for a while (then the reader ends, under the lock, so a
@@ -184,11 +219,15 @@ class DoneListener:
             return idle
 
     def _subscribe(self, pubsub: redis.client.PubSub) -> None:
-        pubsub.subscribe(self._channel)
+        confirmed = self._kinds[0]
+        if confirmed == "ssubscribe":
+            pubsub.ssubscribe(self._channel)
+        else:
+            pubsub.subscribe(self._channel)
         deadline = time.monotonic() + _SUBSCRIBE_S
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=_READ_S)
-            if message is not None and message.get("type") == "subscribe":
+            if message is not None and message.get("type") == confirmed:
                 with self._cond:
                     self._epoch += 1
                 self._live.set()

@@ -32,9 +32,8 @@ class RedisLiveness(RedisCore):
 
     @translated
     def detect_lost(self) -> list[str]:
-        seconds, micros = self._r.time()
         raw: list[bytes] = self._r.zrangebyscore(  # type: ignore[assignment]
-            self._k.key("hb"), "-inf", seconds + micros / 1e6
+            self._k.key("hb"), "-inf", self._server_time()
         )
         lapsed = [text(wid) for wid in raw]
         return [w for w in lapsed if self._release(w, "LOST", "heartbeat lapsed", lapsed=True)[0]]

@@ -19,8 +19,9 @@ __all__ = ["namespaces", "stored_namespaces"]
 _SCAN_COUNT = 1000  # keys the server looks at per SCAN call
 
 
-def stored_namespaces(redis_client: redis.Redis) -> list[str]:
-    """The namespaces at the server of ``redis_client``, sorted (redis-py errors pass)."""
+def stored_namespaces(redis_client: redis.Redis | redis.RedisCluster) -> list[str]:
+    """The namespaces at the server of ``redis_client``, sorted (redis-py errors pass); on a
+    cluster, those of every master (``RedisCluster.scan_iter`` scans each one)."""
     pattern = NamespaceKeys("*").version
     head, _, tail = pattern.partition("*")
     found = set()
@@ -34,7 +35,10 @@ def stored_namespaces(redis_client: redis.Redis) -> list[str]:
 
 def namespaces(url: str, password: str | Callable[[], str] | None = None) -> list[str]:
     """The namespaces at the Redis server of ``url``, sorted."""
-    redis_client = client(url, password)
+    try:
+        redis_client = client(url, password)
+    except redis.RedisError as exc:  # a cluster's slot map is read at once
+        raise backend_error(exc, redact_url(url)) from exc
     try:
         return stored_namespaces(redis_client)
     except redis.RedisError as exc:

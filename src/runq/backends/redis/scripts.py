@@ -38,7 +38,7 @@ from typing import Any
 import redis
 from hiredis import pack_command
 
-__all__ = ["SCRIPTS", "ScriptRunner", "source"]
+__all__ = ["SCRIPTS", "ScriptRunner", "sha", "source"]
 
 _TASK_LIBS = ("_lib", "_store_lib")
 _ENQUEUE_LIBS = ("_lib", "_store_lib", "_enqueue_lib")
@@ -81,25 +81,33 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: How every script announces finished tasks; on a cluster, ``SPUBLISH`` (sharded pub/sub).
+PUBLISH_CALL = "redis.call('PUBLISH', CHANNEL,"
+
+
 @functools.cache
-def source(name: str) -> str:
-    """The text registered for script ``name``: its libraries, then ``lua/<name>.lua``."""
+def source(name: str, sharded: bool = False) -> str:
+    """The text registered for script ``name``: its libraries, then ``lua/<name>.lua``; with
+    ``sharded`` (a Redis Cluster), announcements go by sharded pub/sub (``SPUBLISH``)."""
     folder = resources.files("runq.backends.redis").joinpath("lua")
     parts = (*SCRIPTS[name], name)
-    return "\n".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in parts)
+    text = "\n".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in parts)
+    return text.replace(PUBLISH_CALL, "redis.call('SPUBLISH', CHANNEL,") if sharded else text
 
 
 @functools.cache
-def _sha(name: str) -> str:
-    return hashlib.sha1(source(name).encode()).hexdigest()
+def sha(name: str, sharded: bool = False) -> str:
+    """The SHA1 of ``source(name, sharded)`` (what ``EVALSHA`` names)."""
+    return hashlib.sha1(source(name, sharded).encode()).hexdigest()
 
 
 class ScriptRunner:
     """Run the scripts of ``SCRIPTS`` through one dedicated connection (thread-safe)."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._pool = client.connection_pool
-        self._shas = {name: _sha(name) for name in SCRIPTS}
+    def __init__(self, client: redis.Redis | redis.RedisCluster, sharded: bool = False) -> None:
+        self._client = client
+        self._sharded = sharded
+        self._shas = {name: sha(name, sharded) for name in SCRIPTS}
         self._conn: Any = None  # a redis-py Connection (its methods are untyped)
         self._lock = threading.Lock()
 
@@ -109,7 +117,7 @@ class ScriptRunner:
         try:
             return self.command(*command)
         except redis.exceptions.NoScriptError:
-            self.command("SCRIPT", "LOAD", source(name))
+            self.command("SCRIPT", "LOAD", source(name, self._sharded))
             return self.command(*command)
 
     def command(self, *command: Any) -> Any:
@@ -131,10 +139,15 @@ class ScriptRunner:
         if self._conn is not None and self._stale(self._conn):
             self._drop()
         if self._conn is None:
-            conn: Any = self._pool.make_connection()
+            conn: Any = self._new_connection()
             conn.connect()
             self._conn = conn
         return self._conn
+
+    def _new_connection(self) -> Any:
+        """A new connection of the client's pool (not checked out: it is this runner's)."""
+        assert isinstance(self._client, redis.Redis)
+        return self._client.connection_pool.make_connection()
 
     @staticmethod
     def _stale(conn: Any) -> bool:
