@@ -45,6 +45,7 @@ EXPECTED = {
     "namespaces",
     "progress_update",
     "set_default_controller",
+    "sig",
     "task",
     "task_rng",
 }

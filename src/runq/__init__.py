@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it (dynamic version)
 
+from runq.composition import sig
 from runq.config import WorkerConfig
 from runq.context import current_task, progress_update, task_rng
 from runq.controller import Controller
@@ -91,6 +92,7 @@ __all__ = [
     "namespaces",
     "progress_update",
     "set_default_controller",
+    "sig",
     "task",
     "task_rng",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from runq import serialize
+from runq import composition, serialize
 from runq import settings as _settings
 from runq.backends import Backend
 from runq.changes import TaskChanges
@@ -212,6 +212,25 @@ class Controller(TaskInspection, TaskChanges):
                 Call("expr", None, (), {}, expr=expr, env={**base, **row}, retry_on=opts.retry_on)
             )
         return self.submitter.submit(calls, opts, depends_on)
+
+    # ------------------------------------------------------------------ composition
+    def chain(self, *signatures: composition.Signature) -> list[str]:
+        """Submit ``signatures`` as a chain, atomically, and return their ids in order: each
+        task depends on the one before and gets its result as its first argument. A failed
+        task makes the rest IMPOSSIBLE."""
+        return composition.chain(self.submitter, signatures)
+
+    def group(self, *signatures: composition.Signature) -> list[str]:
+        """Submit ``signatures`` as independent tasks, atomically; their ids in order."""
+        return composition.group(self.submitter, signatures)
+
+    def chord(
+        self, header: Sequence[composition.Signature], body: composition.Signature
+    ) -> tuple[list[str], str]:
+        """Submit the ``header`` tasks and ``body``, atomically: ``body`` runs once every
+        header task COMPLETEs and gets the list of their results (header order) as its first
+        argument; it is IMPOSSIBLE if one fails. Answers (header ids, body id)."""
+        return composition.chord(self.submitter, header, body)
 
     # ------------------------------------------------------------------ batched dispatch
     def dispatch(

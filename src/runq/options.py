@@ -20,6 +20,8 @@ __all__ = [
     "DUPLICATE_POLICIES",
     "MAX_RETRIES",
     "OPTION_NAMES",
+    "RESULTS_AS",
+    "RESULTS_FROM",
     "TASK_ID",
     "TaskOptions",
     "as_id_list",
@@ -34,6 +36,12 @@ __all__ = [
 
 DUPLICATE_POLICIES = ("parallel", "discard", "serial", "queue_one")
 
+
+#: Task option set by chains and chords: the ids whose results the task gets as its first
+#: argument, read by the worker just before the call.
+RESULTS_FROM = "results_from"
+#: Task option: "value" (one result is the first argument) or "list" (the list of them).
+RESULTS_AS = "results_as"
 
 #: Every task id runq makes: 32 lowercase hex characters (``new_task_id``).
 TASK_ID = re.compile(r"[0-9a-f]{32}")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
+from runq.composition import Signature
 from runq.context import CurrentTask, current_task
 from runq.defaults import get_default_controller
 from runq.exceptions import ConfigError
@@ -202,6 +203,12 @@ class Task(Generic[P, R]):
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskRef[R]:
         """Submit ``self(*args, **kwargs)`` with the decorator's options."""
         return self._submit(args, kwargs, self.options, self.controller)
+
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature:
+        """A signature of ``self(*args, **kwargs)`` with the decorator's options, for
+        ``ctl.chain``, ``ctl.group`` and ``ctl.chord`` (see ``runq.sig``)."""
+        options = {**self.options, "name": self.name}
+        return Signature(self, tuple(args), dict(kwargs), options)
 
     def apply_async(
         self,

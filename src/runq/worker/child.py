@@ -107,6 +107,7 @@ def _make_runner(codec: Codec, worker_id: str, backend: Backend | None) -> Runne
         runner.retrying = _retrying
     if backend is not None:
         runner.post_progress = functools.partial(_post_progress, backend, codec)
+        runner.fetch_results = functools.partial(_results, backend)
     return runner
 
 
@@ -150,6 +151,13 @@ def _post_progress(backend: Backend, codec: Codec, task_id: str, value: Any) -> 
     sealed = codec.dumps(value, Kind.PROGRESS, task_id, "the progress value")
     with contextlib.suppress(BackendUnavailable):
         backend.progress_set(task_id, sealed)
+
+
+def _results(backend: Backend, ids: list[str]) -> list[tuple[str, bytes | None]]:
+    """The stored outcomes of ``ids``, each followed to its newest retry (``ctl.retry``):
+    (that task's id, its outcome)."""
+    newest = backend.resolve(ids)
+    return list(zip(newest, backend.results(newest), strict=True))
 
 
 def _build_envir(codec: Codec, payload: bytes) -> dict[str, Any]:

@@ -15,6 +15,7 @@ while the backend is unreachable, so an outage never turns into a task's ERROR.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import traceback
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from runq import context
 from runq._blobs import BlobStore, Packed
 from runq.exceptions import PayloadError, PayloadRejected, Retry, TaskError
 from runq.models import ClaimedTask, TaskStatus
-from runq.options import is_task_id
+from runq.options import RESULTS_AS, RESULTS_FROM, is_task_id
 from runq.serialize import Call, Codec, Kind, dumps, loads
 from runq.worker.hooks import HookFailed, Hooks
 from runq.worker.retrying import Retrying
@@ -80,6 +81,9 @@ class Runner:
         self.retrying: Retrying = _call
         #: The worker's hooks (``WorkerConfig.hooks``), called around each task.
         self.hooks = Hooks()
+        #: The stored outcomes of tasks (``Backend.results`` after ``resolve``), for tasks
+        #: that take their dependencies' results (chains, chords); set where a backend is.
+        self.fetch_results: Callable[[list[str]], list[tuple[str, bytes | None]]] | None = None
 
     def run(self, task: ClaimedTask) -> Outcome:
         """``prepare`` then ``execute`` (never raises)."""
@@ -97,9 +101,37 @@ class Runner:
                 call = self.retrying(lambda: blobs.unpack(call, f"task {task.id} payload"))
             if not isinstance(call, Call):
                 raise PayloadError(f"task {task.id} payload is not a runq call")
+            if task.options.get(RESULTS_FROM) is not None:
+                call = self._with_results(task, call)
         except Exception as exc:
             return self._error(task.id, exc)
         return call
+
+    def _with_results(self, task: ClaimedTask, call: Call) -> Call:
+        """``call`` with its dependencies' results as first argument (a chain's previous
+        result, or a chord's list of header results), read from the backend now."""
+        ids = [str(i) for i in task.options[RESULTS_FROM]]
+        fetch = self.fetch_results
+        if fetch is None:
+            raise PayloadError(f"task {task.id} takes results but the worker has no backend")
+        values = []
+        for dep, blob in self.retrying(lambda: fetch(ids)) if ids else []:
+            if blob is None:
+                raise PayloadError(f"task {task.id}: the result of task {dep} is not stored")
+            what = f"result of task {dep}"
+            value = self._unpacked(self.codec.loads(blob, Kind.RESULT, dep, what), what)
+            if isinstance(value, TaskError):
+                raise PayloadError(f"task {task.id}: task {dep} did not complete: {value}")
+            values.append(value)
+        first = values if task.options.get(RESULTS_AS) == "list" else values[0]
+        return dataclasses.replace(call, args=(first, *call.args))
+
+    def _unpacked(self, value: Any, what: str) -> Any:
+        """``value``, fetched from the object store if it was stored there."""
+        if isinstance(value, Packed) and self.blobs is not None:
+            store = self.blobs
+            return self.retrying(lambda: store.unpack(value, what))
+        return value
 
     def execute(self, task: ClaimedTask, call: Call) -> Outcome:
         """Run a prepared call and return its outcome (never raises)."""
