@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import random
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,31 +33,35 @@ class CurrentTask:
         progress_update(value)
 
 
-_state = threading.local()
+#: The running task and its lazily made ``random.Random`` (a list: empty until asked for).
+#: A context variable, not a thread local: the async tasks of one event loop each see their
+#: own (every asyncio task runs in a copy of the context), and ``asyncio.to_thread`` carries it.
+_current: contextvars.ContextVar[tuple[CurrentTask, list[random.Random]] | None] = (
+    contextvars.ContextVar("runq_current_task", default=None)
+)
 
 
 def set_current(task: CurrentTask | None) -> None:
-    """Set (or clear) the task the calling thread is running. Used by the worker's runner."""
-    _state.task = task
-    _state.rng = None
+    """Set (or clear) the task the calling context runs. Used by the worker's runner."""
+    _current.set(None if task is None else (task, []))
 
 
 def current_task() -> CurrentTask | None:
     """The task this code runs in (id, worker id, attempt), or None outside a worker."""
-    task: CurrentTask | None = getattr(_state, "task", None)
-    return task
+    state = _current.get()
+    return None if state is None else state[0]
 
 
 def task_rng() -> random.Random | None:
     """The running task's ``random.Random`` (seeded when the task has a seed), or None
     outside a task. Made on first use: most tasks never ask for one."""
-    task = current_task()
-    if task is None:
+    state = _current.get()
+    if state is None:
         return None
-    rng: random.Random | None = getattr(_state, "rng", None)
-    if rng is None:
-        rng = _state.rng = random.Random(task.seed)
-    return rng
+    task, rngs = state
+    if not rngs:
+        rngs.append(random.Random(task.seed))
+    return rngs[0]
 
 
 def seed_globals(seed: int) -> None:

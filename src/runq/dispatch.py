@@ -16,7 +16,9 @@ controller, so the deferred jobs of a controller are queued in the order they we
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import math
 import queue
 import threading
@@ -48,9 +50,12 @@ def run_batch(
 ) -> list[Any] | None:
     """Worker side: ``fn(i, *extra)`` for ``i`` in ``range(start, stop)``; with ``keep`` the
     list of results (an item that raised gives its ``TaskError``), else None (the first error
-    is raised once every item has run)."""
+    is raised once every item has run). For an ``async def`` ``fn``: a coroutine, which the
+    worker awaits, that runs the batch's items side by side."""
     from runq.worker.runner import task_error
 
+    if _is_async(fn):
+        return _run_batch_async(fn, start, stop, extra, keep)  # type: ignore[return-value]
     if not keep:
         first: BaseException | None = None
         for i in range(start, stop):
@@ -68,6 +73,31 @@ def run_batch(
         except Exception as exc:
             out.append(task_error(exc, skip_frames=1))
     return out
+
+
+async def _run_batch_async(
+    fn: Callable[..., Any], start: int, stop: int, extra: tuple[Any, ...], keep: bool
+) -> list[Any] | None:
+    """``run_batch`` for an ``async def`` ``fn``: its items run concurrently."""
+    from runq.worker.runner import task_error
+
+    values = await asyncio.gather(
+        *(fn(i, *extra) for i in range(start, stop)), return_exceptions=True
+    )
+    errors = [v for v in values if isinstance(v, BaseException)]
+    if not keep:
+        if errors:
+            raise errors[0]
+        return None
+    return [task_error(v) if isinstance(v, BaseException) else v for v in values]
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an ``async def`` function (or wraps one)."""
+    try:
+        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn))
+    except ValueError:  # a __wrapped__ cycle
+        return False
 
 
 def default_batch_size(count: int, workers: int) -> int:

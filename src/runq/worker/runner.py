@@ -15,8 +15,10 @@ while the backend is unreachable, so an outage never turns into a task's ERROR.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
+import inspect
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
@@ -84,6 +86,7 @@ class Runner:
         #: The stored outcomes of tasks (``Backend.results`` after ``resolve``), for tasks
         #: that take their dependencies' results (chains, chords); set where a backend is.
         self.fetch_results: Callable[[list[str]], list[tuple[str, bytes | None]]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # for async tasks run one at a time
 
     def run(self, task: ClaimedTask) -> Outcome:
         """``prepare`` then ``execute`` (never raises)."""
@@ -133,19 +136,24 @@ class Runner:
             return self.retrying(lambda: store.unpack(value, what))
         return value
 
-    def execute(self, task: ClaimedTask, call: Call) -> Outcome:
-        """Run a prepared call and return its outcome (never raises)."""
+    def _context(self, task: ClaimedTask) -> context.CurrentTask:
+        """The running task's context (``runq.current_task()``); seeds the globals."""
         seed = task.options.get("seed")
         if seed is not None:
             context.seed_globals(seed)
         post = self.post_progress
-        ctx = context.CurrentTask(
+        return context.CurrentTask(
             task.id,
             self.worker_id,
             task.attempt,
             seed,
             post_progress=None if post is None else functools.partial(post, task.id),
         )
+
+    def execute(self, task: ClaimedTask, call: Call) -> Outcome:
+        """Run a prepared call and return its outcome (never raises). An ``async def`` task
+        runs to its end on this runner's event loop (kept across tasks)."""
+        ctx = self._context(task)
         context.set_current(ctx)
         try:
             outcome, value = self._attempt(task, call, ctx)
@@ -163,12 +171,51 @@ class Runner:
             if self.hooks.around_tasks:
                 self.hooks.before_task(ctx)
             value = self._invoke(call)
+            if inspect.isawaitable(value):  # an async def task (or one returning a coroutine)
+                value = self._event_loop().run_until_complete(_awaited(value))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a task never kills
             return self.failed(task, call, exc), exc
+        return self._completed(task, value)
+
+    def _completed(self, task: ClaimedTask, value: Any) -> tuple[Outcome, Any]:
         try:
             return Outcome(TaskStatus.COMPLETE, self._seal_result(task.id, value)), value
         except Exception as exc:
             return self._error(task.id, exc), exc
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    async def execute_async(
+        self, task: ClaimedTask, call: Call, stopped: Callable[[], Outcome]
+    ) -> Outcome:
+        """Run a prepared call on the running event loop, beside other tasks, and return its
+        outcome (never raises). A coroutine function is awaited here; anything else runs
+        in a thread (``asyncio.to_thread``) so that it cannot block the loop. Cancelled (the
+        worker asked for a cancel or a timeout), the outcome is ``stopped()``."""
+        ctx = self._context(task)
+        context.set_current(ctx)  # this asyncio task's own context
+        value: Any
+        try:
+            if self.hooks.around_tasks:
+                self.hooks.before_task(ctx)
+            if call.kind == "call" and _is_async(self._function(_fn_bytes(call))):
+                value = await self._invoke(call)
+            else:
+                value = await asyncio.to_thread(self._invoke, call)
+                if inspect.isawaitable(value):
+                    value = await value
+        except asyncio.CancelledError as exc:
+            outcome, value = stopped(), exc
+        except BaseException as exc:  # a task never kills the worker
+            outcome, value = self.failed(task, call, exc), exc
+        else:
+            outcome, value = self._completed(task, value)
+        if self.hooks.around_tasks:
+            self.hooks.after_task(ctx, outcome.status, value)
+        return outcome
 
     def failed(self, task: ClaimedTask, call: Call, exc: BaseException) -> Outcome:
         """The outcome of a task that raised ``exc`` (a retry outcome when it asked for one
@@ -230,3 +277,23 @@ class Runner:
 
 def _call(op: Callable[[], T]) -> T:
     return op()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _fn_bytes(call: Call) -> bytes:
+    assert call.fn_bytes is not None
+    return call.fn_bytes
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` gives a coroutine to await (an ``async def`` function, or a
+    wrapper of one: ``functools.partial``, ``@runq.task``)."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    try:
+        return inspect.iscoroutinefunction(inspect.unwrap(fn))
+    except ValueError:  # a __wrapped__ cycle
+        return False
