@@ -240,9 +240,9 @@ def url_of(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 # ---------------------------------------------------------------------------- the CLI
 def run_cli(
-    *args: str, url: str | None = None, timeout: float = 120
+    *args: str, url: str | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m runq ARGS`` with ``RUNQ_URL`` set to ``url`` (and no secret)."""
+    """``python -m runq ARGS`` with ``RUNQ_URL`` set to ``url`` (and no secret), in ``cwd``."""
     env = dict(os.environ)
     env.pop("RUNQ_URL", None)
     env.pop("RUNQ_SECRET", None)
@@ -255,7 +255,14 @@ def run_cli(
         env=env,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
+
+
+def id_status(tasks_output: str) -> list[tuple[str, str]]:
+    """(id, status) of each row of ``runq tasks``'s table (its header left out)."""
+    rows = [line.split() for line in tasks_output.splitlines()[1:] if line.strip()]
+    return [(row[0], row[1]) for row in rows]
 
 
 # ---------------------------------------------------------------------------- backend contract

@@ -26,7 +26,14 @@ from runq.serialize import Call
 from runq.session import Session
 from runq.settings import PasswordSource, SecretSource
 from runq.store import StoreAPI
-from runq.submission import Submitter, check_expr, dedup_key, derive_seed, rows
+from runq.submission import (
+    Submitter,
+    check_expr,
+    dedup_key,
+    derive_seed,
+    function_label,
+    rows,
+)
 from runq.workers import WorkersAPI
 
 if TYPE_CHECKING:
@@ -139,7 +146,7 @@ class Controller(TaskInspection, TaskChanges):
         call_args, call_kwargs = call_arguments(args, kwargs)
         fn_bytes = self.submitter.function_bytes(fn)
         call = Call("call", fn_bytes, call_args, call_kwargs, retry_on=opts.retry_on)
-        return self.submitter.submit([call], opts, depends_on)[0]
+        return self.submitter.submit([call], opts, depends_on, function_label(fn))[0]
 
     def enqueue_expr(
         self,
@@ -161,7 +168,7 @@ class Controller(TaskInspection, TaskChanges):
             env=keyword_arguments(env, "env"),
             retry_on=opts.retry_on,
         )
-        return self.submitter.submit([call], opts, depends_on)[0]
+        return self.submitter.submit([call], opts, depends_on, function_label(expr))[0]
 
     def enqueue_bulk(
         self,
@@ -185,7 +192,7 @@ class Controller(TaskInspection, TaskChanges):
             else Call("call", fn_bytes, (row,), common, retry_on=opts.retry_on)
             for row, as_kwargs in rows(data)
         ]
-        return self.submitter.submit(calls, opts, depends_on)
+        return self.submitter.submit(calls, opts, depends_on, function_label(fn))
 
     def enqueue_bulk_expr(
         self,
@@ -211,7 +218,7 @@ class Controller(TaskInspection, TaskChanges):
             calls.append(
                 Call("expr", None, (), {}, expr=expr, env={**base, **row}, retry_on=opts.retry_on)
             )
-        return self.submitter.submit(calls, opts, depends_on)
+        return self.submitter.submit(calls, opts, depends_on, function_label(expr))
 
     # ------------------------------------------------------------------ composition
     def chain(self, *signatures: composition.Signature) -> list[str]:

@@ -48,7 +48,8 @@ def run_demo(url: str | None, n_tasks: int, n_workers: int, progress: bool | Non
     try:
         started = time.monotonic()
         n_chains = max(1, n_tasks // 10)
-        ids = ctl.enqueue_bulk(collatz_steps, range(1, n_tasks - n_chains))
+        # n_tasks in all: these, n_chains - 1 combining tasks and the one that fails
+        ids = ctl.enqueue_bulk(collatz_steps, range(1, n_tasks - n_chains + 1))
         chained = [
             ctl.enqueue(combine, [], depends_on=ids[i::n_chains][:5], name="combine")
             for i in range(n_chains - 1)
@@ -82,11 +83,9 @@ def _print_summary(console: object, ctl: object, ids: list[str], bad: str, elaps
     for status, count in sorted(ctl.overview().items()):
         table.add_row(str(status), str(count))
     console.print(table)
-    first = ids[26]
-    console.print(
-        f"collatz_steps(27) = {ctl.result(first)}   "
-        f"(log10 of it: {math.log10(ctl.result(first)):.2f})"
-    )
+    n = min(27, len(ids))  # 27 takes 111 steps; ids[k] is collatz_steps(k + 1)
+    steps = ctl.result(ids[n - 1])
+    console.print(f"collatz_steps({n}) = {steps}   (log10 of it: {math.log10(max(steps, 1)):.2f})")
     error = ctl.result(bad)
     console.print(f"the failing task gave back: {error!r}")
     workers = Table("worker", "status", "pid", title="workers")

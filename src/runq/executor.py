@@ -59,6 +59,7 @@ from runq.initializer import (
 from runq.models import FINISHED_STATUSES, TaskStatus
 from runq.options import TaskOptions
 from runq.serialize import Call
+from runq.submission import function_label
 
 if TYPE_CHECKING:
     from runq.controller import Controller
@@ -175,6 +176,7 @@ class Executor(futures.Executor):
     ) -> list[TaskFuture]:
         """Queue many calls of ``fn`` in one backend round trip."""
         ctl = self._ctl
+        label = function_label(fn) if callable(fn) else None
         if self._init is not None:
             if not callable(fn):
                 raise ConfigError(f"fn must be callable, got {serialize.describe(fn)}")
@@ -189,7 +191,7 @@ class Executor(futures.Executor):
             sealed = [
                 Call("call", fn_bytes, tuple(a), dict(k), retry_on=retry_on) for a, k in calls
             ]
-            ids = ctl.submitter.submit(sealed, self._opts, None)
+            ids = ctl.submitter.submit(sealed, self._opts, None, label)
             made = [TaskFuture(self._cancel, tid) for tid in ids]
             for fut in made:
                 self._pending[fut.task_id] = fut

@@ -36,7 +36,22 @@ from runq.options import TaskOptions, as_id_list, keyword_arguments, new_task_id
 from runq.serialize import Call, Kind
 from runq.session import Session
 
-__all__ = ["Submitter", "check_expr", "dedup_key", "derive_seed", "rows"]
+__all__ = ["Submitter", "check_expr", "dedup_key", "derive_seed", "function_label", "rows"]
+
+_EXPR_LABEL_CHARS = 60  # how much of an expression task's text its label keeps
+
+
+def function_label(fn: Callable[..., Any] | str) -> str:
+    """What a task runs, for people (``runq tasks``, the worker's log lines): the function's
+    ``module.qualname``, or an expression's text (shortened)."""
+    if isinstance(fn, str):
+        text = " ".join(fn.split())
+        if len(text) > _EXPR_LABEL_CHARS:
+            text = text[: _EXPR_LABEL_CHARS - 3] + "..."
+        return f"eval {text}"
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{qualname}" if module else str(qualname)
 
 Ids = str | Sequence[str]
 
@@ -72,20 +87,33 @@ class Submitter:
         return serialize.dumps(fn, f"the function {getattr(fn, '__qualname__', fn)!r}")
 
     # ------------------------------------------------------------------ building, submitting
-    def submit(self, calls: Iterable[Call], opts: TaskOptions, depends_on: Ids | None) -> list[str]:
-        """Store one task per call, all or none, and return their ids in order."""
-        tasks = self.new_tasks(calls, opts, depends_on)
+    def submit(
+        self,
+        calls: Iterable[Call],
+        opts: TaskOptions,
+        depends_on: Ids | None,
+        fn_label: str | None = None,
+    ) -> list[str]:
+        """Store one task per call, all or none, and return their ids in order; ``fn_label``
+        (``function_label``) is stored in each task's options as ``"fn"``."""
+        tasks = self.new_tasks(calls, opts, depends_on, fn_label)
         if tasks:
             self.session.backend.enqueue(tasks)
         return [t.id for t in tasks]
 
     def new_tasks(
-        self, calls: Iterable[Call], opts: TaskOptions, depends_on: Ids | None
+        self,
+        calls: Iterable[Call],
+        opts: TaskOptions,
+        depends_on: Ids | None,
+        fn_label: str | None = None,
     ) -> list[NewTask]:
         """Seal each call; the tasks share one options dict (a backend encodes it once).
         Large values go to the object store, each stored once per batch."""
         deps = tuple(as_id_list(depends_on, "depends_on"))
         options = opts.to_json()
+        if fn_label is not None:
+            options["fn"] = fn_label
         dedup = opts.on_duplicate != "parallel"
         if dedup and opts.delay_s is not None:
             raise ConfigError(

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import runq
 import taskfns
-from helpers import TESTS_DIR, run_cli
+from helpers import TESTS_DIR, id_status, run_cli
 from runq.cli import main
 
 
@@ -24,6 +24,19 @@ def test_help_lists_commands() -> None:
     for command in ("worker", "status", "tasks", "destroy", "demo", "bench"):
         assert command in out.stdout
     assert "RUNQ_URL" in run_cli("status", "--help").stdout
+    assert "_RUNQ_COMPLETE=bash_source runq" in out.stdout
+
+
+def test_shell_completion_script_and_completions() -> None:
+    runq_script = Path(sys.executable).parent / "runq"  # the console script of this install
+    if not runq_script.exists():
+        pytest.skip("the runq console script is not installed next to this Python")
+    env = dict(os.environ, _RUNQ_COMPLETE="bash_source")
+    script = subprocess.run([runq_script], env=env, capture_output=True, text=True, timeout=60)
+    assert script.returncode == 0 and "_runq_completion" in script.stdout
+    env = dict(os.environ, _RUNQ_COMPLETE="bash_complete", COMP_WORDS="runq ret", COMP_CWORD="1")
+    words = subprocess.run([runq_script], env=env, capture_output=True, text=True, timeout=60)
+    assert "plain,retry" in words.stdout.split()
 
 
 def test_status_tasks_destroy(ctl: runq.Controller, backend_url: str) -> None:
@@ -35,7 +48,7 @@ def test_status_tasks_destroy(ctl: runq.Controller, backend_url: str) -> None:
     assert "PENDING" in out.stdout and "CANCELLED" in out.stdout and "images" in out.stdout
     out = run_cli("tasks", ctl.queue_id, "--status", "pending", "--url", backend_url)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [ids[1], "PENDING", ids[2], "PENDING"]
+    assert id_status(out.stdout) == [(ids[1], "PENDING"), (ids[2], "PENDING")]
     out = run_cli("destroy", ctl.queue_id, "--yes", url=backend_url)
     assert out.returncode == 0 and "destroyed" in out.stdout
     assert ctl.list_tasks() == []
@@ -90,6 +103,7 @@ def test_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     out = run_cli("demo", "--tasks", "60", "--no-progress", url=url, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "COMPLETE" in out.stdout and "ValueError" in out.stdout
+    assert "60 tasks in" in out.stdout  # all of them: it said 59 (issue 13)
     assert "demo namespace deleted" in out.stdout
     assert time.monotonic() - started < 240
     ctl = runq.Controller("anything", url)
@@ -115,6 +129,11 @@ READ_ONLY = [
     ["config", "read", "{ns}", "localhost"],
     ["message", "{ns}", "PING", "--timeout", "1"],
     ["destroy", "{ns}", "--yes"],
+    ["info", "{ns}", "0" * 32],
+    ["result", "{ns}", "0" * 32],
+    ["cancel", "{ns}", "0" * 32],
+    ["retry", "{ns}", "0" * 32],
+    ["retry", "{ns}", "--status", "ERROR"],
 ]
 
 
@@ -168,9 +187,9 @@ def test_tasks_shows_each_ids_own_status(ctl: runq.Controller, backend_url: str)
     new = ctl.retry(a)
     out = run_cli("tasks", ctl.queue_id, "--status", "MOVED", url=backend_url)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [a, "MOVED"]
+    assert id_status(out.stdout) == [(a, "MOVED")]
     out = run_cli("tasks", ctl.queue_id, url=backend_url)
-    assert out.stdout.split() == [a, "MOVED", b, "PENDING", new, "PENDING"]
+    assert id_status(out.stdout) == [(a, "MOVED"), (b, "PENDING"), (new, "PENDING")]
 
 
 # ---------------------------------------------------------------------- --secret-file (item 13)
@@ -189,7 +208,20 @@ def test_secret_file_is_read_and_checked(ctl: runq.Controller, tmp_path: Path) -
     for args in (["status"], ["tasks"], ["logs"], ["config", "list"]):
         out = run_cli(*args, ctl.queue_id, "--secret-file", str(good), url=url)
         assert out.returncode == 0, (args, out.stderr)
-    for command in ("worker", "status", "tasks", "destroy", "dashboard", "message", "logs"):
+    for command in (
+        "worker",
+        "status",
+        "tasks",
+        "destroy",
+        "dashboard",
+        "message",
+        "logs",
+        "enqueue",
+        "info",
+        "result",
+        "cancel",
+        "retry",
+    ):
         assert "--secret-file" in run_cli(command, "--help").stdout, command
     for sub in ("save", "list", "read"):
         assert "--secret-file" in run_cli("config", sub, "--help").stdout, sub

@@ -117,9 +117,13 @@ def test_worker_with_saved_config_and_config_timeout(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         log.close()
-    banner = (tmp_path / "worker.log").read_text()
-    for field in ("config", "late", "runq_version", "hostname", "pid", "backend", "special"):
+    lines = (tmp_path / "worker.log").read_text().splitlines()
+    (banner,) = [line for line in lines if "ALIVE" in line]
+    for field in ("config late", "runq ", "pid ", ctl.address, "queues special,default"):
         assert field in banner, field
+    (detail,) = [e.message for e in ctl.workers.log_tail(["cfg_1"], 0) if e.command == "DETAIL"]
+    for field in ("config=late", "runq_version=", "hostname=", "pid=", "backend=", "special"):
+        assert field in detail, field
 
 
 def test_logs_tail_and_follow(ctl: runq.Controller, spawn: Spawn, backend_url: str) -> None:

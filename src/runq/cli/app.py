@@ -15,6 +15,7 @@ from runq.cli.admin import bench, demo, destroy
 from runq.cli.config import config
 from runq.cli.inspection import dashboard, logs, namespaces_command, status, tasks
 from runq.cli.messages import message
+from runq.cli.task_ops import cancel, enqueue, info, result, retry
 from runq.cli.worker import worker
 
 __all__ = ["main"]
@@ -23,7 +24,10 @@ __all__ = ["main"]
 @click.group()
 @click.version_option(version=__version__, package_name="runq")
 def main() -> None:
-    """runq: a Python distributed task queue (SQLite on one machine, Redis across many)."""
+    """runq: a Python distributed task queue (SQLite on one machine, Redis across many).
+
+    Shell completion: eval "$(_RUNQ_COMPLETE=bash_source runq)" in ~/.bashrc (zsh_source,
+    fish_source for zsh and fish)."""
 
 
 for _command in (
@@ -31,6 +35,11 @@ for _command in (
     status,
     tasks,
     namespaces_command,
+    enqueue,
+    info,
+    result,
+    cancel,
+    retry,
     dashboard,
     logs,
     message,

@@ -12,8 +12,15 @@ from datetime import datetime
 
 import click
 
-from runq import LogEntry, TaskStatus, namespaces
-from runq.cli.shared import PIPE_WIDTH, friendly_errors, open_controller, secret_option, url_option
+from runq import LogEntry, TaskError, TaskStatus, namespaces
+from runq.cli.shared import (
+    PIPE_WIDTH,
+    friendly_errors,
+    open_controller,
+    secret_option,
+    task_name,
+    url_option,
+)
 
 __all__ = ["dashboard", "logs", "namespaces_command", "status", "tasks"]
 
@@ -60,6 +67,25 @@ def status(queue_id: str, url: str | None, secret_file: str | None) -> None:
         console.print(workers)
 
 
+_FAILED = (TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.DIED)
+_ERROR_CHARS = 80  # of a failure's message in the tasks table
+
+
+def _clock(epoch: float | None) -> str:
+    return "-" if epoch is None else datetime.fromtimestamp(epoch).strftime("%m-%d %H:%M:%S")
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows as lines of left-aligned columns (the last one unpadded)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join(
+            [*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]
+        ).rstrip()
+        for row in rows
+    ]
+
+
 @click.command()
 @click.argument("queue_id")
 @url_option
@@ -70,18 +96,64 @@ def status(queue_id: str, url: str | None, secret_file: str | None) -> None:
     type=click.Choice([s.value for s in TaskStatus], case_sensitive=False),
     help="Only tasks in this status.",
 )
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Show the newest N tasks (0: all).",
+)
 @secret_option
 @friendly_errors
 def tasks(
-    queue_id: str, url: str | None, status_filter: str | None, secret_file: str | None
+    queue_id: str, url: str | None, status_filter: str | None, limit: int, secret_file: str | None
 ) -> None:
-    """List QUEUE_ID's task ids with their status, oldest first (a retried task is MOVED;
-    its retry is listed under its own id)."""
+    """List QUEUE_ID's tasks, oldest first: id, status, name (or function), queue, worker,
+    submitted / started / finished times, and a failure's exception. A retried task is
+    MOVED; its retry is listed under its own id."""
     with open_controller(queue_id, url, secret_file) as ctl:
         ids = ctl.list_tasks()
-        for tid, st in zip(ids, ctl.status(ids, follow=False), strict=True):
-            if status_filter is None or st == status_filter.upper():
-                click.echo(f"{tid}  {st}")
+        rows = [
+            (tid, st)
+            for tid, st in zip(ids, ctl.status(ids, follow=False), strict=True)
+            if status_filter is None or st == status_filter.upper()
+        ]
+        total = len(rows)
+        if limit and total > limit:
+            rows = rows[-limit:]
+        failed = [tid for tid, st in rows if st in _FAILED]
+        errors = dict(zip(failed, ctl.results(failed, follow=False), strict=True))
+        table = [
+            ["ID", "STATUS", "NAME", "QUEUE", "WORKER", "SUBMITTED", "STARTED", "FINISHED", "ERROR"]
+        ]
+        for tid, st in rows:
+            info = ctl.info(tid)
+            error = errors.get(tid)
+            text = ""
+            if isinstance(error, TaskError):
+                message = " ".join(str(error.message).split())
+                if len(message) > _ERROR_CHARS:
+                    message = message[: _ERROR_CHARS - 3] + "..."
+                text = f"{error.type}: {message}" if message else error.type
+            t = info.times
+            table.append(
+                [
+                    tid,
+                    str(st),
+                    task_name(info.options),
+                    info.queue,
+                    info.worker_id or "-",
+                    _clock(t.submitted),
+                    _clock(t.started),
+                    _clock(t.finished),
+                    text,
+                ]
+            )
+    if len(table) > 1:
+        for line in _table(table):
+            click.echo(line)
+    if len(rows) < total:
+        click.echo(f"(the newest {len(rows)} of {total} tasks; --limit 0 shows all)", err=True)
 
 
 @click.command("namespaces")

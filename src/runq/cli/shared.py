@@ -9,21 +9,25 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
-from runq import Controller, RunqError
+from runq import ConfigError, Controller, RunqError
 from runq.settings import read_secret_file
 
 __all__ = [
     "PIPE_WIDTH",
     "configure_logging",
+    "format_time",
     "friendly_errors",
     "open_controller",
     "read_secret",
     "secret_option",
+    "split_queues",
+    "task_name",
     "url_option",
 ]
 
@@ -46,6 +50,27 @@ secret_option = click.option(
     help="File holding the signing secret of the namespace's calls and results "
     "(default: the RUNQ_SECRET variable).",
 )
+
+
+def task_name(options: Mapping[str, Any]) -> str:
+    """What a task runs, from its stored options: its ``name``, else its function."""
+    return str(options.get("name") or options.get("fn") or "-")
+
+
+def format_time(epoch: float | None) -> str | None:
+    """An epoch time as local ``YYYY-MM-DD HH:MM:SS.mmm`` (None stays None)."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def split_queues(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``-Q a,b -Q c`` as ``("a", "b", "c")``, in order, each once (a bad name is a
+    ``ConfigError`` from ``WorkerConfig``, naming it)."""
+    names = [name.strip() for value in values for name in value.split(",")]
+    if any(not name for name in names):
+        raise ConfigError(f"--queue needs queue names, got {','.join(values)!r}")
+    return tuple(dict.fromkeys(names))
 
 
 def read_secret(path: str | None) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -14,6 +15,7 @@ from runq.cli.shared import (
     open_controller,
     read_secret,
     secret_option,
+    split_queues,
     url_option,
 )
 
@@ -37,6 +39,15 @@ __all__ = ["worker"]
     type=click.FloatRange(min=0),
     help="Seconds to wait for the config to be saved before giving up.",
 )
+@click.option(
+    "-Q",
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAME[,NAME…]",
+    help="Queues to listen on, in priority order (repeatable or comma-separated; "
+    "replaces the config's queues; 'default' is appended unless listed).",
+)
 @click.option("--worker-id", default=None, help="This worker's id (default: a random one).")
 @click.option(
     "-n",
@@ -53,21 +64,28 @@ def worker(
     url: str | None,
     config_name: str,
     config_timeout: float,
+    queues: tuple[str, ...],
     worker_id: str | None,
     n: int,
     secret_file: str | None,
 ) -> None:
     """Run worker(s) for QUEUE_ID until stopped (Ctrl-C / SIGTERM: after the current task).
 
+    -Q high,default listens on those queues, earlier ones first (without -Q: the queues of
+    the config, by default just 'default').
+
     With -n N, a supervisor keeps N worker processes running: one killed by a signal or
     failing is replaced (a worker failing again and again at start is given up after a few
     tries), one exiting normally is not; Ctrl-C / SIGTERM are passed on to all of them."""
     from runq.names import random_base, worker_ids
 
+    queue_names = split_queues(queues)
     if n > 1:
         read_secret(secret_file)  # a bad file fails here once, not in every child
         base = worker_id or random_base()
         opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
+        if queue_names:
+            opts += ["--queue", ",".join(queue_names)]
         sys.exit(_run_worker_group(queue_id, url, opts, base, n, secret_file))
     from runq.worker.loop import Worker
 
@@ -78,6 +96,8 @@ def worker(
     else:
         with open_controller(queue_id, url, secret_file, create=True) as ctl:
             config = ctl.workers.config_read(config_name, timeout=config_timeout)
+    if queue_names:
+        config = dataclasses.replace(config, queues=queue_names)
     configure_logging(config.verbose)
     wid = worker_id or worker_ids(1)[0]
     sys.exit(

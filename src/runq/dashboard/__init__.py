@@ -11,6 +11,7 @@ import time
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from runq import Controller
 
@@ -23,7 +24,9 @@ def render(ctl: Controller, rate: float | None = None) -> Group:
     title = f"{ctl.queue_id} at {ctl.address}"
     if rate is not None:
         title += f"  —  {rate:,.0f} tasks/s"
-    counts = Table("status", "tasks", title=title)
+    # A line of its own: as a table's title it would wrap, mid-word, to the narrow table.
+    header = Text(title, style="bold", no_wrap=True, overflow="ellipsis")
+    counts = Table("status", "tasks", title="tasks")
     for status, count in sorted(ctl.overview().items()):
         counts.add_row(str(status), f"{count:,}")
     counts.add_row("[bold]online workers", str(summary["online"]))
@@ -34,7 +37,7 @@ def render(ctl: Controller, rate: float | None = None) -> Group:
     tasks = ctl.workers.task_id()
     for wid, wstatus in ctl.workers.status().items():
         workers.add_row(wid, str(wstatus), tasks.get(wid) or "")
-    return Group(counts, queues, workers)
+    return Group(header, counts, queues, workers)
 
 
 def run_dashboard(ctl: Controller, interval: float = 1.0, frames: int | None = None) -> None:

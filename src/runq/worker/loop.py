@@ -185,9 +185,9 @@ class Worker:
             self.backend = self.retrying(self._connect)
             info = self.info()
             self._register(info)
+            self._banner(info)
         except GiveUp:
             return 0
-        self._banner(info)
         owner = OwnerWatch.from_environment(self._on_owner_gone)
         if owner is not None:
             owner.start()
@@ -439,12 +439,18 @@ class Worker:
             signal.signal(sig, handler)
 
     def _banner(self, info: dict[str, Any]) -> None:
+        """One line on stdout; the whole info block goes to the backend's log (DETAIL) and
+        stays in the worker's record (``ctl.workers.info``, ``runq message NS INFO``)."""
+        detail = "; ".join(f"{key}={value}" for key, value in info.items() if key != "worker_id")
+        self.retrying(lambda: self.backend.worker_log(self.worker_id, "DETAIL", detail))
         if not self.config.verbose:
             return
-        lines = [f"runq worker {self.worker_id} on queue {self.queue_id!r}"]
-        lines += [f"  {key:<16} {value}" for key, value in info.items() if key != "worker_id"]
-        for line in lines:
-            log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
+        line = (
+            f"runq {__version__} worker {self.worker_id} on {self.queue_id!r} at "
+            f"{info['backend']}, config {info['config']}, queues {','.join(info['queues'])}, "
+            f"pid {info['pid']}"
+        )
+        log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
 
 
 def _username() -> str:

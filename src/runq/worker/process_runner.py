@@ -64,7 +64,8 @@ ShouldHalt = Callable[[], bool]
 
 class OnDone(Protocol):
     """Called for each task of a chain whose outcome (``status``) the child stored;
-    ``accepted`` is False when the backend refused it (the task is no longer ours)."""
+    ``accepted`` is False when the backend refused it (the task is no longer ours). The
+    runner's ``current`` is already the task the child runs next (if any)."""
 
     def __call__(self, task_id: str, status: TaskStatus, accepted: bool) -> None: ...
 
@@ -254,11 +255,14 @@ class ProcessRunner:
                     case Handback():
                         return ChainEnd(self.current, reply.outcome, None, reply.failed)
                     case Done():
+                        if reply.running is None:
+                            if on_done is not None:
+                                on_done(reply.task_id, reply.status, reply.accepted)
+                            return ChainEnd(self.current, None, reply.handoff)
+                        # ``current`` first: on_done logs the start of the task now running
+                        self.current = reply.running
                         if on_done is not None:
                             on_done(reply.task_id, reply.status, reply.accepted)
-                        if reply.running is None:
-                            return ChainEnd(self.current, None, reply.handoff)
-                        self.current = reply.running
                         deadline = _deadline(self.current)
                         self._coalesce(child, deadline)
                         continue

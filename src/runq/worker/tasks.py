@@ -32,7 +32,7 @@ from runq.worker.process_runner import ChainEnd, ProcessRunner, Stopped, StopRea
 from runq.worker.retrying import BackendRetry, StopRequests
 from runq.worker.runner import Outcome
 
-__all__ = ["OWNER_GONE", "Killed", "TaskHandler", "TaskHost", "finish_event"]
+__all__ = ["OWNER_GONE", "Killed", "TaskHandler", "TaskHost", "finish_event", "task_label"]
 
 #: Why a worker whose owner process ended exits.
 OWNER_GONE = "its owner process exited"
@@ -41,6 +41,8 @@ _BACKOFF_CAP_S = 300.0  # longest wait between retry_on attempts
 _TIMEOUT_NAMES = frozenset(c.__qualname__ for c in TimeoutError.__mro__)
 #: A chain's task budget when the worker has no ``max_tasks``.
 _UNLIMITED = 1 << 30
+#: How much of a failed task's exception message a worker's log line keeps.
+_ERROR_CHARS = 200
 
 
 class Killed(Exception):
@@ -75,6 +77,12 @@ class TaskHost(Protocol):
         """Log a named worker event."""
 
 
+def task_label(task: ClaimedTask) -> str:
+    """What the task runs, for the log: its ``name``, else its function (options ``"fn"``)."""
+    options = task.options
+    return str(options.get("name") or options.get("fn") or "?")
+
+
 def finish_event(status: TaskStatus) -> str:
     """The log event of a task that ended ``status``."""
     if status is TaskStatus.COMPLETE:
@@ -90,6 +98,7 @@ class TaskHandler:
         self.done = 0  # tasks run to an outcome (by the worker or its warm child)
         self.running_id: str | None = None  # the task running now (the control thread asks)
         self.in_task = False  # a task runs: a hard stop interrupts it
+        self._started = ("", "")  # (id, label) of the last task whose start was logged
 
     # ------------------------------------------------------------------ claim and run
     def claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
@@ -100,8 +109,9 @@ class TaskHandler:
     def run(self, task: ClaimedTask) -> ChainEnd | None:
         """Run ``task`` (and, in the warm child, the tasks it claims after it: a chain);
         None if the worker was interrupted hard (the task went back to its queue)."""
-        # TASK_START is in the backend's log (claim wrote it); stdout gets one line per task.
+        # TASK_START is in the backend's log (claim wrote it); this is the stdout line.
         h = self._host
+        self._log_start(task)
         self.in_task = True
         self.running_id = task.id
         try:
@@ -157,10 +167,41 @@ class TaskHandler:
         self.done += 1
         if not accepted:
             h.event("TASK_STALE", f"{task_id}: result dropped, the task is no longer ours")
-        else:
-            h.event(finish_event(status), task_id)
+        elif h.config.verbose:
+            h.event(finish_event(status), self._finished_line(task_id, status, None))
         current = h.runner.current
+        if current is not None and current.id != task_id:
+            self._log_start(current)
         self.running_id = current.id if current is not None else None
+
+    # ------------------------------------------------------------------ log lines
+    def _log_start(self, task: ClaimedTask) -> None:
+        if self._host.config.verbose:
+            self._started = (task.id, task_label(task))
+            self._host.event("TASK_START", f"{task.id} {self._started[1]}")
+
+    def _finished_line(self, task_id: str, status: TaskStatus, result: bytes | None) -> str:
+        """``<id> <function>``, and for a failure ``: <exception type>: <message>`` (read
+        from the backend when the warm child stored it: one round trip per failure)."""
+        label = self._started[1] if self._started[0] == task_id else "?"
+        line = f"{task_id} {label}"
+        if status is TaskStatus.COMPLETE:
+            return line
+        h = self._host
+        try:
+            if result is None:
+                result = h.backend.results([task_id])[0]  # not retried: only a log line
+            error = None if result is None else h.codec.loads(result, Kind.RESULT, task_id, "")
+        except Exception:  # the log line goes without the detail rather than fail the worker
+            error = None
+        if isinstance(error, TaskError):
+            message = " ".join(str(error.message).split())
+            if len(message) > _ERROR_CHARS:
+                message = message[: _ERROR_CHARS - 3] + "..."
+            line += f": {error.type}: {message}" if message else f": {error.type}"
+        elif status is not TaskStatus.ERROR:
+            line += f": {status}"
+        return line
 
     def _halting(self) -> bool:
         """Whether the warm child must hand control back after its current task."""
@@ -238,8 +279,9 @@ class TaskHandler:
             accepted = statuses[0] is outcome.status
         if not accepted:
             h.event("TASK_STALE", f"{task.id}: result dropped, the task is no longer ours")
-        else:
-            h.event(finish_event(outcome.status), task.id)
+        elif h.config.verbose:
+            line = self._finished_line(task.id, outcome.status, outcome.result)
+            h.event(finish_event(outcome.status), line)
         return nxt
 
     def recover(self, holding: str | None) -> None:
