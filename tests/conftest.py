@@ -49,9 +49,10 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 #: The modules whose ``backend_url`` tests also run on a Redis Cluster: the suites of the
-#: backend verbs themselves. The property-based and stateful suites hold the backends to the
-#: same answers (the cluster runs the same scripts: a second Redis adds time, not coverage),
-#: the fault suites stop and start one server, and the end-to-end suites run the same verbs.
+#: backend verbs themselves, and the basics end to end (submitting, real workers). The
+#: property-based and stateful suites hold the backends to the same answers (the cluster runs
+#: the same scripts: a second Redis adds time, not coverage), the fault suites stop and start
+#: one server, and the other end-to-end suites run the same verbs.
 ON_CLUSTER = frozenset(
     {
         "test_backend_contract",
@@ -60,6 +61,8 @@ ON_CLUSTER = frozenset(
         "test_backend_large_batch",
         "test_store_contract",
         "test_cluster",
+        "test_submit",
+        "test_worker",
     }
 )
 
