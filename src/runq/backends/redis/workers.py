@@ -58,7 +58,7 @@ class RedisWorkers(RedisCore):
                     worker_id=raw_id.decode(),
                     status=str(state),
                     info=json.loads(info[raw_id]) if raw_id in info else {},
-                    task_id=optional_text(task.get(raw_id)),
+                    task_id=_newest(optional_text(task.get(raw_id))),
                     started=float(started.get(raw_id, 0.0)),
                     last_seen=float(last_seen.get(raw_id, 0.0)),
                 )
@@ -71,3 +71,8 @@ class RedisWorkers(RedisCore):
         start = 0 if n <= 0 else -n
         raw = self._r.lrange(self._k.worker_log(worker_id), start, -1)
         return [_log_entry(worker_id, entry) for entry in raw]
+
+
+def _newest(held: str | None) -> str | None:
+    """The task a worker claimed last, of the ids it runs ('\n'-joined: concurrency > 1)."""
+    return held.rpartition("\n")[2] if held else None

@@ -25,12 +25,11 @@ __all__ = ["SqliteLiveness", "release"]
 def release(
     conn: sqlite3.Connection, ns: str, worker_id: str, status: str, message: str, now: float
 ) -> str | None:
-    """``release_worker`` inside the caller's transaction, for an active worker: its running
-    task is re-queued at the head of its queue (retries left) or DIED; answers its id."""
-    held = conn.execute(sql.HELD_TASK, (ns, worker_id)).fetchone()
-    task_id = None
-    if held is not None:
-        task_id, queue, options, attempt = held
+    """``release_worker`` inside the caller's transaction, for an active worker: each task it
+    runs (several with concurrency > 1) is re-queued at the head of its queue (retries left)
+    or DIED; answers the id of the first, or None."""
+    held = conn.execute(sql.HELD_TASKS, (ns, worker_id)).fetchall()
+    for task_id, queue, options, attempt in reversed(held):  # the first ends at the head
         if attempt <= int(json.loads(options).get("retries") or 0):
             conn.execute(sql.TASK_REQUEUE_COUNTED, (ns, task_id))
             push(conn, ns, [(queue, task_id)], head=True)
@@ -43,7 +42,19 @@ def release(
     conn.execute(sql.LOG, (ns, worker_id, now, status, message))
     conn.execute(sql.HEARTBEAT_DROP, (ns, worker_id))
     conn.execute(sql.REQUESTS_DROP, (ns, worker_id))
-    return str(task_id) if task_id is not None else None
+    return str(held[0][0]) if held else None
+
+
+def _held(conn: sqlite3.Connection, ns: str, worker_id: str, cancel: str | None) -> list[str]:
+    """The ids of a cancel request ('\n'-joined) that name tasks the worker still runs."""
+    if not cancel:
+        return []
+    held = []
+    for task_id in dict.fromkeys(cancel.split("\n")):
+        row = conn.execute(sql.TASK_STATUS_WORKER, (ns, task_id)).fetchone()
+        if row is not None and row[0] == "RUNNING" and row[1] == worker_id:
+            held.append(task_id)
+    return held
 
 
 class SqliteLiveness(SqliteCore):
@@ -55,8 +66,10 @@ class SqliteLiveness(SqliteCore):
             with self._read() as conn:
                 state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
                 request = conn.execute(sql.REQUESTS, (ns, worker_id)).fetchone()
-            if request is None or request[1] is None or (state and state[1] == request[1]):
-                return _control(state, request)
+                cancel = None if request is None else request[1]
+                held = _held(conn, ns, worker_id, cancel)
+            if not cancel or "\n".join(held) == cancel:
+                return _control(state, request, held)
         now = time.time()
         with self._write() as conn:
             state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
@@ -65,14 +78,11 @@ class SqliteLiveness(SqliteCore):
                 conn.execute(sql.HEARTBEAT_SET, (ns, worker_id, now + ttl_s))
                 conn.execute(sql.WORKER_SEEN, (now, ns, worker_id))
             request = conn.execute(sql.REQUESTS, (ns, worker_id)).fetchone()
-            if (
-                request is not None
-                and request[1] is not None
-                and (state is None or request[1] != state[1])
-            ):
-                conn.execute(sql.CANCEL_DROP, (ns, worker_id))
-                request = (request[0], None)
-        return _control(state, request)
+            cancel = None if request is None else request[1]
+            held = _held(conn, ns, worker_id, cancel)
+            if cancel and "\n".join(held) != cancel:  # drop requests for tasks it no longer runs
+                conn.execute(sql.CANCEL_SET, ("\n".join(held) or None, ns, worker_id))
+        return _control(state, request, held)
 
     def detect_lost(self) -> list[str]:
         ns = self.namespace
@@ -113,10 +123,10 @@ class SqliteLiveness(SqliteCore):
             conn.execute(sql.ASK_KILL, (self.namespace, ids_json(worker_ids)))
 
 
-def _control(state: Any, request: Any) -> Control:
+def _control(state: Any, request: Any, cancels: list[str]) -> Control:
     known = state is not None  # no row at all: namespace destroyed or worker deleted
     active = known and state[0] in ACTIVE_WORKER
     if request is None:
         return Control(active, known=known)
-    cancel = request[1] if known and request[1] == state[1] else None
+    cancel = cancels[0] if known and cancels else None
     return Control(active, bool(request[0]), cancel, known)

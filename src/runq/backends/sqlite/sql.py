@@ -180,11 +180,20 @@ INSERT INTO workers (ns, worker_id, status, info, task_id, started, last_seen)
 VALUES (?1, ?2, 'BUSY', '{}', ?3, ?4, ?4)
 ON CONFLICT (ns, worker_id) DO UPDATE
 SET status = 'BUSY', task_id = excluded.task_id, last_seen = excluded.last_seen"""
-# The worker no longer runs a task: BUSY becomes IDLE (PAUSED stays PAUSED).
+# The worker no longer runs that task: it shows another task it still runs (a worker with
+# concurrency > 1 holds several), else BUSY becomes IDLE (PAUSED stays PAUSED). Run at idle
+# transitions only (finish with no next task, requeue, retry), so the scan of RUNNING rows
+# stays off the hot path.
 WORKER_IDLE = """
-UPDATE workers SET status = CASE status WHEN 'BUSY' THEN 'IDLE' ELSE status END,
-                   task_id = NULL, last_seen = ?
-WHERE ns = ? AND worker_id = ?"""
+UPDATE workers SET
+    task_id = (SELECT t.id FROM tasks t
+               WHERE t.ns = ?2 AND t.status = 'RUNNING' AND t.worker_id = ?3 LIMIT 1),
+    status = CASE WHEN status = 'BUSY' AND NOT EXISTS (
+                 SELECT 1 FROM tasks t
+                 WHERE t.ns = ?2 AND t.status = 'RUNNING' AND t.worker_id = ?3)
+             THEN 'IDLE' ELSE status END,
+    last_seen = ?1
+WHERE ns = ?2 AND worker_id = ?3"""
 WORKER_SEEN = "UPDATE workers SET last_seen = ? WHERE ns = ? AND worker_id = ?"
 WORKER_EXIT = """
 UPDATE workers SET status = 'EXITED', task_id = NULL, last_seen = ?
@@ -221,20 +230,24 @@ HEARTBEAT_DROP = "DELETE FROM heartbeats WHERE ns = ? AND worker_id = ?"
 LAPSED = "SELECT worker_id FROM heartbeats WHERE ns = ? AND deadline < ? ORDER BY deadline"
 REQUESTS = "SELECT kill, cancel FROM worker_requests WHERE ns = ? AND worker_id = ?"
 REQUESTS_DROP = "DELETE FROM worker_requests WHERE ns = ? AND worker_id = ?"
-CANCEL_DROP = "UPDATE worker_requests SET cancel = NULL WHERE ns = ? AND worker_id = ?"
+# `cancel` holds the ids of the worker's tasks to stop, joined by '\n' (a worker with
+# concurrency > 1 may be asked to stop several before it next reads its requests).
 ASK_CANCEL = """
 INSERT INTO worker_requests (ns, worker_id, cancel) VALUES (?, ?, ?)
-ON CONFLICT (ns, worker_id) DO UPDATE SET cancel = excluded.cancel"""
+ON CONFLICT (ns, worker_id) DO UPDATE
+SET cancel = CASE WHEN cancel IS NULL OR cancel = '' THEN excluded.cancel
+                  ELSE cancel || char(10) || excluded.cancel END"""
+CANCEL_SET = "UPDATE worker_requests SET cancel = ? WHERE ns = ? AND worker_id = ?"
 ASK_KILL = """
 INSERT INTO worker_requests (ns, worker_id, kill)
 SELECT w.ns, w.worker_id, 1 FROM json_each(?2) j
 CROSS JOIN workers w ON w.ns = ?1 AND w.worker_id = j.value
 WHERE w.status IN ('IDLE', 'BUSY', 'PAUSED')
 ON CONFLICT (ns, worker_id) DO UPDATE SET kill = 1"""
-HELD_TASK = """
-SELECT t.id, t.queue, t.options, t.attempt FROM workers w
-CROSS JOIN tasks t ON t.ns = w.ns AND t.id = w.task_id
-WHERE w.ns = ? AND w.worker_id = ? AND t.status = 'RUNNING' AND t.worker_id = w.worker_id"""
+# Every task a worker runs (several with concurrency > 1), in the order it claimed them.
+HELD_TASKS = """
+SELECT id, queue, options, attempt FROM tasks
+WHERE ns = ? AND status = 'RUNNING' AND worker_id = ? ORDER BY started, seq"""
 WORKER_LEAVE = """
 UPDATE workers SET status = ?, task_id = NULL, last_seen = ? WHERE ns = ? AND worker_id = ?"""
 TASK_REQUEUE_COUNTED = """

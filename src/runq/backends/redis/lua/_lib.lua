@@ -19,7 +19,7 @@
 --   KEYS[16] seq         string submission sequence counter
 --   KEYS[17] queues      set    every queue name that ever held a task
 --   KEYS[18] w_status    hash   worker id -> WorkerStatus
---   KEYS[19] w_task      hash   worker id -> task id it runs
+--   KEYS[19] w_task      hash   worker id -> ids of the tasks it runs, joined by '\n'
 --   KEYS[20] w_info      hash   worker id -> info JSON
 --   KEYS[21] w_started   hash   worker id -> time
 --   KEYS[22] w_last_seen hash   worker id -> time
@@ -312,6 +312,37 @@ end
 local function worker_can_claim(wid)
   local st = redis.call('HGET', K.w_status, wid)
   return st ~= 'LOST' and st ~= 'EXITED'
+end
+
+-- K.w_task holds the ids of the tasks a worker runs, joined by '\n' (several for a worker with
+-- concurrency > 1), oldest claim first. hold: the worker now also runs `id`.
+local function hold(wid, id)
+  local cur = redis.call('HGET', K.w_task, wid)
+  if cur and cur ~= '' then
+    redis.call('HSET', K.w_task, wid, cur .. '\n' .. id)
+  else
+    redis.call('HSET', K.w_task, wid, id)
+  end
+end
+
+-- the worker no longer runs `id`; answers whether it still runs another task
+local function unhold(wid, id)
+  local cur = redis.call('HGET', K.w_task, wid)
+  if not cur then return false end
+  if cur == id then
+    redis.call('HDEL', K.w_task, wid)
+    return false
+  end
+  local rest = {}
+  for _, x in ipairs(id_list(cur)) do
+    if x ~= id then rest[#rest + 1] = x end
+  end
+  if #rest == 0 then
+    redis.call('HDEL', K.w_task, wid)
+    return false
+  end
+  redis.call('HSET', K.w_task, wid, table.concat(rest, '\n'))
+  return true
 end
 
 

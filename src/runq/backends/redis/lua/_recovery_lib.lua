@@ -26,14 +26,15 @@ local FINISHED = {
   IMPOSSIBLE = true, MOVED = true, DISCARDED = true,
 }
 
--- the task `wid` runs (RUNNING under it), or nil
-local function held_task(wid)
-  local id = redis.call('HGET', K.w_task, wid)
-  if id and redis.call('HGET', K.status, id) == 'RUNNING'
-      and redis.call('HGET', K.worker, id) == wid then
-    return id
+-- the tasks `wid` runs (RUNNING under it), oldest claim first
+local function held_tasks(wid)
+  local out = {}
+  for _, id in ipairs(id_list(redis.call('HGET', K.w_task, wid))) do
+    if redis.call('HGET', K.status, id) == 'RUNNING' and redis.call('HGET', K.worker, id) == wid then
+      out[#out + 1] = id
+    end
   end
-  return nil
+  return out
 end
 
 -- whether task `id` has retries left (its attempt counts the claims so far)
@@ -45,17 +46,20 @@ end
 
 -- the queues release_worker would push to (read only)
 local function release_queues(wid)
-  local id = held_task(wid)
-  if id and retries_left(id) then return {redis.call('HGET', K.queue, id)} end
-  return {}
+  local out = {}
+  for _, id in ipairs(held_tasks(wid)) do
+    if retries_left(id) then out[#out + 1] = redis.call('HGET', K.queue, id) end
+  end
+  return out
 end
 
--- the worker leaves with `status`; its running task is re-queued at the head of its queue
--- (retries left) or DIED; answers the task id ('' if none)
+-- the worker leaves with `status`; each task it runs (several with concurrency > 1) is
+-- re-queued at the head of its queue (retries left) or DIED; answers the first id ('' if none)
 local function release_worker(wid, status, message, qmap, t)
-  local id = held_task(wid)
+  local held = held_tasks(wid)
   local logs = {}
-  if id then
+  for i = #held, 1, -1 do  -- the oldest ends at the head
+    local id = held[i]
     if retries_left(id) then
       local name = redis.call('HGET', K.queue, id)
       redis.call('HSET', K.status, id, 'PENDING')
@@ -82,5 +86,5 @@ local function release_worker(wid, status, message, qmap, t)
   redis.call('HDEL', F.kill, wid)
   redis.call('HDEL', F.cancel, wid)
   append_log(F.log, unpack(logs))
-  return id or ''
+  return held[1] or ''
 end

@@ -25,7 +25,7 @@ local t = now()
 local task = claim_task(qmap, names, wid, pid, t)
 if not task then return {} end
 redis.call('HSET', K.w_status, wid, 'BUSY')
-redis.call('HSET', K.w_task, wid, task[1])
+hold(wid, task[1])
 redis.call('HSET', K.w_last_seen, wid, t)
 append_log(KEYS[NSTATIC + 1], log_entry(t, 'TASK_START', task[1]))
 return task

@@ -68,14 +68,14 @@ local task = nil
 if #names > 0 and redis.call('LLEN', KEYS[NSTATIC + 2]) == 0 then
   task = claim_task(qmap, names, wid, ARGV[8], t)
 end
+local still = unhold(wid, id)  -- a worker with concurrency > 1 may run other tasks
 if task then
   redis.call('HSET', K.w_status, wid, 'BUSY')
-  redis.call('HSET', K.w_task, wid, task[1])
+  hold(wid, task[1])
   logs[#logs + 1] = log_entry(t, 'TASK_START', task[1])
   for i = 1, 5 do reply[i + 1] = task[i] end
-elseif ok or redis.call('HGET', K.w_task, wid) == id then
-  if wstatus ~= 'PAUSED' then redis.call('HSET', K.w_status, wid, 'IDLE') end
-  redis.call('HDEL', K.w_task, wid)
+elseif not still and wstatus == 'BUSY' then
+  redis.call('HSET', K.w_status, wid, 'IDLE')
 end
 if #logs > 0 then
   redis.call('HSET', K.w_last_seen, wid, t)

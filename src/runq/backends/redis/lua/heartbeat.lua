@@ -1,6 +1,7 @@
 -- heartbeat.lua: refresh a worker's heartbeat and read the controller's requests to it.
 -- An active worker with a ttl gets the deadline now + ttl and its last-seen time refreshed.
--- A cancel request for a task the worker no longer runs is dropped.
+-- A cancel request for a task the worker no longer runs is dropped; of the others (a worker
+-- with concurrency > 1 may be asked to stop several), the oldest is answered.
 --
 -- KEYS  the static keys, then the recovery keys (see _recovery_lib.lua; the log is the worker's)
 -- ARGV[3] worker id      ARGV[4] ttl in seconds, or '' to only read
@@ -17,9 +18,24 @@ if active and ttl ~= '' then
   redis.call('HSET', K.w_last_seen, wid, t)
 end
 local kill = redis.call('HGET', F.kill, wid)
-local cancel = redis.call('HGET', F.cancel, wid)
-if cancel and redis.call('HGET', K.w_task, wid) ~= cancel then
-  redis.call('HDEL', F.cancel, wid)
-  cancel = false
+-- F.cancel: the ids of the worker's tasks to stop, joined by '\n' (request.lua appends)
+local raw = redis.call('HGET', F.cancel, wid)
+local cancel = nil
+if raw then
+  local held, seen = {}, {}
+  for _, x in ipairs(id_list(raw)) do
+    if not seen[x] and redis.call('HGET', K.status, x) == 'RUNNING'
+        and redis.call('HGET', K.worker, x) == wid then
+      held[#held + 1] = x
+    end
+    seen[x] = true
+  end
+  cancel = held[1]
+  local kept = table.concat(held, '\n')
+  if kept == '' then
+    redis.call('HDEL', F.cancel, wid)
+  elseif kept ~= raw then
+    redis.call('HSET', F.cancel, wid, kept)
+  end
 end
 return {active and 1 or 0, kill and 1 or 0, cancel or '', wstatus and 1 or 0}

@@ -9,7 +9,11 @@
 if ARGV[3] == 'cancel' then
   local id = ARGV[4]
   local st = redis.call('HGET', K.status, id)
-  if st == 'RUNNING' then redis.call('HSET', F.cancel, redis.call('HGET', K.worker, id), id) end
+  if st == 'RUNNING' then  -- appended: a worker may be asked to stop several tasks
+    local wid = redis.call('HGET', K.worker, id)
+    local cur = redis.call('HGET', F.cancel, wid)
+    redis.call('HSET', F.cancel, wid, (cur and cur ~= '') and (cur .. '\n' .. id) or id)
+  end
   return st or 'MISSING'
 end
 for i = 4, #ARGV do

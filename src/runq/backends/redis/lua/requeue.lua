@@ -26,8 +26,9 @@ redis.call('HDEL', K.pid, id)
 redis.call('HINCRBY', K.attempt, id, -1)
 redis.call('LPUSH', qmap[name][1], id)
 wake(qmap[name][2], 1)
-if redis.call('HGET', K.w_status, wid) == 'BUSY' then redis.call('HSET', K.w_status, wid, 'IDLE') end
-redis.call('HDEL', K.w_task, wid)
+if not unhold(wid, id) and redis.call('HGET', K.w_status, wid) == 'BUSY' then
+  redis.call('HSET', K.w_status, wid, 'IDLE')
+end
 redis.call('HSET', K.w_last_seen, wid, t)
 append_log(KEYS[NSTATIC + 1], log_entry(t, 'TASK_REQUEUE', id))
 return 1

@@ -17,8 +17,9 @@ redis.call('HDEL', K.worker, id)
 redis.call('HDEL', K.pid, id)
 redis.call('HSET', K.result, id, ARGV[6])
 redis.call('ZADD', F.delayed, tonumber(t) + tonumber(ARGV[5]), id)
-if redis.call('HGET', K.w_status, wid) == 'BUSY' then redis.call('HSET', K.w_status, wid, 'IDLE') end
-redis.call('HDEL', K.w_task, wid)
+if not unhold(wid, id) and redis.call('HGET', K.w_status, wid) == 'BUSY' then
+  redis.call('HSET', K.w_status, wid, 'IDLE')
+end
 redis.call('HSET', K.w_last_seen, wid, t)
 append_log(F.log, log_entry(t, 'TASK_RETRY', id))
 return 1
