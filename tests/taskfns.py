@@ -256,3 +256,10 @@ def init_log(*args: Any) -> tuple[int, list[str]]:
 def init_fail(message: str = "error in initializer") -> None:
     """An executor initializer that raises ValueError."""
     raise ValueError(message)
+
+
+@runq.task(registry=REGISTRY, limit="one")
+def t_limited(x: int) -> int:
+    """A task under the named limit "one" (the limits tests create it)."""
+    time.sleep(0.05)
+    return x * x

@@ -19,6 +19,7 @@ from runq.backends import Backend
 from runq.changes import TaskChanges
 from runq.exceptions import ConfigError, TaskError
 from runq.inspection import Ids, TaskInspection
+from runq.limits import LimitsAPI
 from runq.messages import MessagesAPI
 from runq.options import TaskOptions, call_arguments, keyword_arguments, seconds
 from runq.queues import QueuesAPI
@@ -93,6 +94,7 @@ class Controller(TaskInspection, TaskChanges):
         self.messages = MessagesAPI(self.session)
         self.workers = WorkersAPI(self.session, self.messages)
         self.store = StoreAPI(self.session)
+        self.limits = LimitsAPI(self.session)
 
     @property
     def url(self) -> str:
@@ -131,10 +133,11 @@ class Controller(TaskInspection, TaskChanges):
         """Queue ``fn(*args, **kwargs)`` and return its task id (32 hex characters).
 
         Options: ``queue``, ``depends_on``, ``separate_process``, ``timeout``, ``retries``,
-        ``retry_on``, ``retry_backoff``, ``name``, ``on_duplicate``, ``seed``. An argument or
-        function that cannot be pickled is a ``SerializationError`` naming it; nothing is
-        queued then. Unknown ``depends_on`` ids are an ``UnknownTaskError``. ``fn`` may be an
-        ``async def`` function: the worker runs it on an event loop.
+        ``retry_on``, ``retry_backoff``, ``name``, ``on_duplicate``, ``seed``, ``limit`` (a
+        named limit of ``ctl.limits``). An argument or function that cannot be pickled is a
+        ``SerializationError`` naming it; nothing is queued then. Unknown ``depends_on`` ids
+        are an ``UnknownTaskError``. ``fn`` may be an ``async def`` function: the worker runs
+        it on an event loop.
 
         ``retries=N`` alone does NOT retry a task that raises (unlike Celery's autoretry or
         RQ's ``Retry``): it is how many more runs the task may get, used when its worker dies

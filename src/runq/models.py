@@ -11,6 +11,7 @@ __all__ = [
     "FINISHED_STATUSES",
     "Blob",
     "ClaimedTask",
+    "Limit",
     "LogEntry",
     "Message",
     "NewTask",
@@ -105,6 +106,16 @@ class Blob(NamedTuple):
     hash: str
     data: bytes | None
     size: int
+
+
+class Limit(NamedTuple):
+    """A named limit (``ctl.limits``): at most ``rate`` task starts (``"100/m"``: 100 in any
+    minute) and at most ``concurrency`` tasks RUNNING at once, across every worker; None
+    where it does not limit."""
+
+    name: str
+    rate: str | None
+    concurrency: int | None
 
 
 class Message(NamedTuple):

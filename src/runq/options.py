@@ -152,6 +152,8 @@ class TaskOptions:
     #: Seconds a finished task is kept (``result_ttl=``; ``failure_ttl=`` for a failed one).
     result_ttl_s: float | None = None
     failure_ttl_s: float | None = None
+    #: The named limit the task runs under (``ctl.limits``); None: no limit.
+    limit: str | None = None
 
     @classmethod
     def build(cls, **options: Any) -> TaskOptions:
@@ -178,6 +180,8 @@ class TaskOptions:
             "seed": self.seed,
             **({} if self.result_ttl_s is None else {"result_ttl": self.result_ttl_s}),
             **({} if self.failure_ttl_s is None else {"failure_ttl": self.failure_ttl_s}),
+            # only when set: a claim looks for this key before it decodes the options
+            **({} if self.limit is None else {"limit": self.limit}),
         }
 
 
@@ -196,6 +200,7 @@ def _checked(
     at: datetime | float | None = None,
     result_ttl: float | timedelta | None = None,
     failure_ttl: float | timedelta | None = None,
+    limit: str | None = None,
 ) -> TaskOptions:
     """``TaskOptions.build`` once the option names are known to be valid."""
     queue = check_name("queue", "default" if queue is None else queue)
@@ -222,6 +227,8 @@ def _checked(
         )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"seed must be an int, got {seed!r}")
+    if limit is not None:
+        check_name("limit", limit)
     return TaskOptions(
         queue=queue,
         timeout_s=seconds("timeout", timeout),
@@ -235,6 +242,7 @@ def _checked(
         delay_s=delay_from(delay, at),
         result_ttl_s=seconds("result_ttl", result_ttl),
         failure_ttl_s=seconds("failure_ttl", failure_ttl),
+        limit=limit,
     )
 
 

@@ -125,6 +125,8 @@ class Submitter:
                 f"on_duplicate={opts.on_duplicate!r} cannot be combined with depends_on: "
                 "a duplicate policy already decides when the task is queued"
             )
+        if opts.limit is not None:
+            self._check_limit(opts.limit)
         seeded = self.seed is not None or opts.seed is not None
         codec, blobs = self.session.codec, self.session.blobs
         tasks = []
@@ -152,6 +154,13 @@ class Submitter:
                 )
             )
         return tasks
+
+    def _check_limit(self, name: str) -> None:
+        """A task may name only a limit that exists (``ctl.limits.set``)."""
+        if all(limit.name != name for limit in self.session.backend.limits()):
+            raise ConfigError(
+                f"unknown limit {name!r}: create it first with ctl.limits.set({name!r}, ...)"
+            )
 
     def _task_seed(self, seed: int | None) -> int:
         """The seed stored with a task: from (namespace seed, the task's ``seed`` or else its

@@ -51,6 +51,7 @@ CALL_OPTIONS = frozenset(
         "retry_backoff",
         "separate_process",
         "seed",
+        "limit",
         "depends_on",
         "controller",
         "result_ttl",

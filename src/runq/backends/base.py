@@ -46,7 +46,7 @@ from typing import Any
 from runq.backends import checks
 from runq.backends.primitives import Primitives
 from runq.backends.records import Chain, Control
-from runq.models import Blob, ClaimedTask, NewTask, TaskRecord, TaskStatus, TaskTimes
+from runq.models import Blob, ClaimedTask, Limit, NewTask, TaskRecord, TaskStatus, TaskTimes
 
 __all__ = ["SCHEMA_VERSION", "Backend"]
 
@@ -294,6 +294,28 @@ class Backend(Primitives):
         checks.check_names("worker id", worker_ids)
         if worker_ids:
             self._request_kill(worker_ids)
+
+    # ------------------------------------------------------------------ limits
+    # Named limits (``limits.py`` of each backend).
+    def limit_set(self, limit: Limit) -> None:
+        """Create or replace a named limit (atomic). From then on, ``claim`` starts a task
+        whose ``options["limit"]`` names it only while fewer than ``limit.concurrency`` of
+        its tasks are RUNNING and fewer than the rate's count started in the last period (a
+        sliding window: never more in any window of that length). A claim that meets a task
+        over its limit sets it aside (it stays PENDING, out of its queue's list) and goes on
+        down the queue, so tasks without that limit are not held up; a later claim takes the
+        set-aside tasks first, in submission order, as soon as the limit allows. Changing a
+        limit's rate restarts its window. ``ConfigError`` for a bad name, rate or
+        concurrency."""
+        checks.check_limit(limit)
+        self._limit_set(limit)
+
+    def limit_remove(self, name: str) -> bool:
+        """Delete a named limit (atomic): its set-aside tasks go back to the head of their
+        queues and run unlimited, as does any task that names a limit that does not exist.
+        True if it existed."""
+        checks.check_names("limit name", [name])
+        return self._limit_remove(name)
 
     # ------------------------------------------------------------------ retries
     # Delayed retries, manual retry (MOVED) and the retry chain (``retries.py``).

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runq.exceptions import ConfigError, UnknownTaskError
-from runq.models import Blob, NewTask, TaskStatus
+from runq.models import Blob, Limit, NewTask, TaskStatus
 from runq.options import check_name
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "check_hashes",
     "check_id",
     "check_ids",
+    "check_limit",
     "check_names",
     "check_namespace",
     "check_new_tasks",
@@ -298,3 +299,52 @@ def check_page(after: int | None, limit: int, scan: int, status: TaskStatus | No
         raise ConfigError(f"scan ({scan}) must be at least limit ({limit})")
     if status is not None and status not in set(TaskStatus):
         raise ConfigError(f"status must be a TaskStatus, got {status!r}")
+
+
+#: The most starts a rate may allow per period (the backends keep one time per start).
+MAX_RATE_COUNT = 100_000
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+)\s*")
+_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+}
+
+
+def check_limit(limit: Limit) -> tuple[int, float] | None:
+    """A limit's name, rate and concurrency checked; its rate as (starts, per seconds), or
+    None when it has no rate. Rates read ``"<n>/<unit>"`` or ``"<n>/<k><unit>"`` with units
+    s, m, h, d (``"100/m"``, ``"5/10s"``)."""
+    if not isinstance(limit, Limit):
+        raise ConfigError(f"expected a runq.models.Limit, got {limit!r}")
+    check_name("limit name", limit.name)
+    conc = limit.concurrency
+    if conc is not None and (isinstance(conc, bool) or not isinstance(conc, int) or conc < 1):
+        raise ConfigError(f"concurrency must be an int >= 1 or None, got {conc!r}")
+    if limit.rate is None:
+        if conc is None:
+            raise ConfigError(f"limit {limit.name!r} needs a rate, a concurrency or both")
+        return None
+    match = _RATE.fullmatch(limit.rate) if isinstance(limit.rate, str) else None
+    word = match.group(3) if match else ""
+    plural = len(word) > 3 and word.endswith("s")  # "mins", "hours", "days"
+    unit = _UNITS.get(word) or (_UNITS.get(word[:-1]) if plural else None)
+    if match is None or unit is None:
+        raise ConfigError(
+            f"rate must read like '100/m' or '5/10s' (units s, m, h, d), got {limit.rate!r}"
+        )
+    count = int(match.group(1))
+    factor = float(match.group(2)) if match.group(2) not in ("", ".") else 1.0
+    period = factor * unit
+    if not 1 <= count <= MAX_RATE_COUNT or not 0 < period <= 366 * 86400:
+        raise ConfigError(
+            f"rate {limit.rate!r}: from 1 to {MAX_RATE_COUNT} starts per period of up to a year"
+        )
+    return count, period

@@ -21,6 +21,7 @@ from runq.backends.records import Control, WorkerRecord
 from runq.models import (
     Blob,
     ClaimedTask,
+    Limit,
     LogEntry,
     Message,
     NewTask,
@@ -236,6 +237,20 @@ class Primitives(ABC):
     @abstractmethod
     def _request_kill(self, worker_ids: Sequence[str]) -> None:
         """``request_kill``, its arguments checked."""
+
+    # ------------------------------------------------------------------ limits
+    @abstractmethod
+    def limits(self) -> list[Limit]:
+        """Every named limit of the namespace, by name."""
+        ...
+
+    @abstractmethod
+    def _limit_set(self, limit: Limit) -> None:
+        """``limit_set``, its argument checked."""
+
+    @abstractmethod
+    def _limit_remove(self, name: str) -> bool:
+        """``limit_remove``, its argument checked."""
 
     # ------------------------------------------------------------------ retries
     # Delayed retries, manual retry (MOVED) and the retry chain (``retries.py``).

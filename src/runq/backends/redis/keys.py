@@ -117,6 +117,9 @@ STATIC_FIELDS: tuple[str, ...] = (
     "progress",
     "stage:owner",
     "stage:lease",
+    "limits",
+    "lim:state",
+    "lim:parked",
 )
 #: The keys every recovery script (liveness and retries: ``_recovery_lib.lua``) receives after
 #: the static ones, in this order (``_recovery_lib.lua`` names them); a log key follows them.

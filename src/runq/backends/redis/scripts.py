@@ -53,6 +53,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "requeue": _TASK_LIBS,
     "cancel": _TASK_LIBS,
     "delete": _TASK_LIBS,
+    # named limits
+    "limit_set": _PLAIN,
+    "limit_remove": _PLAIN,
     # staging: a large enqueue
     "enqueue_stage": _ENQUEUE_LIBS,
     "enqueue_commit": _ENQUEUE_LIBS,

@@ -25,6 +25,7 @@ from typing import Any
 from runq.backends.redis.blobs import with_blobs
 from runq.backends.redis.connection import MAX_BLOCK_S
 from runq.backends.redis.errors import blpop_or_return, translated
+from runq.backends.redis.limits import RedisLimits
 from runq.backends.redis.replies import STATUS, decode_status
 from runq.backends.redis.staging import ENQUEUE_CHUNK, BatchRows, RedisStaging, delay_arg
 from runq.models import ClaimedTask, NewTask, TaskStatus
@@ -44,7 +45,7 @@ def _options(raw: bytes | None) -> dict[str, Any]:
     return dict(_options_cached(raw)) if raw else {}
 
 
-class RedisTasks(RedisStaging):
+class RedisTasks(RedisStaging, RedisLimits):
     """The task transitions of ``RedisBackend`` (a large enqueue: ``RedisStaging``)."""
 
     # ------------------------------------------------------------------ submission
@@ -101,9 +102,9 @@ class RedisTasks(RedisStaging):
         reply = self._eval("claim", keys, names, [worker_id, pid, len(names), *names])
         return self._claimed(reply)
 
-    @staticmethod
-    def _claimed(reply: list[Any]) -> ClaimedTask | None:
-        if not reply:
+    def _claimed(self, reply: list[Any]) -> ClaimedTask | None:
+        if len(reply) < 5:  # nothing claimed; maybe a named limit's rate window to wait for
+            self.note_limit_wait(reply[0] if reply else None)
             return None
         task_id, queue, payload, options, attempt = reply
         return ClaimedTask(
@@ -141,7 +142,7 @@ class RedisTasks(RedisStaging):
 
     @translated
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
-        block_s = min(timeout_s, MAX_BLOCK_S)
+        block_s = self.limit_wait(min(timeout_s, MAX_BLOCK_S))
         if block_s < 0.001:  # BLPOP's 0 would block for ever
             return
         keys = [self._k.queue_wake(q) for q in dict.fromkeys(queues)]

@@ -200,3 +200,42 @@ CREATE TABLE IF NOT EXISTS moves (
     PRIMARY KEY (ns, old_id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS moves_ns_new ON moves (ns, new_id);
+
+-- Named limits (issue 12, limits.py): each limit's rate (`count` starts per `period` seconds,
+-- the text as given in `rate`) and `concurrency`; NULL where it does not limit.
+CREATE TABLE IF NOT EXISTS limits (
+    ns          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    rate        TEXT,
+    count       INTEGER,
+    period      REAL,
+    concurrency INTEGER,
+    PRIMARY KEY (ns, name)
+) WITHOUT ROWID;
+
+-- The start times of a limit's tasks within its rate window (a sliding window log).
+CREATE TABLE IF NOT EXISTS limit_starts (
+    ns   TEXT NOT NULL,
+    name TEXT NOT NULL,
+    t    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS limit_starts_ns_name ON limit_starts (ns, name, t);
+
+-- The tasks a limit's claims started; those no longer RUNNING no longer hold a slot.
+CREATE TABLE IF NOT EXISTS limit_running (
+    ns      TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    PRIMARY KEY (ns, name, task_id)
+) WITHOUT ROWID;
+
+-- PENDING tasks a claim set aside because their limit did not allow them (out of their
+-- queue's list), oldest (`seq`: the task's submission order) first.
+CREATE TABLE IF NOT EXISTS limit_parked (
+    ns      TEXT    NOT NULL,
+    name    TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    task_id TEXT    NOT NULL,
+    queue   TEXT    NOT NULL,
+    PRIMARY KEY (ns, name, seq)
+) WITHOUT ROWID;

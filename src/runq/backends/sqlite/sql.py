@@ -38,6 +38,7 @@ _MESSAGING_TABLES = ("messages", "message_responses", "worker_configs", "worker_
 _DEDUP_TABLES = ("dedup", "progress")
 _LIVENESS_TABLES = ("heartbeats", "worker_requests")
 _RETRY_TABLES = ("delayed", "moves")
+_LIMIT_TABLES = ("limits", "limit_starts", "limit_running", "limit_parked")
 #: Everything of one namespace (``destroy``, and an ``expire`` deadline come due).
 DESTROY = [
     f"DELETE FROM {table} WHERE ns = ?"
@@ -47,6 +48,7 @@ DESTROY = [
     + _DEDUP_TABLES
     + _LIVENESS_TABLES
     + _RETRY_TABLES
+    + _LIMIT_TABLES
 ]
 
 # ---------------------------------------------------------------------------- progress
@@ -364,3 +366,45 @@ OFFLOADED = "SELECT hash FROM store_values WHERE ns = ? AND data IS NULL"
 STORE_DESTROY = [f"DELETE FROM {table} WHERE ns = ?" for table in _STORE_TABLES]
 SETTINGS_GET = "SELECT value FROM meta WHERE ns = ? AND key = 'store_settings'"
 SETTINGS_SET = "INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?, 'store_settings', ?)"
+
+# ---------------------------------------------------------------------------- named limits
+LIMITS_ALL = """
+SELECT name, rate, count, period, concurrency FROM limits WHERE ns = ? ORDER BY name"""
+LIMIT_RATE = "SELECT rate FROM limits WHERE ns = ? AND name = ?"
+LIMIT_PUT = """
+INSERT INTO limits (ns, name, rate, count, period, concurrency) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (ns, name) DO UPDATE SET rate = excluded.rate, count = excluded.count,
+    period = excluded.period, concurrency = excluded.concurrency"""
+LIMIT_DELETE = "DELETE FROM limits WHERE ns = ? AND name = ?"
+LIMIT_STATE_CLEAR = [
+    f"DELETE FROM {table} WHERE ns = ? AND name = ?"
+    for table in ("limit_starts", "limit_running", "limit_parked")
+]
+LIMIT_STARTS_CLEAR = "DELETE FROM limit_starts WHERE ns = ? AND name = ?"
+#: Starts in the window (after ``?3``) and the oldest of them.
+LIMIT_WINDOW = """
+SELECT count(*), min(t) FROM limit_starts WHERE ns = ?1 AND name = ?2 AND t > ?3"""
+LIMIT_STARTS_PRUNE = "DELETE FROM limit_starts WHERE ns = ? AND name = ? AND t <= ?"
+LIMIT_START_ADD = "INSERT INTO limit_starts (ns, name, t) VALUES (?, ?, ?)"
+#: A limit's tasks still RUNNING (a slot frees itself when its task leaves RUNNING, however).
+LIMIT_RUNNING = """
+SELECT count(*) FROM limit_running r
+JOIN tasks t ON t.ns = r.ns AND t.id = r.task_id AND t.status = 'RUNNING'
+WHERE r.ns = ?1 AND r.name = ?2"""
+LIMIT_RUNNING_PRUNE = """
+DELETE FROM limit_running WHERE ns = ?1 AND name = ?2 AND NOT EXISTS (
+    SELECT 1 FROM tasks t WHERE t.ns = ?1 AND t.id = limit_running.task_id
+    AND t.status = 'RUNNING')"""
+LIMIT_RUNNING_ADD = "INSERT OR IGNORE INTO limit_running (ns, name, task_id) VALUES (?, ?, ?)"
+#: The oldest set-aside task of each limit (SQLite takes the bare columns from the min row).
+LIMIT_PARKED_HEADS = """
+SELECT name, min(seq), task_id, queue FROM limit_parked WHERE ns = ? GROUP BY name"""
+LIMIT_PARKED_HEAD = """
+SELECT seq, task_id, queue FROM limit_parked WHERE ns = ? AND name = ? ORDER BY seq LIMIT 1"""
+LIMIT_PARKED_ANY = "SELECT 1 FROM limit_parked WHERE ns = ? LIMIT 1"
+LIMIT_PARKED_OF = "SELECT queue, task_id FROM limit_parked WHERE ns = ? AND name = ? ORDER BY seq"
+LIMIT_PARK = """
+INSERT OR IGNORE INTO limit_parked (ns, name, seq, task_id, queue) VALUES (?, ?, ?, ?, ?)"""
+LIMIT_UNPARK = "DELETE FROM limit_parked WHERE ns = ? AND name = ? AND seq = ?"
+TASK_PENDING_OPTIONS = """
+SELECT options, seq FROM tasks WHERE ns = ? AND id = ? AND status = 'PENDING'"""

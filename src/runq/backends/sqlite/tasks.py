@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from runq.backends.sqlite import dedup, sql, store
 from runq.backends.sqlite.core import (
     GONE_WORKER,
-    SqliteCore,
     decode_status,
     distinct,
     ids_json,
     push,
 )
+from runq.backends.sqlite.limits import SqliteLimits
 from runq.backends.sqlite.messaging import has_message
 from runq.backends.sqlite.workers import worker_state
 from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
@@ -37,7 +37,7 @@ _SCHEDULED = TaskStatus.SCHEDULED
 _FINISH_EVENT = {TaskStatus.COMPLETE: "TASK_COMPLETE", TaskStatus.CANCELLED: "TASK_CANCEL"}
 
 
-class SqliteTasks(SqliteCore):
+class SqliteTasks(SqliteLimits):
     """The task transitions of ``SqliteBackend``."""
 
     # ------------------------------------------------------------------ submission
@@ -200,7 +200,11 @@ class SqliteTasks(SqliteCore):
     def _pop(
         self, conn: sqlite3.Connection, worker_id: str, queues: Sequence[str], pid: int, now: float
     ) -> str | None:
-        """Take the head of the first non-empty queue and make it RUNNING; return its id."""
+        """Take the head of the first non-empty queue and make it RUNNING; return its id.
+        With named limits in the namespace, ``limited_pop`` decides (``limits.py``)."""
+        limited, task_id = self.limited_pop(conn, worker_id, queues, pid, now)
+        if limited:
+            return task_id
         ns = self.namespace
         for queue in queues:
             while (head := conn.execute(sql.QUEUE_HEAD, (ns, queue)).fetchone()) is not None:
@@ -272,7 +276,7 @@ class SqliteTasks(SqliteCore):
 
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         (due,) = self._fetchall(sql.DELAY_NEXT, (self.namespace,))[0]
-        self._poll(lambda: self._can_claim(worker_id, queues, due), timeout_s)
+        self._poll(lambda: self._can_claim(worker_id, queues, due), self.limit_wait(timeout_s))
 
     def _can_claim(self, worker_id: str, queues: Sequence[str], due: float | None) -> bool:
         """Whether a message waits for the worker, a task in one of ``queues``, or the next
@@ -283,10 +287,14 @@ class SqliteTasks(SqliteCore):
                 return True
             if conn.execute(sql.WORK_READY, (ns, ids_json(queues))).fetchone() is not None:
                 return True
+            if self.limits_ready(conn, queues):
+                return True
             return bool(conn.execute(sql.DELAY_NEXT, (ns,)).fetchone()[0] != due)
 
     def _work_ready(self, queues: Sequence[str]) -> bool:
-        return bool(self._fetchall(sql.WORK_READY, (self.namespace, ids_json(queues))))
+        if self._fetchall(sql.WORK_READY, (self.namespace, ids_json(queues))):
+            return True
+        return bool(self._fetchall(sql.LIMIT_PARKED_ANY, (self.namespace,)))  # set aside
 
 
 def _initial_statuses(tasks: Sequence[NewTask], dep_status: dict[str, str]) -> list[TaskStatus]:

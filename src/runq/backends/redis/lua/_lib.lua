@@ -28,6 +28,9 @@
 --   KEYS[25] progress    hash   task id -> its latest progress value
 --   KEYS[26] stage_owner hash   task id -> the staging batch that reserved it (enqueue_stage.lua)
 --   KEYS[27] stage_lease zset   staging batch id -> lease deadline (0 or -1: to clean up)
+--   KEYS[28] limits      hash   limit name -> its spec (see "named limits" below)
+--   KEYS[29] lim_state   hash   the state of each limit (ring of start times, running ids)
+--   KEYS[30] lim_parked  zset   PENDING tasks set aside by a claim, by limit (see below)
 -- (S = NSTATIC of them), then the script's own keys (script headers number them from S).
 -- Scripts that touch queues end their KEYS with pairs
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
@@ -45,9 +48,9 @@ local K = {
   order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
   w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
   dedup = KEYS[23], dedup_active = KEYS[24], progress = KEYS[25], stage_owner = KEYS[26],
-  stage_lease = KEYS[27],
+  stage_lease = KEYS[27], limits = KEYS[28], lim_state = KEYS[29], lim_parked = KEYS[30],
 }
-local NSTATIC = 27
+local NSTATIC = 30
 local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
@@ -282,24 +285,183 @@ local function release(children, qmap)
   for name, n in pairs(woken) do wake(qmap[name][2], n) end
 end
 
--- pop the first PENDING task of the queues `names` (priority order) and make it RUNNING
--- under `wid`; answers {id, queue, payload, options, attempt}, or nil after deleting the
--- queues' wake lists (all empty: the worker may now block on them without missing a push)
-local function claim_task(qmap, names, wid, pid, t)
-  for _, name in ipairs(names) do
-    local list = qmap[name][1]
+-- make the PENDING task `id` of queue `name` (out of its list) RUNNING under `wid`; answers
+-- {id, queue, payload, options, attempt}
+local function start_task(id, name, wid, pid, t)
+  redis.call('HSET', K.status, id, 'RUNNING')
+  redis.call('HSET', K.worker, id, wid)
+  redis.call('HSET', K.pid, id, pid)
+  redis.call('HSET', K.started, id, t)
+  local attempt = redis.call('HINCRBY', K.attempt, id, 1)
+  return {id, name, redis.call('HGET', K.payload, id), redis.call('HGET', K.options, id),
+          attempt}
+end
+
+-- ------------------------------------------------------------------ named limits
+-- K.limits: name -> 'count\tperiod\tconcurrency\trate' ('' where it does not limit).
+-- K.lim_state: '<name>\n<i>' slot i of a ring of the limit's last `count` start times (a
+--   sliding window log: the slot '<name>\nhead' names is the one the next start overwrites,
+--   so it holds the oldest of them); '<name>\nrun' the ids its claims started ('\n'): those
+--   no longer RUNNING hold no slot, so no other transition needs to know about limits.
+-- K.lim_parked: members '<name>\n<submission seq, 16 digits>\n<id>', all scored 0 (read by
+--   lex range): PENDING tasks a claim set aside while their limit did not allow them, out
+--   of their queue's list, oldest first per limit. A stale member (the task was cancelled or
+--   deleted since) is dropped when met.
+
+-- the limit a task's options JSON names, or nil (decoded only when the key is in it)
+local function task_limit(opts)
+  if not opts or not string.find(opts, '"limit"', 1, true) then return nil end
+  local ok, o = pcall(cjson.decode, opts)
+  if ok and type(o) == 'table' and type(o.limit) == 'string' then return o.limit end
+  return nil
+end
+
+-- {count, period, conc} of a limit (nil where it does not limit), or nil if none is set
+local function limit_spec(name)
+  local raw = redis.call('HGET', K.limits, name)
+  if not raw then return nil end
+  local c, p, k = string.match(raw, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t')
+  return {count = tonumber(c), period = tonumber(p), conc = tonumber(k)}
+end
+
+-- the ids of a limit's tasks still RUNNING (the others are struck off)
+local function limit_running(name)
+  local field = name .. '\nrun'
+  local ids, live = id_list(redis.call('HGET', K.lim_state, field)), {}
+  for _, x in ipairs(ids) do
+    if redis.call('HGET', K.status, x) == 'RUNNING' then live[#live + 1] = x end
+  end
+  if #live == 0 and #ids > 0 then redis.call('HDEL', K.lim_state, field)
+  elseif #live < #ids then redis.call('HSET', K.lim_state, field, table.concat(live, '\n')) end
+  return live
+end
+
+-- the oldest set-aside member of a limit and its task id, or nil
+local function parked_head(name)
+  local m = redis.call('ZRANGEBYLEX', K.lim_parked, '[' .. name .. '\n', '[' .. name .. '\n\255',
+                       'LIMIT', 0, 1)[1]
+  if not m then return nil, nil end
+  return m, string.match(m, '\n[0-9]+\n(.*)$')
+end
+
+-- whether a task of limit `name` may start at g.tn (cached per claim); a rate that blocks
+-- notes in g.wait the seconds until its window opens
+local function gate_allows(g, name)
+  local v = g.verdict[name]
+  if v ~= nil then return v end
+  local s = g.specs[name]
+  v = true
+  if s.conc and #limit_running(name) >= s.conc then
+    v = false
+  elseif s.count then
+    local head = redis.call('HGET', K.lim_state, name .. '\nhead') or '0'
+    local oldest = tonumber(redis.call('HGET', K.lim_state, name .. '\n' .. head) or '')
+    if oldest and oldest + s.period > g.tn then
+      v = false
+      local w = oldest + s.period - g.tn
+      if not g.wait or w < g.wait then g.wait = w end
+    end
+  end
+  g.verdict[name] = v
+  return v
+end
+
+-- count a start of task `id` under limit `name`
+local function gate_take(g, name, id)
+  local s = g.specs[name]
+  if s.conc then
+    local run = limit_running(name)
+    run[#run + 1] = id
+    redis.call('HSET', K.lim_state, name .. '\nrun', table.concat(run, '\n'))
+  end
+  if s.count then
+    local head = tonumber(redis.call('HGET', K.lim_state, name .. '\nhead') or '0')
+    redis.call('HSET', K.lim_state, name .. '\n' .. head, g.t,
+               name .. '\nhead', (head + 1) % s.count)
+  end
+  g.verdict[name] = nil
+end
+
+-- claim_task with limits: in each queue (priority order) the oldest set-aside task of a
+-- limit that allows one, else the list's head, setting aside each task over its limit
+local function claim_limited(g, qmap, names, wid, pid, t)
+  local limits = redis.call('HKEYS', K.limits)
+  for _, name in ipairs(limits) do g.specs[name] = limit_spec(name) end
+  for _, qname in ipairs(names) do
+    for _, lname in ipairs(limits) do
+      local m, id = parked_head(lname)
+      while m do
+        if redis.call('HGET', K.status, id) ~= 'PENDING' then
+          redis.call('ZREM', K.lim_parked, m)
+          m, id = parked_head(lname)
+        elseif redis.call('HGET', K.queue, id) ~= qname or not gate_allows(g, lname) then
+          m = nil
+        else
+          redis.call('ZREM', K.lim_parked, m)
+          gate_take(g, lname, id)
+          return start_task(id, qname, wid, pid, t)
+        end
+      end
+    end
+    local list = qmap[qname][1]
     local id = redis.call('LPOP', list)
     while id do
       if redis.call('HGET', K.status, id) == 'PENDING' then
-        redis.call('HSET', K.status, id, 'RUNNING')
-        redis.call('HSET', K.worker, id, wid)
-        redis.call('HSET', K.pid, id, pid)
-        redis.call('HSET', K.started, id, t)
-        local attempt = redis.call('HINCRBY', K.attempt, id, 1)
-        return {id, name, redis.call('HGET', K.payload, id), redis.call('HGET', K.options, id),
-                attempt}
+        local lname = task_limit(redis.call('HGET', K.options, id))
+        if not (lname and g.specs[lname]) then return start_task(id, qname, wid, pid, t) end
+        if gate_allows(g, lname) then
+          gate_take(g, lname, id)
+          return start_task(id, qname, wid, pid, t)
+        end
+        local seq = tonumber(redis.call('ZSCORE', K.order, id) or '0')
+        redis.call('ZADD', K.lim_parked, 0,
+                   lname .. '\n' .. string.format('%016d', seq) .. '\n' .. id)
       end
       id = redis.call('LPOP', list)
+    end
+  end
+  return nil
+end
+
+-- the queue to wake when task `id` leaves RUNNING: that of the oldest task set aside under
+-- its limit, or nil (read only)
+local function limit_wake_queue(id)
+  local lname = task_limit(redis.call('HGET', K.options, id))
+  if not lname or redis.call('HEXISTS', K.limits, lname) == 0 then return nil end
+  local _, head = parked_head(lname)
+  return head and redis.call('HGET', K.queue, head) or nil
+end
+
+-- set by claim_task when it claimed nothing: seconds until the rate window of a set-aside
+-- task opens (nil: none is waiting for a window)
+local LIMIT_WAIT = nil
+
+-- LIMIT_WAIT as a reply element (a string: Redis would truncate a Lua number)
+local function limit_wait_reply()
+  return string.format('%.6f', LIMIT_WAIT)
+end
+
+-- pop the first PENDING task of the queues `names` (priority order) and make it RUNNING
+-- under `wid` (with named limits: claim_limited); answers {id, queue, payload, options,
+-- attempt}, or nil after deleting the queues' wake lists (all empty: the worker may now
+-- block on them without missing a push)
+local function claim_task(qmap, names, wid, pid, t)
+  LIMIT_WAIT = nil
+  if redis.call('HLEN', K.limits) > 0 then
+    local g = {t = t, tn = tonumber(t), specs = {}, verdict = {}, wait = nil}
+    local task = claim_limited(g, qmap, names, wid, pid, t)
+    if task then return task end
+    LIMIT_WAIT = g.wait
+  else
+    for _, name in ipairs(names) do
+      local list = qmap[name][1]
+      local id = redis.call('LPOP', list)
+      while id do
+        if redis.call('HGET', K.status, id) == 'PENDING' then
+          return start_task(id, name, wid, pid, t)
+        end
+        id = redis.call('LPOP', list)
+      end
     end
   end
   local wakes = {}

@@ -18,7 +18,10 @@
 -- ARGV[8]      pid (for the claim)
 -- ARGV[9]      number of queues to claim from              ARGV[10..] their names, in priority
 -- Answers {1 or 0 (finished or not), id, queue, payload, options, attempt} (the last five only
--- when a task was claimed), or {{'NEEDQ', name, ...}}.
+-- when a task was claimed; {1 or 0, wait} when none was and a task set aside under a named
+-- limit waits for its rate window, as claim.lua), or {{'NEEDQ', name, ...}}. A task of a
+-- named limit wakes a worker of the queue of the oldest task set aside under that limit
+-- (its concurrency slot is free now).
 
 local wid, id, status = ARGV[3], ARGV[4], ARGV[5]
 local logkey = KEYS[NSTATIC + 1]
@@ -42,6 +45,11 @@ if ok then
   missing = need_queues(qmap, dedup_queues(dedup))
   if missing then return missing end
 end
+local limit_wake = ok and limit_wake_queue(id) or nil
+if limit_wake then
+  missing = need_queues(qmap, {limit_wake})
+  if missing then return missing end
+end
 
 local t = now()
 local logs = {}
@@ -59,6 +67,7 @@ if ok then
   end
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
   dedup_apply(dedup, qmap)
+  if limit_wake then wake(qmap[limit_wake][2], 1) end
 end
 
 local reply = {ok and 1 or 0}
@@ -77,6 +86,7 @@ if task then
 elseif not still and wstatus == 'BUSY' then
   redis.call('HSET', K.w_status, wid, 'IDLE')
 end
+if not task and LIMIT_WAIT then reply[2] = limit_wait_reply() end
 if #logs > 0 then
   redis.call('HSET', K.w_last_seen, wid, t)
   append_log(logkey, unpack(logs))
