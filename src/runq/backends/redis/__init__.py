@@ -45,7 +45,8 @@ Modules, each named after what it holds:
 ``messaging``     messages, pause/resume, forgetting workers, configs, the environment
 ``store``         the object store and the namespace settings;  ``blobs``: its values as
                   script arguments
-``namespaces``    which namespaces a server holds
+``namespaces``    which namespaces a server (or every master of a cluster) holds
+``cluster``       on a Redis Cluster: scripts on the slot's master, redirections followed
 ================= ==================================================================
 
 (Duplicate policies are decided inside the task scripts: the ``dedup_*`` helpers of
