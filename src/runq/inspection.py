@@ -25,7 +25,7 @@ from runq.models import (
     TaskSummary,
     TaskTimes,
 )
-from runq.options import as_id_list, seconds
+from runq.options import as_id_list, seconds, with_defaults
 from runq.serialize import Kind
 from runq.session import Session
 from runq.submission import Submitter
@@ -189,7 +189,7 @@ class TaskInspection:
             queue=record.queue,
             worker_id=record.worker_id,
             pid=record.pid,
-            options=record.options,
+            options=with_defaults(record.options),
             depends_on=record.depends_on,
             dependants=record.dependants,
             moved_from=chain.ids[at - 1] if at > 0 else None,

@@ -22,6 +22,7 @@ __all__ = [
     "OPTION_NAMES",
     "RESULTS_AS",
     "RESULTS_FROM",
+    "STORED_DEFAULTS",
     "TASK_ID",
     "TaskOptions",
     "as_id_list",
@@ -32,6 +33,7 @@ __all__ = [
     "keyword_arguments",
     "new_task_id",
     "seconds",
+    "with_defaults",
 ]
 
 DUPLICATE_POLICIES = ("parallel", "discard", "serial", "queue_one")
@@ -168,8 +170,10 @@ class TaskOptions:
         return _checked(**options)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-able options stored with the task (``retry_on`` travels in the payload)."""
-        return {
+        """The JSON-able options stored with the task (``retry_on`` travels in the payload):
+        only those that differ from their defaults, so that a queued task stores no more than
+        it needs (a task with every default stores none; ``with_defaults`` restores them)."""
+        full = {
             "timeout": self.timeout_s,
             "retries": self.retries,
             "retry_on": [t.__qualname__ for t in self.retry_on],
@@ -183,6 +187,27 @@ class TaskOptions:
             # only when set: a claim looks for this key before it decodes the options
             **({} if self.limit is None else {"limit": self.limit}),
         }
+        return {
+            k: v for k, v in full.items() if k not in STORED_DEFAULTS or v != STORED_DEFAULTS[k]
+        }
+
+
+#: The stored options' defaults: a stored option equal to its default is left out.
+STORED_DEFAULTS: dict[str, Any] = {
+    "timeout": None,
+    "retries": 0,
+    "retry_on": [],
+    "retry_backoff": 1.0,
+    "separate_process": False,
+    "name": None,
+    "on_duplicate": "parallel",
+    "seed": None,
+}
+
+
+def with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A task's stored options with the defaults it left out filled in."""
+    return {**STORED_DEFAULTS, "retry_on": [], **stored}  # a fresh list: callers may change it
 
 
 def _checked(

@@ -165,6 +165,35 @@ def test_delete(ctl: runq.Controller) -> None:
     assert ctl.list_tasks() == [b, dependant]
 
 
+def test_default_options_are_not_stored_but_read_back_in_full(ctl: runq.Controller) -> None:
+    # A queued task stores only the options that differ from their defaults (issue 14: the
+    # memory a queued task takes); every reader still sees all of them.
+    plain = ctl.enqueue(taskfns.add, (1,))
+    tuned = ctl.enqueue(taskfns.add, (1,), retries=2, timeout=5)
+    assert ctl.backend.records([plain])[0].options == {}  # type: ignore[union-attr]
+    assert ctl.backend.records([tuned])[0].options == {  # type: ignore[union-attr]
+        "retries": 2,
+        "timeout": 5.0,
+    }
+    full = ctl.info(plain).options
+    assert full == {
+        "timeout": None,
+        "retries": 0,
+        "retry_on": [],
+        "retry_backoff": 1.0,
+        "separate_process": False,
+        "name": None,
+        "on_duplicate": "parallel",
+        "seed": None,
+    }
+    assert ctl.info(tuned).options == {**full, "retries": 2, "timeout": 5.0}
+    for tid in (plain, tuned):  # finished: they may be retried, with the options they had
+        ctl.cancel(tid)
+    new_plain, new_tuned = ctl.retry([plain, tuned])
+    assert ctl.info(new_plain).options == full
+    assert ctl.info(new_tuned).options == {**full, "retries": 2, "timeout": 5.0}
+
+
 def test_info_times_overview_summary(ctl: runq.Controller) -> None:
     before = ctl.backend.now()
     tid = ctl.enqueue(taskfns.add, (1,), name="adder", retries=2, timeout=5)

@@ -64,7 +64,7 @@ class BatchRows:
         options = ""
         for task in tasks:  # ids and duplicate keys checked: checks.check_new_tasks
             if task.options is not last:
-                last, options = task.options, json.dumps(task.options)
+                last, options = task.options, json.dumps(task.options) if task.options else ""
             self.options.append(options)
             self.deps.append("\n".join(task.depends_on))
             key = task.dedup_key or ""

@@ -40,7 +40,7 @@ def admit(
         if task.dedup_key is None:
             continue
         (busy,) = conn.execute(sql.DEDUP_COUNT, (ns, task.dedup_key)).fetchone()
-        policy = task.options.get("on_duplicate")
+        policy = task.options.get("on_duplicate", "parallel")
         if busy and (policy == "discard" or (policy == "queue_one" and busy >= 2)):
             out[i] = TaskStatus.DISCARDED
             continue

@@ -26,7 +26,8 @@
 -- KEYS[S+7..]     pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n  ARGV[4] delay in seconds ('' for none)
--- ARGV[5..]    6 values per task: id, queue name, options JSON, payload, dependency ids
+-- ARGV[5..]    6 values per task: id, queue name, options JSON ('' = all defaults: not
+--              stored), payload, dependency ids
 --              joined by '\n' ('' for none), policy '\n' duplicate key ('' for none)
 -- then         m, the number of distinct values, and m triples (hash, kind, bytes or size)
 --              with kind 'b' (bytes), 'o' (offloaded) or 'k' (known to be stored: no bytes)
@@ -100,8 +101,12 @@ local fields = {queue = {}, options = {}, payload = {}}
 for i = 1, n do
   local j = 2 * i
   fields.queue[j - 1], fields.queue[j] = ids[i], names[i]
-  fields.options[j - 1], fields.options[j] = ids[i], arg(i, 3)
   fields.payload[j - 1], fields.payload[j] = ids[i], arg(i, 4)
+  local opts = arg(i, 3)
+  if opts ~= '' then  -- '': every option at its default, stored as no entry
+    fields.options[#fields.options + 1] = ids[i]
+    fields.options[#fields.options + 1] = opts
+  end
 end
 for field, values in pairs(fields) do chunked('HSET', K[field], values) end
 chunked('HSET', K.deps, deps)

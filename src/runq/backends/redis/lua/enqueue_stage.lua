@@ -17,7 +17,8 @@
 -- ARGV[3]      batch id           ARGV[4] lease in seconds
 -- ARGV[5]      '1' for the batch's first chunk, else '0'
 -- ARGV[6]      number of tasks n of this chunk
--- ARGV[7..]    6 values per task: id, queue name, options JSON, payload, dependency ids joined
+-- ARGV[7..]    6 values per task: id, queue name, options JSON ('' = all defaults: not
+--              stored), payload, dependency ids joined
 --              by '\n' ('' for none), policy '\n' duplicate key ('' for none)
 -- then         the object-store values and tags, as in enqueue.lua
 -- Answers n, or {{'DUPLICATE', id}} (twice in the batch), {{'EXISTS', id}}, {{'STAGED', id}},
@@ -61,7 +62,10 @@ for i = 1, n do
   local id, name, j = ids[i], arg(i, 2), 2 * i
   h.stage_owner[j - 1], h.stage_owner[j] = id, bid
   h.queue[j - 1], h.queue[j] = id, name
-  h.options[j - 1], h.options[j] = id, arg(i, 3)
+  if arg(i, 3) ~= '' then  -- '': every option at its default, stored as no entry
+    h.options[#h.options + 1] = id
+    h.options[#h.options + 1] = arg(i, 3)
+  end
   h.payload[j - 1], h.payload[j] = id, arg(i, 4)
   if #runs > 0 and runs[#runs - 1] == name then
     runs[#runs] = runs[#runs] + 1

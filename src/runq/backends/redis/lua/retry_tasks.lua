@@ -34,7 +34,8 @@ for i, old in ipairs(olds) do
   local new, name = news[i], names[i]
   redis.call('HSET', K.status, new, 'PENDING')
   redis.call('HSET', K.queue, new, name)
-  redis.call('HSET', K.options, new, redis.call('HGET', K.options, old))
+  local opts = redis.call('HGET', K.options, old)
+  if opts then redis.call('HSET', K.options, new, opts) end  -- none: all defaults
   local payload = payloads[i]
   if payload == '' then payload = redis.call('HGET', K.payload, old) end
   redis.call('HSET', K.payload, new, payload)
