@@ -263,3 +263,8 @@ def t_limited(x: int) -> int:
     """A task under the named limit "one" (the limits tests create it)."""
     time.sleep(0.05)
     return x * x
+
+
+def exit_process(code: int = 7) -> None:
+    """End the task's process at once, as a crash would (no exception, no cleanup)."""
+    os._exit(code)

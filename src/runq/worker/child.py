@@ -4,8 +4,9 @@ The worker (``process_runner.ProcessRunner``) starts it and talks to it in frame
 (``frames.py``). It reads ``Setup``, then runs each ``Run`` frame's task with the same
 ``Runner`` the in-process path uses (each distinct function unpickled once). With a ``Chain``
 it then stores the outcome and claims the next task itself — ``finish`` + claim in one round
-trip on its own backend connection, exactly as the worker loop would — reports ``Done`` and
-runs the next task, until there is none, the chain's budget or walltime is spent, the worker
+trip on its own backend connection, exactly as the worker loop would — reports it (in shared
+memory, ``reports.py``, or a ``Done`` frame when the worker must know at once) and runs the
+next task, until there is none, the chain's budget or walltime is spent, the worker
 sent ``Halt``, a task must go elsewhere (``separate_process``), or an outcome needs the worker
 (a ``retry_on`` retry, a backend error): then a ``Handback`` frame gives the outcome back.
 
@@ -49,6 +50,7 @@ from runq.worker.frames import (
     write_frame,
 )
 from runq.worker.hooks import Hooks
+from runq.worker.reports import Reports, reportable
 from runq.worker.runner import Outcome, Runner
 
 __all__ = ["BLOB_CACHE_BYTES"]
@@ -62,7 +64,8 @@ _RETRY_MAX_S = 2.0
 
 
 def _child_main() -> None:
-    read_fd, write_fd = (int(x) for x in os.environ.pop(ENV_FDS).split(","))
+    read_fd, write_fd, reports_fd = (int(x) for x in os.environ.pop(ENV_FDS).split(","))
+    reports = Reports(reports_fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle
     _die_with_parent()
     reader = FrameReader(read_fd)
@@ -85,7 +88,7 @@ def _child_main() -> None:
             runner.worker_id = os.environ["RUNQ_WORKER_ID"] = request.worker_id
         if request.envir is not None:  # the worker environment changed (start, REFRESH)
             runner.envir = _build_envir(runner.codec, request.envir)
-        _run_chain(runner, backend, reader, write_fd, request, setup.logdir, saved)
+        _run_chain(runner, backend, reader, write_fd, reports, request, setup.logdir, saved)
     runner.hooks.worker_stop({**info, "worker_id": runner.worker_id, "worker_pid": os.getppid()})
 
 
@@ -116,6 +119,7 @@ def _run_chain(
     backend: Backend | None,
     reader: FrameReader,
     write_fd: int,
+    reports: Reports,
     request: Run,
     logdir: str | None,
     saved: tuple[int, int],
@@ -130,7 +134,9 @@ def _run_chain(
             write_frame(write_fd, Handback(outcome))
             return
         chain = chain.spent()
-        task = _finish_and_claim(backend, reader, write_fd, request.worker_id, task, outcome, chain)
+        task = _finish_and_claim(
+            backend, reader, write_fd, reports, request.worker_id, task, outcome, chain
+        )
 
 
 def _retrying(op: Callable[[], T]) -> T:
@@ -190,13 +196,16 @@ def _finish_and_claim(
     backend: Backend,
     reader: FrameReader,
     write_fd: int,
+    reports: Reports,
     worker_id: str,
     task: ClaimedTask,
     outcome: Outcome,
     chain: Chain,
 ) -> ClaimedTask | None:
     """Store the outcome and claim the next task (one round trip, as the worker would), and
-    tell the worker; answers the next task to run here, if any. ``chain`` counts this task."""
+    tell the worker: through the shared reports when the next task has no option the worker
+    acts on (no timeout, no retries: ``reports.reportable``), else in a ``Done`` frame.
+    Answers the next task to run here, if any. ``chain`` counts this task."""
     halted = reader.buffered() or bool(select.select([reader.fd], [], [], 0)[0])
     if halted:
         reader.frame()  # the worker's Halt
@@ -216,6 +225,10 @@ def _finish_and_claim(
     if nxt is not None and nxt.options.get("separate_process"):
         write_frame(write_fd, Done(task.id, outcome.status, accepted, handoff=nxt))
         return None
+    if nxt is not None:
+        reports.set_current(nxt.id)  # before it runs: a cancel request must find it
+        if reportable(nxt) and reports.add(task.id, outcome.status, accepted, nxt):
+            return nxt
     write_frame(write_fd, Done(task.id, outcome.status, accepted, running=nxt))
     return nxt
 

@@ -16,9 +16,9 @@ child -> worker
 On the pipe a frame is a 4-byte length and a pickle of its *wire* form: a tuple of builtins
 whose first item tags the frame class (``wire`` / ``from_wire``). Pickling the dataclasses
 themselves would cost an import lookup per class on each side: measured, 5-10 µs more per
-task, on a round trip through the child of some 50 µs. The child finds its two pipes in
-``RUNQ_CHILD_FDS``. The secret and the password travel in ``Setup``, never in the child's
-environment (which task code can read).
+task, on a round trip through the child of some 50 µs. The child finds its two pipes, and
+the file of its shared reports (``reports.py``), in ``RUNQ_CHILD_FDS``. The secret and the
+password travel in ``Setup``, never in the child's environment (which task code can read).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ __all__ = [
     "write_frame",
 ]
 
-#: The environment variable that gives the child its pipes: "<read fd>,<write fd>".
+#: The environment variable that gives the child its pipes and its shared reports' file:
+#: "<read fd>,<write fd>,<reports fd>".
 ENV_FDS = "RUNQ_CHILD_FDS"
 _HEADER = struct.Struct("!I")
 _READ_SIZE = 1 << 16
@@ -107,7 +108,13 @@ class Setup:
         b = self.backend
         backend = None if b is None else (b.url, b.check_version, b.password)
         return (
-            _SETUP, self.secret, self.namespace, self.worker_id, backend, self.logdir, self.hooks
+            _SETUP,
+            self.secret,
+            self.namespace,
+            self.worker_id,
+            backend,
+            self.logdir,
+            self.hooks,
         )
 
     @staticmethod

@@ -140,9 +140,7 @@ def _load(name: str) -> Any:
                 f"{type(exc).__name__}: {exc}"
             ) from exc
     if not any(callable(getattr(obj, m, None)) for m in HOOK_METHODS):
-        raise ConfigError(
-            f"WorkerConfig.hooks: {name!r} defines none of {', '.join(HOOK_METHODS)}"
-        )
+        raise ConfigError(f"WorkerConfig.hooks: {name!r} defines none of {', '.join(HOOK_METHODS)}")
     return obj
 
 

@@ -3,8 +3,10 @@
 The worker keeps one warm child process (``python -m runq.worker.child``) across tasks and
 hands it each claimed task in a ``Run`` frame (``frames.py``). With a ``Chain`` (the worker's
 queues, pid, how many tasks and until when), the child stores each outcome and claims the next
-task itself, reporting each in a ``Done`` frame, until the chain ends and a ``Handback``
-frame (or a ``Done`` with nothing to run next) returns control to the worker.
+task itself, reporting each through shared memory (``reports.py``: the task it runs now, and a
+record per stored task) or, when the worker must know at once, in a ``Done`` frame, until the
+chain ends and a ``Handback`` frame (or a ``Done`` with nothing to run next) returns control
+to the worker.
 
 While a task runs the worker waits on the child's pipe and on a wake pipe that its control
 thread pokes (a cancel or kill request), re-checking at least every ``poll_process`` seconds
@@ -41,6 +43,7 @@ from runq.worker.frames import (
     Setup,
     write_frame,
 )
+from runq.worker.reports import READ_EVERY_S, Reports
 from runq.worker.runner import Outcome
 
 __all__ = [
@@ -112,6 +115,7 @@ class _Child:
     to_child: int
     from_child: int
     reader: FrameReader
+    reports: Reports
     closed: bool = False
     envir_version: int = 0  # the worker environment version this child has
 
@@ -214,12 +218,17 @@ class ProcessRunner:
             envir = None
             if child.envir_version != self._envir_version:
                 envir, child.envir_version = self._envir, self._envir_version
+            child.reports.set_current(task.id)  # the child waits for this frame: ours to write
             write_frame(child.to_child, Run(task, self.worker_id, chain, envir))
             self._writing = False
-            end = self._wait(child, should_stop, on_done, should_halt)
+            end = self._wait(child, should_stop, on_done, should_halt, chain is not None)
         except BaseException:  # stopped, interrupted, or the child broke: it must go
             self._writing = False
             self._kill(child)
+            # The tasks it stored before it went (``current`` stays what the worker stopped:
+            # a task the child took after it is given back by the caller's recovery).
+            self._sync(child, on_done, follow=False)
+            child.reports.close()
             if not fresh:
                 self._warm = None
             raise
@@ -233,12 +242,15 @@ class ProcessRunner:
         should_stop: ShouldStop,
         on_done: OnDone | None,
         should_halt: ShouldHalt | None,
+        chained: bool,
     ) -> ChainEnd:
         watch = [child.from_child] + ([self.wake_fd] if self.wake_fd is not None else [])
         deadline = _deadline(self.current)
+        seen = self.current
         halted = False
+        poll_s = min(self.poll_process_s, READ_EVERY_S) if chained else self.poll_process_s
         while True:
-            wait_s = self.poll_process_s
+            wait_s = poll_s
             if deadline is not None:
                 wait_s = min(wait_s, max(0.0, deadline - time.monotonic()))
             if child.reader.buffered():
@@ -247,11 +259,13 @@ class ProcessRunner:
                 ready, _, _ = select.select(watch, [], [], wait_s)
             if child.from_child in ready:
                 reply = child.reader.frame()
+                if reply is None:  # it died: what it reported last is what it ran
+                    code = child.proc.wait()
+                    self._sync(child, on_done, follow=True)
+                    raise WorkerDied(f"the task's process exited with code {code}")
+                self._sync(child, on_done, follow=True)  # reports written before the frame
                 assert self.current is not None
                 match reply:
-                    case None:
-                        code = child.proc.wait()
-                        raise WorkerDied(f"the task's process exited with code {code}")
                     case Handback():
                         return ChainEnd(self.current, reply.outcome, None, reply.failed)
                     case Done():
@@ -260,7 +274,7 @@ class ProcessRunner:
                                 on_done(reply.task_id, reply.status, reply.accepted)
                             return ChainEnd(self.current, None, reply.handoff)
                         # ``current`` first: on_done logs the start of the task now running
-                        self.current = reply.running
+                        self.current = seen = reply.running
                         if on_done is not None:
                             on_done(reply.task_id, reply.status, reply.accepted)
                         deadline = _deadline(self.current)
@@ -268,6 +282,10 @@ class ProcessRunner:
                         continue
                     case _:  # a bug, not the task's doing
                         raise RuntimeError(f"unexpected frame from the task's process: {reply!r}")
+            elif chained:
+                self._sync(child, on_done, follow=True)
+            if self.current is not seen:  # a task the child took by itself: no timeout
+                seen, deadline = self.current, _deadline(self.current)
             if self.wake_fd is not None and self.wake_fd in ready:
                 _drain(self.wake_fd)
             reason = should_stop()
@@ -278,6 +296,21 @@ class ProcessRunner:
                 write_frame(child.to_child, Halt())
             if deadline is not None and time.monotonic() >= deadline:
                 raise Stopped("timeout")
+
+    def _sync(self, child: _Child, on_done: OnDone | None, *, follow: bool) -> None:
+        """Read the child's shared reports: for each task it stored, in order, the task it
+        took next becomes ``current`` (with ``follow``; such a task has no option the worker
+        acts on: ``reports.py``), then ``on_done``; at last, with ``follow``, the task it says
+        it runs now."""
+        for report in child.reports.take():
+            if follow and report.next_id:
+                self.current = report.next_task()
+            if on_done is not None:
+                on_done(report.task_id, report.status, report.accepted)
+        if follow:
+            now = child.reports.current()
+            if now is not None and (self.current is None or now != self.current.id):
+                self.current = ClaimedTask(now, "", b"", {}, 1)
 
     @staticmethod
     def _coalesce(child: _Child, deadline: float | None) -> None:
@@ -291,21 +324,25 @@ class ProcessRunner:
     def _start(self) -> _Child:
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
+        reports = Reports.create()
         env = dict(os.environ)
-        env[ENV_FDS] = f"{down_r},{up_w}"
+        env[ENV_FDS] = f"{down_r},{up_w},{reports.fd}"
         env["RUNQ_WORKER_ID"] = self.worker_id
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p or os.getcwd() for p in sys.path))
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "runq.worker.child"],
                 env=env,
-                pass_fds=(down_r, up_w),
+                pass_fds=(down_r, up_w, reports.fd),
                 stdin=subprocess.DEVNULL,
             )
+        except BaseException:
+            reports.close()
+            raise
         finally:
             os.close(down_r)
             os.close(up_w)
-        child = _Child(proc, down_w, up_r, FrameReader(up_r))
+        child = _Child(proc, down_w, up_r, FrameReader(up_r), reports)
         setup = Setup(
             self.secret, self.namespace, self.worker_id, self.backend_args, self.logdir, self.hooks
         )
@@ -319,6 +356,7 @@ class ProcessRunner:
             child.proc.wait(self.timeout_process_die_s)
         except subprocess.TimeoutExpired:
             self._kill(child)
+        child.reports.close()
 
     def _kill(self, child: _Child) -> None:
         """SIGTERM, then SIGKILL after ``timeout_process_die``; reap it."""

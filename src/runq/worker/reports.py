@@ -1,0 +1,150 @@
+"""The chain's per-task reports, shared by the warm child and its worker through memory.
+
+While the warm child runs a chain (``child.py``), it used to send the worker one ``Done`` frame
+per task: a pickle, a write, and a wake-up of the worker to read it — tens of microseconds a
+task, as much as a no-op task costs to run. Instead the child writes into a small shared
+mapping (an unlinked temporary file both processes map):
+
+- the id of the task it runs now (so that a cancel request finds it), written before the task
+  starts; and
+- one fixed-size record per stored task (its id, status, whether the backend accepted it, and
+  the id and log label of the task the child took next), in a ring the worker reads whenever it
+  wakes up (at least every ``READ_EVERY_S`` while a chain runs), for its log lines and its
+  count of tasks.
+
+Only a task the worker must know of at once still costs a ``Done`` frame: one with an option
+the worker acts on (a timeout whose deadline it keeps, retries it may have to apply: anything
+but ``QUIET_OPTIONS``), one handed off, the end of the chain, or a ring the worker has not
+caught up with. The child is the only writer of the records and of ``current``, except that
+the worker sets ``current`` before a ``Run`` frame (the child then waits for that frame); the
+worker is the only writer of ``read``. Each record carries its own sequence number, so a record
+read while it is being written is seen as not yet there.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import tempfile
+from typing import NamedTuple
+
+from runq.models import ClaimedTask, TaskStatus
+from runq.options import is_task_id
+
+__all__ = ["QUIET_OPTIONS", "READ_EVERY_S", "RING", "Report", "Reports", "reportable"]
+
+#: Records the ring holds; a child that is this far ahead of its worker sends frames instead.
+RING = 1024
+#: How often a worker whose child runs a chain reads the reports (log lines, task count).
+READ_EVERY_S = 0.05
+#: The options a worker never acts on while a task runs (the log label, the seed).
+QUIET_OPTIONS = frozenset({"fn", "name", "seed"})
+_LABEL_BYTES = 120
+_HEADER = struct.Struct("=QQ32s")  # written (child), read (worker), current id
+# sequence number, task id, status index, accepted, next id, label length, label
+_RECORD = struct.Struct(f"=Q32sBB32sB{_LABEL_BYTES}s")
+_STATUSES = tuple(TaskStatus)
+_STATUS_INDEX = {s: i for i, s in enumerate(_STATUSES)}
+_SIZE = _HEADER.size + RING * _RECORD.size
+_NO_ID = b"\0" * 32
+
+
+def reportable(task: ClaimedTask) -> bool:
+    """Whether the worker may learn of ``task`` through the reports (no frame needed)."""
+    return task.options.keys() <= QUIET_OPTIONS and is_task_id(task.id)
+
+
+class Report(NamedTuple):
+    """One stored task, and the task the child took next (``next_id`` "": none)."""
+
+    task_id: str
+    status: TaskStatus
+    accepted: bool
+    next_id: str
+    label: str
+
+    def next_task(self) -> ClaimedTask:
+        """The next task as the worker knows it: its id and log label (no payload)."""
+        return ClaimedTask(self.next_id, "", b"", {"fn": self.label} if self.label else {}, 1)
+
+
+class Reports:
+    """One child's shared reports (see the module docstring); ``fd`` is passed to the child."""
+
+    def __init__(self, fd: int, *, create: bool = False) -> None:
+        if create:
+            os.ftruncate(fd, _SIZE)
+        self.fd = fd
+        self._map = mmap.mmap(fd, _SIZE)
+        self._written = 0  # the child's count (the child is the only writer)
+
+    @classmethod
+    def create(cls) -> Reports:
+        """A new zeroed mapping (an unlinked file: nothing is left behind)."""
+        with tempfile.TemporaryFile(prefix="runq-reports-") as f:
+            fd = os.dup(f.fileno())
+        return cls(fd, create=True)
+
+    def close(self) -> None:
+        """Unmap and close the file (once)."""
+        if self.fd >= 0:
+            self._map.close()
+            os.close(self.fd)
+            self.fd = -1
+
+    # ------------------------------------------------------------------ the child's side
+    def set_current(self, task_id: str) -> None:
+        """The child now runs ``task_id``."""
+        raw = task_id.encode("ascii")
+        self._map[16:48] = raw if len(raw) == 32 else _NO_ID
+
+    def add(self, task_id: str, status: TaskStatus, accepted: bool, nxt: ClaimedTask) -> bool:
+        """Record a stored task and the ``reportable`` task taken next; False (nothing
+        written) when the ring is full: the child must send a frame instead."""
+        written = self._written
+        read = _HEADER.unpack_from(self._map, 0)[1]
+        if written - read >= RING or len(task_id) != 32:
+            return False
+        opts = nxt.options
+        label = str(opts.get("name") or opts.get("fn") or "").encode("utf-8")[:_LABEL_BYTES]
+        at = _HEADER.size + (written % RING) * _RECORD.size
+        _RECORD.pack_into(
+            self._map,
+            at,
+            written + 1,
+            task_id.encode("ascii"),
+            _STATUS_INDEX[status],
+            accepted,
+            nxt.id.encode("ascii"),
+            len(label),
+            label,
+        )
+        self._written = written + 1
+        struct.pack_into("=Q", self._map, 0, written + 1)  # after the record: now readable
+        return True
+
+    # ------------------------------------------------------------------ the worker's side
+    def current(self) -> str | None:
+        """The task the child said it runs now (None: none said, or caught mid-write)."""
+        raw = bytes(self._map[16:48])
+        text = raw.decode("ascii", "replace")
+        return text if is_task_id(text) else None
+
+    def take(self) -> list[Report]:
+        """The records written since the last call, oldest first (each one once)."""
+        written, read, _ = _HEADER.unpack_from(self._map, 0)
+        out: list[Report] = []
+        while read < written:
+            at = _HEADER.size + (read % RING) * _RECORD.size
+            seq, raw, status, accepted, nxt, size, label = _RECORD.unpack_from(self._map, at)
+            if seq != read + 1:  # not yet complete (or a torn read): the next call gets it
+                break
+            text = label[:size].decode("utf-8", "replace")
+            out.append(
+                Report(raw.decode("ascii"), _STATUSES[status], bool(accepted), nxt.decode(), text)
+            )
+            read += 1
+        if out:
+            struct.pack_into("=Q", self._map, 8, read)
+        return out
