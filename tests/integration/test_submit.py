@@ -167,11 +167,13 @@ def test_delete(ctl: runq.Controller) -> None:
 
 def test_default_options_are_not_stored_but_read_back_in_full(ctl: runq.Controller) -> None:
     # A queued task stores only the options that differ from their defaults (issue 14: the
-    # memory a queued task takes); every reader still sees all of them.
+    # memory a queued task takes), beside the function's label; every reader sees all of them.
     plain = ctl.enqueue(taskfns.add, (1,))
     tuned = ctl.enqueue(taskfns.add, (1,), retries=2, timeout=5)
-    assert ctl.backend.records([plain])[0].options == {}  # type: ignore[union-attr]
+    label = {"fn": "taskfns.add"}
+    assert ctl.backend.records([plain])[0].options == label  # type: ignore[union-attr]
     assert ctl.backend.records([tuned])[0].options == {  # type: ignore[union-attr]
+        **label,
         "retries": 2,
         "timeout": 5.0,
     }
@@ -185,6 +187,7 @@ def test_default_options_are_not_stored_but_read_back_in_full(ctl: runq.Controll
         "name": None,
         "on_duplicate": "parallel",
         "seed": None,
+        **label,
     }
     assert ctl.info(tuned).options == {**full, "retries": 2, "timeout": 5.0}
     for tid in (plain, tuned):  # finished: they may be retried, with the options they had
