@@ -17,6 +17,7 @@ EXPECTED = {
     "PayloadRejected",
     "Retry",
     "RunqError",
+    "Schedule",
     "SchemaVersionMismatch",
     "SerializationError",
     "TaskError",

@@ -41,6 +41,7 @@ from runq.exceptions import (
 from runq.executor import Executor
 from runq.models import (
     LogEntry,
+    Schedule,
     TaskInfo,
     TaskPage,
     TaskStatus,
@@ -64,6 +65,7 @@ __all__ = [
     "PayloadRejected",
     "Retry",
     "RunqError",
+    "Schedule",
     "SchemaVersionMismatch",
     "SerializationError",
     "TaskError",

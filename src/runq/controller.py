@@ -4,7 +4,8 @@
 (status, wait, results, info …) are ``inspection.TaskInspection`` and the changes (cancel,
 retry, delete, destroy) ``changes.TaskChanges``, both mixed into it. Calls become tasks
 through the submission seam (``submission.Submitter``); the sub-APIs ``ctl.queues``,
-``ctl.workers``, ``ctl.store`` and ``ctl.messages`` get the namespace's ``Session``.
+``ctl.workers``, ``ctl.store``, ``ctl.messages`` and ``ctl.schedules`` get the namespace's
+``Session``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from runq.limits import LimitsAPI
 from runq.messages import MessagesAPI
 from runq.options import TaskOptions, call_arguments, keyword_arguments, seconds
 from runq.queues import QueuesAPI
+from runq.schedules import SchedulesAPI
 from runq.serialize import Call
 from runq.session import Session
 from runq.settings import PasswordSource, SecretSource
@@ -95,6 +97,7 @@ class Controller(TaskInspection, TaskChanges):
         self.workers = WorkersAPI(self.session, self.messages)
         self.store = StoreAPI(self.session)
         self.limits = LimitsAPI(self.session)
+        self.schedules = SchedulesAPI(self.session)
 
     @property
     def url(self) -> str:

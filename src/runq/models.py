@@ -15,6 +15,7 @@ __all__ = [
     "LogEntry",
     "Message",
     "NewTask",
+    "Schedule",
     "TaskInfo",
     "TaskPage",
     "TaskRecord",
@@ -216,3 +217,23 @@ class TaskPage(NamedTuple):
 
     tasks: list[TaskSummary]
     after: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A periodic schedule (``ctl.schedules``): ``cron`` (a 5-field expression in
+    ``timezone``) or ``every`` (seconds); its ``next_run`` and ``last_run`` (seconds since the
+    epoch on the backend's clock; ``last_run`` None before its first tick), whether it is
+    ``paused``, the id of the last task it created, its ``queue`` and the ``task`` it runs
+    (the function's name)."""
+
+    name: str
+    cron: str | None
+    every: float | None
+    timezone: str
+    next_run: float
+    last_run: float | None
+    paused: bool
+    last_task_id: str | None
+    queue: str = "default"
+    task: str = ""

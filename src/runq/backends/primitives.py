@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from runq.backends.records import Control, WorkerRecord
+from runq.backends.records import Control, ScheduleRecord, WorkerRecord
 from runq.models import (
     Blob,
     ClaimedTask,
@@ -415,3 +415,32 @@ class Primitives(ABC):
     @abstractmethod
     def _store_drop(self, tags: Sequence[str]) -> list[str]:
         """``store_drop``, its arguments checked."""
+
+    # ------------------------------------------------------------------ schedules
+    # Periodic schedules, fired by the workers (``schedules.py`` of each backend).
+    @abstractmethod
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every schedule of the namespace (without payloads), sorted by name."""
+        ...
+
+    @abstractmethod
+    def _schedule_save(
+        self, name: str, spec: str, payload: bytes, next_run: float, replace: bool
+    ) -> bool:
+        """``schedule_save``, its arguments checked."""
+
+    @abstractmethod
+    def _schedule_remove(self, name: str) -> bool:
+        """``schedule_remove``, its arguments checked."""
+
+    @abstractmethod
+    def _schedule_pause(self, name: str, paused: bool, next_run: float) -> bool:
+        """``schedule_pause``, its arguments checked."""
+
+    @abstractmethod
+    def _schedule_fire(self, name: str, due: float, next_run: float, task: NewTask) -> bool:
+        """``schedule_fire``, its arguments checked."""
+
+    @abstractmethod
+    def _schedules_due(self, limit: int) -> tuple[list[ScheduleRecord], float | None]:
+        """``schedules_due``, its arguments checked."""

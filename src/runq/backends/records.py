@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Chain", "Control", "WorkerRecord"]
+__all__ = ["Chain", "Control", "ScheduleRecord", "WorkerRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +41,19 @@ class Chain:
 
     ids: tuple[str, ...]  # every id of its retry chain, oldest first
     retry_at: float | None = None  # due time of its delayed retry, if it waits for one
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """What the backend stores about a periodic schedule (``schedules``, ``schedules_due``).
+
+    ``spec`` is the controller's JSON text (timetable, queue, options), opaque to the backend;
+    ``payload`` the sealed call (only ``schedules_due`` reads it; else None)."""
+
+    name: str
+    spec: str
+    next_run: float
+    last_run: float | None
+    last_task_id: str | None
+    paused: bool
+    payload: bytes | None = None

@@ -15,6 +15,7 @@ from runq.cli.admin import bench, demo, destroy
 from runq.cli.config import config
 from runq.cli.inspection import dashboard, logs, namespaces_command, status, tasks
 from runq.cli.messages import message
+from runq.cli.schedule import schedule
 from runq.cli.task_ops import cancel, enqueue, info, result, retry
 from runq.cli.worker import worker
 
@@ -44,6 +45,7 @@ for _command in (
     logs,
     message,
     config,
+    schedule,
     destroy,
     demo,
     bench,

@@ -13,7 +13,9 @@ while a task runs and never waits behind the main loop's calls. Every ``poll_pro
   one heartbeat lifetime after it regained the backend — counted from the first tick that
   reached it again, which judges no one — so that after an outage every worker gets the
   chance to beat before anyone is judged;
-- pushes delayed retries that are due into their queues (``promote_due``).
+- pushes delayed retries and SCHEDULED tasks that are due into their queues, and fires the
+  due ticks of periodic schedules (``run_due``: ``timers.Timers.run_due``), waking at the next
+  due time.
 
 An unreachable backend is retried with back-off (at most one ``poll_process`` apart); any
 other backend error is fatal: it is kept in ``fatal`` and the worker is woken to exit.
@@ -53,6 +55,7 @@ class ControlThread(threading.Thread):
         heartbeat_period_s: float | None,
         poll_s: float,
         event: Callable[[str, str], None],
+        run_due: Callable[[Backend], float | None] | None = None,
     ) -> None:
         super().__init__(name="runq-control", daemon=True)
         self.backend = backend
@@ -71,6 +74,9 @@ class ControlThread(threading.Thread):
         self._next_beat = 0.0
         self._judge_after = 0.0  # no detect_lost before this (monotonic)
         self._next_due: float | None = None
+        #: Moves due tasks (and fires due schedules: ``timers.Timers.run_due``); answers the
+        #: next due time.
+        self._run_due = run_due or (lambda backend: backend.promote_due())
 
     @property
     def ttl_s(self) -> float | None:
@@ -135,4 +141,4 @@ class ControlThread(threading.Thread):
             lost = self.backend.detect_lost()
             if lost:
                 self._event("LOST", f"marked lost (heartbeat lapsed): {', '.join(lost)}")
-        self._next_due = self.backend.promote_due()
+        self._next_due = self._run_due(self.backend)

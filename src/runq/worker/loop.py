@@ -139,7 +139,7 @@ class Worker:
         self.idle_since = self.started
         self.envir: dict[str, Any] = {}
         self.messages = MessageHandler(self)
-        self.timers = Timers(lambda: self.backend, self.retrying)
+        self.timers = Timers(lambda: self.backend, self.retrying, self.codec)
 
     def _connect(self) -> Backend:
         return connect(
@@ -404,6 +404,7 @@ class Worker:
             heartbeat_period_s=self.config.heartbeat_period,
             poll_s=self.config.poll_process,
             event=self.event,
+            run_due=self.timers.run_due,
         )
         control.start()
         if self.config.heartbeat_period is not None:

@@ -1,48 +1,101 @@
-"""The worker's timed duties, done on its idle path (and, for due tasks, by its control
-thread too): whoever gets there first does each one, in one atomic backend transition.
+"""The worker's timed duties: whoever gets there first does each one, in one atomic backend
+transition, so any number of workers (on any number of machines) can share them. The worker
+runs them on its idle path (``tick``) and its control thread every ``poll_process`` seconds
+and at each due time (``run_due``), so they happen even while every worker is busy.
 
 - Delayed tasks (``enqueue(delay=)``, delayed retries): ``promote_due`` moves those that are
   due into their queues and answers the next due time, so an idle worker blocks until then
   (bounded by its ``poll_queue``) instead of polling: a due task starts within milliseconds,
   and the cost of an idle fleet does not grow with the number of tasks waiting.
+- Periodic schedules (``ctl.schedules``): each due schedule's tick is fired with
+  ``schedule_fire``, a compare-and-set of its next tick that enqueues the tick's task in the
+  same transition, so each tick creates one task. The next tick is the first one after *now*:
+  ticks missed while no worker ran are fired once, not once each.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable
 
 from runq.backends import Backend
+from runq.backends.records import ScheduleRecord
+from runq.models import NewTask
+from runq.options import new_task_id
+from runq.serialize import Codec, Kind
+from runq.timetable import Timetable
 from runq.worker.retrying import Retrying
 
-__all__ = ["Timers"]
+__all__ = ["Timers", "schedule_place"]
+
+log = logging.getLogger("runq.worker")
 
 #: How often the offset between this host's clock and the backend's is measured again.
 _CLOCK_CHECK_S = 60.0
+#: Schedules fired per call at most (the rest on the next call, at once).
+_FIRE_BATCH = 100
+
+
+def schedule_place(name: str) -> str:
+    """Where a schedule's call is sealed (the signature binds it there, not to a task)."""
+    return f"schedule:{name}"
 
 
 class Timers:
     """See the module docstring. ``backend()`` gives the worker's current backend object and
     ``retrying(op)`` runs ``op`` through the worker's retry-while-unreachable policy."""
 
-    def __init__(self, backend: Callable[[], Backend], retrying: Retrying) -> None:
+    def __init__(self, backend: Callable[[], Backend], retrying: Retrying, codec: Codec) -> None:
         self._backend = backend
         self._retrying = retrying
+        self._codec = codec
         self._offset = 0.0  # backend clock - time.time()
         self._next_clock_check = 0.0
 
     def tick(self) -> float | None:
         """Do what is due; answer the seconds until the next due time (None: nothing waits)."""
         backend = self._backend()
-        due = self._retrying(backend.promote_due)
+        due = self._retrying(lambda: self.run_due(backend))
         if due is None:
             return None
         return max(0.0, due - self._backend_now(backend))
+
+    def run_due(self, backend: Backend) -> float | None:
+        """Move due tasks, fire due schedules (through ``backend``); answer the next due time
+        on the backend's clock, or None."""
+        nxt = backend.promote_due()
+        records, later = backend.schedules_due(_FIRE_BATCH)
+        for record in records:
+            self._fire(backend, record)
+        if len(records) == _FIRE_BATCH:
+            return 0.0  # more are due: come back at once
+        times = [t for t in (nxt, later) if t is not None]
+        return min(times) if times else None
+
+    def _fire(self, backend: Backend, record: ScheduleRecord) -> None:
+        """Fire one tick of ``record`` (or see that another worker did)."""
+        spec = json.loads(record.spec)
+        timetable = Timetable.from_json(spec["timetable"])
+        next_run = timetable.next_after(max(self._backend_now(backend), record.next_run))
+        task_id = new_task_id()
+        place = schedule_place(record.name)
+        try:
+            data = self._codec.open(record.payload or b"", Kind.CALL, place, f"schedule {place}")
+        except Exception as exc:  # forged or unreadable: never fire it, and say so once
+            log.error("schedule %r cannot be fired, pausing it: %s", record.name, exc)
+            backend.schedule_pause(record.name, True, next_run)
+            return
+        payload = self._codec.seal(data, Kind.CALL, task_id)
+        options = {**spec["options"], "schedule": record.name, "tick": record.next_run}
+        task = NewTask(task_id, spec["queue"], payload, options)
+        backend.schedule_fire(record.name, record.next_run, next_run, task)
 
     def _backend_now(self, backend: Backend) -> float:
         """The backend's clock, estimated from this host's (measured once a minute)."""
         now = time.monotonic()
         if now >= self._next_clock_check:
             self._next_clock_check = now + _CLOCK_CHECK_S
-            self._offset = self._retrying(backend.now) - time.time()
+            self._offset = backend.now() - time.time()
         return time.time() + self._offset

@@ -26,6 +26,7 @@ from runq.backends.redis.messaging import RedisMessaging
 from runq.backends.redis.namespaces import stored_namespaces
 from runq.backends.redis.replies import optional_text
 from runq.backends.redis.retries import RedisRetries
+from runq.backends.redis.schedules import RedisSchedules
 from runq.backends.redis.scripts import ScriptRunner
 from runq.backends.redis.store import RedisStore
 from runq.backends.redis.tasks import RedisTasks
@@ -40,6 +41,7 @@ _SCAN_COUNT = 1000  # keys the server looks at per SCAN call, and keys per UNLIN
 
 
 class RedisBackend(
+    RedisSchedules,
     RedisTasks,
     RedisInspection,
     RedisWorkers,

@@ -53,6 +53,11 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:w:cancel``              hash    worker id -> the task it is asked to stop
 ``runq:{ns}:delayed``               zset    task id -> due time of its delayed retry, or of a
                                             SCHEDULED task (``enqueue(delay=)``)
+``runq:{ns}:sched:spec``            hash    schedule name -> its spec JSON (timetable, queue,
+                                            options: the controller's, opaque here)
+``runq:{ns}:sched:payload``         hash    schedule name -> its sealed call
+``runq:{ns}:sched:next``            zset    schedule name -> next tick (only while not paused)
+``runq:{ns}:sched:state``           hash    schedule name -> ``"next\tlast_run\tlast_task\tpaused"``
 ``runq:{ns}:moved_to``              hash    task id -> the id it was retried as (MOVED)
 ``runq:{ns}:moved_from``            hash    task id -> the id it is a retry of
 ``runq:{ns}:log:<worker>``          list    the worker's last 100,000 log events, each
@@ -234,6 +239,12 @@ class NamespaceKeys:
         """The keys of one staged batch: ids, runs, special, dedup (see the table)."""
         parts = ("ids", "runs", "special", "dedup")
         return [f"{self.prefix}stage:{batch}:{part}" for part in parts]
+
+    @property
+    def schedule(self) -> list[str]:
+        """The schedule keys, in the order the schedule scripts name them: spec, payload,
+        next (zset), state."""
+        return [self.prefix + "sched:" + name for name in ("spec", "payload", "next", "state")]
 
     def recovery(self, worker_id: str | None = None) -> list[str]:
         """The keys a recovery script receives after the static ones: ``RECOVERY_FIELDS``,

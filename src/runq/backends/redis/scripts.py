@@ -81,6 +81,10 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "task_page": _PLAIN,
     # store
     "store": _TASK_LIBS,
+    # schedules
+    "schedule": _PLAIN,
+    "schedules_due": _PLAIN,
+    "schedule_fire": _ENQUEUE_LIBS,
 }
 
 

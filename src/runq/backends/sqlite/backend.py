@@ -23,6 +23,7 @@ from runq.backends.sqlite.liveness import SqliteLiveness
 from runq.backends.sqlite.messaging import SqliteMessaging
 from runq.backends.sqlite.namespaces import stored_namespaces
 from runq.backends.sqlite.retries import SqliteRetries
+from runq.backends.sqlite.schedules import SqliteSchedules
 from runq.backends.sqlite.store import SqliteStore
 from runq.backends.sqlite.tasks import SqliteTasks
 from runq.backends.sqlite.workers import SqliteWorkers
@@ -32,6 +33,7 @@ __all__ = ["SqliteBackend"]
 
 
 class SqliteBackend(
+    SqliteSchedules,  # first: it builds on SqliteTasks
     SqliteTasks,
     SqliteInspection,
     SqliteWorkers,

@@ -239,3 +239,17 @@ CREATE TABLE IF NOT EXISTS limit_parked (
     queue   TEXT    NOT NULL,
     PRIMARY KEY (ns, name, seq)
 ) WITHOUT ROWID;
+-- Periodic schedules (issue 11): fired by the workers, one task per tick (schedules.py).
+-- `spec` is the controller's JSON (timetable, queue, options); `payload` the sealed call.
+CREATE TABLE IF NOT EXISTS schedules (
+    ns           TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    spec         TEXT    NOT NULL,
+    payload      BLOB    NOT NULL,
+    next_run     REAL    NOT NULL,
+    last_run     REAL,
+    last_task_id TEXT,
+    paused       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ns, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS schedules_ns_due ON schedules (ns, paused, next_run);

@@ -37,7 +37,7 @@ _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _MESSAGING_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
 _DEDUP_TABLES = ("dedup", "progress")
 _LIVENESS_TABLES = ("heartbeats", "worker_requests")
-_RETRY_TABLES = ("delayed", "moves")
+_RETRY_TABLES = ("delayed", "moves", "schedules")
 _LIMIT_TABLES = ("limits", "limit_starts", "limit_running", "limit_parked")
 #: Everything of one namespace (``destroy``, and an ``expire`` deadline come due).
 DESTROY = [
@@ -408,3 +408,20 @@ INSERT OR IGNORE INTO limit_parked (ns, name, seq, task_id, queue) VALUES (?, ?,
 LIMIT_UNPARK = "DELETE FROM limit_parked WHERE ns = ? AND name = ? AND seq = ?"
 TASK_PENDING_OPTIONS = """
 SELECT options, seq FROM tasks WHERE ns = ? AND id = ? AND status = 'PENDING'"""
+# ---------------------------------------------------------------------------- schedules
+_SCHED_COLUMNS = "name, spec, next_run, last_run, last_task_id, paused"
+SCHED_INSERT = """
+INSERT OR IGNORE INTO schedules (ns, name, spec, payload, next_run) VALUES (?, ?, ?, ?, ?)"""
+SCHED_REPLACE = """
+INSERT OR REPLACE INTO schedules (ns, name, spec, payload, next_run) VALUES (?, ?, ?, ?, ?)"""
+SCHED_DELETE = "DELETE FROM schedules WHERE ns = ? AND name = ?"
+SCHED_PAUSE = "UPDATE schedules SET paused = ?, next_run = ? WHERE ns = ? AND name = ?"
+SCHED_LIST = f"SELECT {_SCHED_COLUMNS} FROM schedules WHERE ns = ? ORDER BY name"
+SCHED_DUE = f"""
+SELECT {_SCHED_COLUMNS}, payload FROM schedules
+WHERE ns = ? AND paused = 0 AND next_run <= ? ORDER BY next_run LIMIT ?"""
+SCHED_NEXT = """
+SELECT min(next_run) FROM schedules WHERE ns = ? AND paused = 0 AND next_run > ?"""
+SCHED_FIRE = """
+UPDATE schedules SET next_run = ?, last_run = ?, last_task_id = ?
+WHERE ns = ? AND name = ? AND paused = 0 AND next_run = ?"""

@@ -42,53 +42,58 @@ class SqliteTasks(SqliteLimits):
 
     # ------------------------------------------------------------------ submission
     def _enqueue(self, tasks: Sequence[NewTask]) -> list[TaskStatus]:
-        now = time.time()
-        ns = self.namespace
         with self._write() as conn:
-            dep_status = self._check_new(conn, tasks)
-            statuses = _initial_statuses(tasks, dep_status)
-            if any(t.dedup_key is not None for t in tasks):
-                statuses = dedup.admit(conn, ns, tasks, statuses)
-            delay = tasks[0].delay_s  # one per batch: checks.check_new_tasks
-            if delay is not None:
-                statuses = [_SCHEDULED if s in (_PENDING, _DEFERRED) else s for s in statuses]
-                conn.executemany(
-                    sql.DELAY_SET,
-                    (
-                        (ns, t.id, now + delay)
-                        for t, st in zip(tasks, statuses, strict=True)
-                        if st is _SCHEDULED
-                    ),
-                )
+            return self._enqueue_in(conn, tasks, time.time())
+
+    def _enqueue_in(
+        self, conn: sqlite3.Connection, tasks: Sequence[NewTask], now: float
+    ) -> list[TaskStatus]:
+        """``enqueue`` inside the caller's write transaction."""
+        ns = self.namespace
+        dep_status = self._check_new(conn, tasks)
+        statuses = _initial_statuses(tasks, dep_status)
+        if any(t.dedup_key is not None for t in tasks):
+            statuses = dedup.admit(conn, ns, tasks, statuses)
+        delay = tasks[0].delay_s  # one per batch: checks.check_new_tasks
+        if delay is not None:
+            statuses = [_SCHEDULED if s in (_PENDING, _DEFERRED) else s for s in statuses]
             conn.executemany(
-                sql.TASK_INSERT,
+                sql.DELAY_SET,
                 (
-                    (
-                        ns,
-                        t.id,
-                        t.queue,
-                        st.value,
-                        json.dumps(t.options),
-                        now,
-                        now if st is _IMPOSSIBLE or st is _DISCARDED else None,
-                        t.payload,
-                    )
+                    (ns, t.id, now + delay)
                     for t, st in zip(tasks, statuses, strict=True)
+                    if st is _SCHEDULED
                 ),
             )
-            conn.executemany(
-                sql.DEP_INSERT,
+        conn.executemany(
+            sql.TASK_INSERT,
+            (
                 (
-                    (ns, t.id, pos, dep)
-                    for t in tasks
-                    for pos, dep in enumerate(dict.fromkeys(t.depends_on))
-                ),
-            )
-            pending = [
-                (t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING
-            ]
-            push(conn, ns, pending)
-            store.put(conn, ns, ((t.id, blob) for t in tasks for blob in t.blobs))
+                    ns,
+                    t.id,
+                    t.queue,
+                    st.value,
+                    json.dumps(t.options),
+                    now,
+                    now if st is _IMPOSSIBLE or st is _DISCARDED else None,
+                    t.payload,
+                )
+                for t, st in zip(tasks, statuses, strict=True)
+            ),
+        )
+        conn.executemany(
+            sql.DEP_INSERT,
+            (
+                (ns, t.id, pos, dep)
+                for t in tasks
+                for pos, dep in enumerate(dict.fromkeys(t.depends_on))
+            ),
+        )
+        pending = [
+            (t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING
+        ]
+        push(conn, ns, pending)
+        store.put(conn, ns, ((t.id, blob) for t in tasks for blob in t.blobs))
         return statuses
 
     def _check_new(self, conn: sqlite3.Connection, tasks: Sequence[NewTask]) -> dict[str, str]:
