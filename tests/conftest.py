@@ -60,6 +60,8 @@ ON_CLUSTER = frozenset(
         "test_backend_ops_contract",
         "test_backend_large_batch",
         "test_store_contract",
+        "test_backend_time_contract",
+        "test_backend_schedules_contract",
         "test_cluster",
         "test_submit",
         "test_worker",
