@@ -37,6 +37,10 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== mkdocs build --strict"
+site_dir=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
+rm -rf "$site_dir"
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
 

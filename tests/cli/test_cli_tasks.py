@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 import runq
@@ -233,3 +235,25 @@ def test_dashboard_title_stays_on_one_line_at_120_columns(ctl: runq.Controller) 
     title = f"{ctl.queue_id} at {ctl.address}  —  12,345 tasks/s"
     assert first == title if len(title) <= 120 else first == title[:119] + "…"
     assert TaskStatus.PENDING not in first
+
+
+def test_console_script_worker_imports_from_the_current_directory(
+    ctl: runq.Controller, tmp_path: Path
+) -> None:
+    runq_script = Path(sys.executable).parent / "runq"
+    if not runq_script.exists():
+        pytest.skip("the runq console script is not installed next to this Python")
+    (tmp_path / "myjobs.py").write_text("def triple(x):\n    return 3 * x\n")
+    env = dict(os.environ, RUNQ_URL=ctl.url)
+    env.pop("RUNQ_SECRET", None)
+    env.pop("PYTHONPATH", None)
+    ctl.workers.config_save("idle", WorkerConfig(timeout_idle=1, **FAST))
+    run = functools.partial(
+        subprocess.run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    out = run([runq_script, "enqueue", ctl.queue_id, "myjobs:triple", "14"])
+    assert out.returncode == 0, out.stderr
+    tid = out.stdout.strip()
+    out = run([runq_script, "worker", ctl.queue_id, "--config", "idle"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert ctl.result(tid) == 42

@@ -72,7 +72,8 @@ def worker(
     """Run worker(s) for QUEUE_ID until stopped (Ctrl-C / SIGTERM: after the current task).
 
     -Q high,default listens on those queues, earlier ones first (without -Q: the queues of
-    the config, by default just 'default').
+    the config, by default just 'default'). Tasks' modules are imported from the current
+    directory first, then the Python path.
 
     With -n N, a supervisor keeps N worker processes running: one killed by a signal or
     failing is replaced (a worker failing again and again at start is given up after a few
@@ -89,6 +90,9 @@ def worker(
         sys.exit(_run_worker_group(queue_id, url, opts, base, n, secret_file))
     from runq.worker.loop import Worker
 
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        # as `python -m runq` has it (and rq's worker): the project's own modules are found
+        sys.path.insert(0, os.getcwd())
     secret = read_secret(secret_file)
     raw = os.environ.get("RUNQ_WORKER_CONFIG")  # spawn(config=WorkerConfig(...)) sets it
     if raw:
