@@ -32,7 +32,7 @@ from runq.exceptions import ConfigError
 from runq.models import NewTask
 from runq.options import OPTION_NAMES, RESULTS_AS, RESULTS_FROM, TaskOptions, call_arguments
 from runq.serialize import Call
-from runq.submission import Submitter
+from runq.submission import Submitter, function_label
 
 __all__ = ["RESULTS_AS", "RESULTS_FROM", "Signature", "chain", "chord", "group", "sig"]
 
@@ -104,7 +104,7 @@ def _new_task(
     opts = TaskOptions.build(**options)
     args, kwargs = call_arguments(s.args, s.kwargs)
     call = Call("call", submitter.function_bytes(s.fn), args, kwargs, retry_on=opts.retry_on)
-    (task,) = submitter.new_tasks([call], opts, list(deps))
+    (task,) = submitter.new_tasks([call], opts, list(deps), function_label(s.fn))
     if results_as is None:
         return task
     extra = {RESULTS_FROM: list(deps), RESULTS_AS: results_as}

@@ -286,6 +286,7 @@ class TaskInspection:
                 worker_id=r.worker_id,
                 attempts=r.attempt,
                 times=r.times,
+                fn=r.options.get("fn"),
             )
             for r in records
             if r is not None  # deleted meanwhile

@@ -209,6 +209,7 @@ class TaskSummary(NamedTuple):
     worker_id: str | None
     attempts: int
     times: TaskTimes
+    fn: str | None = None  # what it runs: ``module.qualname`` (``eval …`` for an expression)
 
 
 class TaskPage(NamedTuple):

@@ -12,13 +12,12 @@ from datetime import datetime
 
 import click
 
-from runq import LogEntry, TaskError, TaskStatus, namespaces
+from runq import LogEntry, TaskError, TaskStatus, TaskSummary, namespaces
 from runq.cli.shared import (
     PIPE_WIDTH,
     friendly_errors,
     open_controller,
     secret_option,
-    task_name,
     url_option,
 )
 
@@ -69,6 +68,7 @@ def status(queue_id: str, url: str | None, secret_file: str | None) -> None:
 
 _FAILED = (TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.DIED)
 _ERROR_CHARS = 80  # of a failure's message in the tasks table
+_PAGE = 1000  # tasks per ctl.task_page call
 
 
 def _clock(epoch: float | None) -> str:
@@ -111,44 +111,46 @@ def tasks(
     """List QUEUE_ID's tasks, oldest first: id, status, name (or function), queue, worker,
     submitted / started / finished times, and a failure's exception. A retried task is
     MOVED; its retry is listed under its own id."""
+    wanted = None if status_filter is None else TaskStatus(status_filter.upper())
     with open_controller(queue_id, url, secret_file) as ctl:
-        ids = ctl.list_tasks()
-        rows = [
-            (tid, st)
-            for tid, st in zip(ids, ctl.status(ids, follow=False), strict=True)
-            if status_filter is None or st == status_filter.upper()
-        ]
-        total = len(rows)
-        if limit and total > limit:
-            rows = rows[-limit:]
-        failed = [tid for tid, st in rows if st in _FAILED]
+        rows: list[TaskSummary] = []
+        after: int | None = None
+        while not limit or len(rows) < limit:  # pages of the backend's listing, newest first
+            size = _PAGE if not limit else min(_PAGE, limit - len(rows))
+            page = ctl.task_page(status=wanted, after=after, limit=size)
+            rows += page.tasks
+            after = page.after
+            if after is None:
+                break
+        rows.reverse()  # oldest first
+        counts = ctl.overview()
+        total = sum(counts.values()) if wanted is None else counts.get(wanted, 0)
+        failed = [t.id for t in rows if t.status in _FAILED]
         errors = dict(zip(failed, ctl.results(failed, follow=False), strict=True))
-        table = [
-            ["ID", "STATUS", "NAME", "QUEUE", "WORKER", "SUBMITTED", "STARTED", "FINISHED", "ERROR"]
-        ]
-        for tid, st in rows:
-            info = ctl.info(tid)
-            error = errors.get(tid)
-            text = ""
-            if isinstance(error, TaskError):
-                message = " ".join(str(error.message).split())
-                if len(message) > _ERROR_CHARS:
-                    message = message[: _ERROR_CHARS - 3] + "..."
-                text = f"{error.type}: {message}" if message else error.type
-            t = info.times
-            table.append(
-                [
-                    tid,
-                    str(st),
-                    task_name(info.options),
-                    info.queue,
-                    info.worker_id or "-",
-                    _clock(t.submitted),
-                    _clock(t.started),
-                    _clock(t.finished),
-                    text,
-                ]
-            )
+    table = [
+        ["ID", "STATUS", "NAME", "QUEUE", "WORKER", "SUBMITTED", "STARTED", "FINISHED", "ERROR"]
+    ]
+    for t in rows:
+        error = errors.get(t.id)
+        text = ""
+        if isinstance(error, TaskError):
+            message = " ".join(str(error.message).split())
+            if len(message) > _ERROR_CHARS:
+                message = message[: _ERROR_CHARS - 3] + "..."
+            text = f"{error.type}: {message}" if message else error.type
+        table.append(
+            [
+                t.id,
+                str(t.status),
+                t.name or t.fn or "-",
+                t.queue,
+                t.worker_id or "-",
+                _clock(t.times.submitted),
+                _clock(t.times.started),
+                _clock(t.times.finished),
+                text,
+            ]
+        )
     if len(table) > 1:
         for line in _table(table):
             click.echo(line)
