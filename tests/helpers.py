@@ -80,6 +80,9 @@ class RedisServer:
         self.workdir = workdir
         self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
+        #: Whether the started server answers; None: a plain-text PING on ``port`` (a server
+        #: on TLS only needs its own check).
+        self.ready: Callable[[], bool] | None = None
 
     @property
     def url(self) -> str:
@@ -112,6 +115,11 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"redis-server exited with {self.proc.returncode}")
+            if self.ready is not None:
+                if self.ready():
+                    return
+                time.sleep(0.05)
+                continue
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
@@ -141,6 +149,25 @@ class RedisServer:
         self.proc = None
 
 
+# ---------------------------------------------------------------------------- TLS
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_certificates(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, signed by the CA."""
+    days = ["-days", "2"]
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.crt", *days, "-subj", "/CN=runq test CA", cwd=d)  # fmt: skip
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name in ("server", "client"):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+                 f"{name}.csr", "-subj", f"/CN=runq test {name}", cwd=d)  # fmt: skip
+        ext = ["-extfile", "server.ext"] if name == "server" else []
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.crt", *days, *ext, cwd=d)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------- Redis Cluster
 REDIS_CLI = shutil.which("redis-cli") or shutil.which("valkey-cli")
 
@@ -165,9 +192,19 @@ class RedisClusterServers:
     ``redis-server --cluster-enabled yes`` in its own temp dir, joined by
     ``redis-cli --cluster create``; stopped by pid."""
 
-    def __init__(self, workdir: Path, masters: int = 3, *extra_args: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        masters: int = 3,
+        extra_args: Sequence[str] = (),
+        cli_args: Sequence[str] = (),
+    ) -> None:
+        """``extra_args`` go to every ``redis-server``, ``cli_args`` to every ``redis-cli``
+        (TLS options, ``-a`` password). A node whose ``extra_args`` hold ``--tls-cert-file`` is
+        checked for readiness with ``redis-cli``."""
         if REDIS_CLI is None:
             pytest.fail("redis-cli is not installed (apt-get install redis-server)")
+        self.cli_args = tuple(cli_args)
         self.nodes: list[RedisServer] = []
         for i in range(masters):
             node = RedisServer(workdir / f"node{i}")
@@ -181,6 +218,9 @@ class RedisClusterServers:
                 "5000",
                 *extra_args,
             )
+            if "--tls-cert-file" in extra_args:  # TLS only, on the same port
+                node.extra_args += ("--port", "0", "--tls-port", str(node.port))
+                node.ready = lambda port=node.port: self.answers(port)
             self.nodes.append(node)
 
     @property
@@ -192,7 +232,11 @@ class RedisClusterServers:
         """``redis-cli ARGS`` (the output; a failure fails the test)."""
         assert REDIS_CLI is not None
         done = subprocess.run(
-            [REDIS_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
+            [REDIS_CLI, *self.cli_args, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if done.returncode != 0:
             pytest.fail(f"redis-cli {' '.join(args)} failed: {done.stdout} {done.stderr}")
@@ -201,6 +245,18 @@ class RedisClusterServers:
     def node_cli(self, port: int, *args: str) -> str:
         """One command sent to the node on ``port``."""
         return self.cli("-h", "127.0.0.1", "-p", str(port), *args)
+
+    def answers(self, port: int) -> bool:
+        """Whether the node on ``port`` answers ``PING`` (by ``redis-cli``, so over TLS too)."""
+        assert REDIS_CLI is not None
+        done = subprocess.run(
+            [REDIS_CLI, *self.cli_args, "-h", "127.0.0.1", "-p", str(port), "PING"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return "PONG" in done.stdout
 
     def start(self) -> None:
         for node in self.nodes:

@@ -19,7 +19,7 @@ import redis
 
 import runq
 import taskfns
-from helpers import REDIS_SERVER, free_port
+from helpers import REDIS_SERVER, free_port, make_certificates
 from runq.exceptions import BackendError
 
 PASSWORD = "s3cret-Pa55word"
@@ -29,24 +29,6 @@ pytestmark = pytest.mark.skipif(
     REDIS_SERVER is None or shutil.which("openssl") is None,
     reason="needs redis-server and openssl",
 )
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_certificates(d: Path) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, signed by the CA."""
-    days = ["-days", "2"]
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.crt", *days, "-subj", "/CN=runq test CA", cwd=d)  # fmt: skip
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
-                 f"{name}.csr", "-subj", f"/CN=runq test {name}", cwd=d)  # fmt: skip
-        ext = ["-extfile", "server.ext"] if name == "server" else []
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-out", f"{name}.crt", *days, *ext, cwd=d)  # fmt: skip
 
 
 class TlsRedis:

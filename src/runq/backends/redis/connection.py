@@ -123,4 +123,18 @@ def _cluster(bare: str, shown: str, options: dict[str, Any]) -> redis.RedisClust
                 f"the Redis server at {shown} is not a Redis Cluster (cluster mode is not "
                 "enabled): use a redis:// URL for it"
             ) from None
+        if _refused_password(exc):
+            raise redis.AuthenticationError(str(exc)) from None
         raise redis.ConnectionError(str(exc)) from None
+
+
+def _refused_password(exc: BaseException) -> bool:
+    """Whether the cluster client gave up because a node refused the credentials (redis-py
+    says so only in the text, or in the exception chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, redis.AuthenticationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return any(code in text for code in ("username-password", "WRONGPASS", "NOAUTH"))
