@@ -17,6 +17,19 @@ if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev
     fi
 fi
 
+# The web dashboard's browser tests (tests/web/) drive Debian's headless Chromium through
+# Selenium: no browser is downloaded at install time.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing chromium and chromium-driver (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "chromium and chromium-driver are missing: install them (e.g. sudo apt-get install chromium chromium-driver)" >&2
+        exit 1
+    fi
+fi
+
 # CPython's own concurrent.futures tests, run against runq.Executor (tests/test_executor_cpython.py
 # skips, saying why, when neither this Python nor the system ships them).
 if [ "$(id -u)" = 0 ] && [ ! -e /usr/lib/python3.11/test/test_concurrent_futures.py ] \

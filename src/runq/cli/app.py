@@ -17,6 +17,7 @@ from runq.cli.inspection import dashboard, logs, namespaces_command, status, tas
 from runq.cli.messages import message
 from runq.cli.schedule import schedule
 from runq.cli.task_ops import cancel, enqueue, info, result, retry
+from runq.cli.web import web
 from runq.cli.worker import worker
 
 __all__ = ["main"]
@@ -49,5 +50,6 @@ for _command in (
     destroy,
     demo,
     bench,
+    web,
 ):
     main.add_command(_command)
