@@ -128,11 +128,16 @@ UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3
 WHERE ns = ?1 AND id IN (SELECT id FROM doomed) AND +status IN ('DEFERRED', 'SCHEDULED')"""
 HAS_DEPENDANTS = "SELECT 1 FROM deps WHERE ns = ? AND dep = ? LIMIT 1"
 # DEFERRED dependants of ?2 whose dependencies are now all COMPLETE (or deleted).
+#: The dependants of ``?2`` whose dependencies are now all COMPLETE. The check walks each
+#: dependant's dependencies from the last given: dependencies tend to finish in the order
+#: they were queued, so the first one met is usually not COMPLETE yet, and a chord of n
+#: header tasks costs O(n) checks in all rather than O(n^2).
 RELEASABLE = """
 SELECT t.id, t.queue FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.task
-WHERE d.ns = ?1 AND d.dep = ?2 AND +t.status = 'DEFERRED' AND NOT EXISTS (
+WHERE d.ns = ?1 AND d.dep = ?2 AND +t.status = 'DEFERRED' AND (
     SELECT 1 FROM deps d2 CROSS JOIN tasks t2 ON t2.ns = d2.ns AND t2.id = d2.dep
-    WHERE d2.ns = ?1 AND d2.task = t.id AND t2.status != 'COMPLETE')
+    WHERE d2.ns = ?1 AND d2.task = t.id AND t2.status != 'COMPLETE'
+    ORDER BY d2.pos DESC LIMIT 1) IS NULL
 ORDER BY t.seq"""
 RELEASE = "UPDATE tasks SET status = 'PENDING' WHERE ns = ? AND id = ? AND status = 'DEFERRED'"
 

@@ -228,8 +228,8 @@ class SqliteTasks(SqliteLimits):
         next_queues: Sequence[str] | None = None,
         pid: int = 0,
     ) -> tuple[bool, ClaimedTask | None]:
-        now = time.time()
         with self._write() as conn:
+            now = time.time()  # once the lock is held: times follow the order of commits
             done = self._finish_in(conn, worker_id, task_id, status, result, now)
             worker_status, worker_task = worker_state(conn, self.namespace, worker_id)
             if worker_status in GONE_WORKER:  # it re-registers under a new id
