@@ -17,7 +17,7 @@ from runq.backends.base import SCHEMA_VERSION
 from runq.backends.redis.blobs import StoredHashes
 from runq.backends.redis.cluster import ClusterScriptRunner
 from runq.backends.redis.connection import client
-from runq.backends.redis.errors import backend_error, read_retried, translated
+from runq.backends.redis.errors import DRIVER_ERRORS, backend_error, read_retried, translated
 from runq.backends.redis.inspection import RedisInspection
 from runq.backends.redis.keys import NamespaceKeys
 from runq.backends.redis.listen import DoneListener
@@ -68,7 +68,7 @@ class RedisBackend(
         self._head = [self._k.queue_prefix, self._k.done_channel]
         try:
             self._r = client(url, password)
-        except redis.RedisError as exc:  # a cluster's slot map is read at once
+        except DRIVER_ERRORS as exc:  # a cluster's slot map is read at once
             raise backend_error(exc, self.address) from exc
         if isinstance(self._r, redis.RedisCluster):  # scripts go to the namespace's master
             self._scripts = ClusterScriptRunner(self._r, self._k.version)
@@ -80,7 +80,7 @@ class RedisBackend(
         self._stored = StoredHashes()
         try:
             self._check_version(check_version, create)
-        except redis.RedisError as exc:
+        except DRIVER_ERRORS as exc:
             self._r.close()
             raise backend_error(exc, self.address) from exc
 

@@ -34,10 +34,26 @@ import redis
 
 from runq.exceptions import BackendError, BackendUnavailable
 
-__all__ = ["backend_error", "blpop_or_return", "is_transient", "read_retried", "translated"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "backend_error",
+    "blpop_or_return",
+    "is_transient",
+    "read_retried",
+    "translated",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: What redis-py raises: its errors, and the cluster client's own exceptions, which are not
+#: ``RedisError``s (no node of the cluster reachable, a slot no master serves, …).
+DRIVER_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+#: The cluster client's exceptions that mean "not now" (a failover under way, a cluster down).
+_CLUSTER_TRANSIENT = (
+    redis.exceptions.RedisClusterUnreachableError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 #: Error codes of a server that is up but cannot serve for now (see the module docstring).
 _TRANSIENT_CODES = frozenset(
@@ -84,8 +100,12 @@ def _code(exc: redis.RedisError) -> str:
     return ""
 
 
-def is_transient(exc: redis.RedisError) -> bool:
+def is_transient(exc: redis.RedisError | redis.exceptions.RedisClusterException) -> bool:
     """Whether ``exc`` means the server cannot serve now but will by itself."""
+    if isinstance(exc, _CLUSTER_TRANSIENT):
+        return True
+    if not isinstance(exc, redis.RedisError):
+        return False
     if isinstance(exc, _AUTH_ERRORS):
         return False
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
@@ -93,9 +113,15 @@ def is_transient(exc: redis.RedisError) -> bool:
     return _code(exc) in _TRANSIENT_CODES
 
 
-def backend_error(exc: redis.RedisError, address: str) -> BackendError:
+def backend_error(
+    exc: redis.RedisError | redis.exceptions.RedisClusterException, address: str
+) -> BackendError:
     """The runq exception for a redis-py one (messages never hold a password)."""
     text = str(exc)
+    if not isinstance(exc, redis.RedisError):  # the cluster client's own
+        if is_transient(exc):
+            return BackendUnavailable(f"Redis Cluster at {address} cannot serve for now: {text}")
+        return BackendError(f"Redis Cluster at {address} failed: {text}")
     code = _code(exc)
     if isinstance(exc, _AUTH_ERRORS) or code in ("WRONGPASS", "NOAUTH"):
         return BackendError(
@@ -114,7 +140,7 @@ def backend_error(exc: redis.RedisError, address: str) -> BackendError:
     return BackendError(f"Redis at {address} failed: {text}")
 
 
-def _stale_connection(exc: redis.RedisError) -> bool:
+def _stale_connection(exc: redis.RedisError | redis.exceptions.RedisClusterException) -> bool:
     """Whether ``exc`` may be a connection that broke before this call: worth one more try."""
     return isinstance(exc, redis.ConnectionError) and not isinstance(
         exc, (*_AUTH_ERRORS, redis.exceptions.BusyLoadingError)
@@ -128,7 +154,7 @@ def translated(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S
     def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
+        except DRIVER_ERRORS as exc:
             raise backend_error(exc, self.address) from exc
 
     return wrapper
@@ -143,11 +169,11 @@ def read_retried(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate
         try:
             try:
                 return method(self, *args, **kwargs)
-            except redis.RedisError as exc:
+            except DRIVER_ERRORS as exc:
                 if not _stale_connection(exc):
                     raise
             return method(self, *args, **kwargs)  # redis-py dropped the broken connection
-        except redis.RedisError as exc:
+        except DRIVER_ERRORS as exc:
             raise backend_error(exc, self.address) from exc
 
     return wrapper

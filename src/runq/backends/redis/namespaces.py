@@ -10,7 +10,7 @@ import redis
 
 from runq.backends.checks import is_namespace
 from runq.backends.redis.connection import client
-from runq.backends.redis.errors import backend_error
+from runq.backends.redis.errors import DRIVER_ERRORS, backend_error
 from runq.backends.redis.keys import NamespaceKeys
 from runq.urls import redact_url
 
@@ -37,11 +37,11 @@ def namespaces(url: str, password: str | Callable[[], str] | None = None) -> lis
     """The namespaces at the Redis server of ``url``, sorted."""
     try:
         redis_client = client(url, password)
-    except redis.RedisError as exc:  # a cluster's slot map is read at once
+    except DRIVER_ERRORS as exc:  # a cluster's slot map is read at once
         raise backend_error(exc, redact_url(url)) from exc
     try:
         return stored_namespaces(redis_client)
-    except redis.RedisError as exc:
+    except DRIVER_ERRORS as exc:
         raise backend_error(exc, redact_url(url)) from exc
     finally:
         redis_client.close()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import redis
 from redis.crc import key_slot
 
 import runq
-from helpers import RedisClusterServers, RedisServer, nt
+import taskfns
+from helpers import RedisClusterServers, RedisServer, nt, while_down
 from runq.backends import connect
 from runq.backends.redis.keys import NamespaceKeys
 from runq.backends.redis.scripts import SCRIPTS, source
@@ -140,5 +142,33 @@ def test_every_key_of_a_namespace_is_in_its_slot(
         assert len(keys) > 5
         assert {key_slot(k) for k in keys} == {slot_of(namespace)}
     finally:
+        ctl.backend.destroy()
+        ctl.close()
+
+
+def test_the_namespace_master_down_is_unavailable_then_served_again(
+    redis_cluster: RedisClusterServers, namespace: str, tmp_path: Path
+) -> None:
+    """The namespace's master stops (no replica: its keys are gone) and comes back on its port:
+    meanwhile every call raises ``BackendUnavailable`` (never a driver's exception), and a
+    real worker rides the outage out and runs the work enqueued after it."""
+    ctl = runq.Controller(namespace, redis_cluster.url)
+    manager = ctl.workers.spawn(1, logdir=tmp_path / "logs", timeout=60, progress=False)
+    try:
+        assert ctl.wait(ctl.enqueue(taskfns.add, (1, 2)), timeout=60, progress=False)
+        port = master_of(redis_cluster, namespace)
+        node = next(n for n in redis_cluster.nodes if n.port == port)
+        node.stop()
+        with pytest.raises(BackendUnavailable):
+            ctl.enqueue(taskfns.add, (1, 2))
+        with pytest.raises(BackendUnavailable):
+            ctl.status(["x"])
+        node.start()  # its nodes.conf brings it back as the master of its slots
+        redis_cluster.wait_ok()
+        tid = while_down(lambda: ctl.enqueue(taskfns.add, (2, 3)))
+        assert ctl.wait(tid, timeout=60, progress=False)
+        assert ctl.result(tid) == 5
+    finally:
+        manager.stop(timeout=30)
         ctl.backend.destroy()
         ctl.close()
