@@ -181,3 +181,24 @@ def test_metrics(
     assert f'runq_task_duration_seconds_count{{namespace="{ns}",status="COMPLETE"}} 3.0' in text
     assert f'runq_task_duration_seconds_count{{namespace="{ns}",status="ERROR"}} 1.0' in text
     assert waiting  # still PENDING: nobody listens to its queue
+
+
+def test_schedules_and_limits(ctl: runq.Controller, web: Callable[..., WebServer]) -> None:
+    ctl.schedules.add("nightly", add, args=(1, 2), cron="0 3 * * *")
+    ctl.limits.set("api", rate="100/m", concurrency=5)
+    server = web()
+    with server.client() as client:
+        csrf = _csrf(client)
+        assert "nightly" in client.get("/schedules").text
+        assert "100/m" in client.get("/limits").text
+        (schedule,) = client.get("/api/schedules").json()["schedules"]
+        assert schedule["name"] == "nightly" and schedule["cron"] == "0 3 * * *"
+        assert not schedule["paused"]
+        limits = client.get("/api/limits").json()["limits"]
+        assert limits == [{"name": "api", "rate": "100/m", "concurrency": 5}]
+        assert client.post("/schedules/nightly/pause", data={}).status_code == 403
+        assert not ctl.schedules.get("nightly").paused
+        assert client.post("/schedules/nightly/pause", data={"csrf": csrf}).status_code == 303
+        assert ctl.schedules.get("nightly").paused
+        answer = client.post("/api/schedules/nightly/resume", headers={"X-CSRF-Token": csrf})
+        assert answer.json()["ok"] and not ctl.schedules.get("nightly").paused

@@ -8,9 +8,18 @@ from typing import Any
 
 from runq import Controller, MessageError, RunqError, TaskStateError, WaitTimeout
 
-__all__ = ["PING_TIMEOUT_S", "TASK_ACTIONS", "WORKER_COMMANDS", "task_action", "worker_action"]
+__all__ = [
+    "PING_TIMEOUT_S",
+    "SCHEDULE_ACTIONS",
+    "TASK_ACTIONS",
+    "WORKER_COMMANDS",
+    "schedule_action",
+    "task_action",
+    "worker_action",
+]
 
 TASK_ACTIONS = ("cancel", "retry", "delete")
+SCHEDULE_ACTIONS = ("pause", "resume")
 WORKER_COMMANDS = ("PAUSE", "RESUME", "STOP", "PING")
 #: How long a PING from the dashboard waits for its PONG (a busy worker answers after its task).
 PING_TIMEOUT_S = 5.0
@@ -57,3 +66,19 @@ def worker_action(ctl: Controller, worker_id: str, command: str) -> dict[str, An
     if isinstance(answer, MessageError):
         return {"ok": False, "message": f"PING refused: {answer}", "response": None}
     return {"ok": True, "message": f"{worker_id} answered {answer!s}", "response": str(answer)}
+
+
+def schedule_action(ctl: Controller, name: str, action: str) -> dict[str, Any]:
+    """Pause or resume schedule ``name``: ``{"ok", "message"}``."""
+    try:
+        if action == "pause":
+            changed = ctl.schedules.pause(name)
+        elif action == "resume":
+            changed = ctl.schedules.resume(name)
+        else:
+            return {"ok": False, "message": f"unknown action {action!r}"}
+    except RunqError as exc:
+        return {"ok": False, "message": f"{action} failed: {exc}"}
+    if not changed:
+        return {"ok": False, "message": f"schedule {name!r} was not changed (no such schedule?)"}
+    return {"ok": True, "message": f"schedule {name} {action}d"}

@@ -3,8 +3,9 @@ actions as the forms (``actions.py``), which need the CSRF token (``X-CSRF-Token
 the bearer token.
 
 ``GET /api/overview``, ``/api/queues``, ``/api/tasks?status=&queue=&name=&after=&limit=``,
-``/api/tasks/{id}``, ``/api/workers``; ``POST /api/tasks/{id}/{cancel|retry|delete}``,
-``/api/workers/{id}/{PAUSE|RESUME|STOP|PING}``.
+``/api/tasks/{id}``, ``/api/workers``, ``/api/schedules``, ``/api/limits``;
+``POST /api/tasks/{id}/{cancel|retry|delete}``, ``/api/workers/{id}/{PAUSE|RESUME|STOP|PING}``,
+``/api/schedules/{name}/{pause|resume}``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from runq import Controller, RunqError, TaskStatus, UnknownTaskError
 from runq.web import views
-from runq.web.actions import task_action, worker_action
+from runq.web.actions import schedule_action, task_action, worker_action
 from runq.web.sampler import Sampler
 from runq.web.security import Guard
 
@@ -74,6 +75,20 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
     def workers(request: Request) -> Response:
         return JSONResponse(views.workers_view(ctl))
 
+    def schedules(request: Request) -> Response:
+        return JSONResponse(views.schedules_view(ctl))
+
+    def limits(request: Request) -> Response:
+        return JSONResponse(views.limits_view(ctl))
+
+    async def act_on_schedule(request: Request) -> Response:
+        if not guard.csrf_ok(request, None):
+            return _error("cross-site request refused (CSRF)", 403)
+        done = await run_in_threadpool(
+            schedule_action, ctl, request.path_params["name"], request.path_params["action"]
+        )
+        return JSONResponse(done, status_code=200 if done["ok"] else 409)
+
     async def act_on_task(request: Request) -> Response:
         if not guard.csrf_ok(request, None):
             return _error("cross-site request refused (CSRF)", 403)
@@ -99,4 +114,7 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
         Route("/api/tasks/{tid}/{action}", act_on_task, methods=["POST"]),
         Route("/api/workers", workers),
         Route("/api/workers/{wid}/{command}", act_on_worker, methods=["POST"]),
+        Route("/api/schedules", schedules),
+        Route("/api/schedules/{name}/{action}", act_on_schedule, methods=["POST"]),
+        Route("/api/limits", limits),
     ]

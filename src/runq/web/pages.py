@@ -21,7 +21,14 @@ from starlette.routing import BaseRoute, Route
 
 from runq import Controller, TaskStatus, UnknownTaskError, __version__
 from runq.web import views
-from runq.web.actions import TASK_ACTIONS, WORKER_COMMANDS, task_action, worker_action
+from runq.web.actions import (
+    SCHEDULE_ACTIONS,
+    TASK_ACTIONS,
+    WORKER_COMMANDS,
+    schedule_action,
+    task_action,
+    worker_action,
+)
 from runq.web.sampler import Sampler
 from runq.web.security import COOKIE, CSRF_FIELD, Guard
 
@@ -94,7 +101,7 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
     """The page and form routes of the dashboard of ``ctl``."""
     env = templates()
     style = resources.files("runq.web").joinpath("static", "style.css").read_text("utf-8")
-    extra_pages = [p for p in ("schedules", "limits") if hasattr(ctl, p)]
+    extra_pages = ["schedules", "limits"]
 
     def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         html = env.get_template(name).render(
@@ -168,6 +175,26 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
             **views.workers_view(ctl),
         )
 
+    def schedules(request: Request) -> Response:
+        return render(
+            request,
+            "schedules.html",
+            page="schedules",
+            actions=SCHEDULE_ACTIONS,
+            **views.schedules_view(ctl),
+        )
+
+    def limits(request: Request) -> Response:
+        return render(request, "limits.html", page="limits", **views.limits_view(ctl))
+
+    async def act_on_schedule(request: Request) -> Response:
+        form = await request.form()
+        if not guard.csrf_ok(request, _form_text(form.get(CSRF_FIELD))):
+            return Response("cross-site request refused (CSRF)", status_code=403)
+        name, action = request.path_params["name"], request.path_params["action"]
+        done = await run_in_threadpool(schedule_action, ctl, name, action)
+        return redirect("/schedules", msg=done["message"])
+
     async def act_on_task(request: Request) -> Response:
         form = await request.form()
         if not guard.csrf_ok(request, _form_text(form.get(CSRF_FIELD))):
@@ -229,6 +256,9 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
         Route("/tasks/{tid}/{action}", act_on_task, methods=["POST"]),
         Route("/workers", workers),
         Route("/workers/{wid}/{command}", act_on_worker, methods=["POST"]),
+        Route("/schedules", schedules),
+        Route("/schedules/{name}/{action}", act_on_schedule, methods=["POST"]),
+        Route("/limits", limits),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),

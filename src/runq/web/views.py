@@ -31,9 +31,11 @@ __all__ = [
     "MAX_TEXT",
     "PAGE_SIZE",
     "busy_fraction",
+    "limits_view",
     "queues_view",
     "redact",
     "safe_repr",
+    "schedules_view",
     "summary_json",
     "task_view",
     "tasks_view",
@@ -102,6 +104,7 @@ def summary_json(task: TaskSummary) -> dict[str, Any]:
         "name": task.name,
         "worker_id": task.worker_id,
         "attempts": task.attempts,
+        "fn": task.fn,
         "times": _times(task.times),
     }
 
@@ -290,3 +293,34 @@ def workers_view(ctl: Controller, now: Callable[[], float] = time.time) -> dict[
             }
         )
     return {"workers": out}
+
+
+def schedules_view(ctl: Controller) -> dict[str, Any]:
+    """Every periodic schedule of the namespace, by name."""
+    return {
+        "schedules": [
+            {
+                "name": s.name,
+                "cron": s.cron,
+                "every": s.every,
+                "timezone": s.timezone,
+                "next_run": s.next_run,
+                "last_run": s.last_run,
+                "paused": s.paused,
+                "last_task_id": s.last_task_id,
+                "queue": s.queue,
+                "task": s.task,
+            }
+            for s in sorted(ctl.schedules.list().values(), key=lambda s: s.name)
+        ]
+    }
+
+
+def limits_view(ctl: Controller) -> dict[str, Any]:
+    """Every named limit of the namespace."""
+    return {
+        "limits": [
+            {"name": lim.name, "rate": lim.rate, "concurrency": lim.concurrency}
+            for lim in sorted(ctl.limits.list().values(), key=lambda lim: lim.name)
+        ]
+    }

@@ -80,20 +80,29 @@ class SqliteInspection(SqliteCore):
     ) -> tuple[list[str], int | None]:
         below = _NO_CURSOR if after is None else after
         filtered = queue is not None or name is not None
-        fetch = scan if filtered else limit  # without a filter every row examined is kept
-        if status is None:
-            rows = self._fetchall(sql.TASK_PAGE, (self.namespace, below, fetch))
-        else:
-            rows = self._fetchall(
-                sql.TASK_PAGE_STATUS, (self.namespace, below, fetch, status.value)
-            )
+        # without a filter every row examined is kept; with one, read growing chunks (a
+        # common match fills the page from the first chunk, a rare one reaches `scan` soon)
+        chunk = min(scan, limit if not filtered else max(4 * limit, 256))
         kept: list[str] = []
-        for seq, task_id, task_queue, task_name in rows:
-            if (queue is None or task_queue == queue) and (name is None or task_name == name):
-                kept.append(task_id)
-                if len(kept) == limit:
-                    return kept, seq
-        return kept, (rows[-1][0] if len(rows) == fetch else None)
+        examined = 0
+        while examined < scan:
+            take = min(chunk, scan - examined)
+            if status is None:
+                rows = self._fetchall(sql.TASK_PAGE, (self.namespace, below, take))
+            else:
+                params = (self.namespace, below, take, status.value)
+                rows = self._fetchall(sql.TASK_PAGE_STATUS, params)
+            for seq, task_id, task_queue, task_name in rows:
+                if (queue is None or task_queue == queue) and (name is None or task_name == name):
+                    kept.append(task_id)
+                    if len(kept) == limit:
+                        return kept, seq
+            if len(rows) < take:
+                return kept, None
+            examined += take
+            below = rows[-1][0]
+            chunk *= 4
+        return kept, below
 
     def overview(self) -> dict[TaskStatus, int]:
         return {decode_status(s): n for s, n in self._fetchall(sql.OVERVIEW, (self.namespace,))}
