@@ -39,7 +39,6 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
                 "namespace": ctl.queue_id,
                 **sampler.latest(),
                 "history": sampler.history(),
-                **views.queues_view(ctl),
             }
         )
 

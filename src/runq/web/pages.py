@@ -126,7 +126,7 @@ def routes(ctl: Controller, guard: Guard, sampler: Sampler) -> list[BaseRoute]:
             counts={s: latest["counts"].get(s, 0) for s in STATUSES},
             history=sampler.history(),
             workers=latest["workers"],
-            queues=views.queues_view(ctl)["queues"],
+            queues=[{"name": q, "waiting": n} for q, n in latest["queues"].items()],
         )
 
     def queues(request: Request) -> Response:

@@ -50,7 +50,7 @@ class Sampler:
         self._min_interval_s = min_interval_s
         self._interval_s = min_interval_s
         self._history: deque[dict[str, Any]] = deque(maxlen=keep)
-        self._latest: dict[str, Any] = {"counts": {}, "workers": {}, "time": None}
+        self._latest: dict[str, Any] = {"counts": {}, "workers": {}, "queues": {}, "time": None}
         self._seen: dict[str, None] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,6 +98,7 @@ class Sampler:
         """Read the namespace once and record what changed."""
         began = time.monotonic()
         counts = {str(k): v for k, v in self._ctl.overview().items()}
+        queues = dict(sorted(self._ctl.queues.lengths().items()))
         workers: dict[str, int] = {}
         for status in self._ctl.workers.status().values():
             workers[str(status)] = workers.get(str(status), 0) + 1
@@ -111,7 +112,7 @@ class Sampler:
         self._last_finished = (now, finished)
         point = {"time": now, "throughput": rate, "ran": ran, "waited": waited}
         with self._lock:
-            self._latest = {"counts": counts, "workers": workers, "time": now}
+            self._latest = {"counts": counts, "workers": workers, "queues": queues, "time": now}
             self._history.append(point)
         cost = time.monotonic() - began
         self._interval_s = max(self._min_interval_s, 5 * cost)
@@ -144,7 +145,7 @@ class Sampler:
 
     # ------------------------------------------------------------------ readers
     def latest(self) -> dict[str, Any]:
-        """The last sample: counts by status, workers by status, its time."""
+        """The last sample: counts by status, workers by status, queue depths, its time."""
         with self._lock:
             return dict(self._latest)
 
