@@ -216,7 +216,11 @@ def measure(
         [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     cluster = Cluster()
-    cluster.start()
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()  # the nodes that did start
+        raise
     masters = [redis.Redis(port=p) for p in cluster.ports]
     names = namespaces_on_every_master(n_namespaces)
     ctls = [runq.Controller(name, url=cluster.url) for name in names]

@@ -111,8 +111,6 @@ def add_replica(cluster: RedisClusterServers, master: int, workdir: Path) -> Red
     replica.port = free_cluster_port()
     replica.extra_args = cluster.nodes[0].extra_args
     replica.start()
-    cluster.node_cli(replica.port, "CLUSTER", "MEET", "127.0.0.1", str(master))
-    master_id = node_id(cluster, master)
 
     def replicating() -> bool:
         nodes = cluster.node_cli(replica.port, "CLUSTER", "NODES")
@@ -122,7 +120,13 @@ def add_replica(cluster: RedisClusterServers, master: int, workdir: Path) -> Red
             cluster.node_cli(replica.port, "CLUSTER", "REPLICATE", master_id)
         return "master_link_status:up" in cluster.node_cli(replica.port, "INFO", "replication")
 
-    until(replicating, 60, "the replica in sync")
+    try:
+        cluster.node_cli(replica.port, "CLUSTER", "MEET", "127.0.0.1", str(master))
+        master_id = node_id(cluster, master)
+        until(replicating, 60, "the replica in sync")
+    except BaseException:
+        replica.stop()  # not handed back to the caller: stopped here
+        raise
     return replica
 
 
@@ -178,10 +182,12 @@ def test_a_failover_of_the_namespace_master_while_workers_drain_it(
         ctl.backend.destroy()
         ctl.close()
         # hand back, and take the fourth node out, so the session's cluster is as it was
-        if holder(redis_cluster, slot) == replica.port:
-            fail_over(redis_cluster, master, slot)
-        replica_id = node_id(redis_cluster, replica.port)
-        replica.stop()
+        try:
+            replica_id = node_id(redis_cluster, replica.port)
+            if holder(redis_cluster, slot) == replica.port:
+                fail_over(redis_cluster, master, slot)
+        finally:
+            replica.stop()
         for node in redis_cluster.nodes:
             redis_cluster.node_cli(node.port, "CLUSTER", "FORGET", replica_id)
         redis_cluster.wait_ok()
