@@ -18,9 +18,10 @@ import runq
 import taskfns
 from helpers import RedisClusterServers, RedisServer, nt, while_down
 from runq.backends import connect
+from runq.backends.redis.errors import backend_error
 from runq.backends.redis.keys import NamespaceKeys
 from runq.backends.redis.scripts import SCRIPTS, source
-from runq.exceptions import BackendUnavailable, ConfigError
+from runq.exceptions import BackendError, BackendUnavailable, ConfigError
 from runq.models import TaskStatus
 
 
@@ -172,3 +173,18 @@ def test_the_namespace_master_down_is_unavailable_then_served_again(
         manager.stop(timeout=30)
         ctl.backend.destroy()
         ctl.close()
+
+
+def test_the_cluster_client_errors_are_classified() -> None:
+    """What redis-py's cluster client raises on its own (not server answers) becomes runq's
+    error: unavailable while a failover or migration is under way, else a plain error."""
+    address = "redis+cluster://127.0.0.1:7000/"
+    for transient in (
+        redis.exceptions.ClusterError("TTL exhausted."),
+        redis.exceptions.RedisClusterUnreachableError("no node answered"),
+        redis.exceptions.SlotNotCoveredError("slot 7 not covered"),
+        redis.exceptions.TryAgainError("TRYAGAIN"),
+    ):
+        assert isinstance(backend_error(transient, address), BackendUnavailable), transient
+    broken = backend_error(redis.exceptions.CrossSlotTransactionError("two slots"), address)
+    assert type(broken) is BackendError

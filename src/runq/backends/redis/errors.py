@@ -6,7 +6,8 @@ Classification (``backend_error``), what a caller such as a worker may wait out:
   connection failed, dropped or timed out; ``LOADING`` (a restarted server reads its data);
   ``BUSY`` (a script runs past ``busy-reply-threshold``); ``MASTERDOWN``, ``READONLY``,
   ``TRYAGAIN``, ``CLUSTERDOWN``, ``NOREPLICAS``, ``UNBLOCKED`` (a failover or resharding is
-  under way).
+  under way); on a Redis Cluster also redis-py's ``ClusterError`` (its redirections or
+  ``TRYAGAIN`` answers ran out), no node reachable, a slot no master serves.
 - ``BackendError``, with a message saying what to fix: everything else: a refused password
   or user (``WRONGPASS``, ``NOAUTH``), a missing permission (``NOPERM``), ``OOM``
   (maxmemory reached), ``MISCONF`` (the server cannot persist), ``WRONGTYPE`` (a key of the
@@ -108,6 +109,8 @@ def is_transient(exc: redis.RedisError | redis.exceptions.RedisClusterException)
         return False
     if isinstance(exc, _AUTH_ERRORS):
         return False
+    if isinstance(exc, redis.exceptions.ClusterError):  # redirections/TRYAGAIN ran out: a
+        return True  # slot migration or failover still under way
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return True  # includes LOADING (BusyLoadingError)
     return _code(exc) in _TRANSIENT_CODES
