@@ -3,8 +3,8 @@
     python bench/web_bench.py [--tasks 1000000] [--repeat 5] [--backend sqlite|redis|both]
 
 For each backend (an SQLite file in a temporary directory, a private redis-server on a free
-127.0.0.1 port) it enqueues N tasks (``enqueue_bulk`` in batches of 100,000: the first tenth of each
-batch named ``"tenth"``, so the newest 90,000 tasks have no name; one named ``"needle"``, the
+127.0.0.1 port) it enqueues N tasks (``enqueue_bulk`` in batches of 20,000: the first tenth of each
+batch named ``"tenth"``, so the newest 18,000 tasks have no name; one named ``"needle"``, the
 oldest), starts ``runq web`` on a free loopback port, and prints the
 median and the worst time to first byte (TTFB) and the total time of ``--repeat`` requests of:
 the tasks page (first page, a page deep in the namespace, filtered by status, by a common name,
@@ -31,7 +31,7 @@ import runq  # noqa: E402
 from peers.common import RedisServer, free_port  # noqa: E402
 from tasks import noop  # noqa: E402
 
-_BATCH = 100_000
+_BATCH = 20_000
 
 
 def fill(ctl: runq.Controller, n: int) -> float:
@@ -64,16 +64,20 @@ def timed_get(port: int, path: str) -> tuple[float, float, int]:
 def serve(namespace: str, url: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     argv = [sys.executable, "-m", "runq", "web", namespace, "--url", url, "--port", str(port)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    log = Path(tempfile.gettempdir()) / f"runq-web-bench-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"runq web exited: {log.read_text()[-2000:]}")
         try:
             if timed_get(port, "/login")[2] == 200:
                 return proc, port
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("runq web did not answer within 120 s")
+    raise RuntimeError("runq web did not answer within 300 s")
 
 
 def measure(label: str, url: str, n: int, repeat: int) -> None:

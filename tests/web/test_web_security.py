@@ -57,6 +57,16 @@ def test_with_a_token_every_request_needs_it(
         assert bearer.get("/api/tasks").json()["tasks"][0]["id"] == tid
         assert bearer.get("/metrics").status_code == 200
     assert ctl.status(tid) == runq.TaskStatus.PENDING
+    # logged in by the cookie, a POST still needs the CSRF token (the cookie alone is what a
+    # cross-site form would send)
+    with server.client() as client:
+        assert client.post("/login", data={"token": TOKEN}).status_code == 303
+        assert client.post(f"/api/tasks/{tid}/cancel").status_code == 403
+        assert ctl.status(tid) == runq.TaskStatus.PENDING
+        csrf = _csrf(client)
+        answer = client.post(f"/api/tasks/{tid}/cancel", headers={"X-CSRF-Token": csrf})
+        assert answer.status_code == 200 and answer.json()["ok"]
+    assert ctl.status(tid) == runq.TaskStatus.CANCELLED
 
 
 def test_login_in_the_browser(
@@ -80,6 +90,8 @@ def test_login_in_the_browser(
 
 def test_actions_need_the_csrf_token(ctl: runq.Controller, web: Callable[..., WebServer]) -> None:
     tid = ctl.enqueue(add, (1, 2))
+    ctl.schedules.add("nightly", add, args=(1, 2), cron="0 3 * * *")
+    ctl.limits.set("api", rate="100/m", concurrency=5)
     server = web()
     with server.client() as client:
         csrf = _csrf(client)
@@ -97,20 +109,22 @@ def test_actions_need_the_csrf_token(ctl: runq.Controller, web: Callable[..., We
         answer = client.post(f"/tasks/{tid}/cancel", data={"csrf": csrf})
         assert answer.status_code == 303
     assert ctl.status(tid) == runq.TaskStatus.CANCELLED
-
-
-def test_a_token_server_refuses_cross_site_posts_even_with_the_cookie(
-    ctl: runq.Controller, web: Callable[..., WebServer]
-) -> None:
-    tid = ctl.enqueue(add, (1, 2))
-    server = web(token=TOKEN)
+    # the schedules and limits pages, and pausing a schedule (a POST like the others)
     with server.client() as client:
-        assert client.post("/login", data={"token": TOKEN}).status_code == 303
-        assert client.post(f"/api/tasks/{tid}/cancel").status_code == 403  # cookie only
         csrf = _csrf(client)
-        answer = client.post(f"/api/tasks/{tid}/cancel", headers={"X-CSRF-Token": csrf})
-        assert answer.status_code == 200 and answer.json()["ok"]
-    assert ctl.status(tid) == runq.TaskStatus.CANCELLED
+        assert "nightly" in client.get("/schedules").text
+        assert "100/m" in client.get("/limits").text
+        (schedule,) = client.get("/api/schedules").json()["schedules"]
+        assert schedule["name"] == "nightly" and schedule["cron"] == "0 3 * * *"
+        assert not schedule["paused"]
+        limits = client.get("/api/limits").json()["limits"]
+        assert limits == [{"name": "api", "rate": "100/m", "concurrency": 5}]
+        assert client.post("/schedules/nightly/pause", data={}).status_code == 403
+        assert not ctl.schedules.get("nightly").paused
+        assert client.post("/schedules/nightly/pause", data={"csrf": csrf}).status_code == 303
+        assert ctl.schedules.get("nightly").paused
+        answer = client.post("/api/schedules/nightly/resume", headers={"X-CSRF-Token": csrf})
+        assert answer.json()["ok"] and not ctl.schedules.get("nightly").paused
 
 
 def test_json_api(
@@ -181,24 +195,3 @@ def test_metrics(
     assert f'runq_task_duration_seconds_count{{namespace="{ns}",status="COMPLETE"}} 3.0' in text
     assert f'runq_task_duration_seconds_count{{namespace="{ns}",status="ERROR"}} 1.0' in text
     assert waiting  # still PENDING: nobody listens to its queue
-
-
-def test_schedules_and_limits(ctl: runq.Controller, web: Callable[..., WebServer]) -> None:
-    ctl.schedules.add("nightly", add, args=(1, 2), cron="0 3 * * *")
-    ctl.limits.set("api", rate="100/m", concurrency=5)
-    server = web()
-    with server.client() as client:
-        csrf = _csrf(client)
-        assert "nightly" in client.get("/schedules").text
-        assert "100/m" in client.get("/limits").text
-        (schedule,) = client.get("/api/schedules").json()["schedules"]
-        assert schedule["name"] == "nightly" and schedule["cron"] == "0 3 * * *"
-        assert not schedule["paused"]
-        limits = client.get("/api/limits").json()["limits"]
-        assert limits == [{"name": "api", "rate": "100/m", "concurrency": 5}]
-        assert client.post("/schedules/nightly/pause", data={}).status_code == 403
-        assert not ctl.schedules.get("nightly").paused
-        assert client.post("/schedules/nightly/pause", data={"csrf": csrf}).status_code == 303
-        assert ctl.schedules.get("nightly").paused
-        answer = client.post("/api/schedules/nightly/resume", headers={"X-CSRF-Token": csrf})
-        assert answer.json()["ok"] and not ctl.schedules.get("nightly").paused

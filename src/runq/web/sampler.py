@@ -68,8 +68,10 @@ class Sampler:
 
     # ------------------------------------------------------------------ the thread
     def start(self) -> None:
-        """Take a first sample now, then keep sampling in a daemon thread."""
-        self.sample()
+        """Take a first sample now (unless the backend does not answer: the pages say so
+        until it does), then keep sampling in a daemon thread."""
+        with contextlib.suppress(RunqError):
+            self.sample()
         self._thread = threading.Thread(target=self._run, name="runq-web-sampler", daemon=True)
         self._thread.start()
 
