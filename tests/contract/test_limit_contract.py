@@ -3,10 +3,13 @@ limited ``claim``), on SQLite and Redis, through ``Backend``'s public verbs only
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
-from helpers import PID, Q, nt, until
-from runq.backends import Backend
+from helpers import JOIN_S, PID, WAIT_TIMEOUT_S, WAKE_WITHIN_S, Q, nt, until
+from runq.backends import Backend, connect
 from runq.exceptions import ConfigError
 from runq.models import Limit, NewTask, TaskStatus
 
@@ -129,3 +132,59 @@ def test_unknown_limit_names_run_unlimited(backend: Backend) -> None:
     backend.limit_set(Limit("other", None, 1))
     backend.enqueue([limited("a1", "gone"), limited("a2", "gone")])
     assert [claim_id(backend, "w_1"), claim_id(backend, "w_2")] == ["a1", "a2"]
+
+
+@pytest.mark.parametrize("how", ["ERROR", "CANCELLED", "TIMEOUT", "lost"])
+def test_a_slot_frees_however_the_task_ends(backend: Backend, how: str) -> None:
+    backend.limit_set(Limit("api", None, 1))
+    backend.enqueue([limited("l1"), limited("l2")])
+    assert claim_id(backend, "w_1") == "l1"
+    assert claim_id(backend, "w_2") is None
+    if how == "lost":
+        assert backend.release_worker("w_1", "LOST", "judged lost") == "l1"
+        assert backend.status(["l1"]) == [TaskStatus.DIED]  # no retries left
+    else:
+        accepted, _ = backend.finish("w_1", "l1", TaskStatus(how), b"e")
+        assert accepted
+    assert claim_id(backend, "w_3") == "l2"
+
+
+def test_a_waiting_worker_sleeps_until_the_rate_window_opens(backend: Backend) -> None:
+    """Not a busy poll, not the whole timeout: the wait ends when the window opens."""
+    backend.limit_set(Limit("api", "1/2s", None))
+    backend.enqueue([limited("l1"), limited("l2")])
+    assert claim_id(backend, "w_1") == "l1"
+    assert claim_id(backend, "w_2") is None  # l2 set aside: its window opens 2 s after l1
+    t0 = time.monotonic()
+    backend.wait_for_work("w_2", [Q], WAIT_TIMEOUT_S * 3)
+    assert time.monotonic() - t0 < WAIT_TIMEOUT_S
+    assert until(lambda: claim_id(backend, "w_2"), what="l2 claimed") == "l2"
+    l1, l2 = backend.times(["l1", "l2"])
+    assert l1.started is not None and l2.started is not None
+    assert l2.started - l1.started >= 2.0  # the backend's own clock
+
+
+def test_a_waiting_worker_is_woken_when_a_slot_frees(backend_url: str, backend: Backend) -> None:
+    backend.limit_set(Limit("api", None, 1))
+    backend.enqueue([limited("l1"), limited("l2")])
+    assert claim_id(backend, "w_1") == "l1"
+    waiter = connect(backend_url, backend.namespace)  # another worker's connection
+    try:
+        assert claim_id(waiter, "w_2") is None
+        woke = threading.Event()
+
+        def wait() -> None:
+            waiter.wait_for_work("w_2", [Q], WAIT_TIMEOUT_S * 3)
+            woke.set()
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        assert not woke.wait(0.3)  # blocked: no slot is free
+        finished_at = time.monotonic()
+        finish(backend, "l1", "w_1")
+        assert woke.wait(JOIN_S)
+        assert time.monotonic() - finished_at < WAKE_WITHIN_S * 2
+        thread.join(JOIN_S)
+        assert claim_id(waiter, "w_2") == "l2"
+    finally:
+        waiter.close()

@@ -3,14 +3,14 @@
 A limit is a field of the ``limits`` hash; its state lives in ``lim:state`` and the tasks
 claims set aside in ``lim:parked`` (the layout is described in ``lua/_lib.lua``, "named
 limits", with the limited claim ``claim_limited`` every claim runs when the namespace has
-limits). ``limit_set.lua`` and ``limit_remove.lua`` are the transitions. A claim that took
-nothing may answer how long until a set-aside task's rate window opens: ``limit_due`` keeps
-it, so that ``wait_for_work`` wakes then (a freed concurrency slot pushes a wake token).
+limits). ``limit_set.lua`` and ``limit_remove.lua`` are the transitions. ``wait_for_work``
+asks ``limit_due.lua`` how long until a set-aside task's rate window opens and wakes then (a
+freed concurrency slot pushes a wake token instead).
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 
 from runq.backends import checks
 from runq.backends.redis.core import RedisCore
@@ -23,9 +23,6 @@ __all__ = ["RedisLimits"]
 
 class RedisLimits(RedisCore):
     """The named limits of ``RedisBackend``."""
-
-    #: ``time.monotonic()`` when the soonest blocked rate window opens, per the last claim.
-    limit_due: float | None = None
 
     @read_retried
     def limits(self) -> list[Limit]:
@@ -48,14 +45,10 @@ class RedisLimits(RedisCore):
     def _limit_remove(self, name: str) -> bool:
         return bool(self._eval("limit_remove", [], self._known_queues(), [name]))
 
-    def note_limit_wait(self, wait: bytes | str | None) -> None:
-        """Keep the wait a claim answered (seconds as text; None: no set-aside task waits
-        for its rate window)."""
-        self.limit_due = None if wait is None else time.monotonic() + float(text(wait))
-
-    def limit_wait(self, timeout_s: float) -> float:
-        """``timeout_s``, shortened to when the last claim's soonest rate window opens."""
-        due = self.limit_due
-        if due is None:
+    def limit_wait(self, timeout_s: float, queues: Sequence[str]) -> float:
+        """``timeout_s``, shortened to when a task set aside under a named limit in one of
+        ``queues`` may start (0: now); one script call."""
+        reply = text(self._eval("limit_due", [], [], list(queues)))
+        if not reply:
             return timeout_s
-        return max(0.0, min(timeout_s, due - time.monotonic() + 0.001))
+        return max(0.0, min(timeout_s, float(reply) + 0.001))

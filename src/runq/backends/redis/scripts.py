@@ -56,6 +56,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # named limits
     "limit_set": _PLAIN,
     "limit_remove": _PLAIN,
+    "limit_due": _PLAIN,
     # staging: a large enqueue
     "enqueue_stage": _ENQUEUE_LIBS,
     "enqueue_commit": _ENQUEUE_LIBS,

@@ -102,9 +102,9 @@ class RedisTasks(RedisStaging, RedisLimits):
         reply = self._eval("claim", keys, names, [worker_id, pid, len(names), *names])
         return self._claimed(reply)
 
-    def _claimed(self, reply: list[Any]) -> ClaimedTask | None:
-        if len(reply) < 5:  # nothing claimed; maybe a named limit's rate window to wait for
-            self.note_limit_wait(reply[0] if reply else None)
+    @staticmethod
+    def _claimed(reply: list[Any]) -> ClaimedTask | None:
+        if not reply:
             return None
         task_id, queue, payload, options, attempt = reply
         return ClaimedTask(
@@ -142,7 +142,7 @@ class RedisTasks(RedisStaging, RedisLimits):
 
     @translated
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
-        block_s = self.limit_wait(min(timeout_s, MAX_BLOCK_S))
+        block_s = self.limit_wait(min(timeout_s, MAX_BLOCK_S), queues)
         if block_s < 0.001:  # BLPOP's 0 would block for ever
             return
         keys = [self._k.queue_wake(q) for q in dict.fromkeys(queues)]

@@ -10,9 +10,9 @@ aside by a claim while their limit did not allow them: PENDING, out of their que
 ``claim`` (``tasks.py``) asks ``limited_pop`` when the namespace has limits: in each queue, in
 priority order, it takes the oldest set-aside task of a limit that now allows one, else pops
 the queue's list, setting aside each task over its limit, so that tasks behind one are not
-held up. Each task is set aside at most once, so a claim costs O(1) amortised. A claim that
-took nothing leaves ``limit_due``: when the soonest rate window of a set-aside task opens, so
-that ``wait_for_work`` wakes then (a freed slot wakes it as any commit does: ``_poll``).
+held up. Each task is set aside at most once, so a claim costs O(1) amortised.
+``wait_for_work`` sleeps until the soonest rate window of a set-aside task opens
+(``limit_wait``), or until a commit makes one startable (``limits_ready``: a freed slot).
 """
 
 from __future__ import annotations
@@ -79,9 +79,6 @@ class Gate:
 class SqliteLimits(SqliteCore):
     """The named limits of ``SqliteBackend``."""
 
-    #: ``time.monotonic()`` when the soonest blocked rate window opens, per the last claim.
-    limit_due: float | None = None
-
     def limits(self) -> list[Limit]:
         rows = self._fetchall(sql.LIMITS_ALL, (self.namespace,))
         return [Limit(name, rate, conc) for name, rate, _, _, conc in rows]
@@ -122,7 +119,6 @@ class SqliteLimits(SqliteCore):
         pops as usual. See the module docstring."""
         gate = Gate(conn, self.namespace, now)
         if not gate.specs:
-            self.limit_due = None
             return False, None
         task_id = None
         for queue in queues:
@@ -131,8 +127,6 @@ class SqliteLimits(SqliteCore):
             )
             if task_id is not None:
                 break
-        wait = gate.wait_s
-        self.limit_due = None if task_id is not None or wait is None else time.monotonic() + wait
         return True, task_id
 
     def _take_parked(self, gate: Gate, queue: str, worker_id: str, pid: int) -> str | None:
@@ -178,18 +172,29 @@ class SqliteLimits(SqliteCore):
 
     def limits_ready(self, conn: sqlite3.Connection, queues: Sequence[str]) -> bool:
         """Whether a set-aside task of ``queues`` may start now (a read)."""
+        return self._parked_gate(conn, queues)[0]
+
+    def limit_wait(self, timeout_s: float, queues: Sequence[str]) -> float:
+        """``timeout_s``, shortened to when a task set aside in one of ``queues`` may start
+        (0: now) by its rate (a read)."""
+        with self._read() as conn:
+            ready, gate = self._parked_gate(conn, queues)
+        if ready:
+            return 0.0
+        if gate is None or gate.wait_s is None:
+            return timeout_s
+        return max(0.0, min(timeout_s, gate.wait_s + 0.001))
+
+    def _parked_gate(
+        self, conn: sqlite3.Connection, queues: Sequence[str]
+    ) -> tuple[bool, Gate | None]:
+        """Whether the oldest set-aside task of a limit, in ``queues``, may start now; and the
+        gate that looked (None: nothing is set aside)."""
         ns = self.namespace
         if conn.execute(sql.LIMIT_PARKED_ANY, (ns,)).fetchone() is None:
-            return False
+            return False, None
         gate = Gate(conn, ns, time.time())
         for name, _, _, queue in conn.execute(sql.LIMIT_PARKED_HEADS, (ns,)).fetchall():
             if queue in queues and name in gate.specs and gate.allows(name):
-                return True
-        return False
-
-    def limit_wait(self, timeout_s: float) -> float:
-        """``timeout_s``, shortened to when the last claim's soonest rate window opens."""
-        due = self.limit_due
-        if due is None:
-            return timeout_s
-        return max(0.0, min(timeout_s, due - time.monotonic() + 0.001))
+                return True, gate
+        return False, gate

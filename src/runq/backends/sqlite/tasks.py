@@ -281,7 +281,8 @@ class SqliteTasks(SqliteLimits):
 
     def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
         (due,) = self._fetchall(sql.DELAY_NEXT, (self.namespace,))[0]
-        self._poll(lambda: self._can_claim(worker_id, queues, due), self.limit_wait(timeout_s))
+        wait_s = self.limit_wait(timeout_s, queues)  # a named limit's rate window may open
+        self._poll(lambda: self._can_claim(worker_id, queues, due), wait_s)
 
     def _can_claim(self, worker_id: str, queues: Sequence[str], due: float | None) -> bool:
         """Whether a message waits for the worker, a task in one of ``queues``, or the next

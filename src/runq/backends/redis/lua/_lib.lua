@@ -432,26 +432,15 @@ local function limit_wake_queue(id)
   return head and redis.call('HGET', K.queue, head) or nil
 end
 
--- set by claim_task when it claimed nothing: seconds until the rate window of a set-aside
--- task opens (nil: none is waiting for a window)
-local LIMIT_WAIT = nil
-
--- LIMIT_WAIT as a reply element (a string: Redis would truncate a Lua number)
-local function limit_wait_reply()
-  return string.format('%.6f', LIMIT_WAIT)
-end
-
 -- pop the first PENDING task of the queues `names` (priority order) and make it RUNNING
 -- under `wid` (with named limits: claim_limited); answers {id, queue, payload, options,
 -- attempt}, or nil after deleting the queues' wake lists (all empty: the worker may now
 -- block on them without missing a push)
 local function claim_task(qmap, names, wid, pid, t)
-  LIMIT_WAIT = nil
   if redis.call('HLEN', K.limits) > 0 then
     local g = {t = t, tn = tonumber(t), specs = {}, verdict = {}, wait = nil}
     local task = claim_limited(g, qmap, names, wid, pid, t)
     if task then return task end
-    LIMIT_WAIT = g.wait
   else
     for _, name in ipairs(names) do
       local list = qmap[name][1]

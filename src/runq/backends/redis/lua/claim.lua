@@ -11,8 +11,7 @@
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      worker id          ARGV[4] pid
 -- ARGV[5]      number of queues   ARGV[6..] queue names, highest priority first
--- Answers {id, queue, payload, options JSON, attempt}, or {} if nothing was claimed ({wait}
--- when a task set aside under a named limit waits for its rate window: seconds, as text).
+-- Answers {id, queue, payload, options JSON, attempt}, or {} if nothing was claimed.
 
 local wid, pid, n = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local qmap = queue_map(NSTATIC + 3)
@@ -24,7 +23,7 @@ if not worker_can_claim(wid) then return {} end
 if redis.call('LLEN', KEYS[NSTATIC + 2]) > 0 then return {} end
 local t = now()
 local task = claim_task(qmap, names, wid, pid, t)
-if not task then return LIMIT_WAIT and {limit_wait_reply()} or {} end
+if not task then return {} end
 redis.call('HSET', K.w_status, wid, 'BUSY')
 hold(wid, task[1])
 redis.call('HSET', K.w_last_seen, wid, t)

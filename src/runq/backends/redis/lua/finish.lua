@@ -18,9 +18,7 @@
 -- ARGV[8]      pid (for the claim)
 -- ARGV[9]      number of queues to claim from              ARGV[10..] their names, in priority
 -- Answers {1 or 0 (finished or not), id, queue, payload, options, attempt} (the last five only
--- when a task was claimed; {1 or 0, wait} when none was and a task set aside under a named
--- limit waits for its rate window, as claim.lua), or {{'NEEDQ', name, ...}}. A task of a
--- named limit wakes a worker of the queue of the oldest task set aside under that limit
+-- when a task was claimed), or {{'NEEDQ', name, ...}}. A task of a named limit wakes a worker of the queue of the oldest task set aside under that limit
 -- (its concurrency slot is free now).
 
 local wid, id, status = ARGV[3], ARGV[4], ARGV[5]
@@ -86,7 +84,6 @@ if task then
 elseif not still and wstatus == 'BUSY' then
   redis.call('HSET', K.w_status, wid, 'IDLE')
 end
-if not task and LIMIT_WAIT then reply[2] = limit_wait_reply() end
 if #logs > 0 then
   redis.call('HSET', K.w_last_seen, wid, t)
   append_log(logkey, unpack(logs))
