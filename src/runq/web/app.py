@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from runq import Controller
 from runq.web import api, pages
-from runq.web.metrics import registry_for
+from runq.web.metrics import NamespaceCollector
 from runq.web.sampler import Sampler
 from runq.web.security import Guard
 
@@ -108,8 +108,9 @@ def create_app(ctl: Controller, token: str | None = None, sample_s: float = 2.0)
     page needs it (``security.py``). ``sample_s``: the shortest time between two samples of
     the namespace (``sampler.py``)."""
     guard = Guard(token)
-    registry = registry_for(ctl)
+    registry = CollectorRegistry(auto_describe=False)
     sampler = Sampler(ctl, registry, min_interval_s=sample_s)
+    registry.register(NamespaceCollector(ctl, sampler.latest))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
