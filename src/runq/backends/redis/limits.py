@@ -10,6 +10,7 @@ freed concurrency slot pushes a wake token instead).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from runq.backends import checks
@@ -19,6 +20,10 @@ from runq.backends.redis.replies import text
 from runq.models import Limit
 
 __all__ = ["RedisLimits"]
+
+#: How long an idle worker takes a namespace without limits to stay so (a limit created
+#: meanwhile is enforced at once by every claim; only its waiters' wake-up is that late).
+_NO_LIMITS_RECHECK_S = 10.0
 
 
 class RedisLimits(RedisCore):
@@ -40,15 +45,25 @@ class RedisLimits(RedisCore):
         conc = "" if limit.concurrency is None else str(limit.concurrency)
         spec = "\t".join([count, period, conc, limit.rate or ""])
         self._eval("limit_set", [], [], [limit.name, spec])
+        self._no_limits_until = 0.0
 
     @translated
     def _limit_remove(self, name: str) -> bool:
         return bool(self._eval("limit_remove", [], self._known_queues(), [name]))
 
+    #: ``time.monotonic()`` until which the namespace is taken to have no limits.
+    _no_limits_until = 0.0
+
     def limit_wait(self, timeout_s: float, queues: Sequence[str]) -> float:
         """``timeout_s``, shortened to when a task set aside under a named limit in one of
-        ``queues`` may start (0: now); one script call."""
+        ``queues`` may start (0: now); one script call. A namespace without limits is asked
+        again only every ``_NO_LIMITS_RECHECK_S``, so that idle workers cost no more."""
+        if time.monotonic() < self._no_limits_until:
+            return timeout_s
         reply = text(self._eval("limit_due", [], [], list(queues)))
+        if reply == "none":
+            self._no_limits_until = time.monotonic() + _NO_LIMITS_RECHECK_S
+            return timeout_s
         if not reply:
             return timeout_s
         return max(0.0, min(timeout_s, float(reply) + 0.001))
