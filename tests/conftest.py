@@ -62,6 +62,7 @@ ON_CLUSTER = frozenset(
         "test_store_contract",
         "test_backend_time_contract",
         "test_backend_schedules_contract",
+        "test_backend_expiry_contract",
         "test_cluster",
         "test_submit",
         "test_worker",

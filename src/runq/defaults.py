@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runq.exceptions import ConfigError
+from runq.options import seconds
 
 if TYPE_CHECKING:
     from runq.controller import Controller
@@ -49,12 +50,16 @@ def configure(queue_id: str, url: str | None = None, **settings: Any) -> Control
     """Open ``queue_id`` at ``url``, save its settings in the backend, return its controller.
 
     Settings: ``store_max_size`` (bytes; a value of the object store above it goes to a
-    file in ``offload_path``) and ``offload_path`` (a directory shared by the controller and
-    every worker). They are saved in the backend, so workers see them; settings not given keep
-    their saved value. Any other name is a ``ConfigError``."""
+    file in ``offload_path``), ``offload_path`` (a directory shared by the controller and
+    every worker), and ``result_ttl`` / ``failure_ttl`` (seconds, or None: keep), the
+    namespace's defaults for tasks that set none: a COMPLETE task is deleted ``result_ttl``
+    seconds after it finished, one that ended otherwise ``failure_ttl`` seconds after (they
+    apply to tasks submitted by controllers opened after the call). They are saved in the
+    backend, so workers see them; settings not given keep their saved value. Any other name
+    is a ``ConfigError``."""
     from runq.controller import Controller
 
-    known = {"store_max_size", "offload_path"}
+    known = {"store_max_size", "offload_path", "result_ttl", "failure_ttl"}
     unknown = set(settings) - known
     if unknown:
         raise ConfigError(
@@ -64,9 +69,13 @@ def configure(queue_id: str, url: str | None = None, **settings: Any) -> Control
     from runq._blobs import check_settings
 
     check_settings(settings.get("store_max_size"), settings.get("offload_path"))
+    ttls: dict[str, Any] = {
+        k: seconds(k, settings[k]) for k in ("result_ttl", "failure_ttl") if k in settings
+    }
     controller = Controller(queue_id, url)
     if settings:
         saved = controller.backend.settings_get()
+        saved.update(ttls)
         saved.update(
             check_settings(
                 settings.get("store_max_size", saved.get("store_max_size")),
@@ -75,4 +84,5 @@ def configure(queue_id: str, url: str | None = None, **settings: Any) -> Control
         )
         controller.backend.settings_set(saved)
         controller.session.blobs.settings(refresh=True)
+        controller.submitter.namespace_settings(refresh=True)
     return controller

@@ -20,7 +20,7 @@ from runq.exceptions import ConfigError
 from runq.models import Schedule
 from runq.options import TaskOptions, call_arguments, check_name
 from runq.serialize import Call, Kind
-from runq.submission import Submitter
+from runq.submission import Submitter, function_label, with_ttl_defaults
 from runq.timetable import Timetable
 
 if TYPE_CHECKING:
@@ -83,11 +83,12 @@ class SchedulesAPI:
                 f"schedule {name!r}: its arguments are too large for the backend "
                 "(store_max_size); pass a small reference to the data instead"
             )
+        options = {**self._session_defaults(opts), "fn": function_label(fn)}
         spec = {
             "timetable": timetable.to_json(),
             "queue": opts.queue,
-            "options": opts.to_json(),
-            "task": _function_name(fn),
+            "options": options,
+            "task": function_label(fn),
             "call": hashlib.blake2b(data, digest_size=16).hexdigest(),
         }
         existing = self._record(name)
@@ -97,6 +98,10 @@ class SchedulesAPI:
         first = timetable.next_after(now)
         self._backend.schedule_save(name, json.dumps(spec), payload, first, replace=True)
         return self.get(name)
+
+    def _session_defaults(self, opts: TaskOptions) -> dict[str, Any]:
+        """The stored options of the ticks' tasks, with the namespace's default ttls."""
+        return with_ttl_defaults(opts.to_json(), self._backend.settings_get())
 
     def get(self, name: str) -> Schedule:
         """The schedule ``name``; ``ConfigError`` naming the existing ones if there is none."""
@@ -135,15 +140,6 @@ class SchedulesAPI:
     def _record(self, name: str) -> ScheduleRecord | None:
         check_name("schedule name", name)
         return next((r for r in self._backend.schedules() if r.name == name), None)
-
-
-def _function_name(fn: Callable[..., Any]) -> str:
-    """``module.qualname`` of a function (its repr for other callables)."""
-    qualname = getattr(fn, "__qualname__", None)
-    if not isinstance(qualname, str):
-        return repr(fn)
-    module = getattr(fn, "__module__", None)
-    return f"{module}.{qualname}" if module else qualname
 
 
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:

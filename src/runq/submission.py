@@ -36,7 +36,15 @@ from runq.options import TaskOptions, as_id_list, keyword_arguments, new_task_id
 from runq.serialize import Call, Kind
 from runq.session import Session
 
-__all__ = ["Submitter", "check_expr", "dedup_key", "derive_seed", "function_label", "rows"]
+__all__ = [
+    "Submitter",
+    "check_expr",
+    "dedup_key",
+    "derive_seed",
+    "function_label",
+    "rows",
+    "with_ttl_defaults",
+]
 
 _EXPR_LABEL_CHARS = 60  # how much of an expression task's text its label keeps
 
@@ -77,6 +85,7 @@ class Submitter:
         self.seed = seed
         self._seed_index = 0  # submission index of the next seeded task
         self._seed_lock = threading.Lock()
+        self._settings: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ packing
     @staticmethod
@@ -111,7 +120,7 @@ class Submitter:
         """Seal each call; the tasks share one options dict (a backend encodes it once).
         Large values go to the object store, each stored once per batch."""
         deps = tuple(as_id_list(depends_on, "depends_on"))
-        options = opts.to_json()
+        options = with_ttl_defaults(opts.to_json(), self.namespace_settings())
         if fn_label is not None:
             options["fn"] = fn_label
         dedup = opts.on_duplicate != "parallel"
@@ -162,6 +171,12 @@ class Submitter:
                 f"unknown limit {name!r}: create it first with ctl.limits.set({name!r}, ...)"
             )
 
+    def namespace_settings(self, refresh: bool = False) -> dict[str, Any]:
+        """The namespace's settings (``runq.configure``), read once (again with ``refresh``)."""
+        if refresh or self._settings is None:
+            self._settings = self.session.backend.settings_get()
+        return self._settings
+
     def _task_seed(self, seed: int | None) -> int:
         """The seed stored with a task: from (namespace seed, the task's ``seed`` or else its
         submission index here), so it never depends on worker or timing."""
@@ -209,6 +224,15 @@ class Submitter:
             data = session.codec.open(blob, Kind.CALL, old, f"payload of task {old}")
             out.append(session.codec.seal(data, Kind.CALL, new))
         return out
+
+
+def with_ttl_defaults(options: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with the namespace's ``result_ttl`` / ``failure_ttl`` (``runq.configure``)
+    where the task sets none."""
+    for key in ("result_ttl", "failure_ttl"):
+        if key not in options and settings.get(key) is not None:
+            options[key] = settings[key]
+    return options
 
 
 def dedup_key(name: str | None, call: Call) -> str:

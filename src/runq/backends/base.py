@@ -44,9 +44,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runq.backends import checks
-from runq.backends.primitives import Primitives
-from runq.backends.records import Chain, Control, ScheduleRecord
-from runq.exceptions import ConfigError
+from runq.backends.records import Chain, Control
+from runq.backends.timed import TimedVerbs
 from runq.models import Blob, ClaimedTask, Limit, NewTask, TaskRecord, TaskStatus, TaskTimes
 
 __all__ = ["SCHEMA_VERSION", "Backend"]
@@ -57,7 +56,7 @@ SCHEMA_VERSION = 1
 _MAX_MOVES = 64
 
 
-class Backend(Primitives):
+class Backend(TimedVerbs):
     """The domain-level operations runq needs from a store.
 
     Every transition is atomic: it happens whole or not at all, and other clients never see
@@ -438,51 +437,3 @@ class Backend(Primitives):
         of deleted values that were offloaded."""
         checks.check_ids(tags, "tags")
         return self._store_drop(tags) if tags else []
-
-    # ------------------------------------------------------------------ schedules
-    # Periodic schedules, fired by the workers (``schedules.py`` of each backend).
-    def schedule_save(
-        self, name: str, spec: str, payload: bytes, next_run: float, replace: bool
-    ) -> bool:
-        """Store the schedule ``name`` (``spec`` JSON text and sealed ``payload``, both opaque),
-        due first at ``next_run``, not paused, never run. Without ``replace`` an existing
-        schedule of that name is kept. Returns whether it was written (atomic)."""
-        checks.check_text("schedule name", name)
-        checks.check_text("schedule spec", spec)
-        checks.check_bytes("schedule payload", payload)
-        checks.check_seconds("next_run", next_run)
-        return self._schedule_save(name, spec, payload, next_run, replace)
-
-    def schedule_remove(self, name: str) -> bool:
-        """Forget the schedule ``name``; False if there was none."""
-        checks.check_text("schedule name", name)
-        return self._schedule_remove(name)
-
-    def schedule_pause(self, name: str, paused: bool, next_run: float) -> bool:
-        """Pause the schedule ``name`` (no tick fires while paused), or resume it, due next at
-        ``next_run``. False if there is no such schedule."""
-        checks.check_text("schedule name", name)
-        checks.check_seconds("next_run", next_run)
-        return self._schedule_pause(name, paused, next_run)
-
-    def schedule_fire(self, name: str, due: float, next_run: float, task: NewTask) -> bool:
-        """Fire one tick, atomically: if the schedule ``name`` is not paused and still due at
-        ``due`` (no one fired this tick yet), enqueue ``task`` (PENDING, no dependencies, no
-        delay), record ``last_run`` (now), ``last_task_id`` and the next tick ``next_run``.
-        Else change nothing and answer False: whatever the number of callers, each tick
-        creates one task."""
-        checks.check_text("schedule name", name)
-        checks.check_seconds("due", due)
-        checks.check_seconds("next_run", next_run)
-        checks.check_new_tasks([task])
-        if task.depends_on or task.delay_s is not None or task.dedup_key is not None:
-            raise ConfigError("a scheduled tick's task has no dependencies, delay or dedup key")
-        return self._schedule_fire(name, due, next_run, task)
-
-    def schedules_due(self, limit: int = 100) -> tuple[list[ScheduleRecord], float | None]:
-        """The schedules not paused whose ``next_run`` has come (at most ``limit``, the
-        earliest first, with their payloads), and the ``next_run`` of the first one not yet
-        due (None if none). A read: firing is ``schedule_fire``."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise ConfigError(f"limit must be an int > 0, got {limit!r}")
-        return self._schedules_due(limit)

@@ -444,3 +444,10 @@ class Primitives(ABC):
     @abstractmethod
     def _schedules_due(self, limit: int) -> tuple[list[ScheduleRecord], float | None]:
         """``schedules_due``, its arguments checked."""
+
+    # ------------------------------------------------------------------ expiry
+    @abstractmethod
+    def _expire_take(
+        self, limit: int, lease_s: float, postpone_s: float
+    ) -> tuple[list[str], float | None]:
+        """``expire_take``, its arguments checked."""

@@ -11,6 +11,10 @@ and at each due time (``run_due``), so they happen even while every worker is bu
   ``schedule_fire``, a compare-and-set of its next tick that enqueues the tick's task in the
   same transition, so each tick creates one task. The next tick is the first one after *now*:
   ticks missed while no worker ran are fired once, not once each.
+- Result expiry (``result_ttl`` / ``failure_ttl``): ``expire_take`` hands out, under a lease,
+  at most ``_SWEEP_BATCH`` finished tasks whose time is up (never one whose dependant has not
+  started), and they are deleted as ``ctl.delete`` deletes them. Offloaded values they free
+  stay remembered by the backend until a controller collects them (``store_collect``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ log = logging.getLogger("runq.worker")
 _CLOCK_CHECK_S = 60.0
 #: Schedules fired per call at most (the rest on the next call, at once).
 _FIRE_BATCH = 100
+#: Expired tasks deleted per call at most (a bounded sweep; the rest on the next call).
+_SWEEP_BATCH = 500
 
 
 def schedule_place(name: str) -> str:
@@ -69,9 +75,12 @@ class Timers:
         records, later = backend.schedules_due(_FIRE_BATCH)
         for record in records:
             self._fire(backend, record)
-        if len(records) == _FIRE_BATCH:
+        expired, expiry = backend.expire_take(_SWEEP_BATCH)
+        if expired:  # as ctl.delete: records, payloads, results, progress, store tags
+            backend.delete(expired, check=False)
+        if len(records) == _FIRE_BATCH or len(expired) == _SWEEP_BATCH:
             return 0.0  # more are due: come back at once
-        times = [t for t in (nxt, later) if t is not None]
+        times = [t for t in (nxt, later, expiry) if t is not None]
         return min(times) if times else None
 
     def _fire(self, backend: Backend, record: ScheduleRecord) -> None:

@@ -18,6 +18,7 @@ from runq.backends.redis.blobs import StoredHashes
 from runq.backends.redis.cluster import ClusterScriptRunner
 from runq.backends.redis.connection import client
 from runq.backends.redis.errors import DRIVER_ERRORS, backend_error, read_retried, translated
+from runq.backends.redis.expiry import RedisExpiry
 from runq.backends.redis.inspection import RedisInspection
 from runq.backends.redis.keys import NamespaceKeys
 from runq.backends.redis.listen import DoneListener
@@ -42,6 +43,7 @@ _SCAN_COUNT = 1000  # keys the server looks at per SCAN call, and keys per UNLIN
 
 class RedisBackend(
     RedisSchedules,
+    RedisExpiry,
     RedisTasks,
     RedisInspection,
     RedisWorkers,

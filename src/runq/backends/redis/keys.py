@@ -37,6 +37,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:dedup:active``          hash    duplicate key -> its active ids, oldest first, joined
                                             by ``"\\n"`` (the first queued or running, the rest
                                             held DEFERRED)
+``runq:{ns}:expiring``              zset    finished id -> when it is deleted (``result_ttl``,
+                                            ``failure_ttl``; a taken one: its lease)
 ``runq:{ns}:progress``              hash    id -> its latest progress value (sealed bytes)
 ``runq:{ns}:stage:owner``           hash    id -> the staged batch reserving it (see below)
 ``runq:{ns}:stage:lease``           zset    staged batch id -> lease deadline; 0 abandoned,
@@ -125,6 +127,7 @@ STATIC_FIELDS: tuple[str, ...] = (
     "limits",
     "lim:state",
     "lim:parked",
+    "expiring",
 )
 #: The keys every recovery script (liveness and retries: ``_recovery_lib.lua``) receives after
 #: the static ones, in this order (``_recovery_lib.lua`` names them); a log key follows them.

@@ -86,6 +86,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "schedule": _PLAIN,
     "schedules_due": _PLAIN,
     "schedule_fire": _ENQUEUE_LIBS,
+    # expiry
+    "expire_take": _PLAIN,
 }
 
 

@@ -18,6 +18,7 @@ from runq.backends.base import SCHEMA_VERSION
 from runq.backends.sqlite import sql
 from runq.backends.sqlite.connection import open_database, path_of
 from runq.backends.sqlite.errors import sqlite_error
+from runq.backends.sqlite.expiry import SqliteExpiry
 from runq.backends.sqlite.inspection import SqliteInspection
 from runq.backends.sqlite.liveness import SqliteLiveness
 from runq.backends.sqlite.messaging import SqliteMessaging
@@ -34,6 +35,7 @@ __all__ = ["SqliteBackend"]
 
 class SqliteBackend(
     SqliteSchedules,  # first: it builds on SqliteTasks
+    SqliteExpiry,
     SqliteTasks,
     SqliteInspection,
     SqliteWorkers,

@@ -253,3 +253,13 @@ CREATE TABLE IF NOT EXISTS schedules (
     PRIMARY KEY (ns, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS schedules_ns_due ON schedules (ns, paused, next_run);
+
+-- Result expiry (issue 11): finished tasks with result_ttl / failure_ttl and when they are
+-- deleted (a taken one: its lease), for the workers' sweep (expiry.py).
+CREATE TABLE IF NOT EXISTS expiring (
+    ns      TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    due     REAL NOT NULL,
+    PRIMARY KEY (ns, task_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS expiring_ns_due ON expiring (ns, due);

@@ -37,7 +37,7 @@ _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _MESSAGING_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
 _DEDUP_TABLES = ("dedup", "progress")
 _LIVENESS_TABLES = ("heartbeats", "worker_requests")
-_RETRY_TABLES = ("delayed", "moves", "schedules")
+_RETRY_TABLES = ("delayed", "moves", "schedules", "expiring")
 _LIMIT_TABLES = ("limits", "limit_starts", "limit_running", "limit_parked")
 #: Everything of one namespace (``destroy``, and an ``expire`` deadline come due).
 DESTROY = [
@@ -169,7 +169,7 @@ WHERE ns = ? AND id = ? AND status = 'PENDING'"""
 TASK_CLAIMED = "SELECT queue, payload, options, attempt FROM tasks WHERE ns = ? AND id = ?"
 TASK_FINISH = """
 UPDATE tasks SET status = ?, result = ?, finished = ?
-WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
+WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ? RETURNING options"""
 TASK_REQUEUE = """
 UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL,
                  attempt = max(attempt - 1, 0)
@@ -430,3 +430,19 @@ SELECT min(next_run) FROM schedules WHERE ns = ? AND paused = 0 AND next_run > ?
 SCHED_FIRE = """
 UPDATE schedules SET next_run = ?, last_run = ?, last_task_id = ?
 WHERE ns = ? AND name = ? AND paused = 0 AND next_run = ?"""
+
+# ---------------------------------------------------------------------------- expiry
+EXPIRING_SET = """
+INSERT INTO expiring (ns, task_id, due) VALUES (?, ?, ?)
+ON CONFLICT (ns, task_id) DO UPDATE SET due = excluded.due"""
+EXPIRING_DELETE = """
+DELETE FROM expiring WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"""
+EXPIRING_DUE = """
+SELECT e.task_id, t.id IS NOT NULL FROM expiring e
+LEFT JOIN tasks t ON t.ns = e.ns AND t.id = e.task_id
+WHERE e.ns = ? AND e.due <= ? ORDER BY e.due LIMIT ?"""
+EXPIRING_NEXT = "SELECT min(due) FROM expiring WHERE ns = ?"
+#: Whether a task has a dependant that has not started.
+UNSTARTED_DEPENDANT = """
+SELECT 1 FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.task
+WHERE d.ns = ? AND d.dep = ? AND t.status IN ('PENDING', 'DEFERRED', 'SCHEDULED') LIMIT 1"""

@@ -22,6 +22,7 @@ from runq.backends.sqlite.core import (
     ids_json,
     push,
 )
+from runq.backends.sqlite.expiry import expire_later
 from runq.backends.sqlite.limits import SqliteLimits
 from runq.backends.sqlite.messaging import has_message
 from runq.backends.sqlite.workers import worker_state
@@ -176,6 +177,7 @@ class SqliteTasks(SqliteLimits):
             conn.execute(sql.DELETE_DEPS_OF, params)  # a survivor keeps its depends_on
             conn.execute(sql.DELETE_TASKS, params)
             conn.execute(sql.PROGRESS_DELETE, params)
+            conn.execute(sql.EXPIRING_DELETE, params)
             store.untag(conn, ns, list(stored), orphan=True)
 
     # ------------------------------------------------------------------ worker transitions
@@ -253,8 +255,11 @@ class SqliteTasks(SqliteLimits):
         """Store the outcome and release or doom the dependants; the worker is left as is."""
         ns = self.namespace
         params = (status.value, result, now, ns, task_id, worker_id)
-        if not conn.execute(sql.TASK_FINISH, params).rowcount:
+        row = conn.execute(sql.TASK_FINISH, params).fetchone()
+        if row is None:
             return False
+        if row[0] and '_ttl"' in row[0]:  # decoded only when it names a ttl
+            expire_later(conn, ns, task_id, status, row[0], now)
         command = _FINISH_EVENT.get(status, "TASK_ERROR")
         conn.execute(sql.LOG, (ns, worker_id, now, command, task_id))
         dedup.release(conn, ns, [task_id])

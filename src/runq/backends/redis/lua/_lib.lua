@@ -31,6 +31,7 @@
 --   KEYS[28] limits      hash   limit name -> its spec (see "named limits" below)
 --   KEYS[29] lim_state   hash   the state of each limit (ring of start times, running ids)
 --   KEYS[30] lim_parked  zset   PENDING tasks set aside by a claim, by limit (see below)
+--   KEYS[31] expiring    zset   finished task id -> when it is deleted (result_ttl, failure_ttl)
 -- (S = NSTATIC of them), then the script's own keys (script headers number them from S).
 -- Scripts that touch queues end their KEYS with pairs
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
@@ -49,8 +50,9 @@ local K = {
   w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
   dedup = KEYS[23], dedup_active = KEYS[24], progress = KEYS[25], stage_owner = KEYS[26],
   stage_lease = KEYS[27], limits = KEYS[28], lim_state = KEYS[29], lim_parked = KEYS[30],
+  expiring = KEYS[31],
 }
-local NSTATIC = 30
+local NSTATIC = 31
 local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
@@ -586,3 +588,17 @@ local function check_reserved(ids, own)
 end
 
 -- ---------------------------------------------------------------------------------- script
+
+
+-- ------------------------------------------------------------------ result expiry
+-- A finished task whose options give result_ttl (COMPLETE) or failure_ttl (any other finished
+-- status) is due to be deleted that many seconds after `t` (K.expiring; expire_take.lua).
+-- Options are decoded only when they mention a ttl.
+local function expire_later(id, status, t)
+  local raw = redis.call('HGET', K.options, id)
+  if not raw or not string.find(raw, '_ttl"', 1, true) then return end
+  local ok, opts = pcall(cjson.decode, raw)
+  if not ok then return end
+  local ttl = opts[status == 'COMPLETE' and 'result_ttl' or 'failure_ttl']
+  if type(ttl) == 'number' then redis.call('ZADD', K.expiring, tonumber(t) + ttl, id) end
+end

@@ -88,6 +88,7 @@ for _, key in ipairs({K.status, K.queue, K.options, K.payload, K.result, K.submi
   chunked('HDEL', key, present)
 end
 chunked('ZREM', K.order, present)
+chunked('ZREM', K.expiring, present)
 store_untag(S, present, true)
 local announced = {}
 for i, id in ipairs(present) do announced[i] = id end

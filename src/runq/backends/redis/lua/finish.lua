@@ -3,7 +3,8 @@
 -- TASK_COMPLETE (COMPLETE), TASK_CANCEL (CANCELLED) or TASK_ERROR (other), release its
 -- dependants (COMPLETE) or make them IMPOSSIBLE transitively (ERROR, CANCELLED, DIED,
 -- TIMEOUT, IMPOSSIBLE), and publish the finished ids on the done channel; release the next
--- task held by its duplicate policy (see _lib.lua). Otherwise nothing of the task is written.
+-- task held by its duplicate policy (see _lib.lua); a task with result_ttl / failure_ttl is
+-- recorded in K.expiring (expire_later). Otherwise nothing of the task is written.
 -- Then, if queues are given, claim as claim.lua does; the worker ends BUSY (claimed) or IDLE
 -- (unless PAUSED). A worker marked LOST or EXITED is left alone and claims nothing.
 --
@@ -55,6 +56,7 @@ if ok then
   redis.call('HSET', K.status, id, status)
   redis.call('HSET', K.finished, id, t)
   if ARGV[6] == '1' then redis.call('HSET', K.result, id, ARGV[7]) end
+  expire_later(id, status, t)
   local announced = {id}
   if status == 'COMPLETE' then
     release(children, qmap)
