@@ -29,3 +29,16 @@ from importlib.metadata import version
 names = ["runq", "rq", "celery", "kombu", "dramatiq", "huey", "redis"]
 print("bench/.venv ready: " + ", ".join(f"{n} {version(n)}" for n in names))
 PY
+
+# arq (bench/async_bench.py) pins redis-py < 6, which runq's Redis backend does not run on: it
+# gets a venv of its own, bench/.venv-arq, and runs there as separate processes.
+arq_venv="$here/.venv-arq"
+if [ ! -x "$arq_venv/bin/python" ]; then
+    "$python" -m venv "$arq_venv"
+fi
+if ! "$arq_venv/bin/python" -m pip install --quiet --disable-pip-version-check arq >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "bench/setup.sh: installing arq failed (see above)" >&2
+    exit 1
+fi
+echo "bench/.venv-arq ready: arq $("$arq_venv/bin/python" -c 'from importlib.metadata import version; print(version("arq"))')"

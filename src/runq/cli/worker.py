@@ -57,6 +57,13 @@ __all__ = ["worker"]
     type=click.IntRange(min=1),
     help="How many worker processes to start.",
 )
+@click.option(
+    "--concurrency",
+    default=None,
+    type=click.IntRange(min=1),
+    help="How many async tasks each worker runs at once (replaces the config's; default: "
+    "the config's, 1 unless saved otherwise).",
+)
 @secret_option
 @friendly_errors
 def worker(
@@ -67,6 +74,7 @@ def worker(
     queues: tuple[str, ...],
     worker_id: str | None,
     n: int,
+    concurrency: int | None,
     secret_file: str | None,
 ) -> None:
     """Run worker(s) for QUEUE_ID until stopped (Ctrl-C / SIGTERM: after the current task).
@@ -87,6 +95,8 @@ def worker(
         opts = ["--config", config_name, "--config-timeout", str(config_timeout)]
         if queue_names:
             opts += ["--queue", ",".join(queue_names)]
+        if concurrency is not None:
+            opts += ["--concurrency", str(concurrency)]
         sys.exit(_run_worker_group(queue_id, url, opts, base, n, secret_file))
     from runq.worker.loop import Worker
 
@@ -102,6 +112,8 @@ def worker(
             config = ctl.workers.config_read(config_name, timeout=config_timeout)
     if queue_names:
         config = dataclasses.replace(config, queues=queue_names)
+    if concurrency is not None:
+        config = dataclasses.replace(config, concurrency=concurrency)
     configure_logging(config.verbose)
     wid = worker_id or worker_ids(1)[0]
     sys.exit(

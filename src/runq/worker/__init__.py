@@ -9,6 +9,9 @@
 ``frames``          the typed frames of the pipe between the worker and that child
 ``child``           the child process itself (``python -m runq.worker.child``)
 ``runner``          ``Runner``: a claimed task's payload -> its outcome (in the child)
+``concurrent``      ``ConcurrentServe``: the serve loop of a worker with concurrency > 1
+``concurrent_child`` that worker's child: tasks side by side on an event loop
+``hooks``           ``Hooks``: the worker's hooks, loaded and called in the child
 ``group``           ``WorkerGroup``: ``runq worker -n N``, a supervisor of N workers
 
 What the controller side shares with the worker lives outside this package, so that the

@@ -39,6 +39,7 @@ from runq.backends import Backend, connect
 from runq.exceptions import BackendUnavailable
 from runq.models import ClaimedTask
 from runq.serialize import Codec, Kind
+from runq.worker import concurrent_child
 from runq.worker.frames import (
     ENV_FDS,
     Chain,
@@ -80,6 +81,22 @@ def _child_main() -> None:
     runner.hooks = Hooks.load(setup.hooks)
     info = {"worker_id": setup.worker_id, "namespace": setup.namespace, "pid": os.getpid()}
     runner.hooks.worker_start({**info, "worker_pid": os.getppid()})
+    if setup.concurrency > 1:  # tasks side by side on an event loop
+        concurrent_child.serve(runner, reader, write_fd)
+    else:
+        _serve_in_turn(runner, backend, reader, write_fd, reports, setup.logdir)
+    runner.hooks.worker_stop({**info, "worker_id": runner.worker_id, "worker_pid": os.getppid()})
+
+
+def _serve_in_turn(
+    runner: Runner,
+    backend: Backend | None,
+    reader: FrameReader,
+    write_fd: int,
+    reports: Reports,
+    logdir: str | None,
+) -> None:
+    """Run the worker's tasks one at a time (chains included) until end of file."""
     saved = (os.dup(1), os.dup(2))
     while (request := reader.frame()) is not None:
         if not isinstance(request, Run):
@@ -88,8 +105,7 @@ def _child_main() -> None:
             runner.worker_id = os.environ["RUNQ_WORKER_ID"] = request.worker_id
         if request.envir is not None:  # the worker environment changed (start, REFRESH)
             runner.envir = _build_envir(runner.codec, request.envir)
-        _run_chain(runner, backend, reader, write_fd, reports, request, setup.logdir, saved)
-    runner.hooks.worker_stop({**info, "worker_id": runner.worker_id, "worker_pid": os.getppid()})
+        _run_chain(runner, backend, reader, write_fd, reports, request, logdir, saved)
 
 
 def _connect(setup: Setup) -> Backend:

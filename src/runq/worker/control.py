@@ -42,14 +42,14 @@ _HEARTBEAT_LIFETIMES = 3  # a heartbeat lapses after 3 x period
 
 class ControlThread(threading.Thread):
     """See the module docstring. ``worker_id()`` gives the worker's current id;
-    ``running()`` the id of the task it runs (or None); ``wake_fd`` is written to when a
-    request concerns the running task."""
+    ``holds(task_id)`` whether it runs that task (several run at once with concurrency > 1);
+    ``wake_fd`` is written to when a request concerns a running task."""
 
     def __init__(
         self,
         backend: Backend,
         worker_id: Callable[[], str],
-        running: Callable[[], str | None],
+        holds: Callable[[str], bool],
         wake_fd: int,
         *,
         heartbeat_period_s: float | None,
@@ -60,7 +60,7 @@ class ControlThread(threading.Thread):
         super().__init__(name="runq-control", daemon=True)
         self.backend = backend
         self._worker_id = worker_id
-        self._running = running
+        self._holds = holds
         self._wake_fd = wake_fd
         self.period_s = heartbeat_period_s
         self.poll_s = poll_s if heartbeat_period_s is None else min(poll_s, heartbeat_period_s)
@@ -132,8 +132,7 @@ class ControlThread(threading.Thread):
         control = self.backend.heartbeat(self._worker_id(), ttl)
         self.active, self.kill, self.cancel = control.active, control.kill, control.cancel
         self.known = control.known
-        running = self._running()
-        if self.kill or not self.active or (running and self.cancel == running):
+        if self.kill or not self.active or (self.cancel is not None and self._holds(self.cancel)):
             self._poke()
         if recovered:  # the grace period starts now, before anyone is judged
             self._judge_after = now + (self.ttl_s or 0.0)

@@ -8,10 +8,12 @@ worker -> child
                  (``BackendArgs``, or None: no chains), the log directory and the hook names
     ``Run``      run this task (and, with a ``Chain``, the ones the child claims after it)
     ``Halt``     end the chain after the current task
+    ``Stop``     (concurrency > 1) cancel that task's coroutine: a cancel or a timeout
 
 child -> worker
     ``Done``     the child stored a task's outcome (and maybe claimed the next one)
     ``Handback`` a task's outcome, for the worker to store
+    ``Result``   (concurrency > 1) the outcome of one of the tasks running side by side
 
 On the pipe a frame is a 4-byte length and a pickle of its *wire* form: a tuple of builtins
 whose first item tags the frame class (``wire`` / ``from_wire``). Pickling the dataclasses
@@ -41,8 +43,11 @@ __all__ = [
     "FrameReader",
     "Halt",
     "Handback",
+    "Result",
     "Run",
     "Setup",
+    "Stop",
+    "encode_frame",
     "write_frame",
 ]
 
@@ -102,6 +107,7 @@ class Setup:
     backend: BackendArgs | None
     logdir: str | None
     hooks: tuple[str, ...] = ()
+    concurrency: int = 1  # > 1: run tasks side by side on an event loop (Stop, Result)
 
     def wire(self) -> Wire:
         """The frame as builtins (see the module docstring)."""
@@ -115,14 +121,15 @@ class Setup:
             backend,
             self.logdir,
             self.hooks,
+            self.concurrency,
         )
 
     @staticmethod
     def from_wire(wire: Wire) -> Setup:
         """The frame ``wire`` stands for."""
-        _, secret, namespace, worker_id, backend, logdir, hooks = wire
+        _, secret, namespace, worker_id, backend, logdir, hooks, concurrency = wire
         args = None if backend is None else BackendArgs(*backend)
-        return Setup(secret, namespace, worker_id, args, logdir, tuple(hooks))
+        return Setup(secret, namespace, worker_id, args, logdir, tuple(hooks), concurrency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,16 +216,67 @@ class Handback:
         return Handback(Outcome(TaskStatus(status), result, retry, delay), failed)
 
 
-Frame = Setup | Run | Halt | Done | Handback
-_SETUP, _RUN, _HALT, _DONE, _HANDBACK = range(5)
-_FROM_WIRE = (Setup.from_wire, Run.from_wire, Halt.from_wire, Done.from_wire, Handback.from_wire)
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Cancel the coroutine of running task ``task_id`` (``reason``: "cancel" or
+    "timeout"); its ``Result`` then says CANCELLED or TIMEOUT."""
+
+    task_id: str
+    reason: str
+
+    def wire(self) -> Wire:
+        """The frame as builtins (see the module docstring)."""
+        return (_STOP, self.task_id, self.reason)
+
+    @staticmethod
+    def from_wire(wire: Wire) -> Stop:
+        """The frame ``wire`` stands for."""
+        return Stop(wire[1], wire[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of ``task_id``, one of the tasks a concurrent child runs, for the worker
+    to store."""
+
+    task_id: str
+    outcome: Outcome
+
+    def wire(self) -> Wire:
+        """The frame as builtins (see the module docstring)."""
+        o = self.outcome
+        return (_RESULT, self.task_id, o.status.value, o.result, o.retry, o.delay)
+
+    @staticmethod
+    def from_wire(wire: Wire) -> Result:
+        """The frame ``wire`` stands for."""
+        _, task_id, status, result, retry, delay = wire
+        return Result(task_id, Outcome(TaskStatus(status), result, retry, delay))
+
+
+Frame = Setup | Run | Halt | Done | Handback | Stop | Result
+_SETUP, _RUN, _HALT, _DONE, _HANDBACK, _STOP, _RESULT = range(7)
+_FROM_WIRE = (
+    Setup.from_wire,
+    Run.from_wire,
+    Halt.from_wire,
+    Done.from_wire,
+    Handback.from_wire,
+    Stop.from_wire,
+    Result.from_wire,
+)
 
 
 # ---------------------------------------------------------------------------- framing
+def encode_frame(frame: Frame) -> bytes:
+    """One frame as the bytes that travel on the pipe."""
+    data = pickle.dumps(frame.wire(), protocol=5)
+    return _HEADER.pack(len(data)) + data
+
+
 def write_frame(fd: int, frame: Frame) -> None:
     """Write one frame to the pipe ``fd`` (blocking until it is all written)."""
-    data = pickle.dumps(frame.wire(), protocol=5)
-    view = memoryview(_HEADER.pack(len(data)) + data)
+    view = memoryview(encode_frame(frame))
     while view:
         view = view[os.write(fd, view) :]
 

@@ -60,6 +60,7 @@ from runq.ownership import OwnerWatch
 from runq.serialize import Codec
 from runq.settings import PasswordSource, SecretSource
 from runq.worker import hooks
+from runq.worker.concurrent import ConcurrentServe
 from runq.worker.control import ControlThread
 from runq.worker.frames import BackendArgs
 from runq.worker.messages import MessageHandler
@@ -126,6 +127,7 @@ class Worker:
             ),
             logdir=os.path.abspath(self.config.logdir) if self.config.logdir else None,
             hooks=self.config.hooks,
+            concurrency=self.config.concurrency,
         )
         self.control: ControlThread | None = None
         self._first_id = worker_id
@@ -266,38 +268,40 @@ class Worker:
 
     # ------------------------------------------------------------------ the serve loop
     def _serve(self) -> str:
+        if self.config.concurrency > 1:  # several tasks side by side: concurrent.py
+            return ConcurrentServe(self).serve()
         queues = self.config.queues
         tasks = self.tasks
         task = tasks.claim(queues)
         self.reset_idle_timer()
         while True:
-            self._check_control(task)
+            self.check_control(task)
             if task is None:
                 # Messages first: claim/finish hand out no task while one waits.
                 handled, reason = self.messages.process()
                 if reason is None:
-                    reason = self._limit_reached()
+                    reason = self.limit_reached()
                 if reason is not None:
                     return reason
                 paused = self.messages.paused
                 if handled and not paused:
                     task = tasks.claim(queues)
                     continue
-                if self._idle_expired():
+                if self.idle_expired():
                     # Idle means no work in this worker's queues (rrq: TIMEOUT_SET 0 finishes
                     # the queued work, then exits), so look once more before leaving.
                     task = None if paused else tasks.claim(queues)
                     if task is None:
                         return f"idle for {self.timeout_idle:g} s"
                     continue
-                wait_s = self._idle_wait_s(self.idle_since)
+                wait_s = self.idle_wait_s(self.idle_since)
                 due_s = self.timers.tick()
                 if due_s is not None:
                     wait_s = max(min(wait_s, due_s), 0.001)
-                self._wait_for_work(() if paused else queues, wait_s)
+                self.wait_for_work(() if paused else queues, wait_s)
                 if self.stops.level:
                     return "stopped by signal"
-                self._check_control(None)  # killed, or the owner gone: before claiming
+                self.check_control(None)  # killed, or the owner gone: before claiming
                 task = None if self.messages.paused else tasks.claim(queues)
                 continue
             end = tasks.run(task)
@@ -307,15 +311,15 @@ class Worker:
                 task = end.next
             else:
                 tasks.count(end)
-                more = self._limit_reached() is None
+                more = self.limit_reached() is None
                 task = tasks.store(end.task, end.outcome, queues if more else None)
             if task is None:
                 self.reset_idle_timer()
 
-    def _wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
+    def wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
         self.retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
 
-    def _check_control(self, task: ClaimedTask | None) -> None:
+    def check_control(self, task: ClaimedTask | None) -> None:
         """Act on the control thread's news between tasks: exit if killed; re-register under
         a new id if this one was marked LOST (a task still held is then no longer ours)."""
         if self.stops.owner_gone:
@@ -333,7 +337,7 @@ class Worker:
             self._reregister()
 
     # ------------------------------------------------------------------ limits
-    def _limit_reached(self) -> str | None:
+    def limit_reached(self) -> str | None:
         """Why the worker must stop before its next task (signal, max_tasks, walltime)."""
         cfg = self.config
         if self.stops.level:
@@ -344,11 +348,11 @@ class Worker:
             return f"walltime ({cfg.walltime:g} s) reached"
         return None
 
-    def _idle_expired(self) -> bool:
+    def idle_expired(self) -> bool:
         """Whether the worker has had no task for ``timeout_idle`` seconds."""
         return time.monotonic() - self.idle_since >= self.timeout_idle
 
-    def _idle_wait_s(self, idle_since: float) -> float:
+    def idle_wait_s(self, idle_since: float) -> float:
         cfg = self.config
         wait_s = cfg.poll_queue
         if not math.isinf(self.timeout_idle):
@@ -399,7 +403,7 @@ class Worker:
         control = ControlThread(
             self.retrying(self._connect),
             lambda: self.worker_id,
-            lambda: self.tasks.running_id,
+            self.tasks.holds,
             self._wake_w,
             heartbeat_period_s=self.config.heartbeat_period,
             poll_s=self.config.poll_process,

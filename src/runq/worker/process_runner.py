@@ -39,8 +39,10 @@ from runq.worker.frames import (
     FrameReader,
     Halt,
     Handback,
+    Result,
     Run,
     Setup,
+    Stop,
     write_frame,
 )
 from runq.worker.reports import READ_EVERY_S, Reports
@@ -146,9 +148,11 @@ class ProcessRunner:
         backend_args: BackendArgs | None = None,
         logdir: str | None = None,
         hooks: tuple[str, ...] = (),
+        concurrency: int = 1,
     ) -> None:
         self.secret = codec_secret
         self.hooks = hooks
+        self.concurrency = concurrency
         self.namespace = namespace
         self.worker_id = worker_id
         self.backend_args = backend_args
@@ -235,6 +239,64 @@ class ProcessRunner:
         if fresh:
             self._end(child)
         return end
+
+    # ------------------------------------------------------------------ concurrency > 1
+    # The warm child runs several tasks side by side (concurrent_child.py); the worker's
+    # concurrent serve loop (concurrent.py) sends Run and Stop frames and reads Result frames.
+    def send_run(self, task: ClaimedTask) -> None:
+        """Start ``task`` in the warm child (started first if there is none)."""
+        child = self._warm = self._warm or self._start()
+        envir = None
+        if child.envir_version != self._envir_version:
+            envir, child.envir_version = self._envir, self._envir_version
+        self._writing = True  # halt() (a signal handler) must not write into this frame
+        try:
+            write_frame(child.to_child, Run(task, self.worker_id, None, envir))
+        finally:
+            self._writing = False
+
+    def send_stop(self, task_id: str, reason: StopReason) -> None:
+        """Ask the warm child to cancel ``task_id``'s coroutine."""
+        if self._warm is not None and not self._warm.closed:
+            self._writing = True
+            try:
+                with contextlib.suppress(OSError):
+                    write_frame(self._warm.to_child, Stop(task_id, reason))
+            finally:
+                self._writing = False
+
+    def wait_results(self, timeout_s: float) -> list[Result] | None:
+        """The tasks' results that arrive within ``timeout_s`` (or a wake-up); None if the
+        warm child died (it is then gone: the next ``send_run`` starts another)."""
+        child = self._warm
+        watch = [] if child is None else [child.from_child]
+        if self.wake_fd is not None:
+            watch.append(self.wake_fd)
+        if child is not None and child.reader.buffered():
+            ready = [child.from_child]
+        else:
+            ready, _, _ = select.select(watch, [], [], max(timeout_s, 0.0))
+        if self.wake_fd is not None and self.wake_fd in ready:
+            _drain(self.wake_fd)
+        if child is None or child.from_child not in ready:
+            return []
+        results: list[Result] = []
+        while True:
+            frame = child.reader.frame()
+            if frame is None:
+                self.kill_warm()
+                return None
+            if not isinstance(frame, Result):  # a bug, not the task's doing
+                raise RuntimeError(f"unexpected frame from the task's process: {frame!r}")
+            results.append(frame)
+            if not child.reader.buffered():
+                return results
+
+    def kill_warm(self) -> None:
+        """Stop the warm child now (SIGTERM, then SIGKILL), with whatever it runs."""
+        if self._warm is not None:
+            self._kill(self._warm)
+            self._warm = None
 
     def _wait(
         self,
@@ -344,7 +406,13 @@ class ProcessRunner:
             os.close(up_w)
         child = _Child(proc, down_w, up_r, FrameReader(up_r), reports)
         setup = Setup(
-            self.secret, self.namespace, self.worker_id, self.backend_args, self.logdir, self.hooks
+            self.secret,
+            self.namespace,
+            self.worker_id,
+            self.backend_args,
+            self.logdir,
+            self.hooks,
+            self.concurrency,
         )
         write_frame(down_w, setup)
         return child

@@ -97,8 +97,13 @@ class TaskHandler:
         self._host = host
         self.done = 0  # tasks run to an outcome (by the worker or its warm child)
         self.running_id: str | None = None  # the task running now (the control thread asks)
+        self.held: set[str] = set()  # with concurrency > 1: the tasks running side by side
         self.in_task = False  # a task runs: a hard stop interrupts it
         self._started = ("", "")  # (id, label) of the last task whose start was logged
+
+    def holds(self, task_id: str) -> bool:
+        """Whether this worker runs ``task_id`` now (the control thread asks)."""
+        return task_id == self.running_id or task_id in self.held
 
     # ------------------------------------------------------------------ claim and run
     def claim(self, queues: tuple[str, ...]) -> ClaimedTask | None:
@@ -123,9 +128,7 @@ class TaskHandler:
         except WorkerDied as exc:  # the task's process died under it
             current = h.runner.current or task
             h.retrying(lambda: self.recover(current.id))
-            error = TaskError(WorkerDied.__name__, str(exc), "")
-            outcome = Outcome(TaskStatus.DIED, self._sealed(current.id, error), True)
-            return ChainEnd(current, outcome)
+            return ChainEnd(current, self.died_outcome(current, str(exc)))
         except KeyboardInterrupt:
             current = h.runner.current or task
             h.retrying(lambda: self.recover(current.id))
@@ -142,11 +145,31 @@ class TaskHandler:
         if reason == "kill":
             raise Killed(OWNER_GONE if h.stops.owner_gone else "killed by the controller") from None
         h.retrying(lambda: self.recover(current.id))  # a claim it did not report
+        outcome = self.stopped_outcome(current, reason)
+        h.event(str(outcome.status), current.id)
+        return ChainEnd(current, outcome)
+
+    def stopped_outcome(self, task: ClaimedTask, reason: StopReason) -> Outcome:
+        """The outcome of a task stopped for "cancel" or "timeout" (a timeout is retried when
+        its ``retry_on`` covers TimeoutError)."""
         status = TaskStatus.TIMEOUT if reason == "timeout" else TaskStatus.CANCELLED
-        error = stopped_error(reason, current.options.get("timeout"))
-        h.event(str(status), current.id)
-        retry = status is TaskStatus.TIMEOUT and _retries_timeouts(current)
-        return ChainEnd(current, Outcome(status, self._sealed(current.id, error), retry))
+        error = stopped_error(reason, task.options.get("timeout"))
+        retry = status is TaskStatus.TIMEOUT and _retries_timeouts(task)
+        return Outcome(status, self._sealed(task.id, error), retry)
+
+    def died_outcome(self, task: ClaimedTask, message: str) -> Outcome:
+        """The outcome of a task whose process died under it (retried while it has
+        retries left)."""
+        error = TaskError(WorkerDied.__name__, message, "")
+        return Outcome(TaskStatus.DIED, self._sealed(task.id, error), True)
+
+    @staticmethod
+    def timeout_retry(task: ClaimedTask, outcome: Outcome) -> Outcome:
+        """``outcome``, marked for a retry if it is a TIMEOUT that the task's ``retry_on``
+        covers (the task process does not know the worker's rule)."""
+        if outcome.status is TaskStatus.TIMEOUT and _retries_timeouts(task):
+            return Outcome(outcome.status, outcome.result, True, outcome.delay)
+        return outcome
 
     def _sealed(self, task_id: str, error: TaskError) -> bytes:
         return self._host.codec.dumps(error, Kind.RESULT, task_id, "the error")
@@ -291,7 +314,7 @@ class TaskHandler:
         h = self._host
         mine = [w for w in h.backend.workers() if w.worker_id == h.worker_id]
         orphan = mine[0].task_id if mine else None
-        if orphan is not None and orphan != holding:
+        if orphan is not None and orphan != holding and orphan not in self.held:
             h.backend.requeue(h.worker_id, orphan)
             h.event("TASK_REQUEUE", f"{orphan}: claimed by a call whose answer was lost")
 
