@@ -48,9 +48,18 @@ class _Flight:
     """A task running in the task process."""
 
     task: ClaimedTask
-    deadline: float | None  # time.monotonic() past which it is stopped (its timeout)
+    sent: float  # time.monotonic() when it was handed to the task process
+    timeout: float | None  # its timeout, counted from then (or the process being up, later)
     stop: StopReason | None = None  # why a Stop frame was sent
     stop_sent: float = 0.0  # when
+
+    def deadline(self, ready_at: float | None) -> float | None:
+        """When it must be stopped: its timeout counts from when it was handed over, or
+        from when the task process came up (a fresh one can take seconds on a busy
+        machine); None while that process is not up yet, or without a timeout."""
+        if self.timeout is None or ready_at is None:
+            return None
+        return max(self.sent, ready_at) + self.timeout
 
 
 class ConcurrentServe:
@@ -118,8 +127,8 @@ class ConcurrentServe:
     # ------------------------------------------------------------------ tasks in flight
     def _start(self, task: ClaimedTask) -> None:
         timeout = task.options.get("timeout")
-        deadline = None if timeout is None else time.monotonic() + float(timeout)
-        self.flights[task.id] = _Flight(task, deadline)
+        t = None if timeout is None else float(timeout)
+        self.flights[task.id] = _Flight(task, time.monotonic(), t)
         self.w.tasks.held.add(task.id)
         self.w.tasks.in_task = True
         self.w.runner.send_run(task)
@@ -145,12 +154,14 @@ class ConcurrentServe:
 
     def _deadlines(self) -> list[float]:
         die_s = self.w.config.timeout_process_die
+        ready_at = self.w.runner.ready_at
         out = []
         for f in self.flights.values():
-            if f.stop is not None:
-                out.append(f.stop_sent + die_s)
-            elif f.deadline is not None:
-                out.append(f.deadline)
+            deadline = f.deadline(ready_at)
+            if f.stop is not None and ready_at is not None:
+                out.append(max(f.stop_sent, ready_at) + die_s)
+            elif deadline is not None:
+                out.append(deadline)
         return out
 
     def _stop_requested(self) -> None:
@@ -160,17 +171,21 @@ class ConcurrentServe:
         now = time.monotonic()
         control = w.control
         cancel = control.cancel if control is not None else None
+        ready_at = w.runner.ready_at
         for flight in self.flights.values():
             if flight.stop is None:
                 reason: StopReason | None = None
+                deadline = flight.deadline(ready_at)
                 if cancel == flight.task.id:
                     reason = "cancel"
-                elif flight.deadline is not None and now >= flight.deadline:
+                elif deadline is not None and now >= deadline:
                     reason = "timeout"
                 if reason is not None:
                     flight.stop, flight.stop_sent = reason, now
                     w.runner.send_stop(flight.task.id, reason)
-            elif now >= flight.stop_sent + w.config.timeout_process_die:
+            elif ready_at is not None and (
+                now >= max(flight.stop_sent, ready_at) + w.config.timeout_process_die
+            ):  # (a process not up yet has not had the chance to stop it)
                 self._kill_for(flight)
                 return
 

@@ -24,7 +24,7 @@ import os
 from runq import environment
 from runq.models import ClaimedTask, TaskStatus
 from runq.serialize import Kind
-from runq.worker.frames import Frame, FrameReader, Result, Run, Stop, encode_frame
+from runq.worker.frames import Frame, FrameReader, Ready, Result, Run, Stop, encode_frame
 from runq.worker.process_runner import StopReason, stopped_error
 from runq.worker.runner import Outcome, Runner, task_error
 
@@ -128,6 +128,7 @@ async def _serve(runner: Runner, reader: FrameReader, write_fd: int) -> None:
             if not reader.buffered():
                 return
 
+    writer.send(Ready())  # the worker counts timeouts from here at the latest
     loop.add_reader(reader.fd, on_readable)
     if reader.buffered():  # frames read along with Setup: no new data will announce them
         on_readable()

@@ -14,6 +14,7 @@ child -> worker
     ``Done``     the child stored a task's outcome (and maybe claimed the next one)
     ``Handback`` a task's outcome, for the worker to store
     ``Result``   (concurrency > 1) the outcome of one of the tasks running side by side
+    ``Ready``    (concurrency > 1) the child is up: tasks' timeouts count from now at the latest
 
 On the pipe a frame is a 4-byte length and a pickle of its *wire* form: a tuple of builtins
 whose first item tags the frame class (``wire`` / ``from_wire``). Pickling the dataclasses
@@ -43,6 +44,7 @@ __all__ = [
     "FrameReader",
     "Halt",
     "Handback",
+    "Ready",
     "Result",
     "Run",
     "Setup",
@@ -254,8 +256,22 @@ class Result:
         return Result(task_id, Outcome(TaskStatus(status), result, retry, delay))
 
 
-Frame = Setup | Run | Halt | Done | Handback | Stop | Result
-_SETUP, _RUN, _HALT, _DONE, _HANDBACK, _STOP, _RESULT = range(7)
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The concurrent child is up and reads tasks (sent once, first)."""
+
+    def wire(self) -> Wire:
+        """The frame as builtins (see the module docstring)."""
+        return (_READY,)
+
+    @staticmethod
+    def from_wire(wire: Wire) -> Ready:
+        """The frame ``wire`` stands for."""
+        return Ready()
+
+
+Frame = Setup | Run | Halt | Done | Handback | Stop | Result | Ready
+_SETUP, _RUN, _HALT, _DONE, _HANDBACK, _STOP, _RESULT, _READY = range(8)
 _FROM_WIRE = (
     Setup.from_wire,
     Run.from_wire,
@@ -264,6 +280,7 @@ _FROM_WIRE = (
     Handback.from_wire,
     Stop.from_wire,
     Result.from_wire,
+    Ready.from_wire,
 )
 
 

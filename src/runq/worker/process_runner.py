@@ -39,6 +39,7 @@ from runq.worker.frames import (
     FrameReader,
     Halt,
     Handback,
+    Ready,
     Result,
     Run,
     Setup,
@@ -164,6 +165,8 @@ class ProcessRunner:
         self.timeout_process_die_s = timeout_process_die_s
         self.wake_fd = wake_fd
         self._warm: _Child | None = None
+        #: When the warm child said it is up (concurrency > 1; None: not yet).
+        self.ready_at: float | None = None
         self._envir: bytes = b""  # the sealed create() of the worker environment
         self._envir_version = 0
 
@@ -244,7 +247,10 @@ class ProcessRunner:
     # The warm child runs several tasks side by side (concurrent_child.py); the worker's
     # concurrent serve loop (concurrent.py) sends Run and Stop frames and reads Result frames.
     def send_run(self, task: ClaimedTask) -> None:
-        """Start ``task`` in the warm child (started first if there is none)."""
+        """Start ``task`` in the warm child (started first if there is none; ``ready_at``
+        is then None until it says it is up)."""
+        if self._warm is None:
+            self.ready_at = None
         child = self._warm = self._warm or self._start()
         envir = None
         if child.envir_version != self._envir_version:
@@ -286,9 +292,12 @@ class ProcessRunner:
             if frame is None:
                 self.kill_warm()
                 return None
-            if not isinstance(frame, Result):  # a bug, not the task's doing
+            if isinstance(frame, Ready):
+                self.ready_at = time.monotonic()
+            elif isinstance(frame, Result):
+                results.append(frame)
+            else:  # a bug, not the task's doing
                 raise RuntimeError(f"unexpected frame from the task's process: {frame!r}")
-            results.append(frame)
             if not child.reader.buffered():
                 return results
 
