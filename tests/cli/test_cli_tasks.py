@@ -257,3 +257,7 @@ def test_console_script_worker_imports_from_the_current_directory(
     out = run([runq_script, "worker", ctl.queue_id, "--config", "idle"])
     assert out.returncode == 0, out.stdout + out.stderr
     assert ctl.result(tid) == 42
+    schedule = ["schedule", "add", ctl.queue_id, "tri", "myjobs:triple", "1", "--every", "3600"]
+    out = run([runq_script, *schedule])
+    assert out.returncode == 0, out.stderr
+    assert ctl.schedules.list()["tri"].task.endswith("triple")

@@ -4,7 +4,6 @@ if it is new; the others never do."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,13 @@ from typing import Any
 import click
 
 from runq import ConfigError, Schedule
-from runq.cli.shared import friendly_errors, open_controller, secret_option, url_option
+from runq.cli.shared import (
+    friendly_errors,
+    import_function,
+    open_controller,
+    secret_option,
+    url_option,
+)
 
 __all__ = ["schedule"]
 
@@ -20,22 +25,6 @@ __all__ = ["schedule"]
 @click.group()
 def schedule() -> None:
     """Add, list, pause, resume and remove periodic schedules (fired by the workers)."""
-
-
-def _function(spec: str) -> Any:
-    """``MODULE:FUNC`` (or ``module.func``) imported, as the workers will import it."""
-    module, sep, name = spec.partition(":") if ":" in spec else spec.rpartition(".")
-    if not sep or not module or not name:
-        raise ConfigError(f"the function must be given as MODULE:FUNC, got {spec!r}")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import {spec!r}: {exc}") from exc
-    if not callable(obj):
-        raise ConfigError(f"{spec!r} is not callable")
-    return obj
 
 
 def _value(text: str) -> Any:
@@ -86,7 +75,7 @@ def schedule_add(
     secret_file: str | None,
 ) -> None:
     """Run FUNCTION (MODULE:FUNC) with ARGS at each tick of --cron or --every."""
-    fn = _function(function)
+    fn = import_function(function)
     try:
         kwargs = json.loads(kwargs_json) if kwargs_json else None
     except ValueError as exc:
@@ -118,7 +107,8 @@ def schedule_list(queue_id: str, url: str | None, secret_file: str | None) -> No
 
 
 def _change(verb: str) -> Any:
-    @schedule.command(verb)
+    # help= here: click reads the help text when the command is made, before __doc__ is set
+    @schedule.command(verb, help=f"{verb.capitalize()} the schedule NAME of QUEUE_ID.")
     @click.argument("queue_id")
     @click.argument("name")
     @url_option

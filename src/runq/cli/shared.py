@@ -7,7 +7,9 @@ Imports nothing of ``runq.cli``: the command modules import it, ``app`` imports 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -23,6 +25,7 @@ __all__ = [
     "configure_logging",
     "format_time",
     "friendly_errors",
+    "import_function",
     "open_controller",
     "read_secret",
     "secret_option",
@@ -50,6 +53,30 @@ secret_option = click.option(
     help="File holding the signing secret of the namespace's calls and results "
     "(default: the RUNQ_SECRET variable).",
 )
+
+
+def import_function(spec: str) -> Callable[..., Any]:
+    """``module:func`` (or ``module.func``) imported, the current directory first on the path
+    (as ``python -m`` has it), so that a project's own modules are found."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        module_name, _, attr = spec.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f"the function must be given as module:func, got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ConfigError(f"{spec} is not callable")
+    return obj  # type: ignore[no-any-return]
 
 
 def task_name(options: Mapping[str, Any]) -> str:

@@ -10,11 +10,8 @@ string otherwise (``hello`` is "hello"); ``--kwargs`` takes a JSON object.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -30,6 +27,7 @@ from runq import (
 from runq.cli.shared import (
     format_time,
     friendly_errors,
+    import_function,
     open_controller,
     secret_option,
     task_name,
@@ -48,30 +46,6 @@ def parse_argument(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _import_function(spec: str) -> Callable[..., Any]:
-    """``module:func`` (or ``module.func``) imported, the current directory first on the path
-    (as ``python -m`` has it), so that a project's own modules are found."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep:
-        module_name, _, attr = spec.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(f"the function must be given as module:func, got {spec!r}")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise ConfigError(f"{spec} is not callable")
-    return obj  # type: ignore[no-any-return]
 
 
 @click.command()
@@ -110,7 +84,7 @@ def enqueue(
     Each ARG is parsed as JSON when it is valid JSON (3, true, "[1, 2]"), else kept as a
     string; quote a JSON string to keep it a string ('"3"'). The function must be importable
     by the workers too (by its module name)."""
-    fn = _import_function(function)
+    fn = import_function(function)
     kwargs: dict[str, Any] = {}
     if kwargs_json is not None:
         try:
