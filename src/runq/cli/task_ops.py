@@ -38,6 +38,7 @@ __all__ = ["cancel", "enqueue", "info", "parse_argument", "result", "retry"]
 
 #: The statuses a task can be retried from (``runq retry --status``).
 _RETRYABLE = ("ERROR", "CANCELLED", "DIED", "TIMEOUT", "IMPOSSIBLE")
+_PAGE = 1000  # ids per ctl.task_page call
 
 
 def parse_argument(text: str) -> Any:
@@ -275,13 +276,15 @@ def retry(
     with open_controller(queue_id, url, secret_file) as ctl:
         ids = list(task_ids)
         if status_filter is not None:
-            every = ctl.list_tasks()
             wanted = status_filter.upper()
-            ids = [
-                t
-                for t, s in zip(every, ctl.status(every, follow=False), strict=True)
-                if s == wanted
-            ]
+            after: int | None = None
+            while True:  # the backend's listing, by status, in bounded pages
+                page = ctl.task_page(status=wanted, after=after, limit=_PAGE)
+                ids += [t.id for t in page.tasks]
+                after = page.after
+                if after is None:
+                    break
+            ids.reverse()  # oldest first
             if not ids:
                 click.echo(f"no {wanted} tasks in {queue_id}")
                 return
