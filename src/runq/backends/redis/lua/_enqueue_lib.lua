@@ -143,21 +143,20 @@ end
 
 -- With a delay (seconds, '' for none): the tasks whose status `st` is PENDING or DEFERRED become
 -- SCHEDULED, due `delay` seconds after `t` in the zset `delayed`, and each queue of the batch
--- gets one wake token (its idle workers then ask promote_due for the next due time). Call it
--- before reveal (which then pushes none of them).
+-- gets a wake token per task (up to WAKE_CAP): its idle workers then ask promote_due for the
+-- next due time. Call it before reveal (which then pushes none of them).
 local function schedule(delayed, delay, ids, st, names, qmap, t)
   if delay == '' then return end
-  local due, z, woken = string.format('%.6f', tonumber(t) + tonumber(delay)), {}, {}
+  local due, z, woken, order = string.format('%.6f', tonumber(t) + tonumber(delay)), {}, {}, {}
   for i = 1, #ids do
     if st[i] == 'PENDING' or st[i] == 'DEFERRED' then
       st[i] = 'SCHEDULED'
       z[#z + 1] = due
       z[#z + 1] = ids[i]
-      if not woken[names[i]] then
-        woken[names[i]] = true
-        wake(qmap[names[i]][2], 1)
-      end
+      if not woken[names[i]] then order[#order + 1] = names[i] end
+      woken[names[i]] = (woken[names[i]] or 0) + 1
     end
   end
   chunked('ZADD', delayed, z)
+  for _, name in ipairs(order) do wake(qmap[name][2], woken[name]) end
 end
