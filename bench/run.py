@@ -3,6 +3,8 @@
     python bench/run.py [--quick] [--only runq|peers|runq-redis|runq-sqlite|rq|celery|...]
                         [--json bench/results.json]
     python bench/run.py --frontends [--quick]     # Executor.map, dispatch (bench/frontends.py)
+    python bench/run.py --scale [--quick]         # a million tasks, idle fleets, per-task cost
+                                                  # (bench/scale.py)
 
 Set up the environment with the peers first: `bash bench/setup.sh`, then run with
 `bench/.venv/bin/python bench/run.py`. See bench/README.md for what each number means.
@@ -563,6 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the front-end figures (bench/frontends.py: Executor.map vs "
         "ProcessPoolExecutor, dispatch); --quick uses 10,000 items",
     )
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="only the scale figures (bench/scale.py: a million tasks, idle fleets, the "
+        "per-task cost against Huey); --quick uses 100,000 tasks",
+    )
     # internal: a driver subprocess (run_child) measures one system
     p.add_argument("--_child", dest="child", help=argparse.SUPPRESS)
     p.add_argument("--_out", dest="out", help=argparse.SUPPRESS)
@@ -574,6 +582,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.child:
         return child_main(args.child, Path(args.out), Path(args.workdir), args.quick)
+    if args.scale:
+        import scale
+
+        json_arg = [] if argv is None or "--json" not in argv else ["--json", args.json]
+        return scale.main((["--quick"] if args.quick else []) + json_arg)
     if args.frontends:
         import frontends
 

@@ -2,10 +2,15 @@
 default) with results stored and `notify_result=True`, so a blocking `get()` is woken by BLPOP
 instead of polling (Huey's fast path for result latency). Huey has no bulk enqueue: `map()` is a
 loop. Completion is counted as the size of Huey's result hash.
+
+`BENCH_HUEY_NOTIFY=0` in the environment (of the driver, which its consumer inherits) runs a
+plain `RedisHuey` instead: no result push, the setup an independent harness used for Huey's drain
+(`bench/scale_cost.py` measures Huey both ways).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -17,7 +22,8 @@ from huey.api import Result
 
 from peers.common import DB_HUEY, System, flushdb, redis_url
 
-huey = RedisHuey("bench", url=f"{redis_url()}/{DB_HUEY}", notify_result=True)
+NOTIFY = os.environ.get("BENCH_HUEY_NOTIFY", "1") != "0"
+huey = RedisHuey("bench", url=f"{redis_url()}/{DB_HUEY}", notify_result=NOTIFY)
 
 
 @huey.task()
