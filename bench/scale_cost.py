@@ -254,6 +254,7 @@ def measure(n: int, rounds: int) -> dict[str, Any]:
         server.start()
         try:
             cost = run_drivers(server, n, rounds, Path(tmp))
+            log("\n".join(report(cost, {})))  # now: the Executor.map part takes a while
             urls = {"redis": server.url + "/0", "sqlite": f"sqlite:///{tmp}/map.db"}
             maps = executor_map(urls, n, rounds)
         finally:
