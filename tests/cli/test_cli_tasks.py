@@ -261,3 +261,28 @@ def test_console_script_worker_imports_from_the_current_directory(
     out = run([runq_script, *schedule])
     assert out.returncode == 0, out.stderr
     assert ctl.schedules.list()["tri"].task.endswith("triple")
+
+
+def test_concurrent_worker_log_lines_name_each_task(ctl: runq.Controller) -> None:
+    ok = ctl.enqueue_bulk(taskfns.add, [1, 2, 3])
+    bad = ctl.enqueue(taskfns.fail, ["all at once"])
+    ctl.workers.config_save("idle", WorkerConfig(timeout_idle=1, **FAST))
+    src_dir = str(Path(runq.__file__).parents[1])
+    env = dict(os.environ, RUNQ_URL=ctl.url, PYTHONPATH=os.pathsep.join([src_dir, str(TESTS_DIR)]))
+    env.pop("RUNQ_SECRET", None)
+    command = ["worker", ctl.queue_id, "--config", "idle", "--concurrency", "3"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "runq", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    for tid in ok:
+        assert any(line.endswith(f"TASK_START    {tid} taskfns.add") for line in lines), tid
+        assert any(line.endswith(f"TASK_COMPLETE {tid} taskfns.add") for line in lines), tid
+    assert any(line.endswith(f"TASK_ERROR    {bad} taskfns.fail: ValueError: all at once")
+               for line in lines), lines  # fmt: skip

@@ -131,6 +131,7 @@ class ConcurrentServe:
         self.flights[task.id] = _Flight(task, time.monotonic(), t)
         self.w.tasks.held.add(task.id)
         self.w.tasks.in_task = True
+        self.w.tasks.log_start(task)
         self.w.runner.send_run(task)
 
     def _wait_and_store(self, wait_s: float, more: bool) -> None:

@@ -41,6 +41,8 @@ _BACKOFF_CAP_S = 300.0  # longest wait between retry_on attempts
 _TIMEOUT_NAMES = frozenset(c.__qualname__ for c in TimeoutError.__mro__)
 #: A chain's task budget when the worker has no ``max_tasks``.
 _UNLIMITED = 1 << 30
+#: Labels of started tasks kept for their end lines (more than any worker runs at once).
+_LABELS_KEPT = 4096
 #: How much of a failed task's exception message a worker's log line keeps.
 _ERROR_CHARS = 200
 
@@ -99,7 +101,7 @@ class TaskHandler:
         self.running_id: str | None = None  # the task running now (the control thread asks)
         self.held: set[str] = set()  # with concurrency > 1: the tasks running side by side
         self.in_task = False  # a task runs: a hard stop interrupts it
-        self._started = ("", "")  # (id, label) of the last task whose start was logged
+        self._labels: dict[str, str] = {}  # task id -> label, from its start to its end line
 
     def holds(self, task_id: str) -> bool:
         """Whether this worker runs ``task_id`` now (the control thread asks)."""
@@ -116,7 +118,7 @@ class TaskHandler:
         None if the worker was interrupted hard (the task went back to its queue)."""
         # TASK_START is in the backend's log (claim wrote it); this is the stdout line.
         h = self._host
-        self._log_start(task)
+        self.log_start(task)
         self.in_task = True
         self.running_id = task.id
         try:
@@ -194,19 +196,23 @@ class TaskHandler:
             h.event(finish_event(status), self._finished_line(task_id, status, None))
         current = h.runner.current
         if current is not None and current.id != task_id:
-            self._log_start(current)
+            self.log_start(current)
         self.running_id = current.id if current is not None else None
 
     # ------------------------------------------------------------------ log lines
-    def _log_start(self, task: ClaimedTask) -> None:
+    def log_start(self, task: ClaimedTask) -> None:
+        """Log TASK_START, naming the function (kept for the task's end line)."""
         if self._host.config.verbose:
-            self._started = (task.id, task_label(task))
-            self._host.event("TASK_START", f"{task.id} {self._started[1]}")
+            labels = self._labels
+            label = labels[task.id] = task_label(task)
+            if len(labels) > _LABELS_KEPT:  # ends logged otherwise (stale, retried …)
+                del labels[next(iter(labels))]
+            self._host.event("TASK_START", f"{task.id} {label}")
 
     def _finished_line(self, task_id: str, status: TaskStatus, result: bytes | None) -> str:
         """``<id> <function>``, and for a failure ``: <exception type>: <message>`` (read
         from the backend when the warm child stored it: one round trip per failure)."""
-        label = self._started[1] if self._started[0] == task_id else "?"
+        label = self._labels.pop(task_id, "?")
         line = f"{task_id} {label}"
         if status is TaskStatus.COMPLETE:
             return line
