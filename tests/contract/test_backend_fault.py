@@ -10,7 +10,7 @@ import pytest
 
 from helpers import until
 from runq.backends import Backend
-from runq.exceptions import TaskStateError, UnknownTaskError
+from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
 from runq.models import NewTask, TaskStatus
 from runq.workers_ops import busy_steps
 
@@ -56,6 +56,44 @@ def test_heartbeat_tells_a_forgotten_worker_from_a_lost_one(
     backend.destroy()  # the namespace is gone: the worker must not register again
     assert not backend.heartbeat("v", ttl).known
     assert backend.workers(include_exited=True) == []  # a heartbeat created nothing
+
+
+def test_duty_lease_has_one_holder_until_it_lapses_or_is_given_up(
+    backend: Backend, other: Backend
+) -> None:
+    backend.register_worker("a", {})
+    backend.register_worker("b", {})
+    assert backend.duty_lease("a", 30.0)
+    assert backend.duty_lease("a", 30.0)  # renewed by its holder
+    assert not other.duty_lease("b", 30.0)  # held: refused, whichever client asks
+    assert backend.duty_lease("a", 0.0) is False  # given up ...
+    assert other.duty_lease("b", 0.05)  # ... so another worker takes it
+    assert until(lambda: backend.duty_lease("a", 30.0))  # b's lapsed: a takes it back
+    assert not backend.duty_lease("b", 0.0)  # giving up a lease one does not hold: no-op
+    assert not other.duty_lease("b", 30.0)
+
+
+def test_duty_lease_goes_only_to_active_workers(backend: Backend) -> None:
+    assert not backend.duty_lease("never-registered", 30.0)
+    backend.register_worker("w", {})
+    assert backend.duty_lease("w", 30.0)
+    backend.release_worker("w", "LOST", "test")
+    assert not backend.duty_lease("w", 30.0)  # a LOST holder loses it
+    backend.register_worker("v", {})
+    assert backend.duty_lease("v", 30.0)
+    backend.destroy()  # the namespace is gone: the lease creates nothing
+    assert not backend.duty_lease("v", 30.0)
+    assert backend.workers(include_exited=True) == []
+
+
+@pytest.mark.parametrize("ttl", [-1.0, float("inf"), float("nan")])
+def test_duty_lease_refuses_bad_arguments(backend: Backend, ttl: float) -> None:
+    backend.register_worker("w", {})
+    with pytest.raises(ConfigError):
+        backend.duty_lease("w", ttl)
+    with pytest.raises(ConfigError):
+        backend.duty_lease("", 30.0)
+    assert backend.duty_lease("w", 30.0)  # nothing was taken by the refused calls
 
 
 @pytest.mark.parametrize("retries", [0, 1])

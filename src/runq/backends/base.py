@@ -274,6 +274,17 @@ class Backend(TimedVerbs):
         checks.check_seconds("ttl", ttl_s, optional=True)
         return self._heartbeat(worker_id, ttl_s)
 
+    def duty_lease(self, worker_id: str, ttl_s: float) -> bool:
+        """Take or renew the namespace's duty lease for ``worker_id`` (atomic): it is granted
+        when no one holds it, its holder's lease lapsed, or ``worker_id`` holds it already,
+        and only to an active worker (IDLE, BUSY or PAUSED); it then lapses ``ttl_s`` seconds
+        from now. ``ttl_s`` 0 gives it up (if ``worker_id`` holds it). True if ``worker_id``
+        holds it now. Its holder does the namespace's shared timed duties (lost workers, due
+        tasks, schedules), so the other idle workers need not poll for them."""
+        checks.check_worker_id(worker_id)
+        checks.check_seconds("ttl", ttl_s)
+        return self._duty_lease(worker_id, ttl_s)
+
     def release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         """The worker leaves (``status`` LOST or EXITED, logged with ``message``); its
         RUNNING task, if any, is re-queued at the HEAD of its queue (same id, the attempt

@@ -227,6 +227,10 @@ class Primitives(ABC):
         """``heartbeat``, its arguments checked."""
 
     @abstractmethod
+    def _duty_lease(self, worker_id: str, ttl_s: float) -> bool:
+        """``duty_lease``, its arguments checked."""
+
+    @abstractmethod
     def _release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         """``release_worker``, its arguments checked."""
 

@@ -9,6 +9,13 @@ while a task runs and never waits behind the main loop's calls. Every ``poll_pro
   pokes the worker's wake pipe, so a running task is stopped at once;
 - notices when its worker was marked LOST (e.g. after a network partition): the main loop then
   re-registers under a new id;
+- with each heartbeat, takes or renews the namespace's duty lease (``duty_lease``, lapsing
+  after 2 x period; given up when the worker stops). Only the holder (``duty``) does the
+  fleet-wide duties below, so an idle fleet costs its heartbeats plus one worker's duties,
+  whatever its size; when the holder dies, its lease lapses before its heartbeat does and
+  another worker takes it at its next beat, so lapsed workers are still judged within about
+  3 periods. Without heartbeats (``heartbeat_period=None``) every worker does them, as all
+  did before the lease;
 - marks lapsed workers LOST (``detect_lost``: their tasks are re-queued or DIED), except during
   one heartbeat lifetime after it regained the backend — counted from the first tick that
   reached it again, which judges no one — so that after an outage every worker gets the
@@ -38,6 +45,7 @@ __all__ = ["ControlThread"]
 log = logging.getLogger("runq.worker")
 
 _HEARTBEAT_LIFETIMES = 3  # a heartbeat lapses after 3 x period
+_LEASE_PERIODS = 2  # the duty lease lapses after 2 x period: before a dead holder's heartbeat
 
 
 class ControlThread(threading.Thread):
@@ -71,6 +79,9 @@ class ControlThread(threading.Thread):
         self.fatal: BackendError | None = None  # an error retrying cannot mend
         self.kill = False
         self.cancel: str | None = None
+        #: Whether this worker does the fleet-wide duties (holds the duty lease, or keeps no
+        #: heartbeat); read by the main loop, which then also does them on its idle path.
+        self.duty = heartbeat_period_s is None
         self._next_beat = 0.0
         self._judge_after = 0.0  # no detect_lost before this (monotonic)
         self._next_due: float | None = None
@@ -86,6 +97,9 @@ class ControlThread(threading.Thread):
         self._halt.set()
         if self.is_alive():
             self.join(timeout_s)
+        if self.duty and self.period_s is not None:  # hand the duties on at once
+            with contextlib.suppress(BackendError, OSError):
+                self.backend.duty_lease(self._worker_id(), 0.0)
         self.backend.close()
 
     def reset(self) -> None:
@@ -134,8 +148,14 @@ class ControlThread(threading.Thread):
         self.known = control.known
         if self.kill or not self.active or (self.cancel is not None and self._holds(self.cancel)):
             self._poke()
+        if ttl is not None and self.period_s is not None:
+            lease = _LEASE_PERIODS * self.period_s if self.active else 0.0
+            self.duty = self.backend.duty_lease(self._worker_id(), lease)
         if recovered:  # the grace period starts now, before anyone is judged
             self._judge_after = now + (self.ttl_s or 0.0)
+        if not self.duty:  # the lease holder does them (and so this worker, once it holds it)
+            self._next_due = None
+            return
         if now >= self._judge_after:
             lost = self.backend.detect_lost()
             if lost:

@@ -142,6 +142,7 @@ class Worker:
         self.envir: dict[str, Any] = {}
         self.messages = MessageHandler(self)
         self.timers = Timers(lambda: self.backend, self.retrying, self.codec)
+        self._tick_timers = True  # the idle path does the timed duties next (_timers_due)
 
     def _connect(self) -> Backend:
         return connect(
@@ -295,7 +296,8 @@ class Worker:
                         return f"idle for {self.timeout_idle:g} s"
                     continue
                 wait_s = self.idle_wait_s(self.idle_since)
-                due_s = self.timers.tick()
+                due_s = self.timers.tick() if self._timers_due() else None
+                self._tick_timers = due_s is not None and due_s <= wait_s
                 if due_s is not None:
                     wait_s = max(min(wait_s, due_s), 0.001)
                 self.wait_for_work(() if paused else queues, wait_s)
@@ -317,7 +319,18 @@ class Worker:
                 self.reset_idle_timer()
 
     def wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
+        start = time.monotonic()
         self.retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
+        if time.monotonic() - start < wait_s - 0.005:  # woken: maybe by a new SCHEDULED task
+            self._tick_timers = True
+
+    def _timers_due(self) -> bool:
+        """Whether the idle path does the timed duties now: always for the duty lease's
+        holder (``control.ControlThread``); for the others only after a wake-up (a new
+        SCHEDULED task may be due sooner than the holder knows) or a wait for a due time they
+        learned then, so an idle worker that holds no lease sends nothing but its waits."""
+        control = self.control
+        return control is None or control.duty or self._tick_timers
 
     def check_control(self, task: ClaimedTask | None) -> None:
         """Act on the control thread's news between tasks: exit if killed; re-register under

@@ -51,6 +51,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
 ``runq:{ns}:hb``                    zset    worker id -> heartbeat deadline (heartbeat.lua)
+``runq:{ns}:duty``                  string  the duty lease's holder (worker id), expiring
+                                            with the lease (duty_lease.lua)
 ``runq:{ns}:w:kill``                hash    worker id -> '1': asked to exit at once
 ``runq:{ns}:w:cancel``              hash    worker id -> the task it is asked to stop
 ``runq:{ns}:delayed``               zset    task id -> due time of its delayed retry, or of a

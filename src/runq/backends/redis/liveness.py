@@ -39,6 +39,11 @@ class RedisLiveness(RedisCore):
         return [w for w in lapsed if self._release(w, "LOST", "heartbeat lapsed", lapsed=True)[0]]
 
     @translated
+    def _duty_lease(self, worker_id: str, ttl_s: float) -> bool:
+        ms = str(max(0, round(ttl_s * 1000)))
+        return bool(self._eval("duty_lease", [self._k.key("duty")], [], [worker_id, ms]))
+
+    @translated
     def _release_worker(self, worker_id: str, status: str, message: str) -> str | None:
         return self._release(worker_id, status, message, lapsed=False)[1]
 

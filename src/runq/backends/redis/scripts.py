@@ -68,6 +68,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "heartbeat": _RECOVERY_LIBS,
     "release_worker": _RECOVERY_LIBS,
     "request": _RECOVERY_LIBS,
+    "duty_lease": _PLAIN,
     # retries
     "retry_later": _RECOVERY_LIBS,
     "promote_due": _RECOVERY_LIBS,

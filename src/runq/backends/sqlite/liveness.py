@@ -84,6 +84,25 @@ class SqliteLiveness(SqliteCore):
                 conn.execute(sql.CANCEL_SET, ("\n".join(held) or None, ns, worker_id))
         return _control(state, request, held)
 
+    def _duty_lease(self, worker_id: str, ttl_s: float) -> bool:
+        ns = self.namespace
+        with self._read() as conn:  # the common case, someone else's live lease: no write lock
+            holder = _duty_holder(conn.execute(sql.DUTY_GET, (ns,)).fetchone(), time.time())
+        if holder is not None and holder != worker_id:
+            return False
+        with self._write() as conn:
+            now = time.time()
+            holder = _duty_holder(conn.execute(sql.DUTY_GET, (ns,)).fetchone(), now)
+            if holder is not None and holder != worker_id:
+                return False
+            state = conn.execute(sql.WORKER_STATE, (ns, worker_id)).fetchone()
+            if ttl_s <= 0 or state is None or state[0] not in ACTIVE_WORKER:
+                if holder == worker_id:
+                    conn.execute(sql.DUTY_DROP, (ns,))
+                return False
+            conn.execute(sql.DUTY_SET, (ns, f"{now + ttl_s!r} {worker_id}"))
+        return True
+
     def detect_lost(self) -> list[str]:
         ns = self.namespace
         if not self._fetchall(sql.LAPSED, (ns, time.time())):
@@ -130,3 +149,11 @@ def _control(state: Any, request: Any, cancels: list[str]) -> Control:
         return Control(active, known=known)
     cancel = cancels[0] if known and cancels else None
     return Control(active, bool(request[0]), cancel, known)
+
+
+def _duty_holder(row: tuple[str] | None, now: float) -> str | None:
+    """The worker holding the duty lease stored as ``row`` at ``now``, or None (lapsed)."""
+    if row is None:
+        return None
+    deadline, _, holder = row[0].partition(" ")
+    return holder if float(deadline) > now else None
