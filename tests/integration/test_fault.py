@@ -83,6 +83,29 @@ def test_workers_detect_lost_workers_themselves(
     assert ctl.info(tid).worker_id != holder
 
 
+def test_a_dead_duty_holder_is_judged_and_its_duties_taken_over(
+    ctl: runq.Controller, spawn: Spawn
+) -> None:
+    # The first worker, alone, takes the namespace's duty lease (lost workers, due tasks,
+    # schedules); killed, its lease lapses and the second worker takes the duties over: it
+    # judges the first LOST (no controller asks) and starts delayed tasks.
+    config = WorkerConfig(heartbeat_period=0.2, **FAST)
+    first = spawn(1, config=config)
+    wid = first.ids[0]
+    assert ctl.wait(ctl.enqueue(taskfns.add, args=(1, 2)), timeout=60, progress=False)
+    second = spawn(1, config=config)
+    os.kill(first.pids[wid], signal.SIGKILL)
+    until(lambda: gone(first.pids[wid]), what="killed worker gone")
+    until(
+        lambda: ctl.workers.status([wid])[wid] is runq.WorkerStatus.LOST,
+        timeout_s=60,
+        what="the dead worker judged LOST by the other",
+    )
+    tid = ctl.enqueue(taskfns.add, args=(2, 3), delay=0.2)
+    assert ctl.wait(tid, timeout=60, progress=False)
+    assert ctl.info(tid).worker_id == second.ids[0]
+
+
 # ---------------------------------------------------------------------------- retry_on
 def test_retry_on_reruns_after_backoff_until_it_succeeds(
     ctl: runq.Controller, spawn: Spawn, tmp_path: Path
