@@ -75,11 +75,10 @@ def _print_summary(console: object, ctl: object, ids: list[str], bad: str, elaps
     from runq import Controller
 
     assert isinstance(console, Console) and isinstance(ctl, Controller)
-    table = Table(
-        "status",
-        "tasks",
-        title=f"{len(ids)} tasks in {elapsed:.2f} s ({len(ids) / max(elapsed, 1e-9):,.0f} tasks/s)",
-    )
+    rate = len(ids) / max(elapsed, 1e-9)
+    # a line of its own: as the narrow table's title it would wrap mid-phrase
+    console.print(f"{len(ids)} tasks in {elapsed:.2f} s ({rate:,.0f} tasks/s)", soft_wrap=True)
+    table = Table("status", "tasks", title="tasks")
     for status, count in sorted(ctl.overview().items()):
         table.add_row(str(status), str(count))
     console.print(table)
