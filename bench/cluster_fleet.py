@@ -27,7 +27,6 @@ Prints the figures (stdout; progress on stderr). ``bench/scale.py --scale`` runs
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -45,7 +44,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-_HZ = os.sysconf("SC_CLK_TCK")
+from scale_fleet import children, command_calls, cpu_seconds  # noqa: E402  (one copy)
+
 MASTERS = 3
 
 
@@ -167,15 +167,6 @@ def namespaces_on_every_master(count: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- processes
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _HZ
-
-
 def pss_bytes(pid: int) -> int:
     """The proportional set size of process ``pid`` (its share of shared pages), or 0."""
     try:
@@ -185,21 +176,6 @@ def pss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    for path in glob.glob(f"/proc/{pid}/task/*/children"):
-        try:
-            out += [int(x) for x in Path(path).read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def _commands(client: Any) -> dict[str, int]:
-    stats = client.info("commandstats")
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
 
 
 # ---------------------------------------------------------------------------- the measure
@@ -241,7 +217,7 @@ def measure(
         procs = pids + [c for p in pids for c in children(p)]
         out["processes"] = len(procs)
         out["pss_bytes"] = sum(map(pss_bytes, procs))
-        cmd0 = [_commands(m) for m in masters]
+        cmd0 = [command_calls(m) for m in masters]
         net0 = [m.info("stats") for m in masters]
         cpu0 = sum(map(cpu_seconds, procs))
         log(f"idle window {window_s:.0f} s")
@@ -249,7 +225,7 @@ def measure(
         time.sleep(window_s)  # the fleet idles: nothing queued
         elapsed = time.perf_counter() - w0
         cpu1 = sum(map(cpu_seconds, procs))
-        cmd1 = [_commands(m) for m in masters]
+        cmd1 = [command_calls(m) for m in masters]
         net1 = [m.info("stats") for m in masters]
         by_command: dict[str, float] = {}
         per_master: list[float] = []

@@ -58,7 +58,8 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def _commands(client: Any) -> dict[str, int]:
+def command_calls(client: Any) -> dict[str, int]:
+    """Calls per Redis command so far (``INFO commandstats``), by command name."""
     stats = client.info("commandstats")
     return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
 
@@ -87,11 +88,13 @@ def measure(workers: int = 64, window_s: float = 20.0, latency_n: int = 30) -> d
             pids = list(mgr.pids.values())
             procs = pids + [c for p in pids for c in children(p)]
             out["processes"] = len(procs)
-            cmd0, net0, cpu0 = _commands(client), client.info("stats"), sum(map(cpu_seconds, procs))
+            cmd0, net0 = command_calls(client), client.info("stats")
+            cpu0 = sum(map(cpu_seconds, procs))
             w0 = time.perf_counter()
             time.sleep(window_s)  # the fleet idles: nothing queued
             elapsed = time.perf_counter() - w0
-            cmd1, net1, cpu1 = _commands(client), client.info("stats"), sum(map(cpu_seconds, procs))
+            cmd1, net1 = command_calls(client), client.info("stats")
+            cpu1 = sum(map(cpu_seconds, procs))
             calls = {k: (v - cmd0.get(k, 0)) / elapsed for k, v in cmd1.items()}
             calls = {k: v for k, v in sorted(calls.items(), key=lambda kv: -kv[1]) if v > 0}
             calls.pop("info", None)  # ours
