@@ -166,7 +166,7 @@ class Staging:
         pattern = self.prefix.replace("{", "\\{").replace("}", "\\}") + "*"
         for key in self.r.scan_iter(match=pattern):
             name = key[len(self.prefix) :]
-            if name.startswith("stage") or name in ("queue", "options", "payload", "deps"):
+            if name.startswith("stage") or name in ("task", "deps"):
                 out[name] = int(size[self.r.type(key)](key))  # type: ignore[index]
         return out
 
@@ -230,7 +230,7 @@ def test_a_controller_killed_while_staging_leaves_no_task(
         # once it lapsed, the id is free: the batch is cleaned up on the way
         until(staging.lapsed, DEADLINE_S, "the killed controller's lease lapses")
         assert b.enqueue([nt(reserved)]) == [PENDING]
-        assert staging.leftovers() == {"queue": 1, "payload": 1}  # default options: none stored
+        assert staging.leftovers() == {"task": 1}
         assert b.list_tasks() == [reserved]
         assert staging.staged(batch) == 0
     finally:
@@ -247,7 +247,7 @@ def test_a_later_enqueue_cleans_up_after_a_killed_controller(
     b = connect(redis_server.url, namespace)
     try:
         assert b.enqueue([nt("unrelated")]) == [PENDING]
-        assert staging.leftovers() == {"queue": 1, "payload": 1}  # default options: none stored
+        assert staging.leftovers() == {"task": 1}
     finally:
         b.destroy()
         b.close()

@@ -57,9 +57,11 @@ class Raw:
 
     def get(self, field: str, task_id: str) -> bytes:
         if self.url.startswith("redis"):
-            value = redis.Redis.from_url(self.url).hget(f"runq:{{{self.ns}}}:{field}", task_id)
+            key = f"runq:{{{self.ns}}}:{'task' if field == 'payload' else field}"
+            value = redis.Redis.from_url(self.url).hget(key, task_id)
             assert isinstance(value, bytes)
-            return value
+            # a payload is the end of the task's record (keys.py), after its first newline
+            return value.partition(b"\n")[2] if field == "payload" else value
         with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
             row = conn.execute(
                 f"SELECT {field} FROM tasks WHERE ns = ? AND id = ?", (self.ns, task_id)
@@ -68,7 +70,12 @@ class Raw:
 
     def put(self, field: str, task_id: str, value: bytes) -> None:
         if self.url.startswith("redis"):
-            redis.Redis.from_url(self.url).hset(f"runq:{{{self.ns}}}:{field}", task_id, value)
+            r = redis.Redis.from_url(self.url)
+            if field == "payload":
+                head = r.hget(f"runq:{{{self.ns}}}:task", task_id)
+                assert isinstance(head, bytes)
+                field, value = "task", head.partition(b"\n")[0] + b"\n" + value
+            r.hset(f"runq:{{{self.ns}}}:{field}", task_id, value)
             return
         with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
             conn.execute(

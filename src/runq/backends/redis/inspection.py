@@ -18,7 +18,14 @@ from typing import Any
 
 from runq.backends.redis.core import RedisCore
 from runq.backends.redis.errors import read_retried, translated
-from runq.backends.redis.replies import STATUS, decode_status, id_list, optional_text, text
+from runq.backends.redis.replies import (
+    STATUS,
+    decode_status,
+    id_list,
+    optional_text,
+    record,
+    text,
+)
 from runq.models import FINISHED_STATUSES, TaskRecord, TaskStatus, TaskTimes
 
 __all__ = ["RedisInspection"]
@@ -39,9 +46,9 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def _records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
-        fields = ["status", "queue", "options", "worker", "pid", "deps", "dependants", "attempt"]
-        status, queue, options, worker, pid, deps, dependants, attempt, *times = self._hmget(
-            [*fields, "submitted", "started", "finished"], ids
+        fields = ["status", "task", "worker", "pid", "deps", "dependants", "attempt"]
+        status, rec, worker, pid, deps, dependants, attempt, started, finished = self._hmget(
+            [*fields, "started", "finished"], ids
         )
         children = self._dependants(ids, dependants)
         parsed: dict[bytes, dict[str, Any]] = {}  # a batch's tasks often share their options
@@ -50,21 +57,23 @@ class RedisInspection(RedisCore):
             if status[i] is None:
                 out.append(None)
                 continue
-            raw = options[i] or b"{}"
+            parts = record(rec[i])
+            raw = parts.options or b"{}"
             if raw not in parsed:
                 parsed[raw] = json.loads(raw)
+            times = (parts.submitted, started[i], finished[i])
             out.append(
                 TaskRecord(
                     id=task_id,
                     status=STATUS[status[i]],
-                    queue=queue[i].decode(),
+                    queue=parts.queue,
                     options=dict(parsed[raw]),
                     worker_id=optional_text(worker[i]),
                     pid=None if pid[i] is None else int(pid[i]),
                     depends_on=id_list(deps[i]),
                     dependants=children[i],
                     attempt=int(attempt[i] or 0),
-                    times=TaskTimes(*(None if t[i] is None else float(t[i]) for t in times)),
+                    times=TaskTimes(*(None if t is None else float(t) for t in times)),
                 )
             )
         return out
@@ -90,8 +99,10 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
-        status, values = self._hmget(["status", "payload"], ids)  # staged: no status
-        return [None if s is None else v for s, v in zip(status, values, strict=True)]
+        status, values = self._hmget(["status", "task"], ids)  # staged: no status
+        return [
+            None if s is None else record(v).payload for s, v in zip(status, values, strict=True)
+        ]
 
     @translated
     @read_retried
@@ -106,14 +117,14 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
-        columns = self._hmget(["submitted", "started", "finished"], ids)
+        status, rec, started, finished = self._hmget(["status", "task", "started", "finished"], ids)
         return [
             TaskTimes(
-                None if s is None else float(s),
+                None if s is None else record(r).submitted,  # staged (no status): not yet
                 None if b is None else float(b),
                 None if f is None else float(f),
             )
-            for s, b, f in zip(*columns, strict=True)
+            for s, r, b, f in zip(status, rec, started, finished, strict=True)
         ]
 
     @read_retried

@@ -11,11 +11,11 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ==================================  ======  =====================================================
 ``runq:{ns}:version``               string  the schema version (``base.SCHEMA_VERSION``)
 ``runq:{ns}:status``                hash    id -> TaskStatus
-``runq:{ns}:queue``                 hash    id -> queue name
-``runq:{ns}:options``               hash    id -> options JSON
-``runq:{ns}:payload``               hash    id -> payload bytes
+``runq:{ns}:task``                  hash    id -> its record: ``queue "\\t" submitted "\\t"
+                                            options "\\n" payload`` (submitted: ``"<sec>.<usec>"``,
+                                            server ``TIME``; options: JSON, ``""`` when all are
+                                            defaults; ``_lib.lua``: ``make_record``)
 ``runq:{ns}:result``                hash    id -> result bytes
-``runq:{ns}:submitted``             hash    id -> time (``"<sec>.<usec>"``, server ``TIME``)
 ``runq:{ns}:started``               hash    id -> time of the current run
 ``runq:{ns}:finished``              hash    id -> time it reached a finished status
 ``runq:{ns}:worker``                hash    id -> worker id of its last claim
@@ -46,7 +46,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:stage:<b>:ids``         list    the ids of staged batch ``b``, in batch order
 ``runq:{ns}:stage:<b>:runs``        list    its queue names as runs: name, count, name, …
 ``runq:{ns}:stage:<b>:special``     list    its ids with dependencies or a duplicate key
-``runq:{ns}:stage:<b>:dedup``       hash    id -> policy ``"\\n"`` duplicate key
+``runq:{ns}:stage:<b>:dedup``       hash    id -> policy ``"\\n"`` duplicate key; ``""`` ->
+                                            the batch's submitted time (its first chunk's)
 ``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
@@ -100,11 +101,8 @@ __all__ = ["RECOVERY_FIELDS", "STATIC_FIELDS", "NamespaceKeys", "glob_escape"]
 #: (``_lib.lua`` names them; keep both in step).
 STATIC_FIELDS: tuple[str, ...] = (
     "status",
-    "queue",
-    "options",
-    "payload",
+    "task",
     "result",
-    "submitted",
     "started",
     "finished",
     "worker",

@@ -1,11 +1,13 @@
 """Reading what Redis answers: raw replies (``bytes``; ``str`` from a decoding client) made
-into text, id lists and task statuses."""
+into text, id lists, task statuses and task records."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from runq.models import TaskStatus
 
-__all__ = ["STATUS", "decode_status", "id_list", "optional_text", "text"]
+__all__ = ["STATUS", "TaskFields", "decode_status", "id_list", "optional_text", "record", "text"]
 
 #: Stored status (bytes or text) -> TaskStatus.
 STATUS: dict[bytes | str, TaskStatus] = {s.value.encode(): s for s in TaskStatus}
@@ -30,3 +32,20 @@ def id_list(value: bytes | None) -> tuple[str, ...]:
 def decode_status(value: bytes | str) -> TaskStatus:
     """A stored task status."""
     return STATUS[value]
+
+
+class TaskFields(NamedTuple):
+    """The parts of a task's record (``keys.py``: ``runq:{ns}:task``)."""
+
+    queue: str
+    submitted: float
+    options: bytes  # JSON; b"" when every option is at its default
+    payload: bytes
+
+
+def record(value: bytes) -> TaskFields:
+    """A stored task record: ``queue "\\t" submitted "\\t" options "\\n" payload`` (none of
+    the first three holds a tab or a newline; the payload may hold anything)."""
+    head, _, payload = value.partition(b"\n")
+    queue, submitted, options = head.split(b"\t", 2)
+    return TaskFields(queue.decode(), float(submitted), options, payload)

@@ -3,11 +3,11 @@
 - A batch of at most ``ENQUEUE_CHUNK`` tasks is one ``enqueue.lua`` call (``tasks.py``).
 - A larger batch is checked as a whole first (one read), then *staged*: one
   ``enqueue_stage.lua`` call per chunk reserves its ids and writes everything readers never look
-  at without a status (queue, options, payload, dependency lists, object-store values); a task
-  without a status is MISSING to every reader and in no queue. Then one ``enqueue_commit.lua``
-  call makes the whole batch visible: statuses, submitted times, the submission order, queue
-  pushes, dependants, duplicate admissions, wake-ups. Its per-task work is four small writes
-  (status, time, order, push); dependency lists are read and decided once per distinct list.
+  at without a status (task records: queue, submitted time, options, payload; dependency lists,
+  object-store values); a task without a status is MISSING to every reader and in no queue.
+  Then one ``enqueue_commit.lua`` call makes the whole batch visible: statuses, the submission
+  order, queue pushes, dependants, duplicate admissions, wake-ups. Its per-task work is three
+  small writes (status, order, push); dependency lists are read and decided once per distinct list.
   Redis is blocked (``SLOWLOG`` durations; Redis 7.0 on a shared 2-core machine, 200-byte
   payloads; in brackets, with every task depending on one other task) by:
 

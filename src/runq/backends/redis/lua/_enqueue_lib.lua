@@ -98,20 +98,20 @@ local function dedup_write(adm)
   if #adm.discarded > 0 then redis.call('PUBLISH', CHANNEL, table.concat(adm.discarded, '\n')) end
 end
 
--- Make new tasks visible: ids[i] (batch order) gets status st[i], the submitted time `t`, the
--- next places in the submission order and, if IMPOSSIBLE or DISCARDED, its finished time; the
--- PENDING ones go to the tail of their queue names[i] (batch order kept), with wake tokens.
--- Every queue name is recorded in K.queues. The per-task work of a commit: keep it small.
+-- Make new tasks visible: ids[i] (batch order) gets status st[i] (its record, with its
+-- submitted time, is written before: make_record), the next places in the submission order
+-- and, if IMPOSSIBLE or DISCARDED, its finished time `t`; the PENDING ones go to the tail
+-- of their queue names[i] (batch order kept), with wake tokens. Every queue name is
+-- recorded in K.queues. The per-task work of a commit: keep it small.
 local function reveal(ids, st, names, qmap, t)
   local n = #ids
   local seq = redis.call('INCRBY', K.seq, n) - n
-  local status, submitted, order, finished = {}, {}, {}, {}
+  local status, order, finished = {}, {}, {}
   local pushes, push_names, distinct = {}, {}, {}
   local last, list = nil, nil  -- the queue of the previous task (a batch has few) and its pushes
   for i = 1, n do
     local id, s, name, j = ids[i], st[i], names[i], 2 * i
     status[j - 1], status[j] = id, s
-    submitted[j - 1], submitted[j] = id, t
     order[j - 1], order[j] = seq + i, id
     if name ~= last then
       last, list = name, pushes[name]
@@ -129,7 +129,6 @@ local function reveal(ids, st, names, qmap, t)
     end
   end
   chunked('HSET', K.status, status)
-  chunked('HSET', K.submitted, submitted)
   chunked('HSET', K.finished, finished)
   chunked('ZADD', K.order, order)
   chunked('SADD', K.queues, push_names)

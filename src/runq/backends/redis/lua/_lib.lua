@@ -2,36 +2,33 @@
 --
 -- Every script receives first the namespace's static keys (keys.STATIC_FIELDS, same order):
 --   KEYS[1]  status      hash   task id -> TaskStatus
---   KEYS[2]  queue       hash   task id -> queue name
---   KEYS[3]  options     hash   task id -> options JSON
---   KEYS[4]  payload     hash   task id -> payload bytes
---   KEYS[5]  result      hash   task id -> result bytes
---   KEYS[6]  submitted   hash   task id -> time
---   KEYS[7]  started     hash   task id -> time
---   KEYS[8]  finished    hash   task id -> time
---   KEYS[9]  worker      hash   task id -> worker id
---   KEYS[10] pid         hash   task id -> pid
---   KEYS[11] attempt     hash   task id -> number of claims
---   KEYS[12] deps        hash   task id -> its dependencies, joined by '\n'
---   KEYS[13] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
---   KEYS[14] dependants  hash   task id -> the tasks depending on it (chunked: see below)
---   KEYS[15] order       zset   task id scored by submission sequence
---   KEYS[16] seq         string submission sequence counter
---   KEYS[17] queues      set    every queue name that ever held a task
---   KEYS[18] w_status    hash   worker id -> WorkerStatus
---   KEYS[19] w_task      hash   worker id -> ids of the tasks it runs, joined by '\n'
---   KEYS[20] w_info      hash   worker id -> info JSON
---   KEYS[21] w_started   hash   worker id -> time
---   KEYS[22] w_last_seen hash   worker id -> time
---   KEYS[23] dedup       hash   task id -> its duplicate key (on_duplicate other than parallel)
---   KEYS[24] dedup_active hash  duplicate key -> its active task ids, oldest first ('\n')
---   KEYS[25] progress    hash   task id -> its latest progress value
---   KEYS[26] stage_owner hash   task id -> the staging batch that reserved it (enqueue_stage.lua)
---   KEYS[27] stage_lease zset   staging batch id -> lease deadline (0 or -1: to clean up)
---   KEYS[28] limits      hash   limit name -> its spec (see "named limits" below)
---   KEYS[29] lim_state   hash   the state of each limit (ring of start times, running ids)
---   KEYS[30] lim_parked  zset   PENDING tasks set aside by a claim, by limit (see below)
---   KEYS[31] expiring    zset   finished task id -> when it is deleted (result_ttl, failure_ttl)
+--   KEYS[2]  task        hash   task id -> its record: queue, submitted, options, payload
+--   KEYS[3]  result      hash   task id -> result bytes
+--   KEYS[4]  started     hash   task id -> time
+--   KEYS[5]  finished    hash   task id -> time
+--   KEYS[6]  worker      hash   task id -> worker id
+--   KEYS[7]  pid         hash   task id -> pid
+--   KEYS[8]  attempt     hash   task id -> number of claims
+--   KEYS[9]  deps        hash   task id -> its dependencies, joined by '\n'
+--   KEYS[10] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
+--   KEYS[11] dependants  hash   task id -> the tasks depending on it (chunked: see below)
+--   KEYS[12] order       zset   task id scored by submission sequence
+--   KEYS[13] seq         string submission sequence counter
+--   KEYS[14] queues      set    every queue name that ever held a task
+--   KEYS[15] w_status    hash   worker id -> WorkerStatus
+--   KEYS[16] w_task      hash   worker id -> ids of the tasks it runs, joined by '\n'
+--   KEYS[17] w_info      hash   worker id -> info JSON
+--   KEYS[18] w_started   hash   worker id -> time
+--   KEYS[19] w_last_seen hash   worker id -> time
+--   KEYS[20] dedup       hash   task id -> its duplicate key (on_duplicate other than parallel)
+--   KEYS[21] dedup_active hash  duplicate key -> its active task ids, oldest first ('\n')
+--   KEYS[22] progress    hash   task id -> its latest progress value
+--   KEYS[23] stage_owner hash   task id -> the staging batch that reserved it (enqueue_stage.lua)
+--   KEYS[24] stage_lease zset   staging batch id -> lease deadline (0 or -1: to clean up)
+--   KEYS[25] limits      hash   limit name -> its spec (see "named limits" below)
+--   KEYS[26] lim_state   hash   the state of each limit (ring of start times, running ids)
+--   KEYS[27] lim_parked  zset   PENDING tasks set aside by a claim, by limit (see below)
+--   KEYS[28] expiring    zset   finished task id -> when it is deleted (result_ttl, failure_ttl)
 -- (S = NSTATIC of them), then the script's own keys (script headers number them from S).
 -- Scripts that touch queues end their KEYS with pairs
 --   (runq:{ns}:q:<name> list, runq:{ns}:wake:q:<name> list)
@@ -43,16 +40,15 @@
 -- Times are the server's TIME, as '<seconds>.<microseconds>'.
 
 local K = {
-  status = KEYS[1], queue = KEYS[2], options = KEYS[3], payload = KEYS[4], result = KEYS[5],
-  submitted = KEYS[6], started = KEYS[7], finished = KEYS[8], worker = KEYS[9], pid = KEYS[10],
-  attempt = KEYS[11], deps = KEYS[12], waiting = KEYS[13], dependants = KEYS[14],
-  order = KEYS[15], seq = KEYS[16], queues = KEYS[17], w_status = KEYS[18], w_task = KEYS[19],
-  w_info = KEYS[20], w_started = KEYS[21], w_last_seen = KEYS[22],
-  dedup = KEYS[23], dedup_active = KEYS[24], progress = KEYS[25], stage_owner = KEYS[26],
-  stage_lease = KEYS[27], limits = KEYS[28], lim_state = KEYS[29], lim_parked = KEYS[30],
-  expiring = KEYS[31],
+  status = KEYS[1], task = KEYS[2], result = KEYS[3], started = KEYS[4], finished = KEYS[5],
+  worker = KEYS[6], pid = KEYS[7], attempt = KEYS[8], deps = KEYS[9], waiting = KEYS[10],
+  dependants = KEYS[11], order = KEYS[12], seq = KEYS[13], queues = KEYS[14],
+  w_status = KEYS[15], w_task = KEYS[16], w_info = KEYS[17], w_started = KEYS[18],
+  w_last_seen = KEYS[19], dedup = KEYS[20], dedup_active = KEYS[21], progress = KEYS[22],
+  stage_owner = KEYS[23], stage_lease = KEYS[24], limits = KEYS[25], lim_state = KEYS[26],
+  lim_parked = KEYS[27], expiring = KEYS[28],
 }
-local NSTATIC = 31
+local NSTATIC = 28
 local QPREFIX = ARGV[1]
 local CHANNEL = ARGV[2]
 local CHUNK = 6000     -- values per redis.call: Lua's C stack takes about 8000
@@ -80,6 +76,48 @@ local function hmget(key, fields)
     for j = 1, #part do out[#out + 1] = part[j] end
   end
   return out
+end
+
+-- A task's record (K.task), one hash field per task (what a queued task stores is kept
+-- small: one entry instead of one in each of four hashes):
+--   queue name '\t' submitted time '\t' options JSON ('' = every option at its default)
+--   '\n' payload bytes
+-- Neither a queue name, a time nor JSON (control characters escaped) holds a tab or newline.
+local function make_record(queue, submitted, options, payload)
+  return queue .. '\t' .. submitted .. '\t' .. options .. '\n' .. payload
+end
+
+-- the parts of a record: queue, submitted, options (nil for all defaults), payload
+local function record_parts(rec)
+  local a = string.find(rec, '\t', 1, true)
+  local b = string.find(rec, '\t', a + 1, true)
+  local c = string.find(rec, '\n', b + 1, true)
+  local opts = string.sub(rec, b + 1, c - 1)
+  return string.sub(rec, 1, a - 1), string.sub(rec, a + 1, b - 1), opts ~= '' and opts or nil,
+         string.sub(rec, c + 1)
+end
+
+-- the queue name of task `id`, or nil (no record)
+local function queue_of(id)
+  local rec = redis.call('HGET', K.task, id)
+  return rec and string.match(rec, '^[^\t]*') or nil
+end
+
+-- the queue names of `ids`, in order (false where a task has no record)
+local function queues_of(ids)
+  local out = hmget(K.task, ids)
+  for i = 1, #ids do
+    if out[i] then out[i] = string.match(out[i], '^[^\t]*') end
+  end
+  return out
+end
+
+-- the options JSON of task `id`, or nil (all defaults, or no record)
+local function options_of(id)
+  local rec = redis.call('HGET', K.task, id)
+  if not rec then return nil end
+  local opts = string.match(rec, '^[^\t]*\t[^\t]*\t([^\n]*)')
+  return opts ~= '' and opts or nil
 end
 
 -- queue name -> {list key, wake key}, from the pairs at KEYS[first..]
@@ -265,7 +303,7 @@ local function release_queues(children)
   for _, d in ipairs(children) do
     if redis.call('HGET', K.status, d) == 'DEFERRED'
         and tonumber(redis.call('HGET', K.waiting, d) or '0') <= 1 then
-      names[#names + 1] = redis.call('HGET', K.queue, d)
+      names[#names + 1] = queue_of(d)
     end
   end
   return names
@@ -277,7 +315,7 @@ local function release(children, qmap)
   for _, d in ipairs(children) do
     if redis.call('HGET', K.status, d) == 'DEFERRED'
         and redis.call('HINCRBY', K.waiting, d, -1) <= 0 then
-      local name = redis.call('HGET', K.queue, d)
+      local name = queue_of(d)
       redis.call('HDEL', K.waiting, d)
       redis.call('HSET', K.status, d, 'PENDING')
       redis.call('RPUSH', qmap[name][1], d)
@@ -295,8 +333,8 @@ local function start_task(id, name, wid, pid, t)
   redis.call('HSET', K.pid, id, pid)
   redis.call('HSET', K.started, id, t)
   local attempt = redis.call('HINCRBY', K.attempt, id, 1)
-  return {id, name, redis.call('HGET', K.payload, id), redis.call('HGET', K.options, id),
-          attempt}
+  local _, _, opts, payload = record_parts(redis.call('HGET', K.task, id))
+  return {id, name, payload, opts or false, attempt}
 end
 
 -- ------------------------------------------------------------------ named limits
@@ -396,7 +434,7 @@ local function claim_limited(g, qmap, names, wid, pid, t)
         if redis.call('HGET', K.status, id) ~= 'PENDING' then
           redis.call('ZREM', K.lim_parked, m)
           m, id = parked_head(lname)
-        elseif redis.call('HGET', K.queue, id) ~= qname or not gate_allows(g, lname) then
+        elseif queue_of(id) ~= qname or not gate_allows(g, lname) then
           m = nil
         else
           redis.call('ZREM', K.lim_parked, m)
@@ -409,7 +447,7 @@ local function claim_limited(g, qmap, names, wid, pid, t)
     local id = redis.call('LPOP', list)
     while id do
       if redis.call('HGET', K.status, id) == 'PENDING' then
-        local lname = task_limit(redis.call('HGET', K.options, id))
+        local lname = task_limit(options_of(id))
         if not (lname and g.specs[lname]) then return start_task(id, qname, wid, pid, t) end
         if gate_allows(g, lname) then
           gate_take(g, lname, id)
@@ -428,10 +466,10 @@ end
 -- the queue to wake when task `id` leaves RUNNING: that of the oldest task set aside under
 -- its limit, or nil (read only)
 local function limit_wake_queue(id)
-  local lname = task_limit(redis.call('HGET', K.options, id))
+  local lname = task_limit(options_of(id))
   if not lname or redis.call('HEXISTS', K.limits, lname) == 0 then return nil end
   local _, head = parked_head(lname)
-  return head and redis.call('HGET', K.queue, head) or nil
+  return head and queue_of(head) or nil
 end
 
 -- pop the first PENDING task of the queues `names` (priority order) and make it RUNNING
@@ -529,7 +567,7 @@ local function dedup_queues(plan)
   for _, key in ipairs(plan.order) do
     local head = plan.keys[key][1]
     if head and redis.call('HGET', K.status, head) == 'DEFERRED' then
-      names[#names + 1] = redis.call('HGET', K.queue, head)
+      names[#names + 1] = queue_of(head)
     end
   end
   return names
@@ -547,7 +585,7 @@ local function dedup_apply(plan, qmap)
       redis.call('HSET', K.dedup_active, key, table.concat(rest, '\n'))
       local head = rest[1]
       if redis.call('HGET', K.status, head) == 'DEFERRED' then
-        local name = redis.call('HGET', K.queue, head)
+        local name = queue_of(head)
         redis.call('HSET', K.status, head, 'PENDING')
         redis.call('RPUSH', qmap[name][1], head)
         wake(qmap[name][2], 1)
@@ -595,7 +633,7 @@ end
 -- status) is due to be deleted that many seconds after `t` (K.expiring; expire_take.lua).
 -- Options are decoded only when they mention a ttl.
 local function expire_later(id, status, t)
-  local raw = redis.call('HGET', K.options, id)
+  local raw = options_of(id)
   if not raw or not string.find(raw, '_ttl"', 1, true) then return end
   local ok, opts = pcall(cjson.decode, raw)
   if not ok then return end

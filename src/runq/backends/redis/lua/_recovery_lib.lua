@@ -39,7 +39,7 @@ end
 
 -- whether task `id` has retries left (its attempt counts the claims so far)
 local function retries_left(id)
-  local ok, opts = pcall(cjson.decode, redis.call('HGET', K.options, id) or '{}')
+  local ok, opts = pcall(cjson.decode, options_of(id) or '{}')
   local retries = ok and tonumber(opts['retries']) or 0
   return tonumber(redis.call('HGET', K.attempt, id) or '0') <= (retries or 0)
 end
@@ -48,7 +48,7 @@ end
 local function release_queues(wid)
   local out = {}
   for _, id in ipairs(held_tasks(wid)) do
-    if retries_left(id) then out[#out + 1] = redis.call('HGET', K.queue, id) end
+    if retries_left(id) then out[#out + 1] = queue_of(id) end
   end
   return out
 end
@@ -61,7 +61,7 @@ local function release_worker(wid, status, message, qmap, t)
   for i = #held, 1, -1 do  -- the oldest ends at the head
     local id = held[i]
     if retries_left(id) then
-      local name = redis.call('HGET', K.queue, id)
+      local name = queue_of(id)
       redis.call('HSET', K.status, id, 'PENDING')
       redis.call('HDEL', K.started, id)
       redis.call('HDEL', K.worker, id)

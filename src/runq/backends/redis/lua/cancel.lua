@@ -19,18 +19,18 @@ local qmap = queue_map(NSTATIC + 1)
 local ids = {}
 for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
 local before = hmget(K.status, ids)
-local queue_of = hmget(K.queue, ids)
+local queue_names = queues_of(ids)
 
 local chosen, taken, groups = {}, {}, queue_groups()
 for i, id in ipairs(ids) do
   local st = before[i]
   local take = st == 'PENDING'
     or (mode == 'cancel' and (st == 'DEFERRED' or st == 'SCHEDULED'))
-  if take and st == 'PENDING' and only and queue_of[i] ~= only_name then take = false end
+  if take and st == 'PENDING' and only and queue_names[i] ~= only_name then take = false end
   if take and not taken[id] then
     taken[id] = true
     chosen[#chosen + 1] = id
-    if st == 'PENDING' then groups.add(queue_of[i], id) end
+    if st == 'PENDING' then groups.add(queue_names[i], id) end
   end
 end
 local missing = need_queues(qmap, groups.names)

@@ -37,10 +37,10 @@ for i, id in ipairs(ids) do
   end
 end
 if #present == 0 then return 0 end
-local queue_of = hmget(K.queue, present)
+local queue_names = queues_of(present)
 local groups = queue_groups()
 for i, id in ipairs(present) do
-  if st[i] == 'PENDING' then groups.add(queue_of[i], id) end
+  if st[i] == 'PENDING' then groups.add(queue_names[i], id) end
 end
 local missing = need_queues(qmap, groups.names)
 if missing then return missing end
@@ -83,8 +83,8 @@ for _, d in ipairs(dependants_of(unfinished)) do
   if not gone[d] then children[#children + 1] = d end
 end
 drop_dependants(present)
-for _, key in ipairs({K.status, K.queue, K.options, K.payload, K.result, K.submitted, K.started,
-                      K.finished, K.worker, K.pid, K.attempt, K.deps, K.waiting, K.progress}) do
+for _, key in ipairs({K.status, K.task, K.result, K.started, K.finished, K.worker, K.pid,
+                      K.attempt, K.deps, K.waiting, K.progress}) do
   chunked('HDEL', key, present)
 end
 chunked('ZREM', K.order, present)

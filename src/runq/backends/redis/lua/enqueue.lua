@@ -26,9 +26,9 @@
 -- KEYS[S+7..]     pairs (runq:{ns}:q:<name>, runq:{ns}:wake:q:<name>) for every queue of the batch
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      number of tasks n  ARGV[4] delay in seconds ('' for none)
--- ARGV[5..]    6 values per task: id, queue name, options JSON ('' = all defaults: not
---              stored), payload, dependency ids
---              joined by '\n' ('' for none), policy '\n' duplicate key ('' for none)
+-- ARGV[5..]    6 values per task: id, queue name, options JSON ('' = all defaults),
+--              payload, dependency ids joined by '\n' ('' for none), policy '\n'
+--              duplicate key ('' for none)
 -- then         m, the number of distinct values, and m triples (hash, kind, bytes or size)
 --              with kind 'b' (bytes), 'o' (offloaded) or 'k' (known to be stored: no bytes)
 -- then         t, the number of tasks with values, and t pairs (task id, hashes joined by '\n')
@@ -97,25 +97,18 @@ local statuses
 statuses, err = decide(ids, plan, adm, deps)
 if not statuses then return err end
 
-local fields = {queue = {}, options = {}, payload = {}}
+local t = now()
+local records = {}
 for i = 1, n do
-  local j = 2 * i
-  fields.queue[j - 1], fields.queue[j] = ids[i], names[i]
-  fields.payload[j - 1], fields.payload[j] = ids[i], arg(i, 4)
-  local opts = arg(i, 3)
-  if opts ~= '' then  -- '': every option at its default, stored as no entry
-    fields.options[#fields.options + 1] = ids[i]
-    fields.options[#fields.options + 1] = opts
-  end
+  records[2 * i - 1], records[2 * i] = ids[i], make_record(names[i], t, arg(i, 3), arg(i, 4))
 end
-for field, values in pairs(fields) do chunked('HSET', K[field], values) end
+chunked('HSET', K.task, records)
 chunked('HSET', K.deps, deps)
 store_write(S, blobs_at + 1, nblobs)
 for i = 0, tonumber(ARGV[tags_at]) - 1 do
   store_tag(S, ARGV[tags_at + 1 + 2 * i], id_list(ARGV[tags_at + 2 + 2 * i]))
 end
 plan_write(plan)
-local t = now()
 schedule(DELAYED, ARGV[4], ids, statuses, names, qmap, t)
 reveal(ids, statuses, names, qmap, t)
 dedup_write(adm)

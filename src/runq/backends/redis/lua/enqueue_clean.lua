@@ -46,7 +46,7 @@ if #ids > 0 then
     for i, id in ipairs(mine) do
       if not statuses[i] then staged[#staged + 1] = id end
     end
-    for _, key in ipairs({K.queue, K.options, K.payload, K.deps}) do
+    for _, key in ipairs({K.task, K.deps}) do
       chunked('HDEL', key, staged)
     end
     store_untag(S, staged, true)

@@ -1,10 +1,10 @@
 -- enqueue_commit.lua: make a batch staged by enqueue_stage.lua visible, all at once: each
 -- task gets its status (PENDING; or decided from its dependencies, or admitted under its
--- duplicate policy, exactly as enqueue.lua decides), its submitted time and place in the
--- submission order; PENDING tasks are pushed to their queues (batch order
--- kept) and their workers woken; dependencies learn their new dependants. Everything else
--- (payloads, options, queue names, dependency lists, object-store values) was written while
--- staging, so the per-task work here is a status, a time, an order entry and a push.
+-- duplicate policy, exactly as enqueue.lua decides) and its place in the submission order;
+-- PENDING tasks are pushed to their queues (batch order kept) and their workers woken;
+-- dependencies learn their new dependants. Everything else (the task records, with their
+-- submitted times, dependency lists, object-store values) was written while staging, so the
+-- per-task work here is a status, an order entry and a push.
 -- Everything is checked before the first write. The batch is then marked committed (lease
 -- score -1): enqueue_clean.lua drops its reservations.
 --

@@ -1,25 +1,25 @@
 -- enqueue_stage.lua: stage one chunk of a batch too large for one script call (see
 -- enqueue_commit.lua, which makes the whole batch visible at once, and _lib.lua for the
 -- reservations). Nothing staged is visible: a task without a status is MISSING to every
--- reader and in no queue. The chunk's ids are reserved for the batch; their queue, options,
--- payload and (distinct) dependencies are written to the namespace's hashes, their object-store
--- values stored and tagged with their ids; the batch's own keys record the order of its ids,
--- the runs of queue names, and the tasks the commit must decide one by one (dependencies or a
--- duplicate key). Every call renews the batch's lease; one that finds the lease lapsed writes
--- nothing (the batch is being cleaned up).
+-- reader and in no queue. The chunk's ids are reserved for the batch; their records (queue,
+-- submitted time: the first chunk's, options, payload) and (distinct) dependencies are written, their
+-- object-store values stored and tagged with their ids; the batch's own keys record the order
+-- of its ids, the runs of queue names, and the tasks the commit must decide one by one
+-- (dependencies or a duplicate key). Every call renews the batch's lease; one that finds the
+-- lease lapsed writes nothing (the batch is being cleaned up).
 --
 -- KEYS[1..S]      the static keys (see _lib.lua)
 -- KEYS[S+1..S+5]  the store keys (see _store_lib.lua)
 -- KEYS[S+6..S+9]  the batch's keys (keys.NamespaceKeys.stage): ids list, runs list (queue
 --                 name, count, …), special list (ids decided one by one), dedup hash (id ->
---                 policy '\n' duplicate key)
+--                 policy '\n' duplicate key; '' -> the batch's submitted time)
 -- ARGV[1]      runq:{ns}:q:       ARGV[2] runq:{ns}:done
 -- ARGV[3]      batch id           ARGV[4] lease in seconds
 -- ARGV[5]      '1' for the batch's first chunk, else '0'
 -- ARGV[6]      number of tasks n of this chunk
--- ARGV[7..]    6 values per task: id, queue name, options JSON ('' = all defaults: not
---              stored), payload, dependency ids joined
---              by '\n' ('' for none), policy '\n' duplicate key ('' for none)
+-- ARGV[7..]    6 values per task: id, queue name, options JSON ('' = all defaults),
+--              payload, dependency ids joined by '\n' ('' for none), policy '\n'
+--              duplicate key ('' for none)
 -- then         the object-store values and tags, as in enqueue.lua
 -- Answers n, or {{'DUPLICATE', id}} (twice in the batch), {{'EXISTS', id}}, {{'STAGED', id}},
 -- {{'STALE', batch id}}, {{'NEEDBLOB', hash}}, {{'LAPSED', batch id}}.
@@ -30,8 +30,12 @@ local S = store_keys(NSTATIC + 1)
 local B = {ids = KEYS[NSTATIC + NSTORE + 1], runs = KEYS[NSTATIC + NSTORE + 2],
            special = KEYS[NSTATIC + NSTORE + 3], dedup = KEYS[NSTATIC + NSTORE + 4]}
 
-local t = tonumber(now())
+local ts = now()
+local t = tonumber(ts)
 if not first and not stage_live(bid, t) then return fail('LAPSED', bid) end
+-- the batch's tasks share one submitted time: the first chunk's, kept in field '' of its
+-- dedup hash (no task id is empty)
+if not first then ts = redis.call('HGET', B.dedup, '') or ts end
 local ids, index = {}, {}
 for i = 1, n do
   local id = arg(i, 1)
@@ -56,17 +60,13 @@ local absent = store_missing(S, blobs_at + 1, nblobs)
 if absent then return fail('NEEDBLOB', absent) end
 
 redis.call('ZADD', K.stage_lease, t + lease_s, bid)
-local h = {stage_owner = {}, queue = {}, options = {}, payload = {}, deps = {}}
+if first then redis.call('HSET', B.dedup, '', ts) end
+local h = {stage_owner = {}, task = {}, deps = {}}
 local runs, special, dd, joined = {}, {}, {}, {}
 for i = 1, n do
   local id, name, j = ids[i], arg(i, 2), 2 * i
   h.stage_owner[j - 1], h.stage_owner[j] = id, bid
-  h.queue[j - 1], h.queue[j] = id, name
-  if arg(i, 3) ~= '' then  -- '': every option at its default, stored as no entry
-    h.options[#h.options + 1] = id
-    h.options[#h.options + 1] = arg(i, 3)
-  end
-  h.payload[j - 1], h.payload[j] = id, arg(i, 4)
+  h.task[j - 1], h.task[j] = id, make_record(name, ts, arg(i, 3), arg(i, 4))
   if #runs > 0 and runs[#runs - 1] == name then
     runs[#runs] = runs[#runs] + 1
   else

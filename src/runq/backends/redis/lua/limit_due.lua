@@ -17,7 +17,7 @@ local g = {t = t, tn = tonumber(t), specs = {}, verdict = {}, wait = nil}
 for _, lname in ipairs(redis.call('HKEYS', K.limits)) do
   g.specs[lname] = limit_spec(lname)
   local m, id = parked_head(lname)
-  if m and mine[redis.call('HGET', K.queue, id) or ''] and gate_allows(g, lname) then
+  if m and mine[queue_of(id) or ''] and gate_allows(g, lname) then
     return '0'
   end
 end

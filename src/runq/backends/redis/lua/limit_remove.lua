@@ -14,7 +14,7 @@ local back, names = {}, {}
 for _, m in ipairs(redis.call('ZRANGEBYLEX', K.lim_parked, lo, hi)) do
   local id = string.match(m, '\n[0-9]+\n(.*)$')
   if redis.call('HGET', K.status, id) == 'PENDING' then
-    local q = redis.call('HGET', K.queue, id)
+    local q = queue_of(id)
     back[#back + 1] = {id, q}
     names[#names + 1] = q
   end

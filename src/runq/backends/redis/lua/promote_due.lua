@@ -18,7 +18,7 @@ for i, id in ipairs(due) do
   local st = statuses[i]
   if st == 'PENDING' then
     heads[#heads + 1] = id
-    names[#names + 1] = redis.call('HGET', K.queue, id)
+    names[#names + 1] = queue_of(id)
   elseif st == 'SCHEDULED' then
     local failed, open = false, 0
     local dlist = id_list(deps[i])
@@ -30,7 +30,7 @@ for i, id in ipairs(due) do
     ready[id] = failed and 'IMPOSSIBLE' or (open > 0 and open) or 'PENDING'
     if ready[id] == 'PENDING' then
       tails[#tails + 1] = id
-      names[#names + 1] = redis.call('HGET', K.queue, id)
+      names[#names + 1] = queue_of(id)
     end
   end
 end
@@ -56,12 +56,12 @@ for _, id in ipairs(due) do
 end
 if #announced > 0 then redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n')) end
 for i = #heads, 1, -1 do
-  local name = redis.call('HGET', K.queue, heads[i])
+  local name = queue_of(heads[i])
   redis.call('LPUSH', qmap[name][1], heads[i])
   wake(qmap[name][2], 1)
 end
 for _, id in ipairs(tails) do
-  local name = redis.call('HGET', K.queue, id)
+  local name = queue_of(id)
   redis.call('RPUSH', qmap[name][1], id)
   wake(qmap[name][2], 1)
 end

@@ -15,7 +15,7 @@ if redis.call('HGET', K.status, id) ~= 'RUNNING' or redis.call('HGET', K.worker,
   return 0
 end
 local qmap = queue_map(NSTATIC + 2)
-local name = redis.call('HGET', K.queue, id)
+local name = queue_of(id)
 local missing = need_queues(qmap, {name})
 if missing then return missing end
 local t = now()

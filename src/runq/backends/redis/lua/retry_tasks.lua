@@ -22,7 +22,7 @@ for i, old in ipairs(olds) do
   if redis.call('HEXISTS', K.status, news[i]) == 1 then return fail('EXISTS', news[i]) end
   seen[old] = true
   before[i] = st
-  names[i] = redis.call('HGET', K.queue, old)
+  names[i] = queue_of(old)
 end
 local reserved = check_reserved(news, nil)
 if reserved then return reserved end
@@ -33,13 +33,9 @@ local seq = redis.call('INCRBY', K.seq, #olds) - #olds
 for i, old in ipairs(olds) do
   local new, name = news[i], names[i]
   redis.call('HSET', K.status, new, 'PENDING')
-  redis.call('HSET', K.queue, new, name)
-  local opts = redis.call('HGET', K.options, old)
-  if opts then redis.call('HSET', K.options, new, opts) end  -- none: all defaults
-  local payload = payloads[i]
-  if payload == '' then payload = redis.call('HGET', K.payload, old) end
-  redis.call('HSET', K.payload, new, payload)
-  redis.call('HSET', K.submitted, new, t)
+  local _, _, opts, payload = record_parts(redis.call('HGET', K.task, old))
+  if payloads[i] ~= '' then payload = payloads[i] end
+  redis.call('HSET', K.task, new, make_record(name, t, opts or '', payload))
   redis.call('ZADD', K.order, seq + i, new)
   redis.call('HSET', K.status, old, 'MOVED')
   redis.call('HSET', F.moved_to, old, new)

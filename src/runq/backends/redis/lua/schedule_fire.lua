@@ -23,9 +23,7 @@ local missing = need_queues(qmap, {queue})
 if missing then return missing end
 if redis.call('HEXISTS', K.status, id) == 1 then return fail('EXISTS', id) end
 local t = now()
-redis.call('HSET', K.queue, id, queue)
-redis.call('HSET', K.options, id, ARGV[8])
-redis.call('HSET', K.payload, id, ARGV[9])
+redis.call('HSET', K.task, id, make_record(queue, t, ARGV[8], ARGV[9]))
 reveal({id}, {'PENDING'}, {queue}, qmap, t)
 redis.call('HSET', S.state, name, ARGV[5] .. '\t' .. t .. '\t' .. id .. '\t0')
 redis.call('ZADD', S.next, ARGV[5], name)

@@ -21,14 +21,17 @@ while examined < scan do
   for i = 1, #chunk, 2 do ids[#ids + 1] = chunk[i] end
   if #ids == 0 then return out end
   local st = hmget(K.status, ids)
-  local qs = want_queue ~= '' and hmget(K.queue, ids) or nil
-  local os = want_name ~= '' and hmget(K.options, ids) or nil
+  local qs = want_queue ~= '' and queues_of(ids) or nil
+  local os = want_name ~= '' and hmget(K.task, ids) or nil
   for i = 1, #ids do
     last = chunk[2 * i]
     examined = examined + 1
     local ok = st[i] and (want_status == '' or st[i] == want_status)
     if ok and qs then ok = qs[i] == want_queue end
-    if ok and os then ok = cjson.decode(os[i])['name'] == want_name end
+    if ok and os then
+      local _, _, opts = record_parts(os[i])
+      ok = opts ~= nil and cjson.decode(opts)['name'] == want_name
+    end
     if ok then
       out[#out + 1] = ids[i]
       if #out - 1 == limit then
