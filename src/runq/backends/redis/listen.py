@@ -12,6 +12,13 @@ cannot know what happened before, so the caller checks the statuses right after 
 subscription is live (``recheck``), which closes the gap. If the ring has overflowed since a
 thread's last wait, or the connection dropped, the wait returns at once: callers re-check.
 
+The reader costs little per announcement, since a controller that waits hears every finished
+task of the namespace, thousands a second in a drain: it reads the subscription's socket itself
+(one ``recv`` for whatever arrived, parsed by hiredis, not redis-py's per-message path), and a
+waiting thread is woken only by an announcement of an id it waits for (or when it must
+re-check), not by every one; after announcements that woke nobody the reader pauses
+``_COALESCE_S`` so that the next ones come in one read.
+
 On a Redis Cluster the scripts announce with ``SPUBLISH`` and the ear holds an ``SSUBSCRIBE``
 on the master of the namespace's slot (sharded pub/sub). When the slot moves away (a
 resharding, a failover), that master ends the subscription (``sunsubscribe``) or the
@@ -23,11 +30,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection
+from typing import Any
 
+import hiredis
 import redis
 import redis.client
 from redis.crc import key_slot
@@ -47,6 +58,12 @@ _SUBSCRIBE_S = 10.0
 _IDLE_S = 2.0
 
 _ANYTHING: frozenset[str] = frozenset({"\0anything"})  # "the connection dropped: re-check"
+#: After announcements that concern no waiter, the reader lets the next ones pile up this
+#: long (in a drain, thousands a second arrive for nobody): a waiter's own announcement
+#: that comes meanwhile is noticed at most this much later.
+_COALESCE_S = 0.001
+#: Bytes read from the subscription's socket at once.
+_RECV_BYTES = 1 << 16
 
 
 class DoneListener:
@@ -77,6 +94,9 @@ class DoneListener:
         self._local = threading.local()
         self._waiting = 0  # threads inside wait()
         self._last_wait = time.monotonic()
+        #: What each blocked waiter waits for (its own object as key); an announcement wakes
+        #: the waiters only if it concerns one of them.
+        self._wanted: dict[object, frozenset[str]] = {}
 
     def wait(
         self,
@@ -120,13 +140,18 @@ class DoneListener:
         if fresh and recheck():
             self._remember()
             return
+        token = object()
         with self._cond:
-            while not self._announced(wanted, since):
-                since = self._seq
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
+            self._wanted[token] = wanted
+            try:
+                while not self._announced(wanted, since):
+                    since = self._seq
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            finally:
+                del self._wanted[token]
         self._remember()
 
     def stop(self) -> None:
@@ -172,21 +197,22 @@ class DoneListener:
 
     def _run(self) -> None:
         backoff_s = 0.05
-        _, announcement, ended = self._kinds
         while not self._stop.is_set():
             pubsub = self._pubsub()
             try:
-                self._subscribe(pubsub)
+                reader = self._subscribe(pubsub)
                 backoff_s = 0.05
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=_READ_S)
-                    kind = None if message is None else message.get("type")
-                    if message is not None and kind == announcement:
-                        self._push(frozenset(message["data"].decode().split("\n")))
-                    elif kind == ended:  # the slot moved away (cluster): subscribe anew
-                        raise redis.ConnectionError("the subscription was ended by the server")
-                    elif self._idle():
-                        return  # unsubscribe; the next wait starts a new reader
+                    replies = self._read(pubsub, reader)
+                    if replies is None:
+                        if self._idle():
+                            return  # unsubscribe; the next wait starts a new reader
+                        continue
+                    woke = False
+                    for reply in replies:
+                        woke = self._take(reply) or woke
+                    if not woke:  # nobody waits for these: let the next ones pile up a little
+                        time.sleep(_COALESCE_S)
             except Exception:  # lost connection, or close() pulled it away: re-check, retry
                 self._live.clear()
                 self._push(_ANYTHING)  # whoever waits must re-check
@@ -199,6 +225,43 @@ class DoneListener:
                 with contextlib.suppress(Exception):
                     pubsub.close()
         self._live.clear()
+
+    def _take(self, reply: Any) -> bool:
+        """One reply read on the subscription: an announcement (True if it woke a waiter), or
+        the subscription's end."""
+        _, announcement, ended = self._kinds
+        if not isinstance(reply, list) or len(reply) < 3:
+            raise redis.ConnectionError(f"unexpected reply on the subscription: {reply!r}")
+        kind = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        if kind == announcement:
+            return self._push(frozenset(reply[2].decode().split("\n")))
+        if kind == ended:  # the slot moved away (cluster): subscribe anew
+            raise redis.ConnectionError("the subscription was ended by the server")
+        return False
+
+    @staticmethod
+    def _read(
+        pubsub: redis.client.PubSub, reader: Any, timeout_s: float = _READ_S
+    ) -> list[Any] | None:
+        """The replies that arrived on the subscription (waiting up to ``timeout_s`` for the
+        first), or None if none did. One ``recv`` takes whatever is there; hiredis parses it.
+        redis-py's parser never reads this connection (it only sent the subscription), so
+        no reply sits in its buffer."""
+        conn = pubsub.connection
+        sock = None if conn is None else conn._sock  # noqa: SLF001 - no public accessor
+        if sock is None:
+            raise redis.ConnectionError("the subscription's connection is closed")
+        replies = _parsed(reader)
+        if replies:
+            return replies
+        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0  # TLS: decrypted
+        if not pending and not select.select([sock], [], [], timeout_s)[0]:
+            return None
+        data = sock.recv(_RECV_BYTES)
+        if not data:
+            raise redis.ConnectionError("the server closed the subscription's connection")
+        reader.feed(data)
+        return _parsed(reader) or None
 
     def _pubsub(self) -> redis.client.PubSub:
         """A pub/sub object on the server that gets the announcements (on a cluster: the
@@ -218,24 +281,49 @@ class DoneListener:
                 self._thread = None
             return idle
 
-    def _subscribe(self, pubsub: redis.client.PubSub) -> None:
+    def _subscribe(self, pubsub: redis.client.PubSub) -> Any:
+        """Subscribe and wait for the confirmation; the reader that parses the connection
+        from then on (redis-py only sends the command: its replies are ours to read)."""
         confirmed = self._kinds[0]
         if confirmed == "ssubscribe":
             pubsub.ssubscribe(self._channel)
         else:
             pubsub.subscribe(self._channel)
+        reader = hiredis.Reader()
         deadline = time.monotonic() + _SUBSCRIBE_S
         while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=_READ_S)
-            if message is not None and message.get("type") == confirmed:
-                with self._cond:
-                    self._epoch += 1
-                self._live.set()
-                return
+            replies = self._read(pubsub, reader) or []
+            for i, reply in enumerate(replies):
+                kind = reply[0] if isinstance(reply, list) and reply else None
+                if kind == confirmed.encode():
+                    with self._cond:
+                        self._epoch += 1
+                    self._live.set()
+                    for later in replies[i + 1 :]:  # announced right after: not to be lost
+                        self._take(later)
+                    return reader
         raise redis.TimeoutError("no confirmation of SUBSCRIBE")
 
-    def _push(self, announced: frozenset[str]) -> None:
+    def _push(self, announced: frozenset[str]) -> bool:
+        """Record an announcement; True if it woke the waiters."""
         with self._cond:
             self._seq += 1
             self._ring.append((self._seq, announced))
-            self._cond.notify_all()
+            # Wake the waiters only if it concerns one of them; and every half ring, so that
+            # none sleeps through an overflow of the ring (it then re-checks).
+            if (
+                announced is _ANYTHING
+                or self._seq % (_RING // 2) == 0
+                or any(not w or not w.isdisjoint(announced) for w in self._wanted.values())
+            ):
+                self._cond.notify_all()
+                return True
+            return False
+
+
+def _parsed(reader: Any) -> list[Any]:
+    """The complete replies the hiredis reader holds."""
+    out = []
+    while (reply := reader.gets()) is not False:
+        out.append(reply)
+    return out
