@@ -463,10 +463,10 @@ local function claim_limited(g, qmap, names, wid, pid, t)
   return nil
 end
 
--- the queue to wake when task `id` leaves RUNNING: that of the oldest task set aside under
--- its limit, or nil (read only)
-local function limit_wake_queue(id)
-  local lname = task_limit(options_of(id))
+-- the queue to wake when task `id` (options JSON `opts`: options_of(id)) leaves RUNNING:
+-- that of the oldest task set aside under its limit, or nil (read only)
+local function limit_wake_queue(id, opts)
+  local lname = task_limit(opts)
   if not lname or redis.call('HEXISTS', K.limits, lname) == 0 then return nil end
   local _, head = parked_head(lname)
   return head and queue_of(head) or nil
@@ -631,9 +631,9 @@ end
 -- ------------------------------------------------------------------ result expiry
 -- A finished task whose options give result_ttl (COMPLETE) or failure_ttl (any other finished
 -- status) is due to be deleted that many seconds after `t` (K.expiring; expire_take.lua).
--- Options are decoded only when they mention a ttl.
-local function expire_later(id, status, t)
-  local raw = options_of(id)
+-- Options are decoded only when they mention a ttl; `raw` is the task's options JSON
+-- (options_of(id): the caller has it already).
+local function expire_later(id, status, t, raw)
   if not raw or not string.find(raw, '_ttl"', 1, true) then return end
   local ok, opts = pcall(cjson.decode, raw)
   if not ok then return end

@@ -44,7 +44,8 @@ if ok then
   missing = need_queues(qmap, dedup_queues(dedup))
   if missing then return missing end
 end
-local limit_wake = ok and limit_wake_queue(id) or nil
+local opts = ok and options_of(id) or nil  -- read once: limits and expiry look at them
+local limit_wake = ok and limit_wake_queue(id, opts) or nil
 if limit_wake then
   missing = need_queues(qmap, {limit_wake})
   if missing then return missing end
@@ -56,7 +57,7 @@ if ok then
   redis.call('HSET', K.status, id, status)
   redis.call('HSET', K.finished, id, t)
   if ARGV[6] == '1' then redis.call('HSET', K.result, id, ARGV[7]) end
-  expire_later(id, status, t)
+  expire_later(id, status, t, opts)
   local announced = {id}
   if status == 'COMPLETE' then
     release(children, qmap)
@@ -77,10 +78,16 @@ local task = nil
 if #names > 0 and redis.call('LLEN', KEYS[NSTATIC + 2]) == 0 then
   task = claim_task(qmap, names, wid, ARGV[8], t)
 end
-local still = unhold(wid, id)  -- a worker with concurrency > 1 may run other tasks
+local still = false
+if redis.call('HGET', K.w_task, wid) == id then  -- the usual case: one task at a time
+  if task then redis.call('HSET', K.w_task, wid, task[1])
+  else redis.call('HDEL', K.w_task, wid) end
+else
+  still = unhold(wid, id)  -- a worker with concurrency > 1 may run other tasks
+  if task then hold(wid, task[1]) end
+end
 if task then
-  redis.call('HSET', K.w_status, wid, 'BUSY')
-  hold(wid, task[1])
+  if wstatus ~= 'BUSY' then redis.call('HSET', K.w_status, wid, 'BUSY') end
   logs[#logs + 1] = log_entry(t, 'TASK_START', task[1])
   for i = 1, 5 do reply[i + 1] = task[i] end
 elseif not still and wstatus == 'BUSY' then
