@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -148,8 +148,7 @@ def drain(
             "cpu_us_per_task": {k: 1e6 * v / done for k, v in cpu.items()}}  # fmt: skip
 
 
-def latency(url: str, rounds: int, monitor: bool) -> dict[str, Any]:
-    import redis
+def latency(url: str, rounds: int, monitor: bool, mon_path: Path) -> dict[str, Any]:
 
     import runq
     import tasks
@@ -158,28 +157,19 @@ def latency(url: str, rounds: int, monitor: bool) -> dict[str, Any]:
     ctl = runq.Controller(ns, url=url)
     mgr = ctl.workers.spawn(n=2, timeout=60)
     steps: dict[str, list[float]] = collections.defaultdict(list)
-    lines: list[str] = []
-    stop = threading.Event()
-    mon_thread = None
     try:
         for i in range(20):  # warm: children up, scripts loaded, the listener subscribed
             tid = ctl.enqueue(tasks.noop, args=(i,))
             ctl.wait(tid, timeout=30, progress=False)
             ctl.result(tid)
-        if monitor:
-            mon = redis.Redis.from_url(url).monitor()
-            mon.__enter__()
-
-            def read() -> None:
-                while not stop.is_set():
-                    try:
-                        lines.append(mon.next_command()["command"])
-                    except Exception:
-                        return
-
-            mon_thread = threading.Thread(target=read, daemon=True)
-            mon_thread.start()
-            time.sleep(0.2)
+        mon_proc = None
+        if monitor:  # another process reads MONITOR, so that it costs this one nothing
+            port = url.rsplit(":", 1)[1].split("/")[0]
+            mon_file = open(mon_path, "w")  # noqa: SIM115 - closed below
+            mon_proc = subprocess.Popen(
+                ["redis-cli", "-p", port, "monitor"], stdout=mon_file, stdin=subprocess.DEVNULL
+            )
+            time.sleep(0.3)
         for i in range(rounds):
             t0 = time.perf_counter()
             tid = ctl.enqueue(tasks.noop, args=(i,))
@@ -195,15 +185,69 @@ def latency(url: str, rounds: int, monitor: bool) -> dict[str, Any]:
             steps["total"].append(t3 - t0)
             time.sleep(0.002)  # the workers idle again (as the harness: one at a time)
     finally:
-        stop.set()
+        if mon_proc is not None:
+            mon_proc.terminate()
+            mon_proc.wait(10)
+            mon_file.close()
         mgr.stop()
         ctl.destroy()
         ctl.close()
     out: dict[str, Any] = {k: 1e3 * statistics.median(v) for k, v in steps.items()}
     out["unit"] = "ms (median)"
-    if monitor:
-        out["monitor_commands"] = len(lines)
-    return out | {"monitor": lines[:4000]} if monitor else out
+    return out
+
+
+def monitor_steps(path: Path) -> dict[str, float]:
+    """From a ``redis-cli monitor`` log of the latency round trips: the median gap (ms)
+    between the server's arrival times of each step of a task's path."""
+    last_script: dict[str, float] = {}  # client -> time of its last EVALSHA
+    owner = ""  # the client whose script runs now (its nested commands say "lua")
+    marks: dict[str, dict[str, float]] = collections.defaultdict(dict)
+    for line in path.read_text(errors="replace").splitlines():
+        head, _, rest = line.partition("] ")
+        if not rest:
+            continue
+        ts = float(head.split()[0])
+        client = head.rsplit(" ", 1)[1]
+        args = [a.strip('"') for a in rest.split('" "')]
+        cmd = args[0].upper()
+        if cmd == "EVALSHA":
+            owner, last_script[client] = client, ts
+        if client == "lua":
+            key = args[1] if len(args) > 1 else ""
+            tid = args[2] if len(args) > 2 else ""
+            if cmd == "HSET" and key.endswith(":task"):
+                marks[tid].setdefault("enqueue", last_script[owner])
+                marks[tid]["ctl"] = float(owner.rsplit(":", 1)[1])
+            elif cmd == "HSET" and key.endswith(":status") and len(args) > 3:
+                step = {"RUNNING": "claim", "COMPLETE": "finish"}.get(args[3])
+                if step:
+                    marks[tid].setdefault(step, last_script[owner])
+            elif cmd == "PUBLISH":
+                marks[args[2]].setdefault("publish", ts)
+        elif cmd == "HMGET" and len(args) > 2:
+            m = marks.get(args[2])
+            if m is None or float(client.rsplit(":", 1)[1]) != m.get("ctl"):
+                continue
+            kind = "result" if args[1].endswith(":result") else "status"
+            if kind == "status" and "publish" not in m:
+                m.setdefault("status (before)", ts)
+            elif kind == "status":
+                m.setdefault("status (after)", ts)
+                m["status (result)"] = ts
+            else:
+                m.setdefault("result", ts)
+    order = ["enqueue", "status (before)", "claim", "finish", "publish", "status (after)",
+             "status (result)", "result"]  # fmt: skip
+    gaps: dict[str, list[float]] = collections.defaultdict(list)
+    for m in marks.values():
+        if all(k in m for k in order):
+            for a, b in itertools.pairwise(order):
+                gaps[f"{a} -> {b}"].append(1e3 * (m[b] - m[a]))
+            gaps["enqueue -> result"].append(1e3 * (m["result"] - m["enqueue"]))
+    return {k: statistics.median(v) for k, v in gaps.items()} | {
+        "tasks": float(len(gaps["enqueue -> result"]))
+    }
 
 
 def summary(path: Path) -> list[str]:
@@ -259,12 +303,12 @@ def main() -> int:
                 for f in sorted(out.glob("*.txt")):
                     print("\n".join(summary(f)))
         if args.latency:
-            lat = latency(url, args.latency, args.monitor)
-            mon = lat.pop("monitor", None)
+            lat = latency(url, args.latency, args.monitor, out / "monitor.txt")
+            if args.monitor:
+                for step, ms in monitor_steps(out / "monitor.txt").items():
+                    print(f"  server arrivals: {step:36} {ms:7.3f}")
             print("latency:", {k: (round(v, 3) if isinstance(v, float) else v)
                                for k, v in lat.items()})  # fmt: skip
-            if mon:
-                (out / "monitor.txt").write_text("\n".join(mon))
     finally:
         server.stop()
     return 0
