@@ -83,6 +83,10 @@ class ClusterScriptRunner(ScriptRunner):
                 raise
         raise redis.exceptions.TryAgainError(f"still redirected after {_REDIRECTS} answers")
 
+    def commands(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        # one at a time: each follows its own redirections
+        return [self.command(*c) for c in commands]
+
     @staticmethod
     def _pause(deadline: float | None, pause_s: float) -> tuple[float, float]:
         """Sleep before trying a ``TRYAGAIN`` command again; raise once ``TRYAGAIN_S`` ran out."""

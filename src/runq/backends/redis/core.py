@@ -160,6 +160,10 @@ class RedisCore(Backend):
         clients get the server between chunks (a task may move on between two hashes)."""
         if len(hashes) == 1 and 0 < len(ids) <= _READ_CHUNK:  # the common small read: fast path
             return [self._scripts.command("HMGET", self._k.key(hashes[0]), *ids)]
+        if 0 < len(ids) <= _READ_CHUNK and len(hashes) * len(ids) <= _READ_CHUNK:
+            # a few hashes of a few ids (task times, records): one write on the script
+            # connection, no pipeline object
+            return self._scripts.commands([("HMGET", self._k.key(h), *ids) for h in hashes])
         pipe = self._r.pipeline(transaction=False)
         for name in hashes:
             for chunk in _chunks(ids):

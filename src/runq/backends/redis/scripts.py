@@ -141,6 +141,18 @@ class ScriptRunner:
                 self._drop()
                 raise
 
+    def commands(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Several commands on the same connection in one round trip (one write, then each
+        reply in order), for multi-hash reads (``HMGET`` of each hash)."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
+                return [conn.read_response() for _ in commands]
+            except BaseException:  # replies may be left unread: the connection must go
+                self._drop()
+                raise
+
     def close(self) -> None:
         """Close the script connection (it is not the pool's to close: the pool made it for us)."""
         with self._lock:
