@@ -60,11 +60,30 @@ def dumps(obj: object, what: str = "value") -> bytes:
             pass
         else:
             if b"__main__" not in data:
-                return data
+                return _unframed(data)
     try:
-        return bytes(cloudpickle.dumps(obj, protocol=PROTOCOL))
+        return _unframed(bytes(cloudpickle.dumps(obj, protocol=PROTOCOL)))
     except Exception as exc:
         raise SerializationError(f"cannot pickle {what} ({describe(obj)}): {exc}") from exc
+
+
+_FRAME = 0x95  # pickle's FRAME opcode, followed by the frame's length (8 bytes, little-endian)
+_FRAMED_AT = 2  # after PROTO and its version byte
+_FRAME_END = _FRAMED_AT + 9
+
+
+def _unframed(data: bytes) -> bytes:
+    """``data`` without its FRAME opcode when one frame holds the whole pickle (as in every
+    pickle under 64 KiB): framing is optional to every unpickler and only helps reading from
+    a file, and its 9 bytes are a tenth of a small task's payload (a nested function pickle
+    has one too), which every queued task stores."""
+    if (
+        len(data) > _FRAME_END
+        and data[_FRAMED_AT] == _FRAME
+        and int.from_bytes(data[_FRAMED_AT + 1 : _FRAME_END], "little") == len(data) - _FRAME_END
+    ):
+        return data[:_FRAMED_AT] + data[_FRAME_END:]
+    return data
 
 
 def _pickled_by_value_modules() -> bool:

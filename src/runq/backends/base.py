@@ -52,7 +52,8 @@ __all__ = ["SCHEMA_VERSION", "Backend"]
 
 #: Bumped whenever the stored layout changes in a way older code cannot read (2: SCHEDULED,
 #: schedules, limits, expiry records; a task's options stored only where not the default;
-#: 3: on Redis one record per task holds its queue, submitted time, options and payload).
+#: 3: on Redis one record per task holds its queue, submitted time, options and payload; on
+#: SQLite queue entries name their task by rowid, in ``queue_items``).
 SCHEMA_VERSION = 3
 #: The longest MOVED chain ``resolve`` and ``chain`` follow.
 _MAX_MOVES = 64

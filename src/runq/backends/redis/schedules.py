@@ -61,7 +61,7 @@ class RedisSchedules(RedisCore):
             repr(float(next_run)),
             task.id,
             task.queue,
-            json.dumps(task.options),
+            json.dumps(task.options, separators=(",", ":")),
             task.payload,
         ]
         return bool(self._eval("schedule_fire", self._k.schedule, [task.queue], args))

@@ -52,6 +52,11 @@ def delay_arg(tasks: Sequence[NewTask]) -> str:
     return "" if delay is None else repr(float(delay))
 
 
+def _compact_json(options: dict[str, Any]) -> str:
+    """Options as the task record stores them: JSON without the optional spaces."""
+    return json.dumps(options, separators=(",", ":"))
+
+
 class BatchRows:
     """A batch's per-task script values, built once: options JSON (bulk batches share one
     options dict), dependency ids and duplicate key, joined as the scripts take them."""
@@ -64,7 +69,7 @@ class BatchRows:
         options = ""
         for task in tasks:  # ids and duplicate keys checked: checks.check_new_tasks
             if task.options is not last:
-                last, options = task.options, json.dumps(task.options) if task.options else ""
+                last, options = task.options, _compact_json(task.options) if task.options else ""
             self.options.append(options)
             self.deps.append("\n".join(task.depends_on))
             key = task.dedup_key or ""

@@ -36,7 +36,8 @@ meta              (ns, key) -> value: ``schema_version`` of the namespace, its
 tasks             one row per task; rowid ``seq`` = submission order; status, queue,
                   options (JSON), worker_id, pid, attempt, times, payload, result
 deps              (ns, task, pos) -> dep: ``task`` depends on ``dep`` (indexed both ways)
-queue_entries     (ns, queue, seq) -> task_id: the PENDING tasks; head = lowest seq
+queue_items       (ns, queue, seq) -> task_seq (the task's rowid): the PENDING tasks;
+                  head = lowest seq
 queues            (ns, queue): every queue that has ever held a task
 workers           one row per worker id: status, info (JSON), task_id, started, last_seen
 worker_log        (ns, worker_id, time, command, message, child), oldest first by rowid

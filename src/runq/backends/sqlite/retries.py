@@ -2,7 +2,7 @@
 ``chain`` follow (``base.Backend``'s "retries" section).
 
 Tables (``schema.sql``): ``delayed`` (PENDING tasks waiting for a retry and SCHEDULED tasks,
-with their due time; they have no ``queue_entries`` row until ``promote_due`` pushes them: a
+with their due time; they have no ``queue_items`` row until ``promote_due`` pushes them: a
 retry to the head of its queue, a SCHEDULED task to the tail), ``moves`` (old id ->
 new id of a manual retry). Each transition is one ``BEGIN IMMEDIATE`` transaction; when
 nothing is due, ``promote_due`` is answered by a read without the write lock.

@@ -42,15 +42,17 @@ CREATE TABLE IF NOT EXISTS deps (
 CREATE INDEX IF NOT EXISTS deps_ns_dep ON deps (ns, dep);
 
 -- Waiting (PENDING) tasks, one row each; the head of a queue is its lowest `seq`. A tail push
--- takes max(seq) + 1, a head push (requeue) min(seq) - 1.
-CREATE TABLE IF NOT EXISTS queue_entries (
-    ns      TEXT    NOT NULL,
-    queue   TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    task_id TEXT    NOT NULL,
+-- takes max(seq) + 1, a head push (requeue) min(seq) - 1. A row names its task by rowid
+-- (`tasks.seq`), not by id: a queued task's 32-character id is stored once less, and indexed
+-- once less (schema version 3; version 2 had `queue_entries`, keyed by task id).
+CREATE TABLE IF NOT EXISTS queue_items (
+    ns       TEXT    NOT NULL,
+    queue    TEXT    NOT NULL,
+    seq      INTEGER NOT NULL,
+    task_seq INTEGER NOT NULL,
     PRIMARY KEY (ns, queue, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS queue_entries_ns_task ON queue_entries (ns, task_id);
+CREATE INDEX IF NOT EXISTS queue_items_ns_task ON queue_items (ns, task_seq);
 
 -- Every queue that has ever held a task (so that queue_lengths can answer 0).
 CREATE TABLE IF NOT EXISTS queues (

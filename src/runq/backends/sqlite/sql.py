@@ -32,7 +32,7 @@ NAMESPACES = """
 SELECT ns FROM meta WHERE key = 'schema_version' AND ns NOT IN (
     SELECT ns FROM meta WHERE key = 'expires_at' AND CAST(value AS REAL) <= ?)
 ORDER BY ns"""
-_TABLES = ("tasks", "deps", "queue_entries", "queues", "workers", "worker_log", "meta")
+_TABLES = ("tasks", "deps", "queue_items", "queues", "workers", "worker_log", "meta")
 _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _MESSAGING_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
 _DEDUP_TABLES = ("dedup", "progress")
@@ -143,24 +143,33 @@ RELEASE = "UPDATE tasks SET status = 'PENDING' WHERE ns = ? AND id = ? AND statu
 
 # ---------------------------------------------------------------------------- queues
 QUEUE_REGISTER = "INSERT OR IGNORE INTO queues (ns, queue) VALUES (?, ?)"
-QUEUE_FIRST = "SELECT min(seq) FROM queue_entries WHERE ns = ? AND queue = ?"
-QUEUE_LAST = "SELECT max(seq) FROM queue_entries WHERE ns = ? AND queue = ?"
-QUEUE_PUSH = "INSERT INTO queue_entries (ns, queue, seq, task_id) VALUES (?, ?, ?, ?)"
-QUEUE_HEAD = (
-    "SELECT seq, task_id FROM queue_entries WHERE ns = ? AND queue = ? ORDER BY seq LIMIT 1"
-)
-QUEUE_POP = "DELETE FROM queue_entries WHERE ns = ? AND queue = ? AND seq = ?"
-QUEUE_TASKS = "SELECT task_id FROM queue_entries WHERE ns = ? AND queue = ? ORDER BY seq"
+# queue_items names a task by its rowid (tasks.seq): a push looks the id up (tasks_ns_id), a
+# read of the head joins it back (an entry whose task is gone answers a NULL id: stale).
+QUEUE_FIRST = "SELECT min(seq) FROM queue_items WHERE ns = ? AND queue = ?"
+QUEUE_LAST = "SELECT max(seq) FROM queue_items WHERE ns = ? AND queue = ?"
+QUEUE_PUSH = """
+INSERT INTO queue_items (ns, queue, seq, task_seq)
+SELECT ?1, ?2, ?3, seq FROM tasks WHERE ns = ?1 AND id = ?4"""
+QUEUE_HEAD = """
+SELECT e.seq, t.id FROM queue_items e LEFT JOIN tasks t ON t.seq = e.task_seq
+WHERE e.ns = ? AND e.queue = ? ORDER BY e.seq LIMIT 1"""
+QUEUE_POP = "DELETE FROM queue_items WHERE ns = ? AND queue = ? AND seq = ?"
+QUEUE_TASKS = """
+SELECT t.id FROM queue_items e CROSS JOIN tasks t ON t.seq = e.task_seq
+WHERE e.ns = ? AND e.queue = ? ORDER BY e.seq"""
 QUEUE_LENGTHS = """
 SELECT q.queue, count(e.seq) FROM queues q
-LEFT JOIN queue_entries e ON e.ns = q.ns AND e.queue = q.queue
+LEFT JOIN queue_items e ON e.ns = q.ns AND e.queue = q.queue
 WHERE q.ns = ? GROUP BY q.queue ORDER BY q.queue"""
 QUEUED_AMONG = """
-SELECT DISTINCT e.task_id FROM json_each(?2) j
-CROSS JOIN queue_entries e ON e.ns = ?1 AND e.task_id = j.value AND (?3 IS NULL OR e.queue = ?3)"""
-UNQUEUE = "DELETE FROM queue_entries WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?2))"
+SELECT DISTINCT t.id FROM json_each(?2) j
+CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
+CROSS JOIN queue_items e ON e.ns = ?1 AND e.task_seq = t.seq AND (?3 IS NULL OR e.queue = ?3)"""
+UNQUEUE = """
+DELETE FROM queue_items WHERE ns = ?1 AND task_seq IN (
+    SELECT seq FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)))"""
 WORK_READY = """
-SELECT 1 FROM queue_entries WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) LIMIT 1"""
+SELECT 1 FROM queue_items WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) LIMIT 1"""
 
 # ---------------------------------------------------------------------------- running tasks
 TASK_START = """

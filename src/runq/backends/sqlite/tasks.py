@@ -4,7 +4,7 @@ transitions" sections). Each is one ``BEGIN IMMEDIATE`` transaction; the duplica
 (``dedup``), the object store (``store``) and the messages waiting for a worker
 (``messaging.has_message``) take part in the same transaction.
 
-Invariant kept by every transition: a task has a ``queue_entries`` row iff it is PENDING.
+Invariant kept by every transition: a task has a ``queue_items`` row iff it is PENDING.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class SqliteTasks(SqliteLimits):
                     t.id,
                     t.queue,
                     st.value,
-                    json.dumps(t.options),
+                    json.dumps(t.options, separators=(",", ":")),
                     now,
                     now if st is _IMPOSSIBLE or st is _DISCARDED else None,
                     t.payload,
