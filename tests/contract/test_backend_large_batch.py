@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 import redis
@@ -170,6 +170,22 @@ class Staging:
                 out[name] = int(size[self.r.type(key)](key))  # type: ignore[index]
         return out
 
+    def holding(self, task_id: str) -> set[str]:
+        """The keys of the namespace that hold ``task_id`` (as a field, member or element)."""
+        has: dict[str, Callable[[str], bool]] = {
+            "hash": lambda key: bool(self.r.hexists(key, task_id)),
+            "zset": lambda key: self.r.zscore(key, task_id) is not None,
+            "list": lambda key: self.r.lpos(key, task_id) is not None,
+            "set": lambda key: bool(self.r.sismember(key, task_id)),
+            "string": lambda key: False,
+        }
+        pattern = self.prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+        return {
+            key[len(self.prefix) :]
+            for key in self.r.scan_iter(match=pattern)
+            if has[str(self.r.type(key))](key)
+        }
+
 
 @pytest.fixture
 def staging(redis_server: RedisServer, namespace: str) -> Iterator[Staging]:
@@ -261,3 +277,23 @@ def test_destroy_removes_a_staged_batch(
     b.destroy()
     b.close()
     assert staging.leftovers() == {}
+
+
+def test_a_queued_task_stores_one_record(
+    redis_server: RedisServer, namespace: str, staging: Staging
+) -> None:
+    """What a queued task costs (issue 14): its status, one record (queue, submitted time,
+    options, payload), its place in the submission order and in its queue; nothing else."""
+    b = connect(redis_server.url, namespace)
+    try:
+        small = [nt("a"), NewTask("b", "q", b"call-b", {"retries": 2, "fn": "m.f"}, ())]
+        big = [nt(f"t{i}") for i in range(ENQUEUE_CHUNK + 1)]  # staged, then committed
+        assert b.enqueue(small) == [PENDING, PENDING] and b.enqueue(big) == [PENDING] * len(big)
+        for task_id in ("a", "b", "t0", big[-1].id):
+            assert staging.holding(task_id) == {"status", "task", "order", "q:q"}, task_id
+        (rec,) = b.records(["b"])
+        assert rec is not None and rec.queue == "q" and rec.options["retries"] == 2
+        assert b.payload("b") == b"call-b"
+    finally:
+        b.destroy()
+        b.close()
