@@ -40,6 +40,9 @@ from hiredis import pack_command
 
 __all__ = ["SCRIPTS", "ScriptRunner", "sha", "source"]
 
+#: Packed key lists kept (a worker has one per script; a controller one per set of queues).
+_HEADS_KEPT = 256
+
 _TASK_LIBS = ("_lib", "_store_lib")
 _ENQUEUE_LIBS = ("_lib", "_store_lib", "_enqueue_lib")
 _RECOVERY_LIBS = ("_lib", "_recovery_lib")
@@ -120,16 +123,54 @@ class ScriptRunner:
         self._sharded = sharded
         self._shas = {name: sha(name, sharded) for name in SCRIPTS}
         self._conn: Any = None  # a redis-py Connection (its methods are untyped)
+        #: (script, *keys) -> (count of its words, its packed words after the count)
+        self._heads: dict[tuple[str, ...], tuple[int, bytes]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """``EVALSHA`` the script ``name`` with ``keys`` and ``args``; its raw reply."""
-        command = ("EVALSHA", self._shas[name], len(keys), *keys, *args)
+        if self._sharded:  # a cluster's runner follows redirections command by command
+            command = ("EVALSHA", self._shas[name], len(keys), *keys, *args)
+            try:
+                return self.command(*command)
+            except redis.exceptions.NoScriptError:
+                self.command("SCRIPT", "LOAD", source(name, self._sharded))
+                return self.command(*command)
+        packed = self._packed(name, keys, args)
         try:
-            return self.command(*command)
+            return self._send(packed)
         except redis.exceptions.NoScriptError:
             self.command("SCRIPT", "LOAD", source(name, self._sharded))
-            return self.command(*command)
+            return self._send(packed)
+
+    def _packed(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> bytes:
+        """The ``EVALSHA`` command in the protocol. A script's keys are the same call after
+        call (the static keys, a worker's, its queues'), so their packed form is kept and
+        only the arguments are packed each time."""
+        key = (name, *keys)
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= _HEADS_KEPT:
+                self._heads.clear()
+            words: tuple[Any, ...] = ("EVALSHA", self._shas[name], len(keys), *keys)
+            packed = pack_command(words)
+            head = self._heads[key] = (3 + len(keys), packed[packed.index(b"\r\n") + 2 :])
+        count, body = head
+        if not args:
+            return b"*%d\r\n%s" % (count, body)
+        tail = pack_command(tuple(args))
+        return b"*%d\r\n%s%s" % (count + len(args), body, tail[tail.index(b"\r\n") + 2 :])
+
+    def _send(self, packed: bytes) -> Any:
+        """One packed command on the script connection; its reply."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.send_packed_command([packed], check_health=False)
+                return conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                self._drop()
+                raise
 
     def command(self, *command: Any) -> Any:
         """Any other command on the same connection, for small hot reads (``HMGET``)."""
