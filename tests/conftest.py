@@ -58,6 +58,7 @@ ON_CLUSTER = frozenset(
         "test_backend_contract",
         "test_backend_dedup_contract",
         "test_backend_ops_contract",
+        "test_backend_wake_contract",
         "test_backend_large_batch",
         "test_store_contract",
         "test_backend_time_contract",

@@ -154,11 +154,30 @@ class Primitives(ABC):
     # ------------------------------------------------------------------ worker transitions
     # Tasks (``tasks.py``).
     @abstractmethod
-    def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
+    def wait_for_work(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        timeout_s: float,
+        wake_fd: int | None = None,
+    ) -> None:
         """Block until a task may have been pushed to one of ``queues`` (or a message sent to
         this worker, or a task SCHEDULED — the next due time may be earlier: the caller asks
-        ``promote_due``), or ``timeout_s`` passed. May return early; the caller claims again.
-        A push must wake a waiting worker within milliseconds."""
+        ``promote_due``), or ``timeout_s`` passed, or the file descriptor ``wake_fd`` is
+        readable (it is not read: a worker's wake pipe, written on a signal). May return
+        early; the caller claims again. A push must wake a waiting worker within
+        milliseconds; a long wait sends nothing more to the backend than the wait itself."""
+        ...
+
+    @abstractmethod
+    def wait_for_request(
+        self, worker_id: str, timeout_s: float, wake_fd: int | None = None
+    ) -> None:
+        """Block until the controller asks something of this worker (``request_kill``, or
+        ``request_cancel`` of a task it runs: its next ``heartbeat`` answers what), or
+        ``timeout_s`` passed, or ``wake_fd`` is readable (not read). May return early. A
+        request must wake a waiting worker within milliseconds (the control thread blocks
+        here between heartbeats instead of polling)."""
         ...
 
     @abstractmethod

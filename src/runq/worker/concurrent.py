@@ -9,7 +9,8 @@ threads of it.
 
 The loop: claim until N tasks run (or none is queued), then wait for their results and store
 each — finishing one and claiming the next in one round trip while there is room. While tasks
-run and the queues are empty, it looks for new work every ``min(poll_queue, 0.1)`` seconds.
+run, there is room for more and the queues are empty, it does not poll: a ``WorkWatch``
+thread (``watch.py``) blocks on the queues' wake-ups and wakes the loop when a task is pushed.
 
 Stopping one task: a cancel request (``ctl.cancel``) or a task's ``timeout`` sends a ``Stop``
 frame: the task's coroutine is cancelled and the task ends CANCELLED or TIMEOUT while the
@@ -33,14 +34,12 @@ from runq.models import ClaimedTask
 from runq.worker.process_runner import StopReason
 from runq.worker.runner import Outcome
 from runq.worker.tasks import OWNER_GONE, Killed
+from runq.worker.watch import IDLE_RECHECK_S, WorkWatch
 
 if TYPE_CHECKING:  # the worker imports this module: no runtime cycle
     from runq.worker.loop import Worker
 
 __all__ = ["ConcurrentServe"]
-
-#: Longest wait for results before looking for new work while there is room for more.
-_LOOK_FOR_WORK_S = 0.1
 
 
 @dataclass
@@ -65,8 +64,9 @@ class _Flight:
 class ConcurrentServe:
     """Serves a worker's tasks N at a time (see the module docstring)."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, watch: WorkWatch) -> None:
         self.w = worker
+        self.watch = watch
         self.flights: dict[str, _Flight] = {}
 
     def serve(self) -> str:
@@ -78,6 +78,7 @@ class ConcurrentServe:
             self._give_back()
             return "stopped by signal (tasks re-queued)"
         finally:
+            self.watch.close()
             w.tasks.held.clear()
             w.tasks.in_task = False
 
@@ -118,10 +119,14 @@ class ConcurrentServe:
                     return "stopped by signal"
                 continue
             wait_s = w.config.poll_process  # results, cancel and kill wake it sooner
-            if room and empty:  # room for more, none queued: look again soon
-                wait_s = min(wait_s, w.config.poll_queue, _LOOK_FOR_WORK_S)
+            if room and empty:  # room for more, none queued: a push wakes it (watch.py)
+                self.watch.arm()
+                wait_s = max(wait_s, IDLE_RECHECK_S)
+            else:  # full: a token popped now would be a wake-up lost to the others
+                self.watch.disarm()
             self._wait_and_store(wait_s, more=room)
             if not self.flights:
+                self.watch.disarm()  # idle: the worker's own wait takes over
                 w.reset_idle_timer()
 
     # ------------------------------------------------------------------ tasks in flight

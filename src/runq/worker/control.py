@@ -1,31 +1,37 @@
 """The worker's control thread: heartbeat, the controller's requests, lost workers, due retries.
 
 It runs beside the worker's main loop, on its OWN backend connection, so it keeps beating
-while a task runs and never waits behind the main loop's calls. Every ``poll_process`` seconds
-(sooner when a heartbeat or a delayed retry is due) it:
+while a task runs and never waits behind the main loop's calls. It does not poll: between
+heartbeats it blocks in ``backend.wait_for_request``, which a request of the controller (a
+kill, a cancel of a task this worker runs) ends at once, and it wakes for its next heartbeat
+or the next due time it knows. An idle worker that holds no duty lease thus costs one
+heartbeat (and one lease renewal, and the wait) per ``heartbeat_period``. At each wake-up it:
 
-- refreshes the heartbeat (``heartbeat_period``: it lapses after 3 x period) and reads the
-  controller's requests: a kill (exit at once) or a cancel of the running task; either one
-  pokes the worker's wake pipe, so a running task is stopped at once;
-- notices when its worker was marked LOST (e.g. after a network partition): the main loop then
-  re-registers under a new id;
+- refreshes the heartbeat when one is due (``heartbeat_period``: it lapses after 3 x period)
+  and reads the controller's requests: a kill (exit at once) or a cancel of the running task;
+  either one pokes the worker's wake pipe, so a running task is stopped, and an idle worker
+  woken, at once;
+- notices when its worker was marked LOST (e.g. after a network partition) or its namespace
+  destroyed, at its next heartbeat: the main loop then re-registers under a new id (or exits);
 - with each heartbeat, takes or renews the namespace's duty lease (``duty_lease``, lapsing
   after 2 x period; given up when the worker stops). Only the holder (``duty``) does the
   fleet-wide duties below, so an idle fleet costs its heartbeats plus one worker's duties,
   whatever its size; when the holder dies, its lease lapses before its heartbeat does and
   another worker takes it at its next beat, so lapsed workers are still judged within about
   3 periods. Without heartbeats (``heartbeat_period=None``) every worker does them, as all
-  did before the lease;
+  did before the lease, every ``poll_process`` seconds;
 - marks lapsed workers LOST (``detect_lost``: their tasks are re-queued or DIED), except during
   one heartbeat lifetime after it regained the backend — counted from the first tick that
   reached it again, which judges no one — so that after an outage every worker gets the
   chance to beat before anyone is judged;
 - pushes delayed retries and SCHEDULED tasks that are due into their queues, and fires the
   due ticks of periodic schedules (``run_due``: ``timers.Timers.run_due``), waking at the next
-  due time.
+  due time (the holder too blocks until then: a new SCHEDULED task wakes an idle worker of
+  its queue, whose main loop asks for the due times again).
 
 An unreachable backend is retried with back-off (at most one ``poll_process`` apart); any
 other backend error is fatal: it is kept in ``fatal`` and the worker is woken to exit.
+``stop`` and ``reset`` (after a re-registration) end the thread's wait through its own pipe.
 """
 
 from __future__ import annotations
@@ -46,6 +52,14 @@ log = logging.getLogger("runq.worker")
 
 _HEARTBEAT_LIFETIMES = 3  # a heartbeat lapses after 3 x period
 _LEASE_PERIODS = 2  # the duty lease lapses after 2 x period: before a dead holder's heartbeat
+#: A heartbeat this early is taken as on time (a wait may end a little before its deadline).
+_EARLY_S = 0.05
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError, OSError):
+        while os.read(fd, 512):
+            pass
 
 
 class ControlThread(threading.Thread):
@@ -84,10 +98,13 @@ class ControlThread(threading.Thread):
         self.duty = heartbeat_period_s is None
         self._next_beat = 0.0
         self._judge_after = 0.0  # no detect_lost before this (monotonic)
-        self._next_due: float | None = None
+        self._next_due: float | None = None  # time.monotonic() of the next due time
         #: Moves due tasks (and fires due schedules: ``timers.Timers.run_due``); answers the
         #: next due time.
         self._run_due = run_due or (lambda backend: backend.promote_due())
+        self._own_r, self._own_w = os.pipe()  # ends this thread's wait (stop, reset)
+        os.set_blocking(self._own_r, False)
+        os.set_blocking(self._own_w, False)
 
     @property
     def ttl_s(self) -> float | None:
@@ -95,17 +112,23 @@ class ControlThread(threading.Thread):
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._halt.set()
+        self._nudge()
         if self.is_alive():
             self.join(timeout_s)
         if self.duty and self.period_s is not None:  # hand the duties on at once
             with contextlib.suppress(BackendError, OSError):
                 self.backend.duty_lease(self._worker_id(), 0.0)
         self.backend.close()
+        if not self.is_alive():  # (a thread stuck in a call still selects on its pipe)
+            os.close(self._own_r)
+            os.close(self._own_w)
 
     def reset(self) -> None:
-        """Forget requests of a previous worker id (after a re-registration)."""
+        """Forget requests of a previous worker id (after a re-registration), and beat for
+        the new one at once."""
         self.active, self.known, self.kill, self.cancel = True, True, False, None
         self._next_beat = 0.0
+        self._nudge()
 
     def run(self) -> None:
         delay = self.poll_s
@@ -116,6 +139,8 @@ class ControlThread(threading.Thread):
                 if failing:
                     self._event("BACKEND_OK", "control thread reconnected")
                 failing, delay = False, self.poll_s
+                self._wait()
+                continue
             except (BackendUnavailable, OSError) as exc:
                 if not failing:
                     log.warning("control thread: backend unreachable, retrying: %s", exc)
@@ -125,22 +150,38 @@ class ControlThread(threading.Thread):
                 self.fatal = exc
                 self._poke()
                 return
-            self._halt.wait(self._sleep_s(delay))
+            self._halt.wait(delay)
+
+    def _wait(self) -> None:
+        """Block until the next heartbeat or due time, a request, or ``stop``/``reset``."""
+        wait_s = self._sleep_s()
+        if wait_s > 0 and not self._halt.is_set():
+            self.backend.wait_for_request(self._worker_id(), wait_s, self._own_r)
+        _drain(self._own_r)
 
     def _poke(self) -> None:
         """Wake the worker (it re-checks what this thread knows)."""
         with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
             os.write(self._wake_fd, b"!")
 
-    def _sleep_s(self, base: float) -> float:
-        if self._next_due is None:
-            return base
-        return max(0.01, min(base, self._next_due - self.backend.now()))
+    def _nudge(self) -> None:
+        """End this thread's current wait."""
+        with contextlib.suppress(BlockingIOError, OSError):  # full: one is pending anyway
+            os.write(self._own_w, b"!")
+
+    def _sleep_s(self) -> float:
+        """Seconds until the next heartbeat (``poll_process`` without heartbeats: then every
+        worker does the duties) or the next due time, whichever comes first."""
+        now = time.monotonic()
+        until = now + self.poll_s if self.period_s is None else self._next_beat
+        if self._next_due is not None:
+            until = min(until, self._next_due)
+        return max(0.0, until - now)
 
     def _tick(self, recovered: bool = False) -> None:
         now = time.monotonic()
         ttl = None
-        if self.ttl_s is not None and now >= self._next_beat:
+        if self.ttl_s is not None and now >= self._next_beat - _EARLY_S:
             ttl = self.ttl_s
             self._next_beat = now + (self.period_s or 0.0)
         control = self.backend.heartbeat(self._worker_id(), ttl)
@@ -160,4 +201,8 @@ class ControlThread(threading.Thread):
             lost = self.backend.detect_lost()
             if lost:
                 self._event("LOST", f"marked lost (heartbeat lapsed): {', '.join(lost)}")
-        self._next_due = self._run_due(self.backend)
+        due = self._run_due(self.backend)  # on the backend's clock
+        if due is None:
+            self._next_due = None
+        else:
+            self._next_due = time.monotonic() + max(0.0, due - self.backend.now())

@@ -68,8 +68,9 @@ from runq.worker.process_runner import ProcessRunner
 from runq.worker.retrying import BackendRetry, GiveUp, StopRequests
 from runq.worker.tasks import OWNER_GONE, Killed, TaskHandler
 from runq.worker.timers import Timers
+from runq.worker.watch import IDLE_RECHECK_S, WorkWatch
 
-__all__ = ["Worker"]
+__all__ = ["IDLE_RECHECK_S", "Worker"]
 
 log = logging.getLogger("runq.worker")
 
@@ -235,8 +236,11 @@ class Worker:
         self.stops.request(hard)
 
     def reset_idle_timer(self) -> None:
-        """Start counting idle time (``timeout_idle``) from now."""
+        """Start counting idle time (``timeout_idle``) from now; the idle path then asks for
+        the due times once (a task just run may have left a delayed retry, or a task may have
+        come due while every worker was busy)."""
         self.idle_since = time.monotonic()
+        self._tick_timers = True
 
     def load_envir(self, strict: bool) -> None:
         """(Re)build the worker environment from the ``create`` function stored by
@@ -270,7 +274,10 @@ class Worker:
     # ------------------------------------------------------------------ the serve loop
     def _serve(self) -> str:
         if self.config.concurrency > 1:  # several tasks side by side: concurrent.py
-            return ConcurrentServe(self).serve()
+            watch = WorkWatch(
+                self._connect, lambda: self.worker_id, lambda: self.config.queues, self._wake_w
+            )
+            return ConcurrentServe(self, watch).serve()
         queues = self.config.queues
         tasks = self.tasks
         task = tasks.claim(queues)
@@ -319,18 +326,22 @@ class Worker:
                 self.reset_idle_timer()
 
     def wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
+        """Block until a wake-up (a task pushed to ``queues``, a message), ``wait_s`` passed,
+        or the wake pipe is written (a signal, the owner gone, the control thread's news)."""
         start = time.monotonic()
-        self.retrying(lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s))
+        self.retrying(
+            lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s, self._wake_r)
+        )
+        _drain(self._wake_r)  # what woke it is in the flags the loop checks next
         if time.monotonic() - start < wait_s - 0.005:  # woken: maybe by a new SCHEDULED task
             self._tick_timers = True
 
     def _timers_due(self) -> bool:
-        """Whether the idle path does the timed duties now: always for the duty lease's
-        holder (``control.ControlThread``); for the others only after a wake-up (a new
-        SCHEDULED task may be due sooner than the holder knows) or a wait for a due time they
-        learned then, so an idle worker that holds no lease sends nothing but its waits."""
-        control = self.control
-        return control is None or control.duty or self._tick_timers
+        """Whether the idle path does the timed duties now: only after a wake-up (a new
+        SCHEDULED task may be due sooner than the duty lease's holder knows) or a wait for a
+        due time learned then, so an idle worker sends nothing but its waits; the control
+        thread does them for the holder (``control.ControlThread``)."""
+        return self.control is None or self._tick_timers
 
     def check_control(self, task: ClaimedTask | None) -> None:
         """Act on the control thread's news between tasks: exit if killed; re-register under
@@ -366,8 +377,11 @@ class Worker:
         return time.monotonic() - self.idle_since >= self.timeout_idle
 
     def idle_wait_s(self, idle_since: float) -> float:
+        """How long an idle worker blocks on its wake-up: until ``timeout_idle`` or
+        ``walltime`` ends, and at most ``max(poll_queue, IDLE_RECHECK_S)`` (then it looks at
+        its queues anyway: a safety net against a lost wake-up)."""
         cfg = self.config
-        wait_s = cfg.poll_queue
+        wait_s = max(cfg.poll_queue, IDLE_RECHECK_S)
         if not math.isinf(self.timeout_idle):
             wait_s = min(wait_s, self.timeout_idle - (time.monotonic() - idle_since))
         if cfg.walltime is not None:
@@ -448,6 +462,8 @@ class Worker:
                 f"{signal.Signals(signum).name}: "
                 + ("interrupting the task" if hard else "stopping after this task"),
             )
+            with contextlib.suppress(BlockingIOError, OSError):  # end an idle wait at once
+                os.write(self._wake_w, b"!")
             if hard and self.tasks.in_task:
                 raise KeyboardInterrupt
             if self.tasks.in_task:  # a chain in the warm child ends after its current task
@@ -469,6 +485,12 @@ class Worker:
             f"pid {info['pid']}"
         )
         log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError, OSError):
+        while os.read(fd, 512):
+            pass
 
 
 def _username() -> str:

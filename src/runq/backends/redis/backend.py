@@ -15,7 +15,7 @@ import redis
 
 from runq.backends.base import SCHEMA_VERSION
 from runq.backends.redis.blobs import StoredHashes
-from runq.backends.redis.cluster import ClusterScriptRunner
+from runq.backends.redis.cluster import ClusterScriptRunner, slot_waits
 from runq.backends.redis.connection import client
 from runq.backends.redis.errors import DRIVER_ERRORS, backend_error, read_retried, translated
 from runq.backends.redis.expiry import RedisExpiry
@@ -31,6 +31,7 @@ from runq.backends.redis.schedules import RedisSchedules
 from runq.backends.redis.scripts import ScriptRunner
 from runq.backends.redis.store import RedisStore
 from runq.backends.redis.tasks import RedisTasks
+from runq.backends.redis.waiting import BlockingWait
 from runq.backends.redis.workers import RedisWorkers
 from runq.exceptions import SchemaVersionMismatch, UnknownNamespaceError
 from runq.urls import redact_url
@@ -74,8 +75,10 @@ class RedisBackend(
             raise backend_error(exc, self.address) from exc
         if isinstance(self._r, redis.RedisCluster):  # scripts go to the namespace's master
             self._scripts = ClusterScriptRunner(self._r, self._k.version)
+            self._waits = slot_waits(self._r, self._k.version)
         else:
             self._scripts = ScriptRunner(self._r)
+            self._waits = BlockingWait(self._r.connection_pool.make_connection)
         self._known = {}
         self._lock = threading.Lock()
         self._listener = DoneListener(self._r, self._k.done_channel)
@@ -113,6 +116,7 @@ class RedisBackend(
 
     def close(self) -> None:
         self._scripts.close()
+        self._waits.close()
         self._listener.stop()
         self._r.close()  # also closes the listener's connection, which ends its thread
         self._listener.join(_READ_JOIN_S)

@@ -32,6 +32,7 @@ from hiredis import pack_command
 from redis.crc import key_slot
 
 from runq.backends.redis.scripts import SCRIPTS, ScriptRunner, sha, source
+from runq.backends.redis.waiting import BlockingWait
 
 __all__ = ["TRYAGAIN_S", "ClusterScriptRunner", "slot_connection_pool"]
 
@@ -50,6 +51,16 @@ def slot_connection_pool(client: redis.RedisCluster, slot: int) -> redis.Connect
 def refresh_slots(client: redis.RedisCluster) -> None:
     """Read the cluster's slot map again (after a broken connection: a failover?)."""
     client.nodes_manager.initialize()
+
+
+def slot_waits(client: redis.RedisCluster, slot_key: str) -> BlockingWait:
+    """The blocking waits of a namespace (``slot_key``: any of its keys) on a cluster: on its
+    slot's master, re-reading the slot map when the slot moved."""
+    slot = key_slot(slot_key.encode())
+    return BlockingWait(
+        lambda: slot_connection_pool(client, slot).make_connection(),
+        lambda: refresh_slots(client),
+    )
 
 
 class ClusterScriptRunner(ScriptRunner):

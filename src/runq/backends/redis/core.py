@@ -31,9 +31,14 @@ from runq.backends.redis.keys import NamespaceKeys
 from runq.backends.redis.listen import DoneListener
 from runq.backends.redis.replies import text
 from runq.backends.redis.scripts import ScriptRunner
+from runq.backends.redis.waiting import BlockingWait
 from runq.exceptions import BackendError, ConfigError, TaskStateError, UnknownTaskError
 
 __all__ = ["RedisCore"]
+
+#: How long a control wake token waits for its worker (a live one pops it within
+#: milliseconds; one left by a worker that died must not stay for ever).
+_CONTROL_WAKE_TTL_MS = 3_600_000
 
 _READ_CHUNK = 10_000  # fields per HMGET
 _NEEDQ_ROUNDS = 8
@@ -60,6 +65,8 @@ class RedisCore(Backend):
     #: ARGV[1..2] of every script: the queue key prefix, the done channel.
     _head: list[str]
     _scripts: ScriptRunner
+    #: The blocking waits on wake-token lists (``wait_for_work``, ``wait_for_request``).
+    _waits: BlockingWait
     #: The queue names this object has met (an ordered set), guarded by ``_lock``.
     _known: dict[str, None]
     _lock: threading.Lock
@@ -77,6 +84,27 @@ class RedisCore(Backend):
         """``first``, then every other queue this object has met."""
         with self._lock:
             return list(dict.fromkeys([*first, *self._known]))
+
+    def _wake_control(self, worker_ids: Sequence[str]) -> None:
+        """Wake the control thread of each worker (blocked in ``wait_for_request``): one
+        token each, kept at most ``_CONTROL_WAKE_TTL_MS`` (a worker that died never pops it).
+        After the request's script: the woken thread's heartbeat sees the request. One
+        token is enough (the heartbeat reads every request), so a list never holds more."""
+        pipe = self._r.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            key = self._k.control_wake(worker_id)
+            pipe.rpush(key, "1")
+            pipe.ltrim(key, -1, -1)
+            pipe.pexpire(key, _CONTROL_WAKE_TTL_MS)
+        if worker_ids:
+            pipe.execute()
+
+    def _wake_duty(self) -> None:
+        """Wake the duty lease's holder (a schedule was saved or resumed: its next due time
+        may be earlier than the one the holder waits for)."""
+        holder = self._r.get(self._k.key("duty"))
+        if holder:
+            self._wake_control([text(holder)])
 
     def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run a script with the static keys then ``keys``; its raw reply."""

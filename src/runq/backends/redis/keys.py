@@ -51,6 +51,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:q:<queue>``             list    PENDING ids of a queue, head = next to run
 ``runq:{ns}:wake:q:<queue>``        list    wake tokens for workers blocked on the queue
 ``runq:{ns}:wake:w:<worker>``       list    wake tokens for one worker (messages)
+``runq:{ns}:wake:c:<worker>``       list    a wake token for one worker's control thread
+                                            (a kill or cancel request; expires)
 ``runq:{ns}:hb``                    zset    worker id -> heartbeat deadline (heartbeat.lua)
 ``runq:{ns}:duty``                  string  the duty lease's holder (worker id), expiring
                                             with the lease (duty_lease.lua)
@@ -199,6 +201,10 @@ class NamespaceKeys:
     def worker_wake(self, worker_id: str) -> str:
         """The wake-token list of one worker."""
         return self.prefix + "wake:w:" + worker_id
+
+    def control_wake(self, worker_id: str) -> str:
+        """The wake-token list of one worker's control thread (kill and cancel requests)."""
+        return self.prefix + "wake:c:" + worker_id
 
     def worker_log(self, worker_id: str) -> str:
         """The log list of one worker."""

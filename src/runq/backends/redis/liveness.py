@@ -4,7 +4,10 @@ requests (``base.Backend``'s "liveness" section).
 Each transition is one script (``heartbeat``, ``release_worker``, ``request``; with
 ``_recovery_lib.lua``), given the recovery keys (``keys.NamespaceKeys.recovery``: ``hb`` holds
 the heartbeat deadlines, ``w:kill`` / ``w:cancel`` the requests, then the worker's log) after
-the static ones; queue pairs follow, asked for with ``NEEDQ`` as everywhere else.
+the static ones; queue pairs follow, asked for with ``NEEDQ`` as everywhere else. A request
+(``request.lua``) is followed by a token on the control wake list of each worker asked
+(``wake:c:<worker>``), on which its control thread blocks between heartbeats
+(``wait_for_request``): requests reach a worker at once, and nobody polls for them.
 """
 
 from __future__ import annotations
@@ -59,9 +62,18 @@ class RedisLiveness(RedisCore):
 
     @translated
     def _request_cancel(self, task_id: str) -> TaskStatus:
-        reply = self._eval("request", self._k.recovery(), [], ["cancel", task_id])
-        return TaskStatus(text(reply))
+        status, worker_id = self._eval("request", self._k.recovery(), [], ["cancel", task_id])
+        if worker_id:
+            self._wake_control([text(worker_id)])
+        return TaskStatus(text(status))
 
     @translated
     def _request_kill(self, worker_ids: Sequence[str]) -> None:
-        self._eval("request", self._k.recovery(), [], ["kill", *worker_ids])
+        asked = self._eval("request", self._k.recovery(), [], ["kill", *worker_ids])
+        self._wake_control([text(w) for w in asked])
+
+    @translated
+    def wait_for_request(
+        self, worker_id: str, timeout_s: float, wake_fd: int | None = None
+    ) -> None:
+        self._waits.blpop([self._k.control_wake(worker_id)], timeout_s, wake_fd)

@@ -41,7 +41,10 @@ class RedisSchedules(RedisCore):
         self, name: str, spec: str, payload: bytes, next_run: float, replace: bool
     ) -> bool:
         args = ["save", name, spec, payload, repr(float(next_run)), "1" if replace else "0"]
-        return bool(self._eval("schedule", self._k.schedule, [], args))
+        changed = bool(self._eval("schedule", self._k.schedule, [], args))
+        if changed:
+            self._wake_duty()
+        return changed
 
     @translated
     def _schedule_remove(self, name: str) -> bool:
@@ -50,7 +53,10 @@ class RedisSchedules(RedisCore):
     @translated
     def _schedule_pause(self, name: str, paused: bool, next_run: float) -> bool:
         args = ["pause", name, "1" if paused else "0", repr(float(next_run))]
-        return bool(self._eval("schedule", self._k.schedule, [], args))
+        changed = bool(self._eval("schedule", self._k.schedule, [], args))
+        if changed:
+            self._wake_duty()
+        return changed
 
     @translated
     def _schedule_fire(self, name: str, due: float, next_run: float, task: NewTask) -> bool:

@@ -12,7 +12,8 @@ transitions" sections). Each transition is one script (``lua/``).
   answers first).
 - Waking: enqueue/release/requeue push tokens to a queue's wake list; a claim that finds all
   its queues empty deletes their wake lists in the same script, so a worker that then
-  ``BLPOP``s them misses no push (``wait_for_work``).
+  ``BLPOP``s them misses no push (``wait_for_work``, on its own connection, cut short by
+  the worker's wake pipe: ``waiting.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runq.backends.redis.blobs import with_blobs
-from runq.backends.redis.connection import MAX_BLOCK_S
-from runq.backends.redis.errors import blpop_or_return, translated
+from runq.backends.redis.errors import translated
 from runq.backends.redis.limits import RedisLimits
 from runq.backends.redis.replies import STATUS, decode_status
 from runq.backends.redis.staging import ENQUEUE_CHUNK, BatchRows, RedisStaging, delay_arg
@@ -141,10 +141,16 @@ class RedisTasks(RedisStaging, RedisLimits):
         return bool(self._eval("requeue", [log], self._known_queues(), [worker_id, task_id]))
 
     @translated
-    def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
-        block_s = self.limit_wait(min(timeout_s, MAX_BLOCK_S), queues)
+    def wait_for_work(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        timeout_s: float,
+        wake_fd: int | None = None,
+    ) -> None:
+        block_s = self.limit_wait(timeout_s, queues)
         if block_s < 0.001:  # BLPOP's 0 would block for ever
             return
         keys = [self._k.queue_wake(q) for q in dict.fromkeys(queues)]
         keys.append(self._k.worker_wake(worker_id))
-        blpop_or_return(self._r, keys, block_s)
+        self._waits.blpop(keys, block_s, wake_fd)

@@ -20,6 +20,7 @@ connection (``push`` here; ``dedup.release``, ``store.untag`` … in their modul
 from __future__ import annotations
 
 import json
+import select
 import sqlite3
 import threading
 import time
@@ -133,17 +134,23 @@ class SqliteCore(Backend):
         with self._watch_lock, translated(self.address):
             return int(self._watch.execute(sql.DATA_VERSION).fetchone()[0])
 
-    def _poll(self, ready: Callable[[], bool], timeout_s: float) -> None:
+    def _poll(
+        self, ready: Callable[[], bool], timeout_s: float, wake_fd: int | None = None
+    ) -> None:
         """Return once ``ready()`` is true, re-checking it whenever another connection has
-        committed, or after ``timeout_s``. Polls ``PRAGMA data_version`` with back-off, and
-        never spends more than about half its time in ``ready()``."""
+        committed, or after ``timeout_s``, or at once when ``wake_fd`` is readable (it is not
+        read). Polls ``PRAGMA data_version`` with back-off, and never spends more than about
+        half its time in ``ready()``."""
         deadline = time.monotonic() + timeout_s
         version = self._data_version()  # before the first check: no commit goes unseen
         if ready():
             return
         delay = POLL_FIRST_S
         while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(delay, left))
+            if wake_fd is None:
+                time.sleep(min(delay, left))
+            elif select.select([wake_fd], [], [], min(delay, left))[0]:
+                return
             delay = min(delay * POLL_GROWTH, POLL_MAX_S)
             current = self._data_version()
             if current != version:

@@ -127,6 +127,21 @@ class SqliteLiveness(SqliteCore):
                 return None
             return release(conn, ns, worker_id, status, message, time.time())
 
+    def wait_for_request(
+        self, worker_id: str, timeout_s: float, wake_fd: int | None = None
+    ) -> None:
+        # A request is a commit to worker_requests: wake when the worker's row changes, or
+        # when the next schedule tick does (a schedule saved or resumed: the duty lease's
+        # holder must learn its due time, as Redis wakes it with a token).
+        def state() -> tuple[Any, ...]:
+            with self._read() as conn:
+                requests = conn.execute(sql.REQUESTS, (ns, worker_id)).fetchall()
+                return (requests, conn.execute(sql.SCHED_SOONEST, (ns,)).fetchone())
+
+        ns = self.namespace
+        seen = state()
+        self._poll(lambda: state() != seen, timeout_s, wake_fd)
+
     def _request_cancel(self, task_id: str) -> TaskStatus:
         ns = self.namespace
         with self._write() as conn:

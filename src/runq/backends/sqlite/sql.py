@@ -434,6 +434,8 @@ SCHED_REPLACE = """
 INSERT OR REPLACE INTO schedules (ns, name, spec, payload, next_run) VALUES (?, ?, ?, ?, ?)"""
 SCHED_DELETE = "DELETE FROM schedules WHERE ns = ? AND name = ?"
 SCHED_PAUSE = "UPDATE schedules SET paused = ?, next_run = ? WHERE ns = ? AND name = ?"
+# The next tick of the active schedules: a change wakes the control threads' waits.
+SCHED_SOONEST = "SELECT min(next_run) FROM schedules WHERE ns = ? AND paused = 0"
 SCHED_LIST = f"SELECT {_SCHED_COLUMNS} FROM schedules WHERE ns = ? ORDER BY name"
 SCHED_DUE = f"""
 SELECT {_SCHED_COLUMNS}, payload FROM schedules

@@ -90,9 +90,7 @@ class SqliteTasks(SqliteLimits):
                 for pos, dep in enumerate(dict.fromkeys(t.depends_on))
             ),
         )
-        pending = [
-            (t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING
-        ]
+        pending = [(t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING]
         push(conn, ns, pending)
         store.put(conn, ns, ((t.id, blob) for t in tasks for blob in t.blobs))
         return statuses
@@ -284,10 +282,16 @@ class SqliteTasks(SqliteLimits):
             conn.execute(sql.LOG, (ns, worker_id, now, "TASK_REQUEUE", task_id))
         return True
 
-    def wait_for_work(self, worker_id: str, queues: Sequence[str], timeout_s: float) -> None:
+    def wait_for_work(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        timeout_s: float,
+        wake_fd: int | None = None,
+    ) -> None:
         (due,) = self._fetchall(sql.DELAY_NEXT, (self.namespace,))[0]
         wait_s = self.limit_wait(timeout_s, queues)  # a named limit's rate window may open
-        self._poll(lambda: self._can_claim(worker_id, queues, due), wait_s)
+        self._poll(lambda: self._can_claim(worker_id, queues, due), wait_s, wake_fd)
 
     def _can_claim(self, worker_id: str, queues: Sequence[str], due: float | None) -> bool:
         """Whether a message waits for the worker, a task in one of ``queues``, or the next
