@@ -68,15 +68,22 @@ class WorkerConfig:
 
     ``queues`` are listened to in the order given (earlier = higher priority); "default" is
     appended when missing. ``logdir`` keeps each task's stdout/stderr (``ctl.log``).
-    Times are seconds (or ``timedelta``): ``poll_queue`` is how long one blocking wait for work
-    lasts, ``timeout_idle`` how long the worker may sit idle before it exits, ``walltime`` how
-    long it may live (never exiting mid-task), ``max_tasks`` how many tasks it runs.
+    Times are seconds (or ``timedelta``): ``timeout_idle`` is how long the worker may sit idle
+    before it exits, ``walltime`` how long it may live (never exiting mid-task), ``max_tasks``
+    how many tasks it runs. An idle worker does not poll: it blocks on a wake-up (a task pushed
+    to its queues, a message, the controller's kill or cancel, a signal) and sends nothing
+    meanwhile but its heartbeat. ``poll_queue`` no longer paces that wait: the longest an idle
+    worker waits before it looks at its queues anyway (a safety net against a lost wake-up) is
+    ``max(poll_queue, 30 s)``; longer times here do not increase the time a worker takes to
+    see a new task, a message or a request.
     ``heartbeat_period`` (default 5 s): the worker keeps a heartbeat that lapses after
     3 x period, so a worker killed by SIGKILL or the OOM killer is judged LOST and its task
     re-queued or DIED within about 15 s; ``None`` turns heartbeats off explicitly (the worker
     is then never judged lost, and a task it held when it died stays RUNNING).
-    ``poll_process``: how often a running task and the controller's requests (cancel, kill)
-    are checked; ``timeout_process_die``: how long a task's process gets between SIGTERM and
+    ``poll_process``: how often a running task is looked at without a wake-up (its timeout, a
+    cancel or kill request, a signal wake the worker at once, so longer times here do not
+    delay them), and, without heartbeats, how often the control thread does the fleet-wide
+    duties; ``timeout_process_die``: how long a task's process gets between SIGTERM and
     SIGKILL when it is stopped. Every period and poll must be > 0.
     ``concurrency`` (default 1): how many ``async def`` tasks the worker runs at once on the
     event loop of its task process; every one is claimed against this worker. ``hooks``:

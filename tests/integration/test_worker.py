@@ -196,6 +196,7 @@ def test_sigterm_finishes_current_task_then_exits(
     after = ctl.enqueue(taskfns.add, (1,))
     _wait_path(ctl, tid, started)
     os.kill(manager.pids[manager.ids[0]], signal.SIGTERM)
+    _wait_log(ctl, manager, "SIGNAL")  # the worker took it in before the task may end
     release.touch()
     assert _wait_exit(manager) == 0
     assert ctl.status(tid) is TaskStatus.COMPLETE

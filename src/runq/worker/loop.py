@@ -11,6 +11,18 @@ own connection, keeps the heartbeat, reads the controller's cancel and kill requ
 lapsed workers LOST and promotes due delayed retries; ``retrying.BackendRetry`` runs backend
 calls. The handlers use the worker only through their ``MessageHost`` / ``TaskHost`` protocols.
 
+Idle workers block (issue 14): with no task in hand the worker blocks in
+``backend.wait_for_work`` on its wake-ups (a task pushed to its queues, a message, a new
+SCHEDULED task) until ``timeout_idle``/``walltime`` end, the next due time it learned, or at
+most ``max(poll_queue, IDLE_RECHECK_S)`` (a safety net against a lost wake-up); the wait also
+ends at once when the worker's wake pipe is written: by the signal handler, the owner watch
+or the control thread (a kill, a LOST or destroyed worker, a fatal error). It sends nothing
+else meanwhile, so an idle worker costs its heartbeat and little more. Every path that makes
+a task claimable pushes a wake-up (enqueue, a lost worker's task re-queued, a due task
+promoted, a freed limit slot, a retry, a dependant released, RESUME's message); a worker that
+stored a task asks for the due times once when it goes idle (a delayed retry it left, or a
+task that came due while every worker was busy).
+
 Messages come first: the backend's claim (alone or with finish) hands out no task while a
 message waits for this worker, so whenever the worker has no task in hand it takes and answers
 its messages, then claims again. A PAUSED worker waits for messages only. The worker
@@ -457,17 +469,17 @@ class Worker:
             hard = self.stops.level >= 1
             self.request_stop(hard=hard)
             self.stops.signalled.set()
-            self.event(
+            with contextlib.suppress(BlockingIOError, OSError):  # end an idle wait at once
+                os.write(self._wake_w, b"!")
+            if not hard and self.tasks.in_task:  # a chain in the warm child ends after it
+                self.runner.halt()
+            self.event(  # after the halt: whoever reads SIGNAL knows the chain will end
                 "SIGNAL",
                 f"{signal.Signals(signum).name}: "
                 + ("interrupting the task" if hard else "stopping after this task"),
             )
-            with contextlib.suppress(BlockingIOError, OSError):  # end an idle wait at once
-                os.write(self._wake_w, b"!")
             if hard and self.tasks.in_task:
                 raise KeyboardInterrupt
-            if self.tasks.in_task:  # a chain in the warm child ends after its current task
-                self.runner.halt()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
