@@ -150,13 +150,25 @@ class TaskInspection:
     def results(
         self, ids: Sequence[str], error: bool = False, follow: bool | None = None
     ) -> list[Any]:
-        """The results of many tasks, in order (see ``result``); one backend round trip for
-        the statuses and one for the values."""
-        id_list, statuses = self._statuses(as_id_list(ids), follow)
-        return self._collect(id_list, statuses, error)
+        """The results of many tasks, in order (see ``result``); the statuses and the values
+        are read together (one round trip on Redis), again for the newest retries when some
+        id was MOVED."""
+        id_list = as_id_list(ids)
+        statuses, blobs = self.backend.outcomes(id_list)
+        if self._following(follow) and TaskStatus.MOVED in statuses:
+            id_list = self.backend.resolve(id_list)  # retried: read the newest attempts
+            statuses, blobs = self.backend.outcomes(id_list)
+        return self._collect(id_list, statuses, error, blobs)
 
-    def _collect(self, id_list: list[str], statuses: list[TaskStatus], error: bool) -> list[Any]:
-        """The outcomes of tasks whose statuses are known (one round trip for the values)."""
+    def _collect(
+        self,
+        id_list: list[str],
+        statuses: list[TaskStatus],
+        error: bool,
+        blobs: list[bytes | None] | None = None,
+    ) -> list[Any]:
+        """The outcomes of tasks whose statuses are known (one round trip for the values,
+        unless ``blobs`` holds them already)."""
         for tid, status in zip(id_list, statuses, strict=True):
             if status is TaskStatus.MISSING:
                 raise UnknownTaskError(f"task {tid} does not exist in queue {self.queue_id!r}")
@@ -164,7 +176,8 @@ class TaskInspection:
                 raise TaskStateError(
                     f"task {tid} is {status}, not finished: wait() for it or pass a timeout"
                 )
-        blobs = self.backend.results(id_list)
+        if blobs is None:
+            blobs = self.backend.results(id_list)
         out = [
             self.submitter.outcome(t, s, b)
             for t, s, b in zip(id_list, statuses, blobs, strict=True)

@@ -361,6 +361,20 @@ def test_results_none_until_finished(backend: Backend) -> None:
     assert backend.results(["a", "unknown"]) == [None, None]
 
 
+def test_outcomes_reads_statuses_and_results_together(backend: Backend, worker: str) -> None:
+    backend.enqueue([nt("done"), nt("failed"), nt("queued")])
+    run(backend, worker, "done")
+    run(backend, worker, "failed", TaskStatus.ERROR)
+    ids = ["done", "failed", "queued", "unknown"]
+    statuses, results = backend.outcomes(ids)
+    assert statuses == backend.status(ids)
+    assert statuses[:3] == [TaskStatus.COMPLETE, TaskStatus.ERROR, TaskStatus.PENDING]
+    assert results == backend.results(ids) == [b"result-done", b"result-failed", None, None]
+    assert backend.outcomes([]) == ([], [])
+    with pytest.raises(ConfigError):
+        backend.outcomes("done")  # a lone string: refused, as by status()
+
+
 def test_list_tasks_in_submission_order(backend: Backend, worker: str) -> None:
     backend.enqueue([nt("z"), nt("a", "other")])
     backend.enqueue([nt("m", deps=["z"])])

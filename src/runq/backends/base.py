@@ -128,6 +128,13 @@ class Backend(TimedVerbs):
         checks.check_ids(ids)
         return self._results(ids)
 
+    def outcomes(self, ids: Sequence[str]) -> tuple[list[TaskStatus], list[bytes | None]]:
+        """Each task's status (as ``status``) and stored outcome (as ``results``), read
+        together: one round trip on Redis (the statuses first, so a finished status always
+        comes with its outcome)."""
+        checks.check_ids(ids)
+        return self._outcomes(ids)
+
     def times(self, ids: Sequence[str]) -> list[TaskTimes]:
         """Each task's submitted/started/finished times; all None for an unknown id."""
         checks.check_ids(ids)

@@ -137,6 +137,11 @@ class Primitives(ABC):
     def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
         """``times``, its arguments checked."""
 
+    def _outcomes(self, ids: Sequence[str]) -> tuple[list[TaskStatus], list[bytes | None]]:
+        """``outcomes``, its arguments checked: the statuses, then the outcomes (a backend
+        that can read both in one round trip does so)."""
+        return self._status(ids), self._results(ids)
+
     # ------------------------------------------------------------------ controller transitions
     # Tasks (``tasks.py``).
     @abstractmethod

@@ -116,6 +116,12 @@ class RedisInspection(RedisCore):
         return values
 
     @read_retried
+    def _outcomes(self, ids: Sequence[str]) -> tuple[list[TaskStatus], list[bytes | None]]:
+        status, values = self._hmget(["status", "result"], ids)  # in this order: see outcomes
+        missing = TaskStatus.MISSING
+        return [missing if v is None else STATUS[v] for v in status], values
+
+    @read_retried
     def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
         status, rec, started, finished = self._hmget(["status", "task", "started", "finished"], ids)
         return [
