@@ -1,6 +1,7 @@
 """Idle fleets (issue 14, item 3): what N idle runq workers cost on one redis-server.
 
-    bench/.venv/bin/python bench/scale_fleet.py [--workers 64] [--window 20] [--json PATH]
+    bench/.venv/bin/python bench/scale_fleet.py [--workers 64] [--window 20]
+                                                [--backend redis|sqlite] [--json PATH]
 
 ``ctl.workers.spawn(n=N)`` (default 64 on the 2-core box, so nearly all of them sit idle), then,
 after they have settled, over a ``--window`` of seconds with no task queued:
@@ -13,9 +14,14 @@ after they have settled, over a ``--window`` of seconds with no task queued:
   the task's ``started`` minus ``submitted`` (both the server's clock), and the whole
   submit -> result round trip.
 
-Idle workers block on a wake-up list (BLPOP with ``poll_queue`` as its time-out) and send a
-heartbeat every ``heartbeat_period`` seconds; so the expected rate per worker is about
-1/poll_queue blocking waits + 1/heartbeat_period heartbeats a second.
+``--backend sqlite`` runs the same fleet on an SQLite file (no commands to count: its CPU and
+latency only).
+
+Idle workers block on their wake-up lists (``BLPOP``) until woken, looking at their queues
+anyway only every ``max(poll_queue, 60 s)``, and their control threads block between
+heartbeats; so the expected rate per worker is one heartbeat (the heartbeat and duty lease
+scripts with their inner calls, and the control thread's ``BLPOP``: about 10 calls) per
+``heartbeat_period`` (5 s), plus the duty lease holder's duties once per fleet.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -64,7 +71,13 @@ def command_calls(client: Any) -> dict[str, int]:
     return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
 
 
-def measure(workers: int = 64, window_s: float = 20.0, latency_n: int = 30) -> dict[str, Any]:
+def measure(
+    workers: int = 64,
+    window_s: float = 20.0,
+    latency_n: int = 30,
+    backend: str = "redis",
+    settle_s: float = 5.0,
+) -> dict[str, Any]:
     """The idle fleet's figures (see the module docstring)."""
     import redis
 
@@ -72,52 +85,74 @@ def measure(workers: int = 64, window_s: float = 20.0, latency_n: int = 30) -> d
     import tasks
 
     os.environ["PYTHONPATH"] = worker_env()["PYTHONPATH"]
-    server = RedisServer()
-    server.start()
-    client = redis.Redis.from_url(server.url)
-    ctl = runq.Controller("fleet", url=server.url + "/0")
-    out: dict[str, Any] = {"workers": workers, "window_s": window_s}
+    server: RedisServer | None = None
+    client: Any = None
+    tmp = tempfile.TemporaryDirectory(prefix="runq-fleet-")
+    if backend == "redis":
+        server = RedisServer()
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        url = server.url + "/0"
+    else:
+        url = f"sqlite:///{tmp.name}/fleet.db"
+    ctl = runq.Controller("fleet", url=url)
+    out: dict[str, Any] = {"workers": workers, "window_s": window_s, "backend": backend}
     try:
-        log(f"fleet: spawning {workers} workers")
+        log(f"fleet: spawning {workers} workers ({backend})")
         t0 = time.perf_counter()
         mgr = ctl.workers.spawn(n=workers, timeout=900, progress=False)
         out["spawn_s"] = time.perf_counter() - t0
         try:
             ctl.wait(ctl.enqueue(tasks.noop, args=(0,)), timeout=60, progress=False)
-            time.sleep(5)  # settle: start-up work (imports, warm children, first heartbeats)
+            time.sleep(settle_s)  # settle: start-up work (imports, warm children, first beats)
             pids = list(mgr.pids.values())
             procs = pids + [c for p in pids for c in children(p)]
             out["processes"] = len(procs)
-            cmd0, net0 = command_calls(client), client.info("stats")
+            cmd0, net0 = (command_calls(client), client.info("stats")) if client else ({}, {})
             cpu0 = sum(map(cpu_seconds, procs))
             w0 = time.perf_counter()
             time.sleep(window_s)  # the fleet idles: nothing queued
             elapsed = time.perf_counter() - w0
-            cmd1, net1 = command_calls(client), client.info("stats")
             cpu1 = sum(map(cpu_seconds, procs))
-            calls = {k: (v - cmd0.get(k, 0)) / elapsed for k, v in cmd1.items()}
-            calls = {k: v for k, v in sorted(calls.items(), key=lambda kv: -kv[1]) if v > 0}
-            calls.pop("info", None)  # ours
-            total = sum(calls.values())
-            bytes_in = (net1["total_net_input_bytes"] - net0["total_net_input_bytes"]) / elapsed
-            bytes_out = (net1["total_net_output_bytes"] - net0["total_net_output_bytes"]) / elapsed
-            out |= {
-                "cpu_cores": (cpu1 - cpu0) / elapsed,
-                "commands_per_s": total,
-                "commands_per_s_by_command": calls,
-                "commands_per_worker_s": total / workers,
-                "bytes_in_per_worker_s": bytes_in / workers,
-                "bytes_out_per_worker_s": bytes_out / workers,
-            }
+            out["cpu_cores"] = (cpu1 - cpu0) / elapsed
+            if client is not None:
+                cmd1, net1 = command_calls(client), client.info("stats")
+                out |= _commands(cmd0, cmd1, net0, net1, elapsed, workers)
             out |= _latency(ctl, tasks.noop, latency_n)
         finally:
             mgr.stop(timeout=300)
     finally:
         ctl.backend.destroy()
         ctl.close()
-        client.close()
-        server.stop()
+        if client is not None:
+            client.close()
+        if server is not None:
+            server.stop()
+        tmp.cleanup()
     return out
+
+
+def _commands(
+    cmd0: dict[str, int],
+    cmd1: dict[str, int],
+    net0: dict[str, Any],
+    net1: dict[str, Any],
+    elapsed: float,
+    workers: int,
+) -> dict[str, Any]:
+    calls = {k: (v - cmd0.get(k, 0)) / elapsed for k, v in cmd1.items()}
+    calls = {k: v for k, v in sorted(calls.items(), key=lambda kv: -kv[1]) if v > 0}
+    calls.pop("info", None)  # ours
+    total = sum(calls.values())
+    bytes_in = (net1["total_net_input_bytes"] - net0["total_net_input_bytes"]) / elapsed
+    bytes_out = (net1["total_net_output_bytes"] - net0["total_net_output_bytes"]) / elapsed
+    return {
+        "commands_per_s": total,
+        "commands_per_s_by_command": calls,
+        "commands_per_worker_s": total / workers,
+        "bytes_in_per_worker_s": bytes_in / workers,
+        "bytes_out_per_worker_s": bytes_out / workers,
+    }
 
 
 def _latency(ctl: Any, fn: Any, n: int) -> dict[str, float]:
@@ -139,29 +174,41 @@ def _latency(ctl: Any, fn: Any, n: int) -> dict[str, float]:
 
 def report(f: dict[str, Any]) -> list[str]:
     n = f["workers"]
-    top = ", ".join(f"{k} {v:.1f}" for k, v in list(f["commands_per_s_by_command"].items())[:6])
-    return [
-        f"idle fleet: {n} workers ({f['processes']} processes with their task processes), "
-        f"spawned in {f['spawn_s']:.1f} s, {f['window_s']:.0f} s idle window",
+    lines = [
+        f"idle fleet: {n} workers on {f.get('backend', 'redis')} ({f['processes']} processes "
+        f"with their task processes), spawned in {f['spawn_s']:.1f} s, "
+        f"{f['window_s']:.0f} s idle window",
         f"  CPU: {f['cpu_cores'] * 100:.1f} % of one core in all "
         f"({f['cpu_cores'] * 100 / n:.3f} % per worker)",
-        f"  Redis commands: {f['commands_per_s']:.1f}/s in all, "
-        f"{f['commands_per_worker_s']:.2f}/s per worker ({top})",
-        f"  traffic per worker: {f['bytes_in_per_worker_s']:.0f} B/s in, "
-        f"{f['bytes_out_per_worker_s']:.0f} B/s out (heartbeats and blocking waits)",
+    ]
+    if "commands_per_s" in f:
+        by = list(f["commands_per_s_by_command"].items())[:6]
+        top = ", ".join(f"{k} {v:.1f}" for k, v in by)
+        lines += [
+            f"  Redis commands: {f['commands_per_s']:.1f}/s in all, "
+            f"{f['commands_per_worker_s']:.2f}/s per worker ({top})",
+            f"  traffic per worker: {f['bytes_in_per_worker_s']:.0f} B/s in, "
+            f"{f['bytes_out_per_worker_s']:.0f} B/s out (heartbeats and blocking waits)",
+        ]
+    lines.append(
         f"  enqueue -> start with the fleet idle: p50 {f['start_latency_p50_ms']:.2f} ms, "
         f"max {f['start_latency_max_ms']:.2f} ms; submit -> result p50 "
-        f"{f['round_trip_p50_ms']:.2f} ms",
-    ]
+        f"{f['round_trip_p50_ms']:.2f} ms"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/scale_fleet.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=64)
     p.add_argument("--window", type=float, default=20.0)
+    p.add_argument("--backend", choices=("redis", "sqlite"), default="redis")
+    p.add_argument(
+        "--settle", type=float, default=5.0, help="seconds idle before the window (start-up)"
+    )
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
-    figures = measure(args.workers, args.window)
+    figures = measure(args.workers, args.window, backend=args.backend, settle_s=args.settle)
     print("\n".join(report(figures)))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))

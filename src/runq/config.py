@@ -74,7 +74,7 @@ class WorkerConfig:
     to its queues, a message, the controller's kill or cancel, a signal) and sends nothing
     meanwhile but its heartbeat. ``poll_queue`` no longer paces that wait: the longest an idle
     worker waits before it looks at its queues anyway (a safety net against a lost wake-up) is
-    ``max(poll_queue, 30 s)``; longer times here do not increase the time a worker takes to
+    ``max(poll_queue, 60 s)``; longer times here do not increase the time a worker takes to
     see a new task, a message or a request.
     ``heartbeat_period`` (default 5 s): the worker keeps a heartbeat that lapses after
     3 x period, so a worker killed by SIGKILL or the OOM killer is judged LOST and its task

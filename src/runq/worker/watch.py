@@ -29,7 +29,7 @@ log = logging.getLogger("runq.worker")
 #: (``loop.Worker.idle_wait_s``, unless ``poll_queue`` is longer), or with room for more tasks
 #: (here). Every path that makes a task claimable pushes a wake-up, so this only makes up for
 #: one lost with a broken connection.
-IDLE_RECHECK_S = 30.0
+IDLE_RECHECK_S = 60.0
 #: The pause after a failed wait (the main loop meets any outage itself).
 _FAILED_S = 1.0
 

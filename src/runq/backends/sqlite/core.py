@@ -135,12 +135,16 @@ class SqliteCore(Backend):
             return int(self._watch.execute(sql.DATA_VERSION).fetchone()[0])
 
     def _poll(
-        self, ready: Callable[[], bool], timeout_s: float, wake_fd: int | None = None
+        self,
+        ready: Callable[[], bool],
+        timeout_s: float,
+        wake_fd: int | None = None,
+        max_delay_s: float = POLL_MAX_S,
     ) -> None:
         """Return once ``ready()`` is true, re-checking it whenever another connection has
         committed, or after ``timeout_s``, or at once when ``wake_fd`` is readable (it is not
-        read). Polls ``PRAGMA data_version`` with back-off, and never spends more than about
-        half its time in ``ready()``."""
+        read). Polls ``PRAGMA data_version`` with back-off (up to ``max_delay_s`` apart), and
+        never spends more than about half its time in ``ready()``."""
         deadline = time.monotonic() + timeout_s
         version = self._data_version()  # before the first check: no commit goes unseen
         if ready():
@@ -151,7 +155,7 @@ class SqliteCore(Backend):
                 time.sleep(min(delay, left))
             elif select.select([wake_fd], [], [], min(delay, left))[0]:
                 return
-            delay = min(delay * POLL_GROWTH, POLL_MAX_S)
+            delay = min(delay * POLL_GROWTH, max_delay_s)
             current = self._data_version()
             if current != version:
                 version = current

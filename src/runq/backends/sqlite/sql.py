@@ -245,6 +245,11 @@ ON CONFLICT (ns, worker_id) DO UPDATE SET deadline = excluded.deadline"""
 HEARTBEAT_DROP = "DELETE FROM heartbeats WHERE ns = ? AND worker_id = ?"
 LAPSED = "SELECT worker_id FROM heartbeats WHERE ns = ? AND deadline < ? ORDER BY deadline"
 REQUESTS = "SELECT kill, cancel FROM worker_requests WHERE ns = ? AND worker_id = ?"
+# What a control thread's wait watches (``wait_for_request``): the worker's requests, and
+# the next tick of the active schedules (a schedule saved or resumed wakes the lease holder).
+REQUEST_STATE = """
+SELECT (SELECT json_array(kill, cancel) FROM worker_requests WHERE ns = ?1 AND worker_id = ?2),
+       (SELECT min(next_run) FROM schedules WHERE ns = ?1 AND paused = 0)"""
 REQUESTS_DROP = "DELETE FROM worker_requests WHERE ns = ? AND worker_id = ?"
 # `cancel` holds the ids of the worker's tasks to stop, joined by '\n' (a worker with
 # concurrency > 1 may be asked to stop several before it next reads its requests).
@@ -434,8 +439,6 @@ SCHED_REPLACE = """
 INSERT OR REPLACE INTO schedules (ns, name, spec, payload, next_run) VALUES (?, ?, ?, ?, ?)"""
 SCHED_DELETE = "DELETE FROM schedules WHERE ns = ? AND name = ?"
 SCHED_PAUSE = "UPDATE schedules SET paused = ?, next_run = ? WHERE ns = ? AND name = ?"
-# The next tick of the active schedules: a change wakes the control threads' waits.
-SCHED_SOONEST = "SELECT min(next_run) FROM schedules WHERE ns = ? AND paused = 0"
 SCHED_LIST = f"SELECT {_SCHED_COLUMNS} FROM schedules WHERE ns = ? ORDER BY name"
 SCHED_DUE = f"""
 SELECT {_SCHED_COLUMNS}, payload FROM schedules
