@@ -18,11 +18,13 @@ connection that breaks during the wait ends it early, without an error (the call
 again, and meets any outage then), as ``errors.blpop_or_return`` does.
 On a Redis Cluster, a ``MOVED``/``ASK``/``TRYAGAIN``/``CLUSTERDOWN`` answer (a failover or a
 resharding moved the namespace's slot) ends the wait early: the slot map is read again, and
-the caller looks again, as after any early return.
+the caller looks again, as after any early return; so does a master that cannot be reached
+(the error is raised, and the next wait connects to the slot's new master).
 """
 
 from __future__ import annotations
 
+import contextlib
 import select
 import threading
 from collections.abc import Callable, Sequence
@@ -63,7 +65,11 @@ class BlockingWait:
         token, when ``wake_fd`` becomes readable (it is not read) or a cluster's slot moved."""
         timeout = max(round(timeout_s, 3), 0.001)  # BLPOP's 0 would block for ever
         with self._lock:
-            conn = self._connection()
+            try:
+                conn = self._connection()
+            except (redis.ConnectionError, OSError):
+                self._refresh()  # a cluster's master gone: its slot may have moved (failover)
+                raise
             try:
                 command: tuple[Any, ...] = ("BLPOP", *keys, repr(timeout))
                 conn.send_packed_command([pack_command(command)], check_health=False)
@@ -78,8 +84,7 @@ class BlockingWait:
                 return False
             except _CLUSTER_MOVES:
                 self._drop()
-                if self._moved is not None:
-                    self._moved()
+                self._refresh()
                 return False
             except redis.AuthenticationError:
                 self._drop()
@@ -90,6 +95,13 @@ class BlockingWait:
             except redis.TimeoutError:
                 self._drop()
                 raise
+
+    def _refresh(self) -> None:
+        """Re-read a cluster's slot map (nothing on a single server); a cluster that cannot
+        answer now is left to the next attempt."""
+        if self._moved is not None:
+            with contextlib.suppress(redis.RedisError, redis.exceptions.RedisClusterException):
+                self._moved()
 
     def close(self) -> None:
         """Close the connection (it is not the pool's to close: the pool made it for us)."""
