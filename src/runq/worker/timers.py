@@ -1,12 +1,13 @@
 """The worker's timed duties: whoever gets there first does each one, in one atomic backend
 transition, so any number of workers (on any number of machines) can share them. The worker
-runs them on its idle path (``tick``) and its control thread every ``poll_process`` seconds
-and at each due time (``run_due``), so they happen even while every worker is busy.
+runs them on its idle path (``tick``: after a wake-up, when it goes idle, and at a due time it
+learned) and the duty lease holder's control thread at each heartbeat and at each due time
+(``run_due``), so they happen even while every worker is busy.
 
 - Delayed tasks (``enqueue(delay=)``, delayed retries): ``promote_due`` moves those that are
   due into their queues and answers the next due time, so an idle worker blocks until then
-  (bounded by its ``poll_queue``) instead of polling: a due task starts within milliseconds,
-  and the cost of an idle fleet does not grow with the number of tasks waiting.
+  (bounded by ``max(poll_queue, 60 s)``) instead of polling: a due task starts within
+  milliseconds, and the cost of an idle fleet does not grow with the number of tasks waiting.
 - Periodic schedules (``ctl.schedules``): each due schedule's tick is fired with
   ``schedule_fire``, a compare-and-set of its next tick that enqueues the tick's task in the
   same transition, so each tick creates one task. The next tick is the first one after *now*:

@@ -135,17 +135,17 @@ class SqliteLiveness(SqliteCore):
     def wait_for_request(
         self, worker_id: str, timeout_s: float, wake_fd: int | None = None
     ) -> None:
-        # A request is a commit to worker_requests: wake when the worker's row changes, or
-        # when the next schedule tick does (a schedule saved or resumed: the duty lease's
-        # holder must learn its due time, as Redis wakes it with a token).
+        # A request is a commit to worker_requests: wake when the worker's row changes, or,
+        # for the duty lease's holder, when the next schedule tick does (a schedule saved or
+        # resumed: it must learn the due time, as Redis wakes it with a token).
+        def state() -> tuple[Any, ...]:
+            requests, soonest, duty = self._fetchall(sql.REQUEST_STATE, key)[0]
+            holder = _duty_holder((duty,) if duty else None, time.time()) == worker_id
+            return requests, soonest if holder else None
+
         key = (self.namespace, worker_id)
-        seen = self._fetchall(sql.REQUEST_STATE, key)
-        self._poll(
-            lambda: self._fetchall(sql.REQUEST_STATE, key) != seen,
-            timeout_s,
-            wake_fd,
-            _REQUEST_POLL_S,
-        )
+        seen = state()
+        self._poll(lambda: state() != seen, timeout_s, wake_fd, _REQUEST_POLL_S)
 
     def _request_cancel(self, task_id: str) -> TaskStatus:
         ns = self.namespace

@@ -249,7 +249,8 @@ REQUESTS = "SELECT kill, cancel FROM worker_requests WHERE ns = ? AND worker_id 
 # the next tick of the active schedules (a schedule saved or resumed wakes the lease holder).
 REQUEST_STATE = """
 SELECT (SELECT json_array(kill, cancel) FROM worker_requests WHERE ns = ?1 AND worker_id = ?2),
-       (SELECT min(next_run) FROM schedules WHERE ns = ?1 AND paused = 0)"""
+       (SELECT min(next_run) FROM schedules WHERE ns = ?1 AND paused = 0),
+       (SELECT value FROM meta WHERE ns = ?1 AND key = 'duty')"""
 REQUESTS_DROP = "DELETE FROM worker_requests WHERE ns = ? AND worker_id = ?"
 # `cancel` holds the ids of the worker's tasks to stop, joined by '\n' (a worker with
 # concurrency > 1 may be asked to stop several before it next reads its requests).
