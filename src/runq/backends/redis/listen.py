@@ -228,12 +228,12 @@ class DoneListener:
 
     def _take(self, reply: Any) -> bool:
         """One reply read on the subscription: an announcement (True if it woke a waiter), or
-        the subscription's end."""
+        the subscription's end; anything else (a health check's pong) is let go."""
         _, announcement, ended = self._kinds
-        if not isinstance(reply, list) or len(reply) < 3:
+        if not isinstance(reply, list) or not reply:  # an error reply: subscribe anew
             raise redis.ConnectionError(f"unexpected reply on the subscription: {reply!r}")
         kind = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-        if kind == announcement:
+        if kind == announcement and len(reply) >= 3:
             return self._push(frozenset(reply[2].decode().split("\n")))
         if kind == ended:  # the slot moved away (cluster): subscribe anew
             raise redis.ConnectionError("the subscription was ended by the server")
