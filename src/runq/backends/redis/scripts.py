@@ -2,8 +2,10 @@
 
 The scripts are the files of ``lua/`` (package data). ``SCRIPTS`` names each one with the
 libraries joined before it, in order: ``_lib.lua`` (the static keys and the helpers of every
-transition), then ``_store_lib.lua`` (the object store) for the task scripts,
-``_enqueue_lib.lua`` for the enqueue scripts, ``_recovery_lib.lua`` for liveness and retries.
+transition), ``_claim_lib.lua`` (the claim and its named limits) for the scripts that claim,
+release a held task or manage limits, then ``_store_lib.lua`` (the object store) for the task
+scripts, ``_enqueue_lib.lua`` for the enqueue scripts, ``_recovery_lib.lua`` for liveness and
+retries.
 Each script's header documents its KEYS and ARGV. Only the libraries a script needs are joined:
 every call runs the whole chunk, and defining a helper costs a closure.
 
@@ -44,22 +46,24 @@ __all__ = ["SCRIPTS", "ScriptRunner", "sha", "source"]
 _HEADS_KEPT = 256
 
 _TASK_LIBS = ("_lib", "_store_lib")
+_CLAIM_LIBS = ("_lib", "_claim_lib", "_store_lib")
 _ENQUEUE_LIBS = ("_lib", "_store_lib", "_enqueue_lib")
 _RECOVERY_LIBS = ("_lib", "_recovery_lib")
 _PLAIN = ("_lib",)
+_LIMIT_LIBS = ("_lib", "_claim_lib")
 #: Every script (``lua/<name>.lua``) -> the libraries joined before it, in order.
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # tasks
     "enqueue": _ENQUEUE_LIBS,
-    "claim": _TASK_LIBS,
-    "finish": _TASK_LIBS,
-    "requeue": _TASK_LIBS,
+    "claim": _CLAIM_LIBS,
+    "finish": _CLAIM_LIBS,
+    "requeue": _CLAIM_LIBS,
     "cancel": _TASK_LIBS,
     "delete": _TASK_LIBS,
     # named limits
-    "limit_set": _PLAIN,
-    "limit_remove": _PLAIN,
-    "limit_due": _PLAIN,
+    "limit_set": _LIMIT_LIBS,
+    "limit_remove": _LIMIT_LIBS,
+    "limit_due": _LIMIT_LIBS,
     # staging: a large enqueue
     "enqueue_stage": _ENQUEUE_LIBS,
     "enqueue_commit": _ENQUEUE_LIBS,
@@ -73,7 +77,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "request": _RECOVERY_LIBS,
     "duty_lease": _PLAIN,
     # retries
-    "retry_later": _RECOVERY_LIBS,
+    "retry_later": ("_lib", "_claim_lib", "_recovery_lib"),
     "promote_due": _RECOVERY_LIBS,
     "retry_tasks": _RECOVERY_LIBS,
     # messaging
