@@ -131,13 +131,26 @@ def add_replica(cluster: RedisClusterServers, master: int, workdir: Path) -> Red
 
 
 def fail_over(cluster: RedisClusterServers, to: int, slot: int) -> None:
-    """A manual failover to the replica on port ``to``; until every node sees it own ``slot``."""
-    cluster.node_cli(to, "CLUSTER", "FAILOVER")
+    """A manual failover to the replica on port ``to``; until every node sees it own ``slot``.
+    The replica must be in sync first (a failback right after a failover meets the old master
+    still syncing as a replica, and a manual failover it cannot complete is dropped)."""
+
+    def role() -> str:
+        info = cluster.node_cli(to, "INFO", "replication")
+        return "master" if "role:master" in info else "synced" if "link_status:up" in info else ""
 
     def owns() -> bool:
         return all(holder_seen_by(cluster, n.port, slot) == to for n in cluster.nodes)
 
-    until(owns, 60, f"the node on {to} owning slot {slot}")
+    for _ in range(5):  # a manual failover that times out (cluster-mf-timeout) is asked again
+        if until(role, 60, f"the replica on {to} in sync") == "synced":
+            cluster.node_cli(to, "CLUSTER", "FAILOVER")
+        try:
+            until(owns, 12, f"the node on {to} owning slot {slot}")
+            return
+        except AssertionError:
+            continue
+    until(owns, 12, f"the node on {to} owning slot {slot}")
 
 
 def holder_seen_by(cluster: RedisClusterServers, port: int, slot: int) -> int | None:
