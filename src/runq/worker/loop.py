@@ -51,18 +51,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import getpass
 import logging
 import math
 import os
-import platform
 import signal
-import socket
 import time
 from types import FrameType
 from typing import Any, Protocol
 
-from runq import __version__, environment
+from runq import environment
 from runq import settings as _settings
 from runq.backends import Backend, check_namespace, connect
 from runq.config import DEFAULT_CONFIG_NAME, WorkerConfig
@@ -71,7 +68,7 @@ from runq.models import ClaimedTask
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec
 from runq.settings import PasswordSource, SecretSource
-from runq.worker import hooks
+from runq.worker import hooks, identity
 from runq.worker.concurrent import ConcurrentServe
 from runq.worker.control import ControlThread
 from runq.worker.frames import BackendArgs
@@ -168,24 +165,9 @@ class Worker:
     # ------------------------------------------------------------------ public
     def info(self) -> dict[str, Any]:
         """The worker's info block (``ctl.workers.info``)."""
-        return {
-            "worker_id": self.worker_id,
-            "config": self.config_name,
-            "runq_version": __version__,
-            "python_version": platform.python_version(),
-            "platform": platform.platform(),
-            "hostname": socket.gethostname(),
-            "username": _username(),
-            "queues": list(self.config.queues),
-            "cwd": os.getcwd(),
-            "pid": self.pid,
-            "backend": self.backend.address,
-            "heartbeat_period": self.config.heartbeat_period,
-            "process_log": os.environ.get("RUNQ_PROCESS_LOG"),
-            "logdir": os.path.abspath(self.config.logdir) if self.config.logdir else None,
-            "concurrency": self.config.concurrency,
-            "hooks": list(self.config.hooks),
-        }
+        return identity.info_block(
+            self.worker_id, self.config, self.config_name, self.pid, self.backend.address
+        )
 
     def run(self) -> int:
         """Serve tasks until stopped or a limit is reached; returns the process exit code
@@ -491,11 +473,7 @@ class Worker:
         self.retrying(lambda: self.backend.worker_log(self.worker_id, "DETAIL", detail))
         if not self.config.verbose:
             return
-        line = (
-            f"runq {__version__} worker {self.worker_id} on {self.queue_id!r} at "
-            f"{info['backend']}, config {info['config']}, queues {','.join(info['queues'])}, "
-            f"pid {info['pid']}"
-        )
+        line = identity.banner(self.queue_id, info)
         log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
 
 
@@ -503,13 +481,6 @@ def _drain(fd: int) -> None:
     with contextlib.suppress(BlockingIOError, OSError):
         while os.read(fd, 512):
             pass
-
-
-def _username() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return str(os.getuid()) if hasattr(os, "getuid") else "?"
 
 
 def _password_value(settings: _settings.Settings) -> str | None:
