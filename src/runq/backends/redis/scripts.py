@@ -19,8 +19,8 @@ the raw reply. Errors are redis-py's own exceptions, so callers translate them
 lost its script cache (restart, ``SCRIPT FLUSH``) gets the script loaded again.
 
 The connection is not checked out of the pool per call, so it misses the pool's check of an
-idle connection; it gets the same one here: before each command
-(one zero-timeout ``select`` on its socket) tells whether the server closed it meanwhile
+idle connection; it gets the same one here (``owned.OwnConnection``): before each command,
+one zero-timeout ``select`` on its socket tells whether the server closed it meanwhile
 (``CLIENT KILL``, ``timeout``, a restart). A closed connection is readable (end of file), so
 it is replaced before anything is sent on it, and no transition is lost to a stale socket. A
 connection that breaks after the command was sent raises: whether the script ran is unknown,
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import select
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -39,6 +38,8 @@ from typing import Any
 
 import redis
 from hiredis import pack_command
+
+from runq.backends.redis.owned import OwnConnection
 
 __all__ = ["SCRIPTS", "ScriptRunner", "sha", "source"]
 
@@ -126,7 +127,7 @@ class ScriptRunner:
         self._client = client
         self._sharded = sharded
         self._shas = {name: sha(name, sharded) for name in SCRIPTS}
-        self._conn: Any = None  # a redis-py Connection (its methods are untyped)
+        self._own = OwnConnection(self._new_connection)
         #: (script, *keys) -> (count of its words, its packed words after the count)
         self._heads: dict[tuple[str, ...], tuple[int, bytes]] = {}
         self._lock = threading.Lock()
@@ -168,73 +169,45 @@ class ScriptRunner:
     def _send(self, packed: bytes) -> Any:
         """One packed command on the script connection; its reply."""
         with self._lock:
-            conn = self._connection()
+            conn = self._own.get()
             try:
                 conn.send_packed_command([packed], check_health=False)
                 return conn.read_response()
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                self._drop()
+                self._own.drop()
                 raise
 
     def command(self, *command: Any) -> Any:
         """Any other command on the same connection, for small hot reads (``HMGET``)."""
         with self._lock:
-            conn = self._connection()
+            conn = self._own.get()
             try:
                 return self._roundtrip(conn, command)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                self._drop()
+                self._own.drop()
                 raise
 
     def commands(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Several commands on the same connection in one round trip (one write, then each
         reply in order), for multi-hash reads (``HMGET`` of each hash)."""
         with self._lock:
-            conn = self._connection()
+            conn = self._own.get()
             try:
                 conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
                 return [conn.read_response() for _ in commands]
             except BaseException:  # replies may be left unread: the connection must go
-                self._drop()
+                self._own.drop()
                 raise
 
     def close(self) -> None:
         """Close the script connection (it is not the pool's to close: the pool made it for us)."""
         with self._lock:
-            self._drop()
-
-    def _connection(self) -> Any:
-        if self._conn is not None and self._stale(self._conn):
-            self._drop()
-        if self._conn is None:
-            conn: Any = self._new_connection()
-            conn.connect()
-            self._conn = conn
-        return self._conn
+            self._own.drop()
 
     def _new_connection(self) -> Any:
         """A new connection of the client's pool (not checked out: it is this runner's)."""
         assert isinstance(self._client, redis.Redis)
         return self._client.connection_pool.make_connection()
-
-    @staticmethod
-    def _stale(conn: Any) -> bool:
-        """Whether an idle connection is unusable: the server closed it (a closed socket reads
-        as ready, with end of file) or it holds bytes nobody asked for. One ``select`` on the
-        socket: redis-py's ``can_read(0)`` costs several times more (it flips the socket's
-        timeout twice and raises inside), and this runs before every script call."""
-        sock = conn._sock  # noqa: SLF001 - redis-py has no public accessor for it
-        if sock is None:
-            return True
-        try:
-            return bool(select.select([sock], [], [], 0)[0])
-        except (OSError, ValueError):  # closed under us
-            return True
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.disconnect()
-            self._conn = None
 
     @staticmethod
     def _roundtrip(conn: Any, command: tuple[Any, ...]) -> Any:

@@ -8,11 +8,12 @@ control thread's news must end the wait at once: the caller passes a ``wake_fd``
 worker's wake pipe), and the wait ``select``\\ s on the connection's socket and that pipe
 together.
 
-``BlockingWait`` keeps one dedicated connection of the client's pool for this (as
-``scripts.ScriptRunner`` does for scripts): the command is sent, then the socket and the pipe
-are watched. A wait cut short by the pipe drops its connection (the server then forgets the
-blocked ``BLPOP``; the next wait makes a new one): a token the server popped in that instant is
-lost, which the next claim, or the caller's next look, makes up for. A server that does not
+``BlockingWait`` keeps one dedicated connection of the client's pool for this
+(``owned.OwnConnection``, as ``scripts.ScriptRunner`` does for scripts): the command is
+sent, then the socket and the pipe are watched. A wait cut short by the pipe drops its
+connection (the server then forgets the blocked ``BLPOP``; the next wait makes a new one): a
+token the server popped in that instant is lost, which the next claim, or the caller's next
+look, makes up for. A server that does not
 answer within the wait plus ``_GRACE_S`` (a network partition) raises ``TimeoutError``; a
 connection that breaks during the wait ends it early, without an error (the caller looks
 again, and meets any outage then), as ``errors.blpop_or_return`` does.
@@ -32,6 +33,8 @@ from typing import Any
 
 import redis
 from hiredis import pack_command
+
+from runq.backends.redis.owned import OwnConnection
 
 __all__ = ["BlockingWait"]
 
@@ -54,9 +57,8 @@ class BlockingWait:
     def __init__(
         self, new_connection: Callable[[], Any], moved: Callable[[], None] | None = None
     ) -> None:
-        self._new_connection = new_connection
         self._moved = moved
-        self._conn: Any = None  # a redis-py Connection (its methods are untyped)
+        self._own = OwnConnection(new_connection)
         self._lock = threading.Lock()
 
     def blpop(self, keys: Sequence[str], timeout_s: float, wake_fd: int | None = None) -> bool:
@@ -66,7 +68,7 @@ class BlockingWait:
         timeout = max(round(timeout_s, 3), 0.001)  # BLPOP's 0 would block for ever
         with self._lock:
             try:
-                conn = self._connection()
+                conn = self._own.get()
             except (redis.ConnectionError, OSError):
                 self._refresh()  # a cluster's master gone: its slot may have moved (failover)
                 raise
@@ -78,22 +80,22 @@ class BlockingWait:
                 ready = select.select(watch, [], [], timeout + _GRACE_S)[0]
                 if sock in ready:
                     return conn.read_response() is not None
-                self._drop()  # cut short (or no answer): the server forgets the BLPOP
+                self._own.drop()  # cut short (or no answer): the server forgets the BLPOP
                 if not ready:
                     raise redis.TimeoutError(f"no answer to a {timeout:g} s BLPOP")
                 return False
             except _CLUSTER_MOVES:
-                self._drop()
+                self._own.drop()
                 self._refresh()
                 return False
             except redis.AuthenticationError:
-                self._drop()
+                self._own.drop()
                 raise
             except (redis.ConnectionError, OSError, ValueError):
-                self._drop()  # broke meanwhile: the caller looks again, and meets any outage
+                self._own.drop()  # broke meanwhile: the caller looks again, meets any outage
                 return False
             except redis.TimeoutError:
-                self._drop()
+                self._own.drop()
                 raise
 
     def _refresh(self) -> None:
@@ -106,30 +108,4 @@ class BlockingWait:
     def close(self) -> None:
         """Close the connection (it is not the pool's to close: the pool made it for us)."""
         with self._lock:
-            self._drop()
-
-    def _connection(self) -> Any:
-        if self._conn is not None and _stale(self._conn):
-            self._drop()
-        if self._conn is None:
-            conn: Any = self._new_connection()
-            conn.connect()
-            self._conn = conn
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.disconnect()
-            self._conn = None
-
-
-def _stale(conn: Any) -> bool:
-    """Whether an idle connection is unusable: the server closed it (a closed socket reads as
-    ready, with end of file) or it holds bytes nobody asked for."""
-    sock = conn._sock  # noqa: SLF001 - redis-py has no public accessor for it
-    if sock is None:
-        return True
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):  # closed under us
-        return True
+            self._own.drop()
