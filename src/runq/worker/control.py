@@ -45,6 +45,7 @@ from collections.abc import Callable
 
 from runq.backends import Backend
 from runq.exceptions import BackendError, BackendUnavailable
+from runq.worker import wakepipe
 
 __all__ = ["ControlThread"]
 
@@ -54,12 +55,6 @@ _HEARTBEAT_LIFETIMES = 3  # a heartbeat lapses after 3 x period
 _LEASE_PERIODS = 2  # the duty lease lapses after 2 x period: before a dead holder's heartbeat
 #: A heartbeat this early is taken as on time (a wait may end a little before its deadline).
 _EARLY_S = 0.05
-
-
-def _drain(fd: int) -> None:
-    with contextlib.suppress(BlockingIOError, OSError):
-        while os.read(fd, 512):
-            pass
 
 
 class ControlThread(threading.Thread):
@@ -102,9 +97,7 @@ class ControlThread(threading.Thread):
         #: Moves due tasks (and fires due schedules: ``timers.Timers.run_due``); answers the
         #: next due time.
         self._run_due = run_due or (lambda backend: backend.promote_due())
-        self._own_r, self._own_w = os.pipe()  # ends this thread's wait (stop, reset)
-        os.set_blocking(self._own_r, False)
-        os.set_blocking(self._own_w, False)
+        self._own_r, self._own_w = wakepipe.new()  # ends this thread's wait (stop, reset)
 
     @property
     def ttl_s(self) -> float | None:
@@ -157,17 +150,15 @@ class ControlThread(threading.Thread):
         wait_s = self._sleep_s()
         if wait_s > 0 and not self._halt.is_set():
             self.backend.wait_for_request(self._worker_id(), wait_s, self._own_r)
-        _drain(self._own_r)
+        wakepipe.drain(self._own_r)
 
     def _poke(self) -> None:
         """Wake the worker (it re-checks what this thread knows)."""
-        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
-            os.write(self._wake_fd, b"!")
+        wakepipe.poke(self._wake_fd)
 
     def _nudge(self) -> None:
         """End this thread's current wait."""
-        with contextlib.suppress(BlockingIOError, OSError):  # full: one is pending anyway
-            os.write(self._own_w, b"!")
+        wakepipe.poke(self._own_w)
 
     def _sleep_s(self) -> float:
         """Seconds until the next heartbeat (``poll_process`` without heartbeats: then every

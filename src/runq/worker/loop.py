@@ -68,7 +68,7 @@ from runq.models import ClaimedTask
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec
 from runq.settings import PasswordSource, SecretSource
-from runq.worker import hooks, identity
+from runq.worker import hooks, identity, wakepipe
 from runq.worker.concurrent import ConcurrentServe
 from runq.worker.control import ControlThread
 from runq.worker.frames import BackendArgs
@@ -122,9 +122,7 @@ class Worker:
         self.settings = _settings.resolve(url, secret, password)
         self._check_version = check_version
         self.codec = Codec(self.settings.secret, queue_id)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wake_r, self._wake_w = wakepipe.new()
         self.runner = ProcessRunner(
             self.settings.secret,
             queue_id,
@@ -326,7 +324,7 @@ class Worker:
         self.retrying(
             lambda: self.backend.wait_for_work(self.worker_id, queues, wait_s, self._wake_r)
         )
-        _drain(self._wake_r)  # what woke it is in the flags the loop checks next
+        wakepipe.drain(self._wake_r)  # what woke it is in the flags the loop checks next
         if time.monotonic() - start < wait_s - 0.005:  # woken: maybe by a new SCHEDULED task
             self._tick_timers = True
 
@@ -443,16 +441,14 @@ class Worker:
         """(The owner-watch thread.) The owning process exited: stop the task and leave."""
         self.stops.owner_gone = True
         self.stops.signalled.set()
-        with contextlib.suppress(BlockingIOError, OSError):  # full: a wake-up is pending
-            os.write(self._wake_w, b"!")
+        wakepipe.poke(self._wake_w)
 
     def _install_signals(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
             hard = self.stops.level >= 1
             self.request_stop(hard=hard)
             self.stops.signalled.set()
-            with contextlib.suppress(BlockingIOError, OSError):  # end an idle wait at once
-                os.write(self._wake_w, b"!")
+            wakepipe.poke(self._wake_w)  # end an idle wait at once
             if not hard and self.tasks.in_task:  # a chain in the warm child ends after it
                 self.runner.halt()
             self.event(  # after the halt: whoever reads SIGNAL knows the chain will end
@@ -475,12 +471,6 @@ class Worker:
             return
         line = identity.banner(self.queue_id, info)
         log.info(line, extra={"event": "ALIVE", "worker_id": self.worker_id})
-
-
-def _drain(fd: int) -> None:
-    with contextlib.suppress(BlockingIOError, OSError):
-        while os.read(fd, 512):
-            pass
 
 
 def _password_value(settings: _settings.Settings) -> str | None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from runq.backends import Backend
 from runq.exceptions import BackendError
+from runq.worker import wakepipe
 
 __all__ = ["IDLE_RECHECK_S", "WorkWatch"]
 
@@ -53,9 +54,7 @@ class WorkWatch(threading.Thread):
         self._wake_fd = wake_fd
         self._armed = threading.Event()
         self._closed = False
-        self._own_r, self._own_w = os.pipe()
-        os.set_blocking(self._own_r, False)
-        os.set_blocking(self._own_w, False)
+        self._own_r, self._own_w = wakepipe.new()
         self._backend: Backend | None = None
 
     def arm(self) -> None:
@@ -69,12 +68,12 @@ class WorkWatch(threading.Thread):
         """Stop waiting (a wait under way is cut short)."""
         if self._armed.is_set():
             self._armed.clear()
-            _write(self._own_w)
+            wakepipe.poke(self._own_w)
 
     def close(self) -> None:
         self._closed = True
         self._armed.set()
-        _write(self._own_w)
+        wakepipe.poke(self._own_w)
         if self.is_alive():
             self.join(5.0)
         if self._backend is not None:
@@ -95,26 +94,15 @@ class WorkWatch(threading.Thread):
                 self._backend.wait_for_work(
                     self._worker_id(), self._queues(), IDLE_RECHECK_S, self._own_r
                 )
-                _drain(self._own_r)  # after the wait: a disarm before it ends it at once
+                wakepipe.drain(self._own_r)  # after the wait: a disarm before it ends it at once
             except (BackendError, OSError) as exc:
                 log.debug("work watch: %s", exc)
                 self._armed.clear()
-                _write(self._wake_fd)  # the main loop claims, and meets any outage itself
+                wakepipe.poke(self._wake_fd)  # the main loop claims, and meets any outage itself
                 if self._closed:
                     return
                 threading.Event().wait(_FAILED_S)
                 continue
             if self._armed.is_set() and not self._closed:  # woken (or the safety net)
                 self._armed.clear()
-                _write(self._wake_fd)
-
-
-def _write(fd: int) -> None:
-    with contextlib.suppress(BlockingIOError, OSError):  # full: a wake-up is pending anyway
-        os.write(fd, b"!")
-
-
-def _drain(fd: int) -> None:
-    with contextlib.suppress(BlockingIOError, OSError):
-        while os.read(fd, 512):
-            pass
+                wakepipe.poke(self._wake_fd)
