@@ -126,6 +126,12 @@ def test_worker_with_saved_config_and_config_timeout(
         assert field in detail, field
 
 
+def _default_sigint() -> None:
+    """(In the child, before exec.) Ctrl-C's default action: a suite started in the background
+    by a shell without job control inherits SIGINT ignored, and so would the follower."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_logs_tail_and_follow(ctl: runq.Controller, spawn: Spawn, backend_url: str) -> None:
     a, b = spawn(2).ids
     ctl.messages.send_and_wait("PING", worker_ids=[a], timeout=30)
@@ -141,7 +147,7 @@ def test_logs_tail_and_follow(ctl: runq.Controller, spawn: Spawn, backend_url: s
     with subprocess.Popen(
         [sys.executable, "-m", "runq", "logs", ctl.queue_id, "--worker", b, "-n", "1", "-f"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, preexec_fn=_default_sigint,
     ) as follow:  # fmt: skip
         try:
             assert follow.stdout is not None
