@@ -53,8 +53,9 @@ __all__ = ["SCHEMA_VERSION", "Backend"]
 #: Bumped whenever the stored layout changes in a way older code cannot read (2: SCHEDULED,
 #: schedules, limits, expiry records; a task's options stored only where not the default;
 #: 3: on Redis one record per task holds its queue, submitted time, options and payload; on
-#: SQLite queue entries name their task by rowid, in ``queue_items``).
-SCHEMA_VERSION = 3
+#: SQLite queue entries name their task by rowid, in ``queue_items``; 4: on SQLite a task's
+#: place in its queue is a column of its row, ``tasks.qpos``, and its payload is deflated).
+SCHEMA_VERSION = 4
 #: The longest MOVED chain ``resolve`` and ``chain`` follow.
 _MAX_MOVES = 64
 

@@ -34,10 +34,11 @@ Every table has an ``ns`` column, the namespace, so one file may hold many queue
 meta              (ns, key) -> value: ``schema_version`` of the namespace, its
                   ``expires_at``, ``message_clock``, ``store_settings``
 tasks             one row per task; rowid ``seq`` = submission order; status, queue,
-                  options (JSON), worker_id, pid, attempt, times, payload, result
+                  options (JSON), worker_id, pid, attempt, times, payload (deflated,
+                  ``packing``), result, qpos: its place in its queue while queued (the
+                  partial index ``tasks_queued`` (ns, queue, qpos) holds the queues;
+                  head = lowest qpos)
 deps              (ns, task, pos) -> dep: ``task`` depends on ``dep`` (indexed both ways)
-queue_items       (ns, queue, seq) -> task_seq (the task's rowid): the PENDING tasks;
-                  head = lowest seq
 queues            (ns, queue): every queue that has ever held a task
 workers           one row per worker id: status, info (JSON), task_id, started, last_seen
 worker_log        (ns, worker_id, time, command, message, child), oldest first by rowid

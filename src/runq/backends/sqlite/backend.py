@@ -75,6 +75,7 @@ class SqliteBackend(
                 raise UnknownNamespaceError(self.namespace, self.address, existing)
         self._create_tables()
         with self._write() as conn:
+            _add_queue_places(conn)
             for (expired,) in conn.execute(sql.EXPIRED, (time.time(),)).fetchall():
                 for statement in sql.DESTROY:  # destroy(delete=N) came due: see expire()
                     conn.execute(statement, (expired,))
@@ -121,3 +122,12 @@ class SqliteBackend(
     def expire(self, seconds: float) -> None:
         with self._write() as conn:
             conn.execute(sql.EXPIRE_SET, (self.namespace, repr(time.time() + seconds)))
+
+
+def _add_queue_places(conn: sqlite3.Connection) -> None:
+    """Give ``tasks`` its ``qpos`` column and index when a file made by schema version 3 or
+    older lacks them (``CREATE TABLE IF NOT EXISTS`` keeps an old table as it is). The old
+    namespaces in it stay refused (their version); new ones use the new layout."""
+    if "qpos" not in {row[0] for row in conn.execute(sql.TASK_COLUMNS)}:
+        conn.execute(sql.TASKS_ADD_QPOS)
+    conn.execute(sql.TASKS_QUEUED_INDEX)

@@ -41,6 +41,7 @@ __all__ = [
     "distinct",
     "ids_json",
     "push",
+    "queue_places",
 ]
 
 POLL_FIRST_S = 0.0005
@@ -74,11 +75,22 @@ def push(
     conn: sqlite3.Connection, ns: str, entries: list[tuple[str, str]], head: bool = False
 ) -> None:
     """Push (queue, task_id) pairs to the tail of their queues, in order; with ``head``, to
-    the head, the first pair ending up first (inside the caller's write transaction)."""
+    the head, the first pair ending up first (inside the caller's write transaction). Each
+    queue is the task's own (``tasks.queue``): a task's place is its row's ``qpos``."""
+    places = queue_places(conn, ns, entries, head)
+    conn.executemany(sql.QUEUE_PUSH, ((ns, qpos, task_id) for task_id, qpos in places.items()))
+
+
+def queue_places(
+    conn: sqlite3.Connection, ns: str, entries: list[tuple[str, str]], head: bool = False
+) -> dict[str, int]:
+    """The places (``qpos``) that ``push`` gives the (queue, task_id) pairs, by task id; their
+    queues are registered. ``enqueue`` inserts new rows with theirs: a row updated after its
+    insertion grows, and splits pages that appends had filled."""
     by_queue: dict[str, list[str]] = {}
     for queue, task_id in entries:
         by_queue.setdefault(queue, []).append(task_id)
-    rows: list[tuple[str, str, int, str]] = []
+    places: dict[str, int] = {}
     for queue, ids in by_queue.items():
         if head:
             (first,) = conn.execute(sql.QUEUE_FIRST, (ns, queue)).fetchone()
@@ -86,9 +98,9 @@ def push(
         else:
             (last,) = conn.execute(sql.QUEUE_LAST, (ns, queue)).fetchone()
             start = (last or 0) + 1
-        rows.extend((ns, queue, start + i, task_id) for i, task_id in enumerate(ids))
+        places.update((task_id, start + i) for i, task_id in enumerate(ids))
     conn.executemany(sql.QUEUE_REGISTER, ((ns, queue) for queue in by_queue))
-    conn.executemany(sql.QUEUE_PUSH, rows)
+    return places
 
 
 class SqliteCore(Backend):

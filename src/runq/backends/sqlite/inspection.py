@@ -10,6 +10,7 @@ from typing import Any
 
 from runq.backends.sqlite import sql
 from runq.backends.sqlite.core import SqliteCore, decode_status, distinct, ids_json
+from runq.backends.sqlite.packing import unpack
 from runq.models import TaskRecord, TaskStatus, TaskTimes
 
 __all__ = ["SqliteInspection"]
@@ -52,7 +53,7 @@ class SqliteInspection(SqliteCore):
 
     def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
         rows = self._fetchall(sql.PAYLOADS, (self.namespace, ids_json(ids)))
-        return [None if r[0] is None else bytes(r[0]) for r in rows]
+        return [None if r[0] is None else unpack(r[0]) for r in rows]
 
     def _results(self, ids: Sequence[str]) -> list[bytes | None]:
         rows = self._fetchall(sql.RESULTS, (self.namespace, ids_json(ids)))

@@ -148,7 +148,7 @@ class SqliteLimits(SqliteCore):
         conn, ns = gate.conn, gate.ns
         while (head := conn.execute(sql.QUEUE_HEAD, (ns, queue)).fetchone()) is not None:
             seq, task_id = head
-            conn.execute(sql.QUEUE_POP, (ns, queue, seq))
+            conn.execute(sql.QUEUE_POP, (seq,))
             row = conn.execute(sql.TASK_PENDING_OPTIONS, (ns, task_id)).fetchone()
             if row is None:
                 continue  # no longer PENDING (cancelled, deleted): a stale entry

@@ -2,7 +2,7 @@
 ``chain`` follow (``base.Backend``'s "retries" section).
 
 Tables (``schema.sql``): ``delayed`` (PENDING tasks waiting for a retry and SCHEDULED tasks,
-with their due time; they have no ``queue_items`` row until ``promote_due`` pushes them: a
+with their due time; they have no place in a queue (``qpos``) until ``promote_due`` pushes them: a
 retry to the head of its queue, a SCHEDULED task to the tail), ``moves`` (old id ->
 new id of a manual retry). Each transition is one ``BEGIN IMMEDIATE`` transaction; when
 nothing is due, ``promote_due`` is answered by a read without the write lock.
@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runq.backends.sqlite import sql
 from runq.backends.sqlite.core import SqliteCore, ids_json, push
+from runq.backends.sqlite.packing import pack
 from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
 from runq.models import FINISHED_STATUSES, TaskStatus
 
@@ -68,11 +69,11 @@ class SqliteRetries(SqliteCore):
             taken = conn.execute(sql.EXISTING_IDS, (ns, ids_json(news))).fetchone()
             if taken is not None:
                 raise ConfigError(f"task id {taken[0]!r} already exists in queue {ns!r}")
-            sources = rows if payloads is None else _with_payloads(rows, payloads)
+            sources = rows if payloads is None else _with_payloads(rows, map(pack, payloads))
             conn.executemany(
                 sql.TASK_INSERT,
                 (
-                    (ns, new, queue, "PENDING", options, now, None, payload)
+                    (ns, new, queue, "PENDING", options, now, None, payload, None)
                     for (_, _, queue, options, payload), new in zip(sources, news, strict=True)
                 ),
             )
@@ -125,6 +126,6 @@ def _check_sources(ns: str, rows: list[Any]) -> None:
         seen.add(old)
 
 
-def _with_payloads(rows: list[Any], payloads: Sequence[bytes]) -> list[Any]:
-    """``RETRY_SOURCES`` rows with each payload replaced by the re-sealed one."""
+def _with_payloads(rows: list[Any], payloads: Iterable[bytes]) -> list[Any]:
+    """``RETRY_SOURCES`` rows with each payload replaced by the re-sealed one (packed)."""
     return [(*row[:4], payload) for row, payload in zip(rows, payloads, strict=True)]

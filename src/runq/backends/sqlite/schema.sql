@@ -1,4 +1,4 @@
--- runq's SQLite schema (base.SCHEMA_VERSION = 1), applied by backend.SqliteBackend on open.
+-- runq's SQLite schema (base.SCHEMA_VERSION), applied by backend.SqliteBackend on open.
 -- One file may hold many namespaces (queue ids): every table has an `ns` column and every
 -- query is scoped to one namespace. Statements are idempotent (IF NOT EXISTS).
 
@@ -11,7 +11,9 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 
 -- One row per task; `seq` (the rowid) gives submission order. Blobs come last so that
--- reading the small columns never walks a payload's overflow pages.
+-- reading the small columns never walks a payload's overflow pages. `payload` is stored
+-- deflated (packing.py). A queued task is this row and its entries in the indexes below,
+-- nothing else (schema version 4; see `tasks_queued`).
 CREATE TABLE IF NOT EXISTS tasks (
     seq       INTEGER PRIMARY KEY,
     ns        TEXT    NOT NULL,
@@ -26,10 +28,16 @@ CREATE TABLE IF NOT EXISTS tasks (
     started   REAL,
     finished  REAL,
     payload   BLOB    NOT NULL,
-    result    BLOB
+    result    BLOB,
+    qpos      INTEGER               -- its place in its queue while queued, else NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_ns_id ON tasks (ns, id);
 CREATE INDEX IF NOT EXISTS tasks_ns_status ON tasks (ns, status);
+-- The queues: the queued (PENDING, not delayed or set aside) tasks of each, in order; the head
+-- of a queue is its lowest `qpos`. A tail push takes max(qpos) + 1, a head push (requeue)
+-- min(qpos) - 1. Only queued tasks have an entry. This index is created by
+-- backend.SqliteBackend after `qpos` is added to a `tasks` table of schema version 3 or older
+-- (whose `queue_items` or `queue_entries` table stays, for the namespaces that use it).
 
 -- Dependency edges: `task` depends on `dep`; `pos` keeps the order given at submission.
 CREATE TABLE IF NOT EXISTS deps (
@@ -40,19 +48,6 @@ CREATE TABLE IF NOT EXISTS deps (
     PRIMARY KEY (ns, task, pos)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deps_ns_dep ON deps (ns, dep);
-
--- Waiting (PENDING) tasks, one row each; the head of a queue is its lowest `seq`. A tail push
--- takes max(seq) + 1, a head push (requeue) min(seq) - 1. A row names its task by rowid
--- (`tasks.seq`), not by id: a queued task's 32-character id is stored once less, and indexed
--- once less (schema version 3; version 2 had `queue_entries`, keyed by task id).
-CREATE TABLE IF NOT EXISTS queue_items (
-    ns       TEXT    NOT NULL,
-    queue    TEXT    NOT NULL,
-    seq      INTEGER NOT NULL,
-    task_seq INTEGER NOT NULL,
-    PRIMARY KEY (ns, queue, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS queue_items_ns_task ON queue_items (ns, task_seq);
 
 -- Every queue that has ever held a task (so that queue_lengths can answer 0).
 CREATE TABLE IF NOT EXISTS queues (

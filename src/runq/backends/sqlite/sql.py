@@ -32,7 +32,7 @@ NAMESPACES = """
 SELECT ns FROM meta WHERE key = 'schema_version' AND ns NOT IN (
     SELECT ns FROM meta WHERE key = 'expires_at' AND CAST(value AS REAL) <= ?)
 ORDER BY ns"""
-_TABLES = ("tasks", "deps", "queue_items", "queues", "workers", "worker_log", "meta")
+_TABLES = ("tasks", "deps", "queues", "workers", "worker_log", "meta")
 _STORE_TABLES = ("store_values", "store_tags", "store_orphans")
 _MESSAGING_TABLES = ("messages", "message_responses", "worker_configs", "worker_envir")
 _DEDUP_TABLES = ("dedup", "progress")
@@ -59,8 +59,8 @@ DELETE FROM progress WHERE ns = ?1 AND task_id IN (SELECT value FROM json_each(?
 
 # ---------------------------------------------------------------------------- tasks
 TASK_INSERT = """
-INSERT INTO tasks (ns, id, queue, status, options, submitted, finished, payload)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+INSERT INTO tasks (ns, id, queue, status, options, submitted, finished, payload, qpos)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 DEP_INSERT = "INSERT INTO deps (ns, task, pos, dep) VALUES (?, ?, ?, ?)"
 EXISTING_IDS = """
 SELECT j.value FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
@@ -143,38 +143,48 @@ RELEASE = "UPDATE tasks SET status = 'PENDING' WHERE ns = ? AND id = ? AND statu
 
 # ---------------------------------------------------------------------------- queues
 QUEUE_REGISTER = "INSERT OR IGNORE INTO queues (ns, queue) VALUES (?, ?)"
-# queue_items names a task by its rowid (tasks.seq): a push looks the id up (tasks_ns_id), a
-# read of the head joins it back (an entry whose task is gone answers a NULL id: stale).
-QUEUE_FIRST = "SELECT min(seq) FROM queue_items WHERE ns = ? AND queue = ?"
-QUEUE_LAST = "SELECT max(seq) FROM queue_items WHERE ns = ? AND queue = ?"
-QUEUE_PUSH = """
-INSERT INTO queue_items (ns, queue, seq, task_seq)
-SELECT ?1, ?2, ?3, seq FROM tasks WHERE ns = ?1 AND id = ?4"""
+# A queued task's place is its row's `qpos` (NULL when not queued), indexed by the partial
+# index tasks_queued: every statement on a queue says `qpos IS NOT NULL` so that it is used.
+#: Adds `qpos` to a `tasks` table made by schema version 3 or older (backend.py).
+TASK_COLUMNS = "SELECT name FROM pragma_table_info('tasks')"
+TASKS_ADD_QPOS = "ALTER TABLE tasks ADD COLUMN qpos INTEGER"
+TASKS_QUEUED_INDEX = """
+CREATE INDEX IF NOT EXISTS tasks_queued ON tasks (ns, queue, qpos) WHERE qpos IS NOT NULL"""
+QUEUE_FIRST = "SELECT min(qpos) FROM tasks WHERE ns = ? AND queue = ? AND qpos IS NOT NULL"
+QUEUE_LAST = "SELECT max(qpos) FROM tasks WHERE ns = ? AND queue = ? AND qpos IS NOT NULL"
+#: (ns, qpos, id): every push names the task's own queue.
+QUEUE_PUSH = "UPDATE tasks SET qpos = ?2 WHERE ns = ?1 AND id = ?3"
+#: The head of a queue: (rowid, id).
 QUEUE_HEAD = """
-SELECT e.seq, t.id FROM queue_items e LEFT JOIN tasks t ON t.seq = e.task_seq
-WHERE e.ns = ? AND e.queue = ? ORDER BY e.seq LIMIT 1"""
-QUEUE_POP = "DELETE FROM queue_items WHERE ns = ? AND queue = ? AND seq = ?"
+SELECT seq, id FROM tasks WHERE ns = ? AND queue = ? AND qpos IS NOT NULL ORDER BY qpos LIMIT 1"""
+#: The head leaves its queue (by rowid, from QUEUE_HEAD).
+QUEUE_POP = "UPDATE tasks SET qpos = NULL WHERE seq = ?"
 QUEUE_TASKS = """
-SELECT t.id FROM queue_items e CROSS JOIN tasks t ON t.seq = e.task_seq
-WHERE e.ns = ? AND e.queue = ? ORDER BY e.seq"""
+SELECT id FROM tasks WHERE ns = ? AND queue = ? AND qpos IS NOT NULL ORDER BY qpos"""
 QUEUE_LENGTHS = """
-SELECT q.queue, count(e.seq) FROM queues q
-LEFT JOIN queue_items e ON e.ns = q.ns AND e.queue = q.queue
-WHERE q.ns = ? GROUP BY q.queue ORDER BY q.queue"""
+SELECT q.queue, (SELECT count(*) FROM tasks t
+                 WHERE t.ns = q.ns AND t.queue = q.queue AND t.qpos IS NOT NULL)
+FROM queues q WHERE q.ns = ? ORDER BY q.queue"""
 QUEUED_AMONG = """
 SELECT DISTINCT t.id FROM json_each(?2) j
 CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-CROSS JOIN queue_items e ON e.ns = ?1 AND e.task_seq = t.seq AND (?3 IS NULL OR e.queue = ?3)"""
+WHERE t.qpos IS NOT NULL AND (?3 IS NULL OR t.queue = ?3)"""
 UNQUEUE = """
-DELETE FROM queue_items WHERE ns = ?1 AND task_seq IN (
-    SELECT seq FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)))"""
+UPDATE tasks SET qpos = NULL
+WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2)) AND qpos IS NOT NULL"""
 WORK_READY = """
-SELECT 1 FROM queue_items WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) LIMIT 1"""
+SELECT 1 FROM tasks
+WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) AND qpos IS NOT NULL LIMIT 1"""
 
 # ---------------------------------------------------------------------------- running tasks
 TASK_START = """
 UPDATE tasks SET status = 'RUNNING', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1
 WHERE ns = ? AND id = ? AND status = 'PENDING'"""
+#: The head of a queue (its rowid) starts and leaves its queue in one write of its row.
+TASK_START_HEAD = """
+UPDATE tasks SET status = 'RUNNING', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1,
+                 qpos = NULL
+WHERE seq = ? AND status = 'PENDING'"""
 TASK_CLAIMED = "SELECT queue, payload, options, attempt FROM tasks WHERE ns = ? AND id = ?"
 TASK_FINISH = """
 UPDATE tasks SET status = ?, result = ?, finished = ?

@@ -4,7 +4,8 @@ transitions" sections). Each is one ``BEGIN IMMEDIATE`` transaction; the duplica
 (``dedup``), the object store (``store``) and the messages waiting for a worker
 (``messaging.has_message``) take part in the same transaction.
 
-Invariant kept by every transition: a task has a ``queue_items`` row iff it is PENDING.
+Invariant kept by every transition: a task has a place in its queue (``tasks.qpos``) only
+while it is PENDING.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from runq.backends.sqlite.core import (
     distinct,
     ids_json,
     push,
+    queue_places,
 )
 from runq.backends.sqlite.expiry import expire_later
 from runq.backends.sqlite.limits import SqliteLimits
 from runq.backends.sqlite.messaging import has_message
+from runq.backends.sqlite.packing import pack, unpack
 from runq.backends.sqlite.workers import worker_state
 from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
 from runq.models import FAILED_STATUSES, ClaimedTask, NewTask, TaskStatus
@@ -66,6 +69,8 @@ class SqliteTasks(SqliteLimits):
                     if st is _SCHEDULED
                 ),
             )
+        pending = [(t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING]
+        places = queue_places(conn, ns, pending)
         conn.executemany(
             sql.TASK_INSERT,
             (
@@ -77,7 +82,8 @@ class SqliteTasks(SqliteLimits):
                     json.dumps(t.options, separators=(",", ":")),
                     now,
                     now if st is _IMPOSSIBLE or st is _DISCARDED else None,
-                    t.payload,
+                    pack(t.payload),
+                    places.get(t.id),
                 )
                 for t, st in zip(tasks, statuses, strict=True)
             ),
@@ -90,8 +96,6 @@ class SqliteTasks(SqliteLimits):
                 for pos, dep in enumerate(dict.fromkeys(t.depends_on))
             ),
         )
-        pending = [(t.queue, t.id) for t, st in zip(tasks, statuses, strict=True) if st is _PENDING]
-        push(conn, ns, pending)
         store.put(conn, ns, ((t.id, blob) for t in tasks for blob in t.blobs))
         return statuses
 
@@ -200,7 +204,7 @@ class SqliteTasks(SqliteLimits):
         queue, payload, options, attempt = conn.execute(sql.TASK_CLAIMED, (ns, task_id)).fetchone()
         conn.execute(sql.LOG, (ns, worker_id, now, "TASK_START", task_id))
         conn.execute(sql.WORKER_BUSY, (ns, worker_id, task_id, now))
-        return ClaimedTask(task_id, queue, payload, json.loads(options), attempt)
+        return ClaimedTask(task_id, queue, unpack(payload), json.loads(options), attempt)
 
     def _pop(
         self, conn: sqlite3.Connection, worker_id: str, queues: Sequence[str], pid: int, now: float
@@ -214,9 +218,9 @@ class SqliteTasks(SqliteLimits):
         for queue in queues:
             while (head := conn.execute(sql.QUEUE_HEAD, (ns, queue)).fetchone()) is not None:
                 seq, task_id = head
-                conn.execute(sql.QUEUE_POP, (ns, queue, seq))
-                if conn.execute(sql.TASK_START, (worker_id, pid, now, ns, task_id)).rowcount:
+                if conn.execute(sql.TASK_START_HEAD, (worker_id, pid, now, seq)).rowcount:
                     return str(task_id)
+                conn.execute(sql.QUEUE_POP, (seq,))  # not PENDING: it leaves the queue anyway
         return None
 
     def _finish(
