@@ -130,3 +130,43 @@ def test_a_queued_task_takes_under_250_bytes_of_the_file(
     finally:
         backend.destroy()
         backend.close()
+
+
+#: The ``tasks`` table and the namespace of a file written by runq with schema version 3.
+_VERSION_3_FILE = """
+CREATE TABLE meta (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                   PRIMARY KEY (ns, key)) WITHOUT ROWID;
+CREATE TABLE tasks (seq INTEGER PRIMARY KEY, ns TEXT NOT NULL, id TEXT NOT NULL,
+                    queue TEXT NOT NULL, status TEXT NOT NULL, options TEXT NOT NULL,
+                    worker_id TEXT, pid INTEGER, attempt INTEGER NOT NULL DEFAULT 0,
+                    submitted REAL NOT NULL, started REAL, finished REAL,
+                    payload BLOB NOT NULL, result BLOB);
+CREATE TABLE queue_items (ns TEXT NOT NULL, queue TEXT NOT NULL, seq INTEGER NOT NULL,
+                          task_seq INTEGER NOT NULL, PRIMARY KEY (ns, queue, seq)) WITHOUT ROWID;
+INSERT INTO meta VALUES ('old', 'schema_version', '3');
+INSERT INTO tasks (ns, id, queue, status, options, submitted, payload)
+VALUES ('old', 'a', 'default', 'PENDING', '{}', 0, x'00');
+INSERT INTO queue_items VALUES ('old', 'default', 1, 1);
+"""
+
+
+def test_a_file_of_schema_version_3_refuses_its_namespaces_and_takes_new_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_VERSION_3_FILE)
+    conn.close()
+    url = f"sqlite:///{path}"
+    with pytest.raises(runq.SchemaVersionMismatch, match="version 3"):
+        SqliteBackend(url, "old")
+    backend = SqliteBackend(url, "new")
+    try:
+        assert backend.enqueue([NewTask("b", "default", b"call-b", {})]) == [TaskStatus.PENDING]
+        assert backend.queue_tasks("default") == ["b"]
+        claimed = backend.claim("w", ["default"], os.getpid())
+        assert claimed is not None and claimed.id == "b" and claimed.payload == b"call-b"
+    finally:
+        backend.close()
+    reopened = SqliteBackend(url, "new")  # the column and the index are there now
+    reopened.close()
