@@ -21,6 +21,7 @@ import redis
 from helpers import TESTS_DIR, RedisServer, until
 from runq._blobs import blob_hash
 from runq.backends import Backend, connect
+from runq.backends.redis.keys import task_field
 from runq.backends.redis.staging import ENQUEUE_CHUNK
 from runq.exceptions import ConfigError, UnknownTaskError
 from runq.models import Blob, NewTask, TaskStatus
@@ -173,7 +174,9 @@ class Staging:
     def holding(self, task_id: str) -> set[str]:
         """The keys of the namespace that hold ``task_id`` (as a field, member or element)."""
         has: dict[str, Callable[[str], bool]] = {
-            "hash": lambda key: bool(self.r.hexists(key, task_id)),
+            "hash": lambda key: bool(
+                self.r.hexists(key, task_field(task_id) if key.endswith(":task") else task_id)
+            ),
             "zset": lambda key: self.r.zscore(key, task_id) is not None,
             "list": lambda key: self.r.lpos(key, task_id) is not None,
             "set": lambda key: bool(self.r.sismember(key, task_id)),
@@ -282,15 +285,26 @@ def test_destroy_removes_a_staged_batch(
 def test_a_queued_task_stores_one_record(
     redis_server: RedisServer, namespace: str, staging: Staging
 ) -> None:
-    """What a queued task costs (issue 14): its status, one record (queue, submitted time,
-    options, payload), its place in the submission order and in its queue; nothing else."""
+    """What a queued task costs (issue 14): one record (queue, submitted time, sequence number,
+    options, payload) and its place in its queue; no status entry (PENDING is not stored) and
+    no entry of its own in the submission order (17 bytes of a block for an API id)."""
     b = connect(redis_server.url, namespace)
     try:
-        small = [nt("a"), NewTask("b", "q", b"call-b", {"retries": 2, "fn": "m.f"}, ())]
+        api = "0123456789abcdef" * 2  # an id as the API makes them: 16 bytes as a field
+        small = [nt("a"), NewTask("b", "q", b"call-b", {"retries": 2, "fn": "m.f"}, ()), nt(api)]
         big = [nt(f"t{i}") for i in range(ENQUEUE_CHUNK + 1)]  # staged, then committed
-        assert b.enqueue(small) == [PENDING, PENDING] and b.enqueue(big) == [PENDING] * len(big)
-        for task_id in ("a", "b", "t0", big[-1].id):
-            assert staging.holding(task_id) == {"status", "task", "order", "q:q"}, task_id
+        assert b.enqueue(small) == [PENDING] * 3 and b.enqueue(big) == [PENDING] * len(big)
+        for task_id in ("a", "b", api, "t0", big[-1].id):
+            assert staging.holding(task_id) == {"task", "q:q"}, task_id
+        assert staging.r.hlen(staging.prefix + "status") == 0
+        assert staging.r.hlen(staging.prefix + "task") == len(small) + len(big)
+        order = staging.prefix + "order"
+        blocks = staging.r.hkeys(order)
+        assert len(blocks) == (len(small) + len(big)) // 240 + 1
+        size = sum(int(staging.r.hstrlen(order, block)) for block in blocks)
+        ids = [t.id for t in [*small, *big]]
+        assert size == 17 + sum(len(i) + 1 for i in ids if i != api)
+        assert b.list_tasks() == ids
         (rec,) = b.records(["b"])
         assert rec is not None and rec.queue == "q" and rec.options["retries"] == 2
         assert b.payload("b") == b"call-b"

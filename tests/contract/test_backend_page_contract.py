@@ -113,3 +113,34 @@ def test_bad_filters_are_refused(backend: Backend) -> None:
         backend.task_page(None, 5, 5, queue="")
     with pytest.raises(ConfigError, match="name"):
         backend.task_page(None, 5, 5, name="a\nb")
+
+
+def test_pages_stay_whole_across_many_deletions(backend: Backend) -> None:
+    """Enough tasks for several of Redis's order blocks (240 ids each), API-style and other
+    ids mixed; deletions in runs and scattered, a block emptied, an id submitted again after its
+    deletion (it then counts at its new place only), a deletion between two pages."""
+    ids = [f"{i:032x}" if i % 3 else f"t{i:04d}" for i in range(700)]
+    for start in range(0, len(ids), 100):  # several enqueues: one script each
+        backend.enqueue([nt(t) for t in ids[start : start + 100]])
+    gone = set(ids[240:480]) | set(ids[5:200:7]) | {ids[0], ids[-1]}
+    backend.delete(sorted(gone), check=True)
+    again = ids[250]
+    backend.enqueue([nt(again)])
+    expected = [t for t in reversed(ids) if t not in gone]
+    expected.insert(0, again)
+    assert backend.list_tasks() == expected[::-1]
+    for limit, scan in ((1, 1), (13, 13), (7, 300), (1000, 1000)):
+        assert _walk(backend, limit, scan) == expected
+    page, after = backend.task_page(None, 50, 50)
+    assert page == expected[:50] and after is not None
+    backend.delete([expected[50], expected[60]], check=True)  # below the cursor, meanwhile
+    rest = _walk_from(backend, after, 50)
+    assert rest == [t for t in expected[50:] if t not in (expected[50], expected[60])]
+
+
+def _walk_from(backend: Backend, after: int | None, limit: int) -> list[str]:
+    out: list[str] = []
+    while after is not None:
+        ids, after = backend.task_page(after, limit, limit)
+        out += ids
+    return out

@@ -17,6 +17,7 @@ import redis
 
 import runq
 import taskfns
+from runq.backends.redis.keys import task_field
 from runq.exceptions import PayloadRejected
 from runq.models import NewTask
 from runq.serialize import Codec, Kind
@@ -58,7 +59,8 @@ class Raw:
     def get(self, field: str, task_id: str) -> bytes:
         if self.url.startswith("redis"):
             key = f"runq:{{{self.ns}}}:{'task' if field == 'payload' else field}"
-            value = redis.Redis.from_url(self.url).hget(key, task_id)
+            name = task_field(task_id) if field == "payload" else task_id
+            value = redis.Redis.from_url(self.url).hget(key, name)
             assert isinstance(value, bytes)
             # a payload is the end of the task's record (keys.py), after its first newline
             return value.partition(b"\n")[2] if field == "payload" else value
@@ -72,9 +74,11 @@ class Raw:
         if self.url.startswith("redis"):
             r = redis.Redis.from_url(self.url)
             if field == "payload":
-                head = r.hget(f"runq:{{{self.ns}}}:task", task_id)
+                head = r.hget(f"runq:{{{self.ns}}}:task", task_field(task_id))
                 assert isinstance(head, bytes)
-                field, value = "task", head.partition(b"\n")[0] + b"\n" + value
+                value = head.partition(b"\n")[0] + b"\n" + value
+                r.hset(f"runq:{{{self.ns}}}:task", task_field(task_id), value)
+                return
             r.hset(f"runq:{{{self.ns}}}:{field}", task_id, value)
             return
         with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:

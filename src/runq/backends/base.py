@@ -54,8 +54,10 @@ __all__ = ["SCHEMA_VERSION", "Backend"]
 #: schedules, limits, expiry records; a task's options stored only where not the default;
 #: 3: on Redis one record per task holds its queue, submitted time, options and payload; on
 #: SQLite queue entries name their task by rowid, in ``queue_items``; 4: on SQLite a task's
-#: place in its queue is a column of its row, ``tasks.qpos``, and its payload is deflated).
-SCHEMA_VERSION = 4
+#: place in its queue is a column of its row, ``tasks.qpos``, and its payload is deflated;
+#: 5: on Redis a PENDING task stores no status entry, its record holds its sequence number and
+#: is keyed by the id's bytes, and the submission order is kept in blocks).
+SCHEMA_VERSION = 5
 #: The longest MOVED chain ``resolve`` and ``chain`` follow.
 _MAX_MOVES = 64
 

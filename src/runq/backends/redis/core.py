@@ -15,6 +15,9 @@ mypy checks every use.
   raised as runq's error (``_script_error``). ``_run`` is a plain call, for the scripts that
   answer no code.
 - ``_hmget`` reads fields of many tasks in a bounded number of round trips.
+- ``_statuses`` reads stored statuses; PENDING is not stored (``_lib.lua``), so the ids without
+  one are asked again of ``task_status.lua`` (``_fill_pending``), which tells a PENDING task from
+  a missing or staged one.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import redis
 
 from runq.backends.base import Backend
 from runq.backends.redis.blobs import NeedBlob, StoredHashes
-from runq.backends.redis.keys import NamespaceKeys
+from runq.backends.redis.keys import NamespaceKeys, task_field
 from runq.backends.redis.listen import DoneListener
 from runq.backends.redis.replies import text
 from runq.backends.redis.scripts import ScriptRunner
@@ -49,7 +52,7 @@ _CLEAN_CHUNK = 10_000
 ScriptError = Callable[[str, str], Exception]
 
 
-def _chunks(items: Sequence[str], size: int = _READ_CHUNK) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[Any], size: int = _READ_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -183,18 +186,49 @@ class RedisCore(Backend):
         seconds, micros = self._scripts.command("TIME")
         return int(seconds) + int(micros) / 1e6
 
+    def _statuses(self, ids: Sequence[str]) -> list[Any]:
+        """The stored status of each of ``ids`` (``None``: no such task), PENDING included."""
+        (values,) = self._hmget(["status"], ids)
+        return self._fill_pending(ids, values)
+
+    def _fill_pending(
+        self, ids: Sequence[str], values: list[Any], records: Sequence[Any] | None = None
+    ) -> list[Any]:
+        """``values`` (stored statuses of ``ids``, read with other fields) with each missing one
+        asked again of ``task_status.lua``: a task with a record and no stored status is PENDING
+        unless it is being staged. With ``records`` (the same ids' records, read together), only
+        the ids that have one are asked (one read: ``values`` and ``records`` stay consistent)."""
+        todo = [
+            i
+            for i, v in enumerate(values)
+            if v is None and (records is None or records[i] is not None)
+        ]
+        for start in range(0, len(todo), _READ_CHUNK):
+            part = todo[start : start + _READ_CHUNK]
+            reply = self._run("task_status", [], [ids[i] for i in part])
+            for i, status in zip(part, reply, strict=True):
+                values[i] = status or None
+        return values
+
     def _hmget(self, hashes: Sequence[str], ids: Sequence[str]) -> list[list[Any]]:
         """``HMGET`` of ``ids`` in each hash, chunked, in one round trip. No MULTI: other
         clients get the server between chunks (a task may move on between two hashes)."""
+        fields: Sequence[str | bytes] = ids
+        if "task" in hashes:  # its fields are not the ids themselves (keys.task_field)
+            fields = [task_field(i) for i in ids]
+
+        def of(name: str) -> Sequence[str | bytes]:
+            return fields if name == "task" else ids
+
         if len(hashes) == 1 and 0 < len(ids) <= _READ_CHUNK:  # the common small read: fast path
-            return [self._scripts.command("HMGET", self._k.key(hashes[0]), *ids)]
+            return [self._scripts.command("HMGET", self._k.key(hashes[0]), *of(hashes[0]))]
         if 0 < len(ids) <= _READ_CHUNK and len(hashes) * len(ids) <= _READ_CHUNK:
             # a few hashes of a few ids (task times, records): one write on the script
             # connection, no pipeline object
-            return self._scripts.commands([("HMGET", self._k.key(h), *ids) for h in hashes])
+            return self._scripts.commands([("HMGET", self._k.key(h), *of(h)) for h in hashes])
         pipe = self._r.pipeline(transaction=False)
         for name in hashes:
-            for chunk in _chunks(ids):
+            for chunk in _chunks(of(name)):
                 pipe.hmget(self._k.key(name), chunk)
         replies = iter(pipe.execute())
         out: list[list[Any]] = []

@@ -33,6 +33,8 @@ __all__ = ["RedisInspection"]
 #: Above this many ids, wait_change pauses instead of listening for announcements.
 _WATCH_MAX = 64
 _MANY_PAUSE_S = 0.01
+#: Tasks per task_page.lua call of list_tasks.
+_LIST_PAGE = 10_000
 
 
 class RedisInspection(RedisCore):
@@ -40,9 +42,8 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def _status(self, ids: Sequence[str]) -> list[TaskStatus]:
-        (values,) = self._hmget(["status"], ids)
         missing = TaskStatus.MISSING
-        return [missing if v is None else STATUS[v] for v in values]
+        return [missing if v is None else STATUS[v] for v in self._statuses(ids)]
 
     @read_retried
     def _records(self, ids: Sequence[str]) -> list[TaskRecord | None]:
@@ -50,6 +51,7 @@ class RedisInspection(RedisCore):
         status, rec, worker, pid, deps, dependants, attempt, started, finished = self._hmget(
             [*fields, "started", "finished"], ids
         )
+        self._fill_pending(ids, status, rec)
         children = self._dependants(ids, dependants)
         parsed: dict[bytes, dict[str, Any]] = {}  # a batch's tasks often share their options
         out: list[TaskRecord | None] = []
@@ -99,7 +101,8 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def _payloads(self, ids: Sequence[str]) -> list[bytes | None]:
-        status, values = self._hmget(["status", "task"], ids)  # staged: no status
+        status, values = self._hmget(["status", "task"], ids)
+        self._fill_pending(ids, status, values)  # staged: no status
         return [
             None if s is None else record(v).payload for s, v in zip(status, values, strict=True)
         ]
@@ -118,12 +121,14 @@ class RedisInspection(RedisCore):
     @read_retried
     def _outcomes(self, ids: Sequence[str]) -> tuple[list[TaskStatus], list[bytes | None]]:
         status, values = self._hmget(["status", "result"], ids)  # in this order: see outcomes
+        self._fill_pending(ids, status)  # a finished task's status is stored: no extra read
         missing = TaskStatus.MISSING
         return [missing if v is None else STATUS[v] for v in status], values
 
     @read_retried
     def _times(self, ids: Sequence[str]) -> list[TaskTimes]:
         status, rec, started, finished = self._hmget(["status", "task", "started", "finished"], ids)
+        self._fill_pending(ids, status, rec)
         return [
             TaskTimes(
                 None if s is None else record(r).submitted,  # staged (no status): not yet
@@ -135,8 +140,13 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def list_tasks(self) -> list[str]:
-        ids = self._r.zrange(self._k.order, 0, -1)
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        ids: list[str] = []  # newest first, page by page (the order is kept in blocks)
+        after: int | None = None
+        while True:
+            page, after = self._task_page(after, _LIST_PAGE, _LIST_PAGE, None, None, None)
+            ids += page
+            if after is None:
+                return ids[::-1]
 
     @translated
     @read_retried
@@ -157,8 +167,22 @@ class RedisInspection(RedisCore):
 
     @read_retried
     def overview(self) -> dict[TaskStatus, int]:
-        counts = Counter(self._r.hvals(self._k.status))
-        return {decode_status(s): n for s, n in counts.items()}
+        # PENDING is not stored: every other task has a record, and so does a staged one
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hvals(self._k.status)
+        pipe.hlen(self._k.key("task"))
+        pipe.zrange(self._k.key("stage:lease"), 0, -1, withscores=True)
+        stored, records, leases = pipe.execute()
+        counts = Counter(decode_status(s) for s in stored)
+        staging = [text(b) for b, score in leases if score != -1]
+        if staging:
+            lengths = self._r.pipeline(transaction=True)
+            for batch in staging:
+                lengths.llen(self._k.stage(batch)[0])
+            records -= sum(lengths.execute())
+        if records > len(stored):
+            counts[TaskStatus.PENDING] = records - len(stored)
+        return dict(counts)
 
     @read_retried
     def queue_tasks(self, queue: str) -> list[str]:

@@ -2,19 +2,26 @@
 
 Every key of a namespace starts with ``runq:{<namespace>}:``: the ``{namespace}`` hash tag puts
 all of them in one Redis Cluster slot, so every multi-key Lua script stays cluster-legal. Task
-data lives in namespace-level hashes keyed by task id, so every key a script touches is static
-and passed through ``KEYS``; the only per-name keys (a queue's list, a worker's log) are known
-to the caller and passed through ``KEYS`` too. No script ever builds a key name.
+data lives in namespace-level hashes keyed by task id (the records by a packed form of it:
+``task_field``), so every key a script touches is static and passed through ``KEYS``; the only
+per-name keys (a queue's list, a worker's log) are known to the caller and passed through
+``KEYS`` too. No script ever builds a key name.
 
 ==================================  ======  =====================================================
 key (``ns`` namespace, ``id`` task)  type    holds
 ==================================  ======  =====================================================
 ``runq:{ns}:version``               string  the schema version (``base.SCHEMA_VERSION``)
-``runq:{ns}:status``                hash    id -> TaskStatus
-``runq:{ns}:task``                  hash    id -> its record: ``queue "\\t" submitted "\\t"
-                                            options "\\n" payload`` (submitted: ``"<sec>.<usec>"``,
-                                            server ``TIME``; options: JSON, ``""`` when all are
-                                            defaults; ``_lib.lua``: ``make_record``)
+``runq:{ns}:status``                hash    id -> TaskStatus, PENDING excepted: a task with a
+                                            record here and in ``task`` but no status is
+                                            PENDING, unless it is staged (``_lib.lua``:
+                                            ``statuses_of``)
+``runq:{ns}:task``                  hash    ``task_field(id)`` -> its record: ``queue "\\t"
+                                            submitted "\\t" seq "\\t" options "\\n" payload``
+                                            (submitted: server ``TIME`` in microseconds, seq: its
+                                            submission sequence number, both base 36; options:
+                                            JSON, ``""`` when all are defaults; ``_lib.lua``:
+                                            ``make_record``). The field of an id of 32 hex digits
+                                            is its 16 bytes (``task_field``)
 ``runq:{ns}:result``                hash    id -> result bytes
 ``runq:{ns}:started``               hash    id -> time of the current run
 ``runq:{ns}:finished``              hash    id -> time it reached a finished status
@@ -25,7 +32,11 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ``runq:{ns}:waiting``               hash    DEFERRED id -> how many dependencies are not COMPLETE
 ``runq:{ns}:dependants``            hash    id -> the tasks depending on it, joined by ``"\\n"``,
                                             in chunks (see ``_lib.lua``)
-``runq:{ns}:order``                 zset    id scored by submission sequence (``list_tasks``)
+``runq:{ns}:order``                 hash    block n -> the ids whose seq is in [240 n, 240 n +
+                                            240), oldest first, each ``"\\0"`` + its 16 bytes (32
+                                            hex digits) or itself + ``"\\n"``; emptied on delete
+                                            (``list_tasks``, ``task_page.lua``; ``_lib.lua``:
+                                            ``place``)
 ``runq:{ns}:seq``                   string  the submission sequence counter
 ``runq:{ns}:queues``                set     every queue name that ever held a task
 ``runq:{ns}:w:status``              hash    worker id -> WorkerStatus
@@ -88,16 +99,18 @@ Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publish
 joined by ``"\\n"``, in the same script.
 
 A batch too large for one script call is *staged*, chunk by chunk, into the task hashes without
-a ``status`` (so it is MISSING to every reader and in no queue), then committed by one script
+a ``status`` (MISSING to every reader while ``stage:owner`` names a batch not yet committed; in
+no queue), then committed by one script
 (``enqueue_commit.lua``); the ``stage:*`` keys hold the reservations and the batch's order until
 ``enqueue_clean.lua`` removes them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-__all__ = ["RECOVERY_FIELDS", "STATIC_FIELDS", "NamespaceKeys", "glob_escape"]
+__all__ = ["RECOVERY_FIELDS", "STATIC_FIELDS", "NamespaceKeys", "glob_escape", "task_field"]
 
 #: The namespace-level keys every script receives first, as ``KEYS[1..n]``, in this order
 #: (``_lib.lua`` names them; keep both in step).
@@ -134,6 +147,19 @@ STATIC_FIELDS: tuple[str, ...] = (
 #: The keys every recovery script (liveness and retries: ``_recovery_lib.lua``) receives after
 #: the static ones, in this order (``_recovery_lib.lua`` names them); a log key follows them.
 RECOVERY_FIELDS: tuple[str, ...] = ("hb", "w:kill", "w:cancel", "delayed", "moved_to", "moved_from")
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def task_field(task_id: str) -> bytes:
+    """The field of a task in ``runq:{ns}:task`` (``_lib.lua``: ``task_key``): an id of 32
+    lowercase hex digits as its 16 bytes, any other id as its UTF-8 bytes, a leading ``\\1``
+    before those of exactly 16 bytes (no id holds a control character: no two ids meet)."""
+    if _HEX_ID.fullmatch(task_id):
+        return bytes.fromhex(task_id)
+    raw = task_id.encode()
+    return b"\x01" + raw if len(raw) == 16 else raw
 
 
 def glob_escape(text: str) -> str:

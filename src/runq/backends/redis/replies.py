@@ -44,8 +44,9 @@ class TaskFields(NamedTuple):
 
 
 def record(value: bytes) -> TaskFields:
-    """A stored task record: ``queue "\\t" submitted "\\t" options "\\n" payload`` (none of
-    the first three holds a tab or a newline; the payload may hold anything)."""
+    """A stored task record: ``queue "\\t" submitted "\\t" seq "\\t" options "\\n" payload``
+    (submitted: microseconds, seq: the submission sequence number, both in base 36; none of
+    the first four holds a tab or a newline; the payload may hold anything)."""
     head, _, payload = value.partition(b"\n")
-    queue, submitted, options = head.split(b"\t", 2)
-    return TaskFields(queue.decode(), float(submitted), options, payload)
+    queue, submitted, _seq, options = head.split(b"\t", 3)
+    return TaskFields(queue.decode(), int(submitted, 36) / 1e6, options, payload)

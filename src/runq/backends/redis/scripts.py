@@ -89,6 +89,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "worker_delete": _PLAIN,
     # inspection
     "task_page": _PLAIN,
+    "task_status": _PLAIN,
     # store
     "store": _TASK_LIBS,
     # schedules

@@ -127,7 +127,7 @@ class RedisStaging(RedisCore):
         chunk again, and the commit the dependencies, atomically)."""
         index = {task.id: i for i, task in enumerate(tasks)}  # distinct: checks.py
         outside = list(dict.fromkeys(d for t in tasks for d in t.depends_on if d not in index))
-        (found,) = self._hmget(["status"], [*index, *outside])
+        found = self._statuses([*index, *outside])
         for task_id, status in zip(index, found, strict=False):
             if status is not None:
                 raise self._script_error("EXISTS", task_id)

@@ -97,29 +97,31 @@ local function claim_limited(g, qmap, names, wid, pid, t)
     for _, lname in ipairs(limits) do
       local m, id = parked_head(lname)
       while m do
-        if redis.call('HGET', K.status, id) ~= 'PENDING' then
+        local rec = pending_record(id)
+        if not rec then
           redis.call('ZREM', K.lim_parked, m)
           m, id = parked_head(lname)
-        elseif queue_of(id) ~= qname or not gate_allows(g, lname) then
+        elseif record_parts(rec) ~= qname or not gate_allows(g, lname) then
           m = nil
         else
           redis.call('ZREM', K.lim_parked, m)
           gate_take(g, lname, id)
-          return start_task(id, qname, wid, pid, t)
+          return start_task(id, qname, wid, pid, t, rec)
         end
       end
     end
     local list = qmap[qname][1]
     local id = redis.call('LPOP', list)
     while id do
-      if redis.call('HGET', K.status, id) == 'PENDING' then
-        local lname = task_limit(options_of(id))
-        if not (lname and g.specs[lname]) then return start_task(id, qname, wid, pid, t) end
+      local rec = pending_record(id)
+      if rec then
+        local _, _, seq, opts = record_parts(rec)
+        local lname = task_limit(opts)
+        if not (lname and g.specs[lname]) then return start_task(id, qname, wid, pid, t, rec) end
         if gate_allows(g, lname) then
           gate_take(g, lname, id)
-          return start_task(id, qname, wid, pid, t)
+          return start_task(id, qname, wid, pid, t, rec)
         end
-        local seq = tonumber(redis.call('ZSCORE', K.order, id) or '0')
         redis.call('ZADD', K.lim_parked, 0,
                    lname .. '\n' .. string.format('%016d', seq) .. '\n' .. id)
       end
@@ -152,9 +154,8 @@ local function claim_task(qmap, names, wid, pid, t)
       local list = qmap[name][1]
       local id = redis.call('LPOP', list)
       while id do
-        if redis.call('HGET', K.status, id) == 'PENDING' then
-          return start_task(id, name, wid, pid, t)
-        end
+        local rec = pending_record(id)
+        if rec then return start_task(id, name, wid, pid, t, rec) end
         id = redis.call('LPOP', list)
       end
     end

@@ -33,7 +33,7 @@ local function plan_task(plan, id, raw, known)
   if not decided then
     local deps, open, failed = distinct_ids(raw), 0, false
     for _, d in ipairs(deps) do
-      local ds = known[d] or redis.call('HGET', K.status, d)
+      local ds = known[d] or status_of(d)
       if not ds then return nil, fail('UNKNOWN', d) end
       if FAILED[ds] then failed = true elseif ds ~= 'COMPLETE' then open = open + 1 end
     end
@@ -99,20 +99,21 @@ local function dedup_write(adm)
 end
 
 -- Make new tasks visible: ids[i] (batch order) gets status st[i] (its record, with its
--- submitted time, is written before: make_record), the next places in the submission order
--- and, if IMPOSSIBLE or DISCARDED, its finished time `t`; the PENDING ones go to the tail
+-- submitted time and its place in the submission order, is written before: make_record,
+-- place) and, if IMPOSSIBLE or DISCARDED, its finished time `t`; the PENDING ones go to the tail
 -- of their queue names[i] (batch order kept), with wake tokens. Every queue name is
 -- recorded in K.queues. The per-task work of a commit: keep it small.
 local function reveal(ids, st, names, qmap, t)
   local n = #ids
-  local seq = redis.call('INCRBY', K.seq, n) - n
-  local status, order, finished = {}, {}, {}
+  local status, finished = {}, {}
   local pushes, push_names, distinct = {}, {}, {}
   local last, list = nil, nil  -- the queue of the previous task (a batch has few) and its pushes
   for i = 1, n do
-    local id, s, name, j = ids[i], st[i], names[i], 2 * i
-    status[j - 1], status[j] = id, s
-    order[j - 1], order[j] = seq + i, id
+    local id, s, name = ids[i], st[i], names[i]
+    if s ~= 'PENDING' then  -- PENDING is not stored (see _lib.lua)
+      status[#status + 1] = id
+      status[#status + 1] = s
+    end
     if name ~= last then
       last, list = name, pushes[name]
       if not list then
@@ -130,7 +131,6 @@ local function reveal(ids, st, names, qmap, t)
   end
   chunked('HSET', K.status, status)
   chunked('HSET', K.finished, finished)
-  chunked('ZADD', K.order, order)
   chunked('SADD', K.queues, push_names)
   for _, name in ipairs(push_names) do
     if #pushes[name] > 0 then

@@ -2,8 +2,9 @@
 -- _claim_lib.lua, the claim and its named limits, comes right after it).
 --
 -- Every script receives first the namespace's static keys (keys.STATIC_FIELDS, same order):
---   KEYS[1]  status      hash   task id -> TaskStatus
---   KEYS[2]  task        hash   task id -> its record: queue, submitted, options, payload
+--   KEYS[1]  status      hash   task id -> TaskStatus, PENDING excepted (see statuses_of)
+--   KEYS[2]  task        hash   task_key(id) -> its record: queue, submitted, seq, options,
+--                               payload (see make_record)
 --   KEYS[3]  result      hash   task id -> result bytes
 --   KEYS[4]  started     hash   task id -> time
 --   KEYS[5]  finished    hash   task id -> time
@@ -13,7 +14,7 @@
 --   KEYS[9]  deps        hash   task id -> its dependencies, joined by '\n'
 --   KEYS[10] waiting     hash   DEFERRED task id -> dependencies not yet COMPLETE
 --   KEYS[11] dependants  hash   task id -> the tasks depending on it (chunked: see below)
---   KEYS[12] order       zset   task id scored by submission sequence
+--   KEYS[12] order       hash   block -> the ids of 240 consecutive seqs (see place)
 --   KEYS[13] seq         string submission sequence counter
 --   KEYS[14] queues      set    every queue name that ever held a task
 --   KEYS[15] w_status    hash   worker id -> WorkerStatus
@@ -79,34 +80,156 @@ local function hmget(key, fields)
   return out
 end
 
+-- ------------------------------------------------------------------ task records
 -- A task's record (K.task), one hash field per task (what a queued task stores is kept
 -- small: one entry instead of one in each of four hashes):
---   queue name '\t' submitted time '\t' options JSON ('' = every option at its default)
+--   queue name '\t' submitted '\t' seq '\t' options JSON ('' = every option at its default)
 --   '\n' payload bytes
--- Neither a queue name, a time nor JSON (control characters escaped) holds a tab or newline.
-local function make_record(queue, submitted, options, payload)
-  return queue .. '\t' .. submitted .. '\t' .. options .. '\n' .. payload
+-- submitted: the server time in microseconds, seq: the submission sequence number (K.seq),
+-- both in base 36. Neither a queue name, a number nor JSON (control characters escaped)
+-- holds a tab or newline. The field is task_key(id): an id of 32 lowercase hex digits (every
+-- id the API makes) as its 16 bytes, which saves a jemalloc size class per task; any other id
+-- as it is, except one of 16 bytes, which gets a leading '\1' (no id holds a control
+-- character, so no two ids share a field).
+local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+
+-- a non-negative integer (below 2^53) in base 36
+local function b36(n)
+  local out = ''
+  repeat
+    local d = n % 36
+    out = string.sub(B36, d + 1, d + 1) .. out
+    n = (n - d) / 36
+  until n == 0
+  return out
 end
 
--- the parts of a record: queue, submitted, options (nil for all defaults), payload
+-- the four bytes of a 32-bit number
+local function bytes4(v)
+  return string.char(math.floor(v / 16777216), math.floor(v / 65536) % 256,
+                     math.floor(v / 256) % 256, v % 256)
+end
+
+local function is_hex_id(id)
+  return #id == 32 and not string.find(id, '[^0-9a-f]')
+end
+
+-- the 16 bytes of a 32-hex-digit id
+local function hex_bytes(id)
+  local sub = string.sub
+  return bytes4(tonumber(sub(id, 1, 8), 16)) .. bytes4(tonumber(sub(id, 9, 16), 16))
+      .. bytes4(tonumber(sub(id, 17, 24), 16)) .. bytes4(tonumber(sub(id, 25, 32), 16))
+end
+
+local HEX_FORMAT = string.rep('%02x', 16)
+
+-- the field of task `id` in K.task (see above)
+local function task_key(id)
+  if is_hex_id(id) then return hex_bytes(id) end
+  if #id == 16 then return '\1' .. id end
+  return id
+end
+
+local function task_keys(ids)
+  local out = {}
+  for i = 1, #ids do out[i] = task_key(ids[i]) end
+  return out
+end
+
+-- a record; `submitted`: a time '<seconds>.<microseconds>' (now()), `seq` a number
+local function make_record(queue, submitted, seq, options, payload)
+  local sec, us = string.match(submitted, '^(%d+)%.(%d+)$')
+  return queue .. '\t' .. b36(tonumber(sec) * 1000000 + tonumber(us)) .. '\t' .. b36(seq)
+      .. '\t' .. options .. '\n' .. payload
+end
+
+-- the parts of a record: queue, submitted (base 36 microseconds), seq (a number), options (nil
+-- for all defaults), payload
 local function record_parts(rec)
   local a = string.find(rec, '\t', 1, true)
   local b = string.find(rec, '\t', a + 1, true)
-  local c = string.find(rec, '\n', b + 1, true)
-  local opts = string.sub(rec, b + 1, c - 1)
-  return string.sub(rec, 1, a - 1), string.sub(rec, a + 1, b - 1), opts ~= '' and opts or nil,
-         string.sub(rec, c + 1)
+  local c = string.find(rec, '\t', b + 1, true)
+  local d = string.find(rec, '\n', c + 1, true)
+  local opts = string.sub(rec, c + 1, d - 1)
+  return string.sub(rec, 1, a - 1), string.sub(rec, a + 1, b - 1),
+         tonumber(string.sub(rec, b + 1, c - 1), 36), opts ~= '' and opts or nil,
+         string.sub(rec, d + 1)
+end
+
+-- the record of task `id`, or nil
+local function record_of(id)
+  return redis.call('HGET', K.task, task_key(id)) or nil
+end
+
+-- the records of `ids`, in order (false where a task has none)
+local function records_of(ids)
+  return hmget(K.task, task_keys(ids))
+end
+
+-- ------------------------------------------------------------------ statuses
+-- PENDING is not stored: a task with a record (K.task) and no K.status entry is PENDING, so a
+-- queued task costs no status entry. Every other status is stored. A staged task (a large
+-- batch not yet committed: enqueue_stage.lua) also has a record and no status, but is MISSING:
+-- staged_among tells those apart. Every status read goes through status_of / statuses_of,
+-- except where the ids come from a queue list or the parked set (never staged: a missing
+-- status with a record there is PENDING); every write of PENDING through set_pending.
+
+-- the set of `ids` (records without a status) whose batch is still being staged
+local function staged_among(ids)
+  local out = {}
+  if #ids == 0 or redis.call('EXISTS', K.stage_owner) == 0 then return out end
+  local owners, lease = hmget(K.stage_owner, ids), {}
+  for i, bid in ipairs(owners) do
+    if bid then
+      if lease[bid] == nil then lease[bid] = redis.call('ZSCORE', K.stage_lease, bid) or '' end
+      if tonumber(lease[bid]) ~= -1 then out[ids[i]] = true end
+    end
+  end
+  return out
+end
+
+-- the statuses of `ids`, in order (false: no such task); `recs`, if given, are their records
+-- (records_of: read already)
+local function statuses_of(ids, recs)
+  local st, open = hmget(K.status, ids), {}
+  for i = 1, #ids do
+    if not st[i] then
+      local has = recs and recs[i]
+      if not recs then has = redis.call('HEXISTS', K.task, task_key(ids[i])) == 1 end
+      if has then open[#open + 1] = i end
+    end
+  end
+  if #open == 0 then return st end
+  local cand = {}
+  for k, i in ipairs(open) do cand[k] = ids[i] end
+  local staged = staged_among(cand)
+  for _, i in ipairs(open) do
+    if not staged[ids[i]] then st[i] = 'PENDING' end
+  end
+  return st
+end
+
+-- the status of task `id`, or nil
+local function status_of(id)
+  local s = redis.call('HGET', K.status, id)
+  if s then return s end
+  return statuses_of({id})[1] or nil
+end
+
+-- task `id` (it has a record) becomes PENDING
+local function set_pending(id)
+  redis.call('HDEL', K.status, id)
 end
 
 -- the queue name of task `id`, or nil (no record)
 local function queue_of(id)
-  local rec = redis.call('HGET', K.task, id)
+  local rec = record_of(id)
   return rec and string.match(rec, '^[^\t]*') or nil
 end
 
 -- the queue names of `ids`, in order (false where a task has no record)
 local function queues_of(ids)
-  local out = hmget(K.task, ids)
+  local out = records_of(ids)
   for i = 1, #ids do
     if out[i] then out[i] = string.match(out[i], '^[^\t]*') end
   end
@@ -115,10 +238,85 @@ end
 
 -- the options JSON of task `id`, or nil (all defaults, or no record)
 local function options_of(id)
-  local rec = redis.call('HGET', K.task, id)
+  local rec = record_of(id)
   if not rec then return nil end
-  local opts = string.match(rec, '^[^\t]*\t[^\t]*\t([^\n]*)')
+  local opts = string.match(rec, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\n]*)')
   return opts ~= '' and opts or nil
+end
+
+-- ------------------------------------------------------------------ submission order
+-- Every task has a submission sequence number (its record's seq; K.seq counts them). K.order
+-- keeps the ids in that order in blocks, a hash field per ORDER_BLOCK numbers: field n holds
+-- the ids whose seq is in [n * ORDER_BLOCK, (n + 1) * ORDER_BLOCK), oldest first, each as
+-- '\0' and its 16 bytes (an id of 32 hex digits) or as itself and '\n' (any other id). A
+-- queued task so costs 17 bytes here instead of a sorted-set entry (~136 B). Ids are appended
+-- by the script that gives them their seq, and removed by the one that deletes their record
+-- (a block left empty is deleted). A staged task has its place from its staging on; readers
+-- skip it as they skip any id without a status (statuses_of).
+local ORDER_BLOCK = 240  -- 240 * 17 bytes: a block fits a 4 KiB allocation
+
+local function order_entry(id)
+  if is_hex_id(id) then return '\0' .. hex_bytes(id) end
+  return id .. '\n'
+end
+
+-- the ids of a block, in order
+local function order_ids(raw)
+  local out, p, n = {}, 1, #raw
+  while p <= n do
+    if string.byte(raw, p) == 0 then
+      out[#out + 1] = string.format(HEX_FORMAT, string.byte(raw, p + 1, p + 16))
+      p = p + 17
+    else
+      local q = string.find(raw, '\n', p, true)
+      out[#out + 1] = string.sub(raw, p, q - 1)
+      p = q + 1
+    end
+  end
+  return out
+end
+
+-- give `ids` (in order) the next sequence numbers and their places in the order; answers the
+-- number before the first (ids[i] gets first + i)
+local function place(ids)
+  local n = #ids
+  if n == 0 then return 0 end
+  local first = redis.call('INCRBY', K.seq, n) - n
+  local i = 1
+  while i <= n do
+    local block = math.floor((first + i) / ORDER_BLOCK)
+    local last = math.min(n, (block + 1) * ORDER_BLOCK - first - 1)
+    local parts = {redis.call('HGET', K.order, block) or ''}
+    for k = i, last do parts[#parts + 1] = order_entry(ids[k]) end
+    redis.call('HSET', K.order, block, table.concat(parts))
+    i = last + 1
+  end
+  return first
+end
+
+-- take `ids` out of the order; `recs`: their records (records_of; false for none: skipped)
+local function unplace(ids, recs)
+  local by_block, blocks = {}, {}
+  for i = 1, #ids do
+    local _, _, seq = record_parts(recs[i] or '\t\t\t\n')
+    local block = seq and math.floor(seq / ORDER_BLOCK)
+    if block and not by_block[block] then
+      by_block[block] = {}
+      blocks[#blocks + 1] = block
+    end
+    if block then by_block[block][ids[i]] = true end
+  end
+  for _, block in ipairs(blocks) do
+    local raw = redis.call('HGET', K.order, block)
+    if raw then
+      local keep, drop = {}, by_block[block]
+      for _, id in ipairs(order_ids(raw)) do
+        if not drop[id] then keep[#keep + 1] = order_entry(id) end
+      end
+      if #keep == 0 then redis.call('HDEL', K.order, block)
+      else redis.call('HSET', K.order, block, table.concat(keep)) end
+    end
+  end
 end
 
 -- queue name -> {list key, wake key}, from the pairs at KEYS[first..]
@@ -287,7 +485,7 @@ local function make_impossible(children, t, announced)
   while i <= #todo do
     local d = todo[i]
     i = i + 1
-    local ds = redis.call('HGET', K.status, d)
+    local ds = redis.call('HGET', K.status, d)  -- stored: neither is PENDING
     if ds == 'DEFERRED' or ds == 'SCHEDULED' then
       redis.call('HSET', K.status, d, 'IMPOSSIBLE')
       redis.call('HSET', K.finished, d, t)
@@ -318,7 +516,7 @@ local function release(children, qmap)
         and redis.call('HINCRBY', K.waiting, d, -1) <= 0 then
       local name = queue_of(d)
       redis.call('HDEL', K.waiting, d)
-      redis.call('HSET', K.status, d, 'PENDING')
+      set_pending(d)
       redis.call('RPUSH', qmap[name][1], d)
       woken[name] = (woken[name] or 0) + 1
     end
@@ -326,15 +524,22 @@ local function release(children, qmap)
   for name, n in pairs(woken) do wake(qmap[name][2], n) end
 end
 
--- make the PENDING task `id` of queue `name` (out of its list) RUNNING under `wid`; answers
--- {id, queue, payload, options, attempt}
-local function start_task(id, name, wid, pid, t)
+-- the record of task `id` popped from a queue list or the parked set if it is PENDING (no
+-- status, a record: such ids are never staged), else nil
+local function pending_record(id)
+  if redis.call('HGET', K.status, id) then return nil end
+  return record_of(id)
+end
+
+-- make the PENDING task `id` of queue `name` (out of its list; its record `rec`) RUNNING under
+-- `wid`; answers {id, queue, payload, options, attempt}
+local function start_task(id, name, wid, pid, t, rec)
   redis.call('HSET', K.status, id, 'RUNNING')
   redis.call('HSET', K.worker, id, wid)
   redis.call('HSET', K.pid, id, pid)
   redis.call('HSET', K.started, id, t)
   local attempt = redis.call('HINCRBY', K.attempt, id, 1)
-  local _, _, opts, payload = record_parts(redis.call('HGET', K.task, id))
+  local _, _, _, opts, payload = record_parts(rec)
   return {id, name, payload, opts or false, attempt}
 end
 
@@ -387,7 +592,7 @@ local function dedup_apply(plan, qmap)
       local head = rest[1]
       if redis.call('HGET', K.status, head) == 'DEFERRED' then
         local name = queue_of(head)
-        redis.call('HSET', K.status, head, 'PENDING')
+        set_pending(head)
         redis.call('RPUSH', qmap[name][1], head)
         wake(qmap[name][2], 1)
       end

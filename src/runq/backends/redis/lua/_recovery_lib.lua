@@ -62,7 +62,7 @@ local function release_worker(wid, status, message, qmap, t)
     local id = held[i]
     if retries_left(id) then
       local name = queue_of(id)
-      redis.call('HSET', K.status, id, 'PENDING')
+      set_pending(id)
       redis.call('HDEL', K.started, id)
       redis.call('HDEL', K.worker, id)
       redis.call('HDEL', K.pid, id)

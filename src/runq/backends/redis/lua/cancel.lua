@@ -18,7 +18,7 @@ local mode, only, only_name = ARGV[3], ARGV[4] == '1', ARGV[5]
 local qmap = queue_map(NSTATIC + 1)
 local ids = {}
 for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
-local before = hmget(K.status, ids)
+local before = statuses_of(ids)
 local queue_names = queues_of(ids)
 
 local chosen, taken, groups = {}, {}, queue_groups()

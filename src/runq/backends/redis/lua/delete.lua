@@ -25,7 +25,7 @@ for i = 4, #ARGV do
     ids[#ids + 1] = ARGV[i]
   end
 end
-local st_all = hmget(K.status, ids)
+local st_all = statuses_of(ids)
 local present, st = {}, {}
 for i, id in ipairs(ids) do
   if st_all[i] then
@@ -37,7 +37,8 @@ for i, id in ipairs(ids) do
   end
 end
 if #present == 0 then return 0 end
-local queue_names = queues_of(present)
+local recs, queue_names = records_of(present), {}
+for i = 1, #present do queue_names[i] = recs[i] and string.match(recs[i], '^[^\t]*') end
 local groups = queue_groups()
 for i, id in ipairs(present) do
   if st[i] == 'PENDING' then groups.add(queue_names[i], id) end
@@ -83,11 +84,12 @@ for _, d in ipairs(dependants_of(unfinished)) do
   if not gone[d] then children[#children + 1] = d end
 end
 drop_dependants(present)
-for _, key in ipairs({K.status, K.task, K.result, K.started, K.finished, K.worker, K.pid,
+for _, key in ipairs({K.status, K.result, K.started, K.finished, K.worker, K.pid,
                       K.attempt, K.deps, K.waiting, K.progress}) do
   chunked('HDEL', key, present)
 end
-chunked('ZREM', K.order, present)
+chunked('HDEL', K.task, task_keys(present))
+unplace(present, recs)
 chunked('ZREM', K.expiring, present)
 store_untag(S, present, true)
 local announced = {}

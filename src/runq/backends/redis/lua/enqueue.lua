@@ -52,7 +52,7 @@ local function read_batch(qmap)
   end
   local missing = need_queues(qmap, names)
   if missing then return nil, nil, missing end
-  local existing = hmget(K.status, ids)
+  local existing = statuses_of(ids)
   for i = 1, n do
     if existing[i] then return nil, nil, fail('EXISTS', ids[i]) end
   end
@@ -98,9 +98,10 @@ statuses, err = decide(ids, plan, adm, deps)
 if not statuses then return err end
 
 local t = now()
-local records = {}
+local first, records = place(ids), {}
 for i = 1, n do
-  records[2 * i - 1], records[2 * i] = ids[i], make_record(names[i], t, arg(i, 3), arg(i, 4))
+  records[2 * i - 1] = task_key(ids[i])
+  records[2 * i] = make_record(names[i], t, first + i, arg(i, 3), arg(i, 4))
 end
 chunked('HSET', K.task, records)
 chunked('HSET', K.deps, deps)

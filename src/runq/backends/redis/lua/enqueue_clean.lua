@@ -46,9 +46,9 @@ if #ids > 0 then
     for i, id in ipairs(mine) do
       if not statuses[i] then staged[#staged + 1] = id end
     end
-    for _, key in ipairs({K.task, K.deps}) do
-      chunked('HDEL', key, staged)
-    end
+    unplace(staged, records_of(staged))
+    chunked('HDEL', K.task, task_keys(staged))
+    chunked('HDEL', K.deps, staged)
     store_untag(S, staged, true)
   end
 end

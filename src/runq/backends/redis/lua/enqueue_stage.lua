@@ -43,7 +43,7 @@ for i = 1, n do
   index[id] = true
   ids[i] = id
 end
-local existing = hmget(K.status, ids)
+local existing = statuses_of(ids)
 for i = 1, n do
   if existing[i] then return fail('EXISTS', ids[i]) end
 end
@@ -61,12 +61,13 @@ if absent then return fail('NEEDBLOB', absent) end
 
 redis.call('ZADD', K.stage_lease, t + lease_s, bid)
 if first then redis.call('HSET', B.dedup, '', ts) end
+local first = place(ids)  -- a staged task's place: readers skip it until the commit
 local h = {stage_owner = {}, task = {}, deps = {}}
 local runs, special, dd, joined = {}, {}, {}, {}
 for i = 1, n do
   local id, name, j = ids[i], arg(i, 2), 2 * i
   h.stage_owner[j - 1], h.stage_owner[j] = id, bid
-  h.task[j - 1], h.task[j] = id, make_record(name, ts, arg(i, 3), arg(i, 4))
+  h.task[j - 1], h.task[j] = task_key(id), make_record(name, ts, first + i, arg(i, 3), arg(i, 4))
   if #runs > 0 and runs[#runs - 1] == name then
     runs[#runs] = runs[#runs] + 1
   else

@@ -14,12 +14,12 @@ local due = redis.call('ZRANGEBYSCORE', K.expiring, '-inf', t, 'LIMIT', 0, tonum
 local out = {''}
 local UNSTARTED = {PENDING = true, DEFERRED = true, SCHEDULED = true}
 for _, id in ipairs(due) do
-  if not redis.call('HGET', K.status, id) then
+  if not redis.call('HGET', K.status, id) then  -- a finished task's status is stored
     redis.call('ZREM', K.expiring, id)
   else
     local waiting = false
     for _, d in ipairs(dependants_of({id})) do
-      if UNSTARTED[redis.call('HGET', K.status, d) or ''] then
+      if UNSTARTED[status_of(d) or ''] then
         waiting = true
         break
       end

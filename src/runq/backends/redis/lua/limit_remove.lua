@@ -13,7 +13,7 @@ local lo, hi = '[' .. name .. '\n', '[' .. name .. '\n\255'
 local back, names = {}, {}
 for _, m in ipairs(redis.call('ZRANGEBYLEX', K.lim_parked, lo, hi)) do
   local id = string.match(m, '\n[0-9]+\n(.*)$')
-  if redis.call('HGET', K.status, id) == 'PENDING' then
+  if pending_record(id) then
     local q = queue_of(id)
     back[#back + 1] = {id, q}
     names[#names + 1] = q

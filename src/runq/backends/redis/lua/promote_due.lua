@@ -12,7 +12,7 @@ local t = now()
 local due = redis.call('ZRANGEBYSCORE', F.delayed, '-inf', t, 'LIMIT', 0, 1000)
 local qmap = queue_map(FQUEUES)
 local names, heads, tails, ready = {}, {}, {}, {}
-local statuses = hmget(K.status, due)
+local statuses = statuses_of(due)
 local deps = hmget(K.deps, due)
 for i, id in ipairs(due) do
   local st = statuses[i]
@@ -22,7 +22,7 @@ for i, id in ipairs(due) do
   elseif st == 'SCHEDULED' then
     local failed, open = false, 0
     local dlist = id_list(deps[i])
-    local dst = #dlist > 0 and hmget(K.status, dlist) or {}
+    local dst = #dlist > 0 and statuses_of(dlist) or {}
     for j = 1, #dlist do
       local s = dst[j]
       if s and FAILED[s] then failed = true elseif s and s ~= 'COMPLETE' then open = open + 1 end
@@ -47,7 +47,7 @@ for _, id in ipairs(due) do
     announced[#announced + 1] = id
     make_impossible(dependants_of({id}), t, announced)
   elseif r == 'PENDING' then
-    redis.call('HSET', K.status, id, 'PENDING')
+    set_pending(id)
     redis.call('HDEL', K.waiting, id)
   elseif r then
     redis.call('HSET', K.status, id, 'DEFERRED')

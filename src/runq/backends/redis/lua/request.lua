@@ -11,7 +11,7 @@
 
 if ARGV[3] == 'cancel' then
   local id = ARGV[4]
-  local st = redis.call('HGET', K.status, id)
+  local st = status_of(id)
   if st == 'RUNNING' then  -- appended: a worker may be asked to stop several tasks
     local wid = redis.call('HGET', K.worker, id)
     local cur = redis.call('HGET', F.cancel, wid)

@@ -19,7 +19,7 @@ local name = queue_of(id)
 local missing = need_queues(qmap, {name})
 if missing then return missing end
 local t = now()
-redis.call('HSET', K.status, id, 'PENDING')
+set_pending(id)
 redis.call('HDEL', K.started, id)
 redis.call('HDEL', K.worker, id)
 redis.call('HDEL', K.pid, id)

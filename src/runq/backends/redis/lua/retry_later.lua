@@ -11,7 +11,7 @@ if redis.call('HGET', K.status, id) ~= 'RUNNING' or redis.call('HGET', K.worker,
   return 0
 end
 local t = now()
-redis.call('HSET', K.status, id, 'PENDING')
+set_pending(id)
 redis.call('HDEL', K.started, id)
 redis.call('HDEL', K.worker, id)
 redis.call('HDEL', K.pid, id)

@@ -16,10 +16,10 @@ for i = 3, #ARGV, 3 do
 end
 local seen = {}
 for i, old in ipairs(olds) do
-  local st = redis.call('HGET', K.status, old)
+  local st = status_of(old)
   if not st then return fail('UNKNOWN', old) end
   if not FINISHED[st] or st == 'MOVED' or seen[old] then return fail('STATE', old) end
-  if redis.call('HEXISTS', K.status, news[i]) == 1 then return fail('EXISTS', news[i]) end
+  if status_of(news[i]) then return fail('EXISTS', news[i]) end
   seen[old] = true
   before[i] = st
   names[i] = queue_of(old)
@@ -29,14 +29,12 @@ if reserved then return reserved end
 local missing = need_queues(qmap, names)
 if missing then return missing end
 local t = now()
-local seq = redis.call('INCRBY', K.seq, #olds) - #olds
+local first = place(news)
 for i, old in ipairs(olds) do
   local new, name = news[i], names[i]
-  redis.call('HSET', K.status, new, 'PENDING')
-  local _, _, opts, payload = record_parts(redis.call('HGET', K.task, old))
+  local _, _, _, opts, payload = record_parts(record_of(old))
   if payloads[i] ~= '' then payload = payloads[i] end
-  redis.call('HSET', K.task, new, make_record(name, t, opts or '', payload))
-  redis.call('ZADD', K.order, seq + i, new)
+  redis.call('HSET', K.task, task_key(new), make_record(name, t, first + i, opts or '', payload))
   redis.call('HSET', K.status, old, 'MOVED')
   redis.call('HSET', F.moved_to, old, new)
   redis.call('HSET', F.moved_from, new, old)

@@ -21,9 +21,9 @@ if paused == '1' or nxt ~= ARGV[4] then return 0 end
 local qmap = queue_map(NSTATIC + 5)
 local missing = need_queues(qmap, {queue})
 if missing then return missing end
-if redis.call('HEXISTS', K.status, id) == 1 then return fail('EXISTS', id) end
+if status_of(id) then return fail('EXISTS', id) end
 local t = now()
-redis.call('HSET', K.task, id, make_record(queue, t, ARGV[8], ARGV[9]))
+redis.call('HSET', K.task, task_key(id), make_record(queue, t, place({id}) + 1, ARGV[8], ARGV[9]))
 reveal({id}, {'PENDING'}, {queue}, qmap, t)
 redis.call('HSET', S.state, name, ARGV[5] .. '\t' .. t .. '\t' .. id .. '\t0')
 redis.call('ZADD', S.next, ARGV[5], name)

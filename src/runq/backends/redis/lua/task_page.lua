@@ -7,41 +7,52 @@
 -- ARGV[6]     status wanted ('' any)      ARGV[7] queue wanted ('' any)
 -- ARGV[8]     name wanted ('' any): options.name
 -- Answers {cursor, id, id, ...}: the ids kept, newest first, after the seq to continue below
--- ('' once the oldest task was examined). A task being staged (no status yet) is skipped.
+-- ('' once the oldest task was examined). The order's blocks (_lib.lua: place) are read from
+-- the cursor's down; an id whose record is gone or has another seq (deleted, or deleted and
+-- submitted again later) is not examined, and a task being staged (no status yet) is skipped.
+-- A block with no task left counts as ORDER_BLOCK tasks examined, so a page's cost stays
+-- bounded by `scan` however many tasks were deleted.
 
-local max = ARGV[3]
 local limit, scan = tonumber(ARGV[4]), tonumber(ARGV[5])
 local want_status, want_queue, want_name = ARGV[6], ARGV[7], ARGV[8]
-local out, examined, last = {''}, 0, ''
-while examined < scan do
-  local count = math.min(1000, scan - examined)
-  local chunk = redis.call('ZREVRANGEBYSCORE', K.order, max, '-inf', 'WITHSCORES',
-                           'LIMIT', 0, count)
-  local ids = {}
-  for i = 1, #chunk, 2 do ids[#ids + 1] = chunk[i] end
-  if #ids == 0 then return out end
-  local st = hmget(K.status, ids)
-  local qs = want_queue ~= '' and queues_of(ids) or nil
-  local os = want_name ~= '' and hmget(K.task, ids) or nil
-  for i = 1, #ids do
-    last = chunk[2 * i]
-    examined = examined + 1
-    local ok = st[i] and (want_status == '' or st[i] == want_status)
-    if ok and qs then ok = qs[i] == want_queue end
-    if ok and os then
-      local _, _, opts = record_parts(os[i])
-      ok = opts ~= nil and cjson.decode(opts)['name'] == want_name
-    end
-    if ok then
-      out[#out + 1] = ids[i]
-      if #out - 1 == limit then
-        out[1] = last
-        return out
+local below  -- examine the tasks whose seq is below this
+if ARGV[3] == '+inf' then
+  below = tonumber(redis.call('GET', K.seq) or '0') + 1
+else
+  below = tonumber(string.sub(ARGV[3], 2))
+end
+local out, examined = {''}, 0
+local block = math.floor((below - 1) / ORDER_BLOCK)
+while block >= 0 do
+  local raw = redis.call('HGET', K.order, block)
+  if raw then
+    local ids = order_ids(raw)
+    local recs = records_of(ids)
+    local st, seen = statuses_of(ids, recs), {}
+    for i = #ids, 1, -1 do
+      local rec = recs[i]
+      local queue, submitted, seq, opts
+      if rec and not seen[ids[i]] then queue, submitted, seq, opts = record_parts(rec) end
+      seen[ids[i]] = true
+      if seq and seq < below and math.floor(seq / ORDER_BLOCK) == block then
+        examined = examined + 1
+        local ok = st[i] and (want_status == '' or st[i] == want_status)
+        if ok and want_queue ~= '' then ok = queue == want_queue end
+        if ok and want_name ~= '' then ok = opts ~= nil and cjson.decode(opts)['name'] == want_name end
+        if ok then out[#out + 1] = ids[i] end
+        if (ok and #out - 1 == limit) or examined >= scan then
+          out[1] = tostring(seq)
+          return out
+        end
       end
     end
+  else
+    examined = examined + ORDER_BLOCK
+    if examined >= scan and block > 0 then
+      out[1] = tostring(block * ORDER_BLOCK)
+      return out
+    end
   end
-  if #ids < count then return out end
-  max = '(' .. last
+  block = block - 1
 end
-out[1] = last
 return out
