@@ -18,6 +18,7 @@ import redis
 import runq
 import taskfns
 from runq.backends.redis.keys import task_field
+from runq.backends.sqlite.packing import pack, unpack
 from runq.exceptions import PayloadRejected
 from runq.models import NewTask
 from runq.serialize import Codec, Kind
@@ -68,7 +69,8 @@ class Raw:
             row = conn.execute(
                 f"SELECT {field} FROM tasks WHERE ns = ? AND id = ?", (self.ns, task_id)
             ).fetchone()
-        return bytes(row[0])
+        # a payload is stored packed (deflated, backends/sqlite/packing.py)
+        return unpack(row[0]) if field == "payload" else bytes(row[0])
 
     def put(self, field: str, task_id: str, value: bytes) -> None:
         if self.url.startswith("redis"):
@@ -81,6 +83,8 @@ class Raw:
                 return
             r.hset(f"runq:{{{self.ns}}}:{field}", task_id, value)
             return
+        if field == "payload":
+            value = pack(value)
         with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
             conn.execute(
                 f"UPDATE tasks SET {field} = ? WHERE ns = ? AND id = ?", (value, self.ns, task_id)
