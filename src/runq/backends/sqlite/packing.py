@@ -59,8 +59,13 @@ def pack(payload: bytes) -> bytes:
 
 
 def unpack(stored: bytes) -> bytes:
-    """The payload ``pack`` stored as ``stored``."""
-    if stored[:1] == _DEFLATED:
+    """The payload ``pack`` stored as ``stored``; a payload stored before schema version 4
+    (read with ``check_version=False``) comes back as it is: a sealed value starts with its
+    magic (``rq``), never with a tag byte."""
+    tag = stored[:1]
+    if tag == _DEFLATED:
         inflater = zlib.decompressobj(_WBITS, _DICTIONARY)
         return inflater.decompress(stored[1:]) + inflater.flush()
-    return bytes(stored[1:])
+    if tag == _RAW:
+        return bytes(stored[1:])
+    return bytes(stored)
