@@ -106,28 +106,43 @@ def wait_finished(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     bar = make_bar(len(pending), progress)
     watch = _WorkerWatch(backend, bar)
+    # The backend is sure to wake us for every finish of these since their submission: the
+    # first status read is not needed (the wait below returns at once if one was heard).
+    unread = timeout_s != 0 and backend.watches(pending)
     try:
         while pending:
-            head = pending[:_CHUNK]
-            statuses = backend.status(head)
-            still = [i for i, s in zip(head, statuses, strict=True) if s not in FINISHED_STATUSES]
-            final.update(
-                (i, s) for i, s in zip(head, statuses, strict=True) if s in FINISHED_STATUSES
-            )
-            bar.advance(len(head) - len(still))
-            pending = still + pending[_CHUNK:]
-            if not still:
-                continue  # the whole chunk finished: look further along at once
-            watch.check(still)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                hint = f": {watch.hint}" if watch.hint else ""
-                raise WaitTimeout(
-                    f"{len(pending)} of {len(final) + len(pending)} tasks not finished "
-                    f"after {timeout_s:g} s (first: {pending[0]}){hint}"
+            if unread:  # nothing read yet: no timeout before the first read, as without
+                unread = False
+                still = pending
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wait_s = poll_s if left is None else min(poll_s, left)
+            else:
+                head = pending[:_CHUNK]
+                statuses = backend.status(head)
+                still = [
+                    i for i, s in zip(head, statuses, strict=True) if s not in FINISHED_STATUSES
+                ]
+                final.update(
+                    (i, s) for i, s in zip(head, statuses, strict=True) if s in FINISHED_STATUSES
                 )
-            wait_s = poll_s if remaining is None else min(poll_s, remaining)
-            backend.wait_change(still, wait_s)
+                bar.advance(len(head) - len(still))
+                pending = still + pending[_CHUNK:]
+                if not still:
+                    continue  # the whole chunk finished: look further along at once
+                watch.check(still)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    hint = f": {watch.hint}" if watch.hint else ""
+                    raise WaitTimeout(
+                        f"{len(pending)} of {len(final) + len(pending)} tasks not finished "
+                        f"after {timeout_s:g} s (first: {pending[0]}){hint}"
+                    )
+                wait_s = poll_s if remaining is None else min(poll_s, remaining)
+            heard = backend.wait_change(still, wait_s)
+            if heard:  # announced with their final statuses: no need to read them again
+                final.update(heard)
+                bar.advance(len(heard))
+                pending = [i for i in pending if i not in heard]
             pace = min(_PACE_MAX_S, _PACE_PER_TASK_S * len(pending))
             if pace > 0.001:
                 time.sleep(pace)  # pacing, not synchronisation: see module docstring

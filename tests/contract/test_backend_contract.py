@@ -93,7 +93,7 @@ class Watcher(threading.Thread):
     """Loops as a worker or a controller does: ``while not until(): wait()``. Records when
     ``until()`` first held, and what the loop raised."""
 
-    def __init__(self, until: Callable[[], bool], wait: Callable[[], None]) -> None:
+    def __init__(self, until: Callable[[], bool], wait: Callable[[], object]) -> None:
         super().__init__(daemon=True)
         self.until = until
         self.wait = wait
@@ -1128,6 +1128,25 @@ def test_wait_change_returns_at_once_for_a_finished_task(backend: Backend, worke
     t0 = time.monotonic()
     backend.wait_change(["a"], WAIT_TIMEOUT_S)
     assert time.monotonic() - t0 < WAKE_WITHIN_S
+
+
+def test_wait_change_answers_only_statuses_that_hold(backend: Backend, worker: str) -> None:
+    """What ``wait_change`` answers without a read (Redis: statuses announced with the ids)
+    is each task's stored status, and never one it has left since (an ERROR retried by
+    hand is MOVED): a waiter believes these answers without reading."""
+    backend.enqueue([nt("warm")])
+    backend.wait_change(["warm"], 0.05)  # the listener live: "a" is submitted under it
+    backend.enqueue([nt("a"), nt("b")])
+    assert not backend.watches(["a", "b", "never-submitted"])
+    run(backend, worker, "warm")
+    run(backend, worker, "a", TaskStatus.ERROR)
+    heard = backend.wait_change(["a", "b"], WAIT_TIMEOUT_S)
+    assert heard.items() <= {("a", TaskStatus.ERROR)}
+    backend.retry_tasks([("a", "a2")])
+    heard = backend.wait_change(["a"], WAIT_TIMEOUT_S)
+    assert heard.items() <= {("a", TaskStatus.MOVED)}
+    run(backend, worker, "b")
+    assert backend.wait_change(["b"], WAIT_TIMEOUT_S).items() <= {("b", TaskStatus.COMPLETE)}
 
 
 def test_wait_change_returns_by_its_timeout(backend: Backend) -> None:

@@ -96,7 +96,7 @@ def auth_url(server: RedisServer, userinfo: str) -> str:
 # ---------------------------------------------------------------------------- item 5
 
 
-def _returns(call: Callable[..., None], *args: Any) -> bool:
+def _returns(call: Callable[..., object], *args: Any) -> bool:
     call(*args)
     return True
 

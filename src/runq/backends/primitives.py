@@ -98,12 +98,22 @@ class Primitives(ABC):
         ...
 
     @abstractmethod
-    def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+    def wait_change(self, ids: Sequence[str], timeout_s: float) -> dict[str, TaskStatus]:
         """Block until some task among ``ids`` may have reached a finished status, or until
         ``timeout_s`` has passed. It may return early; callers re-check ``status``. A
         completion stored by a worker must wake it within milliseconds (Redis: a pub/sub
-        notification; SQLite: a short poll with back-off on ``PRAGMA data_version``)."""
+        notification; SQLite: a short poll with back-off on ``PRAGMA data_version``).
+
+        Answers the finished statuses it learnt without a read for some of ``ids`` (Redis:
+        announced with the status), which callers need not re-check; often none."""
         ...
+
+    def watches(self, ids: Sequence[str]) -> bool:
+        """Whether ``wait_change(ids)`` is sure to wake for every finish of each of ``ids``
+        since it was submitted (Redis: submitted by this object while its subscription to the
+        announcements was live, and still is), so that a wait on them may skip its first
+        status read. False when the backend cannot tell (SQLite)."""
+        return False
 
     @abstractmethod
     def _status(self, ids: Sequence[str]) -> list[TaskStatus]:

@@ -35,6 +35,8 @@ _WATCH_MAX = 64
 _MANY_PAUSE_S = 0.01
 #: Tasks per task_page.lua call of list_tasks.
 _LIST_PAGE = 10_000
+#: The statuses an announcement may carry (anything else: read it).
+_FINISHED = {s.value: s for s in FINISHED_STATUSES}
 
 
 class RedisInspection(RedisCore):
@@ -223,14 +225,18 @@ class RedisInspection(RedisCore):
         }
 
     @translated  # its reads retry on their own; the listener re-subscribes on its own
-    def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+    def wait_change(self, ids: Sequence[str], timeout_s: float) -> dict[str, TaskStatus]:
         if len(ids) > _WATCH_MAX:
             # Many outstanding tasks: some finish all the time, and a short pause between
             # re-checks costs less than hearing about every single one.
             time.sleep(min(timeout_s, _MANY_PAUSE_S))
-            return
+            return {}
 
         def finished_already() -> bool:
             return bool(ids) and any(s in FINISHED_STATUSES for s in self.status(ids))
 
-        self._listener.wait(ids, timeout_s, finished_already)
+        heard = self._listener.wait(ids, timeout_s, finished_already)
+        return {i: _FINISHED[st] for i, st in heard.items() if st in _FINISHED}
+
+    def watches(self, ids: Sequence[str]) -> bool:
+        return len(ids) <= _WATCH_MAX and self._listener.watches(ids)

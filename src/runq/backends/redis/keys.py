@@ -96,7 +96,8 @@ key (``ns`` namespace, ``id`` task)  type    holds
 ==================================  ======  =====================================================
 
 Pub/sub channel ``runq:{ns}:done``: every transition that finishes tasks publishes their ids,
-joined by ``"\\n"``, in the same script.
+joined by ``"\\n"``, in the same script; ``finish.lua`` writes its task's line as
+``<id>\\t<status>`` (the status it stored), so that a waiting controller need not read it.
 
 A batch too large for one script call is *staged*, chunk by chunk, into the task hashes without
 a ``status`` (MISSING to every reader while ``stage:owner`` names a batch not yet committed; in

@@ -12,6 +12,17 @@ cannot know what happened before, so the caller checks the statuses right after 
 subscription is live (``recheck``), which closes the gap. If the ring has overflowed since a
 thread's last wait, or the connection dropped, the wait returns at once: callers re-check.
 
+Two things spare a waiting controller its reads on the p50 path (submit, wait, result):
+- An announcement line may carry the status the script just stored (``<id>\t<status>``; a bare
+  ``<id>`` says only "finished"): ``wait`` answers the statuses it heard, and the caller reads
+  only the others. Every announcement is of a finished status at the time of its script, and a
+  finished task's status changes only to another finished one (MOVED, MISSING), so a status
+  heard is as good as one read at that moment.
+- ``mark`` notes, for ids about to be submitted while the subscription is live, the sequence
+  number before their submission: every later announcement of them comes after it, so while
+  that subscription lasts (``watches``) a wait on them needs no status read first; it looks at
+  the ring from the mark.
+
 The reader costs little per announcement, since a controller that waits hears every finished
 task of the namespace, thousands a second in a drain: it reads the subscription's socket itself
 (one ``recv`` for whatever arrived, parsed by hiredis, not redis-py's per-message path), and a
@@ -31,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import socket
 import ssl
 import threading
 import time
@@ -45,7 +57,7 @@ from redis.crc import key_slot
 
 from runq.backends.redis.cluster import refresh_slots, slot_connection_pool
 
-__all__ = ["DoneListener"]
+__all__ = ["MARK_BATCH", "DoneListener"]
 
 #: Announcements remembered for threads between two waits.
 _RING = 16_384
@@ -58,12 +70,22 @@ _SUBSCRIBE_S = 10.0
 _IDLE_S = 2.0
 
 _ANYTHING: frozenset[str] = frozenset({"\0anything"})  # "the connection dropped: re-check"
+#: A waiter's PING on the subscription (see ``DoneListener._ping``) and the payload of its PONG.
+_PING = b"*2\r\n$4\r\nPING\r\n$4\r\nrunq\r\n"
+_PONG = b"runq"
 #: After announcements that concern no waiter, the reader lets the next ones pile up this
 #: long (in a drain, thousands a second arrive for nobody): a waiter's own announcement
 #: that comes meanwhile is noticed at most this much later.
 _COALESCE_S = 0.001
 #: Bytes read from the subscription's socket at once.
 _RECV_BYTES = 1 << 16
+#: Submitted ids whose marks are kept (the oldest are forgotten: their waits read first).
+_MARKS = 4096
+#: A batch larger than this is not marked (its waits are many and read in chunks anyway).
+MARK_BATCH = 64
+
+#: One announcement: its sequence number, its ids, the statuses it carries (None: none).
+_Entry = tuple[int, frozenset[str], dict[str, str] | None]
 
 
 class DoneListener:
@@ -84,7 +106,7 @@ class DoneListener:
             )
         )
         self._cond = threading.Condition()
-        self._ring: deque[tuple[int, frozenset[str]]] = deque(maxlen=_RING)
+        self._ring: deque[_Entry] = deque(maxlen=_RING)
         self._seq = 0  # sequence number of the newest announcement
         self._epoch = 0  # bumped each time the subscription is (re)established
         self._live = threading.Event()
@@ -97,14 +119,25 @@ class DoneListener:
         #: What each blocked waiter waits for (its own object as key); an announcement wakes
         #: the waiters only if it concerns one of them.
         self._wanted: dict[object, frozenset[str]] = {}
+        #: Submitted id -> (epoch, sequence number) before its submission (see ``mark``).
+        self._marks: dict[str, tuple[int, int]] = {}
+        #: The subscription's socket, for the waiters' PINGs (None: none; see ``_ping``); the
+        #: PINGs sent and the PONGs read on it; the waiters waiting for a PONG.
+        self._sync_sock: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self._pings = 0
+        self._pongs = 0
+        self._syncing = 0
 
     def wait(
         self,
         ids: Collection[str],
         timeout_s: float,
         recheck: Callable[[], bool],
-    ) -> None:
-        """Return when one of ``ids`` (any id if empty) is announced, or after ``timeout_s``.
+    ) -> dict[str, str]:
+        """Return when one of ``ids`` (any id if empty) is announced, or after ``timeout_s``:
+        the statuses announced for some of ``ids`` (the newest announcement of each, if it
+        carried one; the caller reads the others).
 
         ``recheck()`` answers whether some id has already finished; it is called when this
         thread cannot know what was announced before the subscription was live.
@@ -114,11 +147,43 @@ class DoneListener:
             self._waiting += 1
         try:
             self._start()
-            self._wait(ids, deadline, timeout_s, recheck)
+            return self._wait(ids, deadline, timeout_s, recheck)
         finally:
             with self._cond:
                 self._waiting -= 1
                 self._last_wait = time.monotonic()
+
+    def mark(self, ids: Collection[str]) -> None:
+        """Note that ``ids`` are about to be submitted (call it before sending them): if the
+        subscription is live now, every announcement of them will be heard after this point."""
+        if len(ids) > MARK_BATCH:
+            return
+        with self._cond:
+            if not self._live.is_set() or self._pid != os.getpid():
+                return
+            here = (self._epoch, self._seq)
+            for task_id in ids:
+                self._marks[task_id] = here
+            while len(self._marks) > _MARKS:  # forget the oldest (dicts keep insertion order)
+                del self._marks[next(iter(self._marks))]
+
+    def watches(self, ids: Collection[str]) -> bool:
+        """Whether every announcement of ``ids`` since they were submitted is sure to be seen
+        by ``wait`` (all marked under the subscription that is live now): a wait on them then
+        needs no status read first."""
+        with self._cond:
+            return bool(ids) and self._live.is_set() and self._marked(ids) is not None
+
+    def _marked(self, ids: Collection[str]) -> int | None:
+        """The oldest mark of ``ids`` if all are marked under the current subscription
+        (caller holds the lock)."""
+        oldest: int | None = None
+        for task_id in ids:
+            mark = self._marks.get(task_id)
+            if mark is None or mark[0] != self._epoch:
+                return None
+            oldest = mark[1] if oldest is None else min(oldest, mark[1])
+        return oldest
 
     def _wait(
         self,
@@ -126,33 +191,80 @@ class DoneListener:
         deadline: float,
         timeout_s: float,
         recheck: Callable[[], bool],
-    ) -> None:
+    ) -> dict[str, str]:
         if not self._live.wait(min(_SUBSCRIBE_S, max(timeout_s, 0.0))):
-            return  # not subscribed (yet): the caller re-checks
+            return {}  # not subscribed (yet): the caller re-checks
         wanted = frozenset(ids)
         with self._cond:
             since: int | None = getattr(self._local, "seq", None)
             fresh = since is None or getattr(self._local, "epoch", -1) != self._epoch
-            if fresh:
+            marked = self._marked(wanted) if wanted else None
+            if marked is not None:  # submitted under this subscription: look from there
+                since, fresh = marked, False
+            elif fresh:
                 since = self._seq
             self._local.epoch = self._epoch
         assert since is not None
         if fresh and recheck():
             self._remember()
-            return
+            return {}
+        ticket = self._ping() if wanted else None
+        heard: dict[str, str | None] = {}
+        found = False
+        synced: bool | None = False
         token = object()
         with self._cond:
             self._wanted[token] = wanted
             try:
-                while not self._announced(wanted, since):
+                while True:
+                    found = self._announced(wanted, since, heard) or found
                     since = self._seq
+                    if found:
+                        synced = self._synced(ticket)
+                        if synced is not False or not any(heard.values()):
+                            break  # a status heard is believed only once synced (see _ping)
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
-                    self._cond.wait(remaining)
+                    self._syncing += found  # the pong wakes only waiters that wait for it
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._syncing -= found
             finally:
                 del self._wanted[token]
         self._remember()
+        return {i: st for i, st in heard.items() if st is not None} if synced is True else {}
+
+    def _ping(self) -> tuple[int, int] | None:
+        """Send a PING on the subscription (now, after this wait began); (epoch, its number).
+
+        The reader may lag behind the server: an announcement it has not read yet may have
+        changed a task after the announcement it has (a finished task retried by hand: MOVED,
+        or deleted), even before this wait began. Announcements and the PONG come back in the
+        order the server sent them, so once the PONG is read, the newest announcement of a task
+        in the ring is its newest transition as of some moment after this wait began: only
+        then is a status heard as good as a status read. On the p50 path the PONG comes back
+        while the task still runs, so believing the status costs no wait. None: no PING sent
+        (a TLS socket, which one thread must not write while another reads it)."""
+        with self._cond:
+            sock, epoch = self._sync_sock, self._epoch
+            if sock is None:
+                return None
+            with self._send_lock:  # keeps the PINGs whole and numbered in the order sent
+                try:
+                    sock.sendall(_PING)
+                except OSError:
+                    return None
+                self._pings += 1
+                return epoch, self._pings
+
+    def _synced(self, ticket: tuple[int, int] | None) -> bool | None:
+        """Whether the PONG of ``ticket`` was read (None: it never will be; caller holds the
+        lock)."""
+        if ticket is None or ticket[0] != self._epoch or not self._live.is_set():
+            return None
+        return self._pongs >= ticket[1]
 
     def stop(self) -> None:
         """Ask the reader thread to end; closing the client's pool then wakes it at once."""
@@ -169,18 +281,28 @@ class DoneListener:
         with self._cond:
             self._local.seq = self._seq
 
-    def _announced(self, wanted: frozenset[str], since: int) -> bool:
-        """Whether an announcement after ``since`` concerns ``wanted`` (caller holds the lock)."""
+    def _announced(self, wanted: frozenset[str], since: int, heard: dict[str, str | None]) -> bool:
+        """Whether an announcement after ``since`` concerns ``wanted`` (caller holds the lock);
+        what those announcements say of each wanted id goes into ``heard`` (its status, or
+        None if the newest did not carry one), newer than what ``heard`` held."""
         if since >= self._seq:
             return False
         if not self._ring or self._ring[0][0] > since + 1:
             return True  # the ring overflowed: anything may have happened
-        for seq, announced in reversed(self._ring):
+        found = False
+        seen: set[str] = set()  # ids met in this pass (newest first): older ones say less
+        for seq, announced, statuses in reversed(self._ring):
             if seq <= since:
                 break
-            if announced is _ANYTHING or not wanted or not wanted.isdisjoint(announced):
-                return True
-        return False
+            if announced is _ANYTHING or not wanted:
+                found = True
+                continue
+            for task_id in wanted.intersection(announced):
+                found = True
+                if task_id not in seen:
+                    seen.add(task_id)
+                    heard[task_id] = None if statuses is None else statuses.get(task_id)
+        return found
 
     def _start(self) -> None:
         with self._cond:
@@ -215,6 +337,8 @@ class DoneListener:
                         time.sleep(_COALESCE_S)
             except Exception:  # lost connection, or close() pulled it away: re-check, retry
                 self._live.clear()
+                with self._cond:
+                    self._sync_sock = None
                 self._push(_ANYTHING)  # whoever waits must re-check
                 self._stop.wait(backoff_s)
                 backoff_s = min(backoff_s * 2, 2.0)
@@ -227,17 +351,27 @@ class DoneListener:
         self._live.clear()
 
     def _take(self, reply: Any) -> bool:
-        """One reply read on the subscription: an announcement (True if it woke a waiter), or
-        the subscription's end; anything else (a health check's pong) is let go."""
+        """One reply read on the subscription: an announcement (True if it woke a waiter), a
+        waiter's PONG (True), or the subscription's end; anything else (a health check's pong)
+        is let go."""
         _, announcement, ended = self._kinds
+        if reply == _PONG or (isinstance(reply, list) and reply[:2] == [b"pong", _PONG]):
+            self._ponged()  # a waiter's PING (_ping): RESP3 answers it as outside pub/sub
+            return True  # not an announcement for nobody: no pause (its own is coming)
         if not isinstance(reply, list) or not reply:  # an error reply: subscribe anew
             raise redis.ConnectionError(f"unexpected reply on the subscription: {reply!r}")
         kind = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         if kind == announcement and len(reply) >= 3:
-            return self._push(frozenset(reply[2].decode().split("\n")))
+            return self._push(*_parse(reply[2].decode()))
         if kind == ended:  # the slot moved away (cluster): subscribe anew
             raise redis.ConnectionError("the subscription was ended by the server")
         return False
+
+    def _ponged(self) -> None:
+        with self._cond:
+            self._pongs += 1
+            if self._syncing:
+                self._cond.notify_all()
 
     @staticmethod
     def _read(
@@ -278,6 +412,7 @@ class DoneListener:
             idle = self._waiting == 0 and time.monotonic() - self._last_wait > _IDLE_S
             if idle:
                 self._live.clear()
+                self._sync_sock = None
                 self._thread = None
             return idle
 
@@ -296,19 +431,26 @@ class DoneListener:
             for i, reply in enumerate(replies):
                 kind = reply[0] if isinstance(reply, list) and reply else None
                 if kind == confirmed.encode():
+                    conn = pubsub.connection
+                    sock = None if conn is None else conn._sock  # noqa: SLF001 - as in _read
                     with self._cond:
                         self._epoch += 1
+                        self._pings = self._pongs = 0
+                        plain = isinstance(sock, socket.socket) and not isinstance(
+                            sock, ssl.SSLSocket
+                        )
+                        self._sync_sock = sock if plain else None
                     self._live.set()
                     for later in replies[i + 1 :]:  # announced right after: not to be lost
                         self._take(later)
                     return reader
         raise redis.TimeoutError("no confirmation of SUBSCRIBE")
 
-    def _push(self, announced: frozenset[str]) -> bool:
+    def _push(self, announced: frozenset[str], statuses: dict[str, str] | None = None) -> bool:
         """Record an announcement; True if it woke the waiters."""
         with self._cond:
             self._seq += 1
-            self._ring.append((self._seq, announced))
+            self._ring.append((self._seq, announced, statuses))
             # Wake the waiters only if it concerns one of them; and every half ring, so that
             # none sleeps through an overflow of the ring (it then re-checks).
             if (
@@ -319,6 +461,14 @@ class DoneListener:
                 self._cond.notify_all()
                 return True
             return False
+
+
+def _parse(text: str) -> tuple[frozenset[str], dict[str, str] | None]:
+    """An announcement's ids, and the statuses its ``<id>\t<status>`` lines carry."""
+    if "\t" not in text:
+        return frozenset(text.split("\n")), None
+    lines = [line.partition("\t") for line in text.split("\n")]
+    return frozenset(i for i, _, _ in lines), {i: st for i, _, st in lines if st}
 
 
 def _parsed(reader: Any) -> list[Any]:

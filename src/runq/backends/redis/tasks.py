@@ -26,6 +26,7 @@ from typing import Any
 from runq.backends.redis.blobs import with_blobs
 from runq.backends.redis.errors import translated
 from runq.backends.redis.limits import RedisLimits
+from runq.backends.redis.listen import MARK_BATCH
 from runq.backends.redis.replies import STATUS, decode_status
 from runq.backends.redis.staging import ENQUEUE_CHUNK, BatchRows, RedisStaging, delay_arg
 from runq.models import ClaimedTask, NewTask, TaskStatus
@@ -55,6 +56,8 @@ class RedisTasks(RedisStaging, RedisLimits):
         rows = BatchRows(tasks)
         queues = list(dict.fromkeys(task.queue for task in tasks))
         self._remember(queues)
+        if len(tasks) <= MARK_BATCH:  # a wait on them may then skip its first status read
+            self._listener.mark([task.id for task in tasks])
         if len(tasks) <= ENQUEUE_CHUNK:
             return self._enqueue_one_call(tasks, rows, queues)
         return self._enqueue_staged(tasks, rows, queues)

@@ -122,10 +122,10 @@ class SqliteInspection(SqliteCore):
                 waiting.append(dep)
         return out
 
-    def wait_change(self, ids: Sequence[str], timeout_s: float) -> None:
+    def wait_change(self, ids: Sequence[str], timeout_s: float) -> dict[str, TaskStatus]:
         unique = distinct(ids)
         if not unique:
-            return
+            return {}
         params = (self.namespace, ids_json(unique))
 
         def some_finished() -> bool:  # or unknown (MISSING)
@@ -133,6 +133,7 @@ class SqliteInspection(SqliteCore):
             return bool(unfinished < len(unique))
 
         self._poll(some_finished, timeout_s)
+        return {}  # no status learnt without a read: the caller reads them
 
 
 def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:

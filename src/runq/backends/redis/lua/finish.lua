@@ -58,7 +58,7 @@ if ok then
   redis.call('HSET', K.finished, id, t)
   if ARGV[6] == '1' then redis.call('HSET', K.result, id, ARGV[7]) end
   expire_later(id, status, t, opts)
-  local announced = {id}
+  local announced = {id .. '\t' .. status}  -- with its status: the waiter need not read it
   if status == 'COMPLETE' then
     release(children, qmap)
     logs[1] = log_entry(t, 'TASK_COMPLETE', id)
