@@ -56,8 +56,9 @@ __all__ = ["SCHEMA_VERSION", "Backend"]
 #: SQLite queue entries name their task by rowid, in ``queue_items``; 4: on SQLite a task's
 #: place in its queue is a column of its row, ``tasks.qpos``, and its payload is deflated;
 #: 5: on Redis a PENDING task stores no status entry, its record holds its sequence number and
-#: is keyed by the id's bytes, and the submission order is kept in blocks).
-SCHEMA_VERSION = 5
+#: is keyed by the id's bytes, and the submission order is kept in blocks; 6: on SQLite a
+#: task's status is stored as one letter, ``sqlite/core.py`` ``STATUS_CODES``).
+SCHEMA_VERSION = 6
 #: The longest MOVED chain ``resolve`` and ``chain`` follow.
 _MAX_MOVES = 64
 

@@ -36,9 +36,11 @@ from runq.models import TaskStatus
 __all__ = [
     "ACTIVE_WORKER",
     "GONE_WORKER",
+    "STATUS_CODES",
     "SqliteCore",
     "decode_status",
     "distinct",
+    "encode_status",
     "ids_json",
     "push",
     "queue_places",
@@ -53,7 +55,25 @@ POLL_GROWTH = 1.5
 ACTIVE_WORKER = ("IDLE", "BUSY", "PAUSED")
 GONE_WORKER = ("LOST", "EXITED")
 
-_STATUS = {s.value: s for s in TaskStatus}
+#: How a task's status is stored (one letter: a queued task stores it twice, in its row and
+#: in the status index; see ``sql.py``).
+STATUS_CODES: dict[TaskStatus, str] = {
+    TaskStatus.PENDING: "P",
+    TaskStatus.DEFERRED: "D",
+    TaskStatus.SCHEDULED: "S",
+    TaskStatus.RUNNING: "R",
+    TaskStatus.COMPLETE: "C",
+    TaskStatus.ERROR: "E",
+    TaskStatus.CANCELLED: "X",
+    TaskStatus.DIED: "K",
+    TaskStatus.TIMEOUT: "T",
+    TaskStatus.IMPOSSIBLE: "I",
+    TaskStatus.MOVED: "M",
+    TaskStatus.DISCARDED: "Z",
+}
+#: Stored status -> TaskStatus; a namespace written before schema version 6 (read with
+#: ``check_version=False``) stored the names.
+_STATUS = {code: status for status, code in STATUS_CODES.items()} | {s.value: s for s in TaskStatus}
 
 
 def ids_json(ids: Sequence[str]) -> str:
@@ -69,6 +89,11 @@ def distinct(ids: Sequence[str]) -> list[str]:
 def decode_status(value: str | None) -> TaskStatus:
     """A stored status (MISSING for no row)."""
     return TaskStatus.MISSING if value is None else _STATUS[value]
+
+
+def encode_status(status: TaskStatus) -> str:
+    """How ``status`` is stored."""
+    return STATUS_CODES[status]
 
 
 def push(

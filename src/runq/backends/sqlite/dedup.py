@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from runq.backends.sqlite import sql
-from runq.backends.sqlite.core import ids_json, push
+from runq.backends.sqlite.core import decode_status, ids_json, push
 from runq.models import NewTask, TaskStatus
 
 __all__ = ["admit", "release"]
@@ -62,7 +62,7 @@ def release(conn: sqlite3.Connection, ns: str, task_ids: Sequence[str]) -> None:
     released: list[tuple[str, str]] = []
     for key in keys:
         head = conn.execute(sql.DEDUP_HEAD, (ns, key)).fetchone()
-        if head is not None and head[1] == TaskStatus.DEFERRED:
+        if head is not None and decode_status(head[1]) is TaskStatus.DEFERRED:
             conn.execute(sql.RELEASE, (ns, head[0]))
             released.append((head[2], head[0]))
     if released:

@@ -9,7 +9,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runq.backends.sqlite import sql
-from runq.backends.sqlite.core import SqliteCore, decode_status, distinct, ids_json
+from runq.backends.sqlite.core import (
+    SqliteCore,
+    decode_status,
+    distinct,
+    encode_status,
+    ids_json,
+)
 from runq.backends.sqlite.packing import unpack
 from runq.models import TaskRecord, TaskStatus, TaskTimes
 
@@ -91,7 +97,7 @@ class SqliteInspection(SqliteCore):
             if status is None:
                 rows = self._fetchall(sql.TASK_PAGE, (self.namespace, below, take))
             else:
-                params = (self.namespace, below, take, status.value)
+                params = (self.namespace, below, take, encode_status(status))
                 rows = self._fetchall(sql.TASK_PAGE_STATUS, params)
             for seq, task_id, task_queue, task_name in rows:
                 if (queue is None or task_queue == queue) and (name is None or task_name == name):

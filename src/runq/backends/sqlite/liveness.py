@@ -16,7 +16,7 @@ from typing import Any
 
 from runq.backends.records import Control
 from runq.backends.sqlite import sql
-from runq.backends.sqlite.core import ACTIVE_WORKER, SqliteCore, ids_json, push
+from runq.backends.sqlite.core import ACTIVE_WORKER, SqliteCore, decode_status, ids_json, push
 from runq.models import TaskStatus
 
 __all__ = ["SqliteLiveness", "release"]
@@ -25,6 +25,7 @@ __all__ = ["SqliteLiveness", "release"]
 #: a cancel within a quarter of a second is prompt (the old poll was ``poll_process``, 1 s),
 #: and an idle fleet's control threads then cost little beside their waits for work.
 _REQUEST_POLL_S = 0.25
+_RUNNING = TaskStatus.RUNNING
 
 
 def release(
@@ -57,7 +58,7 @@ def _held(conn: sqlite3.Connection, ns: str, worker_id: str, cancel: str | None)
     held = []
     for task_id in dict.fromkeys(cancel.split("\n")):
         row = conn.execute(sql.TASK_STATUS_WORKER, (ns, task_id)).fetchone()
-        if row is not None and row[0] == "RUNNING" and row[1] == worker_id:
+        if row is not None and decode_status(row[0]) is _RUNNING and row[1] == worker_id:
             held.append(task_id)
     return held
 
@@ -153,9 +154,10 @@ class SqliteLiveness(SqliteCore):
             row = conn.execute(sql.TASK_STATUS_WORKER, (ns, task_id)).fetchone()
             if row is None:
                 return TaskStatus.MISSING
-            if row[0] == "RUNNING":
+            status = decode_status(row[0])
+            if status is _RUNNING:
                 conn.execute(sql.ASK_CANCEL, (ns, row[1], task_id))
-            return TaskStatus(row[0])
+            return status
 
     def _request_kill(self, worker_ids: Sequence[str]) -> None:
         with self._write() as conn:

@@ -17,14 +17,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runq.backends.sqlite import sql
-from runq.backends.sqlite.core import SqliteCore, ids_json, push
+from runq.backends.sqlite.core import SqliteCore, decode_status, encode_status, ids_json, push
 from runq.backends.sqlite.packing import pack
 from runq.exceptions import ConfigError, TaskStateError, UnknownTaskError
 from runq.models import FINISHED_STATUSES, TaskStatus
 
 __all__ = ["SqliteRetries"]
 
-_RETRYABLE = {s.value for s in FINISHED_STATUSES} - {"MOVED", "MISSING"}
+_RETRYABLE = set(FINISHED_STATUSES) - {TaskStatus.MOVED, TaskStatus.MISSING}
+_PENDING, _SCHEDULED = encode_status(TaskStatus.PENDING), encode_status(TaskStatus.SCHEDULED)
 
 
 class SqliteRetries(SqliteCore):
@@ -49,9 +50,9 @@ class SqliteRetries(SqliteCore):
             now = time.time()
             due = conn.execute(sql.DELAY_DUE, (ns, now)).fetchall()
             conn.execute(sql.DELAY_DROP, (ns, ids_json([row[0] for row in due])))
-            retried = [(queue, tid) for tid, queue, status in due if status == "PENDING"]
+            retried = [(queue, tid) for tid, queue, code in due if code == _PENDING]
             push(conn, ns, retried, head=True)
-            scheduled = [tid for tid, _, status in due if status == "SCHEDULED"]
+            scheduled = [tid for tid, _, code in due if code == _SCHEDULED]
             queue_of = {tid: queue for tid, queue, _ in due}
             push(conn, ns, [(queue_of[t], t) for t in _come_due(conn, ns, scheduled, now)])
             (nxt,) = conn.execute(sql.DELAY_NEXT, (ns,)).fetchone()
@@ -73,14 +74,14 @@ class SqliteRetries(SqliteCore):
             conn.executemany(
                 sql.TASK_INSERT,
                 (
-                    (ns, new, queue, "PENDING", options, now, None, payload, None)
+                    (ns, new, queue, _PENDING, options, now, None, payload, None)
                     for (_, _, queue, options, payload), new in zip(sources, news, strict=True)
                 ),
             )
             conn.executemany(sql.MOVE, ((ns, old) for old in olds))
             conn.executemany(sql.MOVE_RECORD, ((ns, old, new) for old, new in pairs))
             push(conn, ns, [(row[2], new) for row, new in zip(rows, news, strict=True)])
-        return [TaskStatus(row[1]) for row in rows]
+        return [decode_status(row[1]) for row in rows]
 
     def _moved_to(self, ids: Sequence[str]) -> dict[str, str]:
         return dict(self._fetchall(sql.MOVED_TO, (self.namespace, ids_json(ids))))
@@ -104,9 +105,9 @@ def _come_due(conn: sqlite3.Connection, ns: str, ids: list[str], now: float) -> 
             conn.execute(sql.SET_IMPOSSIBLE, (ns, tid, now))
             conn.execute(sql.MAKE_IMPOSSIBLE, (ns, json.dumps([tid]), now))
         elif other:
-            conn.execute(sql.SET_STATUS, (ns, tid, TaskStatus.DEFERRED.value))
+            conn.execute(sql.SET_STATUS, (ns, tid, encode_status(TaskStatus.DEFERRED)))
         else:
-            conn.execute(sql.SET_STATUS, (ns, tid, TaskStatus.PENDING.value))
+            conn.execute(sql.SET_STATUS, (ns, tid, _PENDING))
             ready.append(tid)
     return ready
 
@@ -115,9 +116,10 @@ def _check_sources(ns: str, rows: list[Any]) -> None:
     """Raise for the first old task that does not exist or cannot be retried (not finished,
     MOVED, or named twice)."""
     seen: set[str] = set()
-    for old, status, *_ in rows:
-        if status is None:
+    for old, code, *_ in rows:
+        if code is None:
             raise UnknownTaskError(f"task {old} does not exist in queue {ns!r}")
+        status = decode_status(code)
         if status not in _RETRYABLE or old in seen:
             raise TaskStateError(
                 f"task {old} is {status}: only finished tasks can be retried (a MOVED "

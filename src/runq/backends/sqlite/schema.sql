@@ -13,13 +13,13 @@ CREATE TABLE IF NOT EXISTS meta (
 -- One row per task; `seq` (the rowid) gives submission order. Blobs come last so that
 -- reading the small columns never walks a payload's overflow pages. `payload` is stored
 -- deflated (packing.py). A queued task is this row and its entries in the indexes below,
--- nothing else (schema version 4; see `tasks_queued`).
+-- nothing else (schema version 4; see `tasks_queued`); its status is one letter (version 6).
 CREATE TABLE IF NOT EXISTS tasks (
     seq       INTEGER PRIMARY KEY,
     ns        TEXT    NOT NULL,
     id        TEXT    NOT NULL,
     queue     TEXT    NOT NULL,
-    status    TEXT    NOT NULL,
+    status    TEXT    NOT NULL,     -- one letter: core.STATUS_CODES
     options   TEXT    NOT NULL,     -- JSON
     worker_id TEXT,                 -- who runs / ran it
     pid       INTEGER,

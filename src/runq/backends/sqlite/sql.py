@@ -7,6 +7,11 @@ the join order (SQLite never reorders it) so that an id list drives index look-u
 a scan, and a unary ``+`` keeps the planner off the status index where the id index is the
 selective one.
 
+A task's status is stored as one letter (``core.STATUS_CODES``), in ``tasks`` and in its
+status index: P PENDING, D DEFERRED, S SCHEDULED, R RUNNING, C COMPLETE, E ERROR, X CANCELLED,
+K DIED, T TIMEOUT, I IMPOSSIBLE, M MOVED, Z DISCARDED (schema version 6; a queued task's
+'PENDING' took 14 bytes more). Worker statuses are stored as named.
+
 Sections follow the modules that run them: connection, namespace (``backend.py``,
 ``namespaces.py``), tasks and queues (``tasks.py``, ``inspection.py``), workers
 (``workers.py``), duplicate policies (``dedup.py``), liveness, retries, messaging, store.
@@ -88,7 +93,7 @@ SELECT d.dep, d.task FROM json_each(?2) j CROSS JOIN deps d ON d.ns = ?1 AND d.d
 CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task ORDER BY t.seq"""
 COUNT_UNFINISHED = """
 SELECT count(*) FROM json_each(?2) j CROSS JOIN tasks t ON t.ns = ?1 AND t.id = j.value
-WHERE t.status IN ('PENDING', 'DEFERRED', 'RUNNING', 'SCHEDULED')"""
+WHERE t.status IN ('P', 'D', 'R', 'S')"""
 PAYLOADS = """
 SELECT t.payload FROM json_each(?2) j LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value
 ORDER BY j.key"""
@@ -106,12 +111,12 @@ OVERVIEW = "SELECT status, count(*) FROM tasks WHERE ns = ? GROUP BY status"
 DEFERRED = """
 SELECT t.id, dt.id FROM tasks t
 LEFT JOIN deps d ON d.ns = t.ns AND d.task = t.id
-LEFT JOIN tasks dt ON dt.ns = d.ns AND dt.id = d.dep AND dt.status != 'COMPLETE'
-WHERE t.ns = ? AND t.status = 'DEFERRED' ORDER BY t.seq, d.pos"""
+LEFT JOIN tasks dt ON dt.ns = d.ns AND dt.id = d.dep AND dt.status != 'C'
+WHERE t.ns = ? AND t.status = 'D' ORDER BY t.seq, d.pos"""
 CANCEL = """
-UPDATE tasks SET status = 'CANCELLED', finished = ?3
+UPDATE tasks SET status = 'X', finished = ?3
 WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))
-  AND +status IN ('PENDING', 'DEFERRED', 'SCHEDULED')"""
+  AND +status IN ('P', 'D', 'S')"""
 DELETE_TASKS = "DELETE FROM tasks WHERE ns = ?1 AND id IN (SELECT value FROM json_each(?2))"
 DELETE_DEPS_OF = "DELETE FROM deps WHERE ns = ?1 AND task IN (SELECT value FROM json_each(?2))"
 # Every DEFERRED or SCHEDULED task downstream of the roots ?2 (a JSON array) becomes
@@ -122,10 +127,10 @@ WITH RECURSIVE doomed(id) AS (
     UNION
     SELECT d.task FROM doomed
     CROSS JOIN deps d ON d.ns = ?1 AND d.dep = doomed.id
-    CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task AND +t.status IN ('DEFERRED', 'SCHEDULED')
+    CROSS JOIN tasks t ON t.ns = ?1 AND t.id = d.task AND +t.status IN ('D', 'S')
 )
-UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3
-WHERE ns = ?1 AND id IN (SELECT id FROM doomed) AND +status IN ('DEFERRED', 'SCHEDULED')"""
+UPDATE tasks SET status = 'I', finished = ?3
+WHERE ns = ?1 AND id IN (SELECT id FROM doomed) AND +status IN ('D', 'S')"""
 HAS_DEPENDANTS = "SELECT 1 FROM deps WHERE ns = ? AND dep = ? LIMIT 1"
 # DEFERRED dependants of ?2 whose dependencies are now all COMPLETE (or deleted).
 #: The dependants of ``?2`` whose dependencies are now all COMPLETE. The check walks each
@@ -134,12 +139,12 @@ HAS_DEPENDANTS = "SELECT 1 FROM deps WHERE ns = ? AND dep = ? LIMIT 1"
 #: header tasks costs O(n) checks in all rather than O(n^2).
 RELEASABLE = """
 SELECT t.id, t.queue FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.task
-WHERE d.ns = ?1 AND d.dep = ?2 AND +t.status = 'DEFERRED' AND (
+WHERE d.ns = ?1 AND d.dep = ?2 AND +t.status = 'D' AND (
     SELECT 1 FROM deps d2 CROSS JOIN tasks t2 ON t2.ns = d2.ns AND t2.id = d2.dep
-    WHERE d2.ns = ?1 AND d2.task = t.id AND t2.status != 'COMPLETE'
+    WHERE d2.ns = ?1 AND d2.task = t.id AND t2.status != 'C'
     ORDER BY d2.pos DESC LIMIT 1) IS NULL
 ORDER BY t.seq"""
-RELEASE = "UPDATE tasks SET status = 'PENDING' WHERE ns = ? AND id = ? AND status = 'DEFERRED'"
+RELEASE = "UPDATE tasks SET status = 'P' WHERE ns = ? AND id = ? AND status = 'D'"
 
 # ---------------------------------------------------------------------------- queues
 QUEUE_REGISTER = "INSERT OR IGNORE INTO queues (ns, queue) VALUES (?, ?)"
@@ -178,21 +183,21 @@ WHERE ns = ?1 AND queue IN (SELECT value FROM json_each(?2)) AND qpos IS NOT NUL
 
 # ---------------------------------------------------------------------------- running tasks
 TASK_START = """
-UPDATE tasks SET status = 'RUNNING', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1
-WHERE ns = ? AND id = ? AND status = 'PENDING'"""
+UPDATE tasks SET status = 'R', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1
+WHERE ns = ? AND id = ? AND status = 'P'"""
 #: The head of a queue (its rowid) starts and leaves its queue in one write of its row.
 TASK_START_HEAD = """
-UPDATE tasks SET status = 'RUNNING', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1,
+UPDATE tasks SET status = 'R', worker_id = ?, pid = ?, started = ?, attempt = attempt + 1,
                  qpos = NULL
-WHERE seq = ? AND status = 'PENDING'"""
+WHERE seq = ? AND status = 'P'"""
 TASK_CLAIMED = "SELECT queue, payload, options, attempt FROM tasks WHERE ns = ? AND id = ?"
 TASK_FINISH = """
 UPDATE tasks SET status = ?, result = ?, finished = ?
-WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ? RETURNING options"""
+WHERE ns = ? AND id = ? AND status = 'R' AND worker_id = ? RETURNING options"""
 TASK_REQUEUE = """
-UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL,
+UPDATE tasks SET status = 'P', worker_id = NULL, pid = NULL, started = NULL,
                  attempt = max(attempt - 1, 0)
-WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
+WHERE ns = ? AND id = ? AND status = 'R' AND worker_id = ?"""
 TASK_QUEUE = "SELECT queue FROM tasks WHERE ns = ? AND id = ?"
 
 # ---------------------------------------------------------------------------- workers
@@ -213,10 +218,10 @@ SET status = 'BUSY', task_id = excluded.task_id, last_seen = excluded.last_seen"
 WORKER_IDLE = """
 UPDATE workers SET
     task_id = (SELECT t.id FROM tasks t
-               WHERE t.ns = ?2 AND t.status = 'RUNNING' AND t.worker_id = ?3 LIMIT 1),
+               WHERE t.ns = ?2 AND t.status = 'R' AND t.worker_id = ?3 LIMIT 1),
     status = CASE WHEN status = 'BUSY' AND NOT EXISTS (
                  SELECT 1 FROM tasks t
-                 WHERE t.ns = ?2 AND t.status = 'RUNNING' AND t.worker_id = ?3)
+                 WHERE t.ns = ?2 AND t.status = 'R' AND t.worker_id = ?3)
              THEN 'IDLE' ELSE status END,
     last_seen = ?1
 WHERE ns = ?2 AND worker_id = ?3"""
@@ -279,19 +284,19 @@ ON CONFLICT (ns, worker_id) DO UPDATE SET kill = 1"""
 # Every task a worker runs (several with concurrency > 1), in the order it claimed them.
 HELD_TASKS = """
 SELECT id, queue, options, attempt FROM tasks
-WHERE ns = ? AND status = 'RUNNING' AND worker_id = ? ORDER BY started, seq"""
+WHERE ns = ? AND status = 'R' AND worker_id = ? ORDER BY started, seq"""
 WORKER_LEAVE = """
 UPDATE workers SET status = ?, task_id = NULL, last_seen = ? WHERE ns = ? AND worker_id = ?"""
 TASK_REQUEUE_COUNTED = """
-UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL
+UPDATE tasks SET status = 'P', worker_id = NULL, pid = NULL, started = NULL
 WHERE ns = ? AND id = ?"""
-TASK_DIED = "UPDATE tasks SET status = 'DIED', finished = ? WHERE ns = ? AND id = ?"
+TASK_DIED = "UPDATE tasks SET status = 'K', finished = ? WHERE ns = ? AND id = ?"
 TASK_STATUS_WORKER = "SELECT status, worker_id FROM tasks WHERE ns = ? AND id = ?"
 
 # ---------------------------------------------------------------------------- retries
 TASK_DELAY = """
-UPDATE tasks SET status = 'PENDING', worker_id = NULL, pid = NULL, started = NULL, result = ?
-WHERE ns = ? AND id = ? AND status = 'RUNNING' AND worker_id = ?"""
+UPDATE tasks SET status = 'P', worker_id = NULL, pid = NULL, started = NULL, result = ?
+WHERE ns = ? AND id = ? AND status = 'R' AND worker_id = ?"""
 DELAY_SET = """
 INSERT INTO delayed (ns, task_id, due) VALUES (?, ?, ?)
 ON CONFLICT (ns, task_id) DO UPDATE SET due = excluded.due"""
@@ -304,18 +309,18 @@ DELAY_DROP = "DELETE FROM delayed WHERE ns = ?1 AND task_id IN (SELECT value FRO
 #: The dependencies of a SCHEDULED task that came due: (COMPLETE ones, failed ones, others);
 #: a deleted dependency counts as COMPLETE (as for a DEFERRED task's release).
 DEPS_STATE = """
-SELECT sum(t.status = 'COMPLETE'),
-       sum(t.status IN ('ERROR', 'CANCELLED', 'DIED', 'TIMEOUT', 'IMPOSSIBLE')),
-       sum(t.status NOT IN ('COMPLETE', 'ERROR', 'CANCELLED', 'DIED', 'TIMEOUT', 'IMPOSSIBLE'))
+SELECT sum(t.status = 'C'),
+       sum(t.status IN ('E', 'X', 'K', 'T', 'I')),
+       sum(t.status NOT IN ('C', 'E', 'X', 'K', 'T', 'I'))
 FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.dep
 WHERE d.ns = ? AND d.task = ?"""
 SET_STATUS = "UPDATE tasks SET status = ?3 WHERE ns = ?1 AND id = ?2"
-SET_IMPOSSIBLE = "UPDATE tasks SET status = 'IMPOSSIBLE', finished = ?3 WHERE ns = ?1 AND id = ?2"
+SET_IMPOSSIBLE = "UPDATE tasks SET status = 'I', finished = ?3 WHERE ns = ?1 AND id = ?2"
 DELAY_OF = "SELECT due FROM delayed WHERE ns = ? AND task_id = ?"
 RETRY_SOURCES = """
 SELECT j.value, t.status, t.queue, t.options, t.payload FROM json_each(?2) j
 LEFT JOIN tasks t ON t.ns = ?1 AND t.id = j.value ORDER BY j.key"""
-MOVE = "UPDATE tasks SET status = 'MOVED' WHERE ns = ? AND id = ?"
+MOVE = "UPDATE tasks SET status = 'M' WHERE ns = ? AND id = ?"
 MOVE_RECORD = "INSERT INTO moves (ns, old_id, new_id) VALUES (?, ?, ?)"
 MOVED_TO = """
 SELECT m.old_id, m.new_id FROM json_each(?2) j
@@ -423,12 +428,12 @@ LIMIT_START_ADD = "INSERT INTO limit_starts (ns, name, t) VALUES (?, ?, ?)"
 #: A limit's tasks still RUNNING (a slot frees itself when its task leaves RUNNING, however).
 LIMIT_RUNNING = """
 SELECT count(*) FROM limit_running r
-JOIN tasks t ON t.ns = r.ns AND t.id = r.task_id AND t.status = 'RUNNING'
+JOIN tasks t ON t.ns = r.ns AND t.id = r.task_id AND t.status = 'R'
 WHERE r.ns = ?1 AND r.name = ?2"""
 LIMIT_RUNNING_PRUNE = """
 DELETE FROM limit_running WHERE ns = ?1 AND name = ?2 AND NOT EXISTS (
     SELECT 1 FROM tasks t WHERE t.ns = ?1 AND t.id = limit_running.task_id
-    AND t.status = 'RUNNING')"""
+    AND t.status = 'R')"""
 LIMIT_RUNNING_ADD = "INSERT OR IGNORE INTO limit_running (ns, name, task_id) VALUES (?, ?, ?)"
 #: The oldest set-aside task of each limit (SQLite takes the bare columns from the min row).
 LIMIT_PARKED_HEADS = """
@@ -441,7 +446,7 @@ LIMIT_PARK = """
 INSERT OR IGNORE INTO limit_parked (ns, name, seq, task_id, queue) VALUES (?, ?, ?, ?, ?)"""
 LIMIT_UNPARK = "DELETE FROM limit_parked WHERE ns = ? AND name = ? AND seq = ?"
 TASK_PENDING_OPTIONS = """
-SELECT options, seq FROM tasks WHERE ns = ? AND id = ? AND status = 'PENDING'"""
+SELECT options, seq FROM tasks WHERE ns = ? AND id = ? AND status = 'P'"""
 # ---------------------------------------------------------------------------- schedules
 _SCHED_COLUMNS = "name, spec, next_run, last_run, last_task_id, paused"
 SCHED_INSERT = """
@@ -474,4 +479,4 @@ EXPIRING_NEXT = "SELECT min(due) FROM expiring WHERE ns = ?"
 #: Whether a task has a dependant that has not started.
 UNSTARTED_DEPENDANT = """
 SELECT 1 FROM deps d CROSS JOIN tasks t ON t.ns = d.ns AND t.id = d.task
-WHERE d.ns = ? AND d.dep = ? AND t.status IN ('PENDING', 'DEFERRED', 'SCHEDULED') LIMIT 1"""
+WHERE d.ns = ? AND d.dep = ? AND t.status IN ('P', 'D', 'S') LIMIT 1"""

@@ -20,6 +20,7 @@ from runq.backends.sqlite.core import (
     GONE_WORKER,
     decode_status,
     distinct,
+    encode_status,
     ids_json,
     push,
     queue_places,
@@ -78,7 +79,7 @@ class SqliteTasks(SqliteLimits):
                     ns,
                     t.id,
                     t.queue,
-                    st.value,
+                    encode_status(st),
                     json.dumps(t.options, separators=(",", ":")),
                     now,
                     now if st is _IMPOSSIBLE or st is _DISCARDED else None,
@@ -113,7 +114,7 @@ class SqliteTasks(SqliteLimits):
         if not deps:
             return {}
         rows = conn.execute(sql.STATUS_OF, (self.namespace, ids_json(deps))).fetchall()
-        known: dict[str, str] = dict(rows)
+        known: dict[str, str] = {tid: decode_status(code) for tid, code in rows}
         earlier: set[str] = set()
         for t in tasks:
             for dep in t.depends_on:
@@ -162,7 +163,7 @@ class SqliteTasks(SqliteLimits):
             found = conn.execute(sql.STATUS_OF, (ns, ids_json(distinct(ids)))).fetchall()
             if not found:
                 return
-            stored = dict(found)
+            stored = {tid: decode_status(code) for tid, code in found}
             if check:
                 running = [i for i in ids if stored.get(i) == TaskStatus.RUNNING]
                 if running:
@@ -170,7 +171,7 @@ class SqliteTasks(SqliteLimits):
                         f"task {running[0]!r} is RUNNING: cancel it first, or delete with "
                         "check=False"
                     )
-            incomplete = [i for i, s in found if s != TaskStatus.COMPLETE]
+            incomplete = [i for i, s in stored.items() if s != TaskStatus.COMPLETE]
             if incomplete:
                 conn.execute(sql.MAKE_IMPOSSIBLE, (ns, ids_json(incomplete), time.time()))
             params = (ns, ids_json(list(stored)))
@@ -256,7 +257,7 @@ class SqliteTasks(SqliteLimits):
     ) -> bool:
         """Store the outcome and release or doom the dependants; the worker is left as is."""
         ns = self.namespace
-        params = (status.value, result, now, ns, task_id, worker_id)
+        params = (encode_status(status), result, now, ns, task_id, worker_id)
         row = conn.execute(sql.TASK_FINISH, params).fetchone()
         if row is None:
             return False
