@@ -4,7 +4,9 @@ The scripts are the files of ``lua/`` (package data). ``SCRIPTS`` names each one
 libraries joined before it, in order: ``_lib.lua`` (the static keys and the helpers of every
 transition), ``_claim_lib.lua`` (the claim and its named limits) for the scripts that claim,
 release a held task or manage limits, then ``_store_lib.lua`` (the object store) for the task
-scripts, ``_enqueue_lib.lua`` for the enqueue scripts, ``_recovery_lib.lua`` for liveness and
+scripts, ``_status_lib.lua`` (statuses and records of many tasks) and ``_order_lib.lua`` (new
+records, the submission order) for the scripts that read many statuses or add, delete or list
+tasks, ``_enqueue_lib.lua`` for the enqueue scripts, ``_recovery_lib.lua`` for liveness and
 retries.
 Each script's header documents its KEYS and ARGV. Only the libraries a script needs are joined:
 every call runs the whole chunk, and defining a helper costs a closure.
@@ -48,8 +50,12 @@ _HEADS_KEPT = 256
 
 _TASK_LIBS = ("_lib", "_store_lib")
 _CLAIM_LIBS = ("_lib", "_claim_lib", "_store_lib")
-_ENQUEUE_LIBS = ("_lib", "_store_lib", "_enqueue_lib")
+#: For the scripts that read many statuses, and add, delete or list tasks in order.
+_TASKS_LIBS = ("_lib", "_store_lib", "_status_lib", "_order_lib")
+_ENQUEUE_LIBS = (*_TASKS_LIBS, "_enqueue_lib")
 _RECOVERY_LIBS = ("_lib", "_recovery_lib")
+_RECOVERY_TASKS_LIBS = ("_lib", "_status_lib", "_order_lib", "_recovery_lib")
+_STATUS_LIBS = ("_lib", "_status_lib")
 _PLAIN = ("_lib",)
 _LIMIT_LIBS = ("_lib", "_claim_lib")
 #: Every script (``lua/<name>.lua``) -> the libraries joined before it, in order.
@@ -59,8 +65,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "claim": _CLAIM_LIBS,
     "finish": _CLAIM_LIBS,
     "requeue": _CLAIM_LIBS,
-    "cancel": _TASK_LIBS,
-    "delete": _TASK_LIBS,
+    "cancel": _TASKS_LIBS,
+    "delete": _TASKS_LIBS,
     # named limits
     "limit_set": _LIMIT_LIBS,
     "limit_remove": _LIMIT_LIBS,
@@ -75,12 +81,12 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # liveness
     "heartbeat": _RECOVERY_LIBS,
     "release_worker": _RECOVERY_LIBS,
-    "request": _RECOVERY_LIBS,
+    "request": _RECOVERY_TASKS_LIBS,
     "duty_lease": _PLAIN,
     # retries
     "retry_later": ("_lib", "_claim_lib", "_recovery_lib"),
-    "promote_due": _RECOVERY_LIBS,
-    "retry_tasks": _RECOVERY_LIBS,
+    "promote_due": _RECOVERY_TASKS_LIBS,
+    "retry_tasks": _RECOVERY_TASKS_LIBS,
     # messaging
     "message_send": _PLAIN,
     "message_take": _PLAIN,
@@ -88,8 +94,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "worker_pause": _PLAIN,
     "worker_delete": _PLAIN,
     # inspection
-    "task_page": _PLAIN,
-    "task_status": _PLAIN,
+    "task_page": ("_lib", "_status_lib", "_order_lib"),
+    "task_status": _STATUS_LIBS,
     # store
     "store": _TASK_LIBS,
     # schedules
@@ -97,7 +103,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "schedules_due": _PLAIN,
     "schedule_fire": _ENQUEUE_LIBS,
     # expiry
-    "expire_take": _PLAIN,
+    "expire_take": _STATUS_LIBS,
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from runq.backends.redis.blobs import with_blobs
 from runq.backends.redis.errors import translated
+from runq.backends.redis.keys import task_field
 from runq.backends.redis.limits import RedisLimits
 from runq.backends.redis.listen import MARK_BATCH
 from runq.backends.redis.replies import STATUS, decode_status
@@ -130,6 +131,7 @@ class RedisTasks(RedisStaging, RedisLimits):
     ) -> tuple[bool, ClaimedTask | None]:
         names = list(dict.fromkeys(next_queues or ()))
         args: list[Any] = [worker_id, task_id, str(status), "0", b"", pid, len(names), *names]
+        args.append(task_field(task_id))  # packed here: cheaper than in the script
         if result is not None:
             args[3:5] = ("1", result)
         if names:

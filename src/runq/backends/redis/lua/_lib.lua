@@ -90,57 +90,35 @@ end
 -- holds a tab or newline. The field is task_key(id): an id of 32 lowercase hex digits (every
 -- id the API makes) as its 16 bytes, which saves a jemalloc size class per task; any other id
 -- as it is, except one of 16 bytes, which gets a leading '\1' (no id holds a control
--- character, so no two ids share a field).
-local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+-- character, so no two ids share a field). make_record (_order_lib.lua) writes records.
 
--- a non-negative integer (below 2^53) in base 36
-local function b36(n)
-  local out = ''
-  repeat
-    local d = n % 36
-    out = string.sub(B36, d + 1, d + 1) .. out
-    n = (n - d) / 36
-  until n == 0
-  return out
-end
-
--- the four bytes of a 32-bit number
+-- the four bytes of a 32-bit number (arithmetic only: it runs twice a finish + claim)
 local function bytes4(v)
-  return string.char(math.floor(v / 16777216), math.floor(v / 65536) % 256,
-                     math.floor(v / 256) % 256, v % 256)
+  local r1 = v % 16777216
+  local r2 = r1 % 65536
+  local r3 = r2 % 256
+  return (v - r1) / 16777216, (r1 - r2) / 65536, (r2 - r3) / 256, r3
 end
 
 local function is_hex_id(id)
-  return #id == 32 and not string.find(id, '[^0-9a-f]')
+  return #id == 32 and string.find(id, '^[0-9a-f]+$') ~= nil
 end
 
 -- the 16 bytes of a 32-hex-digit id
 local function hex_bytes(id)
   local sub = string.sub
-  return bytes4(tonumber(sub(id, 1, 8), 16)) .. bytes4(tonumber(sub(id, 9, 16), 16))
-      .. bytes4(tonumber(sub(id, 17, 24), 16)) .. bytes4(tonumber(sub(id, 25, 32), 16))
+  local a0, a1, a2, a3 = bytes4(tonumber(sub(id, 1, 8), 16))
+  local b0, b1, b2, b3 = bytes4(tonumber(sub(id, 9, 16), 16))
+  local c0, c1, c2, c3 = bytes4(tonumber(sub(id, 17, 24), 16))
+  local d0, d1, d2, d3 = bytes4(tonumber(sub(id, 25, 32), 16))
+  return string.char(a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3)
 end
-
-local HEX_FORMAT = string.rep('%02x', 16)
 
 -- the field of task `id` in K.task (see above)
 local function task_key(id)
   if is_hex_id(id) then return hex_bytes(id) end
   if #id == 16 then return '\1' .. id end
   return id
-end
-
-local function task_keys(ids)
-  local out = {}
-  for i = 1, #ids do out[i] = task_key(ids[i]) end
-  return out
-end
-
--- a record; `submitted`: a time '<seconds>.<microseconds>' (now()), `seq` a number
-local function make_record(queue, submitted, seq, options, payload)
-  local sec, us = string.match(submitted, '^(%d+)%.(%d+)$')
-  return queue .. '\t' .. b36(tonumber(sec) * 1000000 + tonumber(us)) .. '\t' .. b36(seq)
-      .. '\t' .. options .. '\n' .. payload
 end
 
 -- the parts of a record: queue, submitted (base 36 microseconds), seq (a number), options (nil
@@ -161,60 +139,14 @@ local function record_of(id)
   return redis.call('HGET', K.task, task_key(id)) or nil
 end
 
--- the records of `ids`, in order (false where a task has none)
-local function records_of(ids)
-  return hmget(K.task, task_keys(ids))
-end
-
 -- ------------------------------------------------------------------ statuses
 -- PENDING is not stored: a task with a record (K.task) and no K.status entry is PENDING, so a
 -- queued task costs no status entry. Every other status is stored. A staged task (a large
 -- batch not yet committed: enqueue_stage.lua) also has a record and no status, but is MISSING:
--- staged_among tells those apart. Every status read goes through status_of / statuses_of,
--- except where the ids come from a queue list or the parked set (never staged: a missing
--- status with a record there is PENDING); every write of PENDING through set_pending.
-
--- the set of `ids` (records without a status) whose batch is still being staged
-local function staged_among(ids)
-  local out = {}
-  if #ids == 0 or redis.call('EXISTS', K.stage_owner) == 0 then return out end
-  local owners, lease = hmget(K.stage_owner, ids), {}
-  for i, bid in ipairs(owners) do
-    if bid then
-      if lease[bid] == nil then lease[bid] = redis.call('ZSCORE', K.stage_lease, bid) or '' end
-      if tonumber(lease[bid]) ~= -1 then out[ids[i]] = true end
-    end
-  end
-  return out
-end
-
--- the statuses of `ids`, in order (false: no such task); `recs`, if given, are their records
--- (records_of: read already)
-local function statuses_of(ids, recs)
-  local st, open = hmget(K.status, ids), {}
-  for i = 1, #ids do
-    if not st[i] then
-      local has = recs and recs[i]
-      if not recs then has = redis.call('HEXISTS', K.task, task_key(ids[i])) == 1 end
-      if has then open[#open + 1] = i end
-    end
-  end
-  if #open == 0 then return st end
-  local cand = {}
-  for k, i in ipairs(open) do cand[k] = ids[i] end
-  local staged = staged_among(cand)
-  for _, i in ipairs(open) do
-    if not staged[ids[i]] then st[i] = 'PENDING' end
-  end
-  return st
-end
-
--- the status of task `id`, or nil
-local function status_of(id)
-  local s = redis.call('HGET', K.status, id)
-  if s then return s end
-  return statuses_of({id})[1] or nil
-end
+-- staged_among tells those apart. Every status read goes through status_of / statuses_of
+-- (_status_lib.lua), except where the ids come from a queue list or the parked set (never
+-- staged: a missing status with a record there is PENDING); every write of PENDING through
+-- set_pending.
 
 -- task `id` (it has a record) becomes PENDING
 local function set_pending(id)
@@ -227,96 +159,16 @@ local function queue_of(id)
   return rec and string.match(rec, '^[^\t]*') or nil
 end
 
--- the queue names of `ids`, in order (false where a task has no record)
-local function queues_of(ids)
-  local out = records_of(ids)
-  for i = 1, #ids do
-    if out[i] then out[i] = string.match(out[i], '^[^\t]*') end
-  end
-  return out
-end
-
--- the options JSON of task `id`, or nil (all defaults, or no record)
-local function options_of(id)
-  local rec = record_of(id)
+-- the options JSON of record `rec`, or nil (all defaults, or no record)
+local function options_in(rec)
   if not rec then return nil end
   local opts = string.match(rec, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\n]*)')
   return opts ~= '' and opts or nil
 end
 
--- ------------------------------------------------------------------ submission order
--- Every task has a submission sequence number (its record's seq; K.seq counts them). K.order
--- keeps the ids in that order in blocks, a hash field per ORDER_BLOCK numbers: field n holds
--- the ids whose seq is in [n * ORDER_BLOCK, (n + 1) * ORDER_BLOCK), oldest first, each as
--- '\0' and its 16 bytes (an id of 32 hex digits) or as itself and '\n' (any other id). A
--- queued task so costs 17 bytes here instead of a sorted-set entry (~136 B). Ids are appended
--- by the script that gives them their seq, and removed by the one that deletes their record
--- (a block left empty is deleted). A staged task has its place from its staging on; readers
--- skip it as they skip any id without a status (statuses_of).
-local ORDER_BLOCK = 240  -- 240 * 17 bytes: a block fits a 4 KiB allocation
-
-local function order_entry(id)
-  if is_hex_id(id) then return '\0' .. hex_bytes(id) end
-  return id .. '\n'
-end
-
--- the ids of a block, in order
-local function order_ids(raw)
-  local out, p, n = {}, 1, #raw
-  while p <= n do
-    if string.byte(raw, p) == 0 then
-      out[#out + 1] = string.format(HEX_FORMAT, string.byte(raw, p + 1, p + 16))
-      p = p + 17
-    else
-      local q = string.find(raw, '\n', p, true)
-      out[#out + 1] = string.sub(raw, p, q - 1)
-      p = q + 1
-    end
-  end
-  return out
-end
-
--- give `ids` (in order) the next sequence numbers and their places in the order; answers the
--- number before the first (ids[i] gets first + i)
-local function place(ids)
-  local n = #ids
-  if n == 0 then return 0 end
-  local first = redis.call('INCRBY', K.seq, n) - n
-  local i = 1
-  while i <= n do
-    local block = math.floor((first + i) / ORDER_BLOCK)
-    local last = math.min(n, (block + 1) * ORDER_BLOCK - first - 1)
-    local parts = {redis.call('HGET', K.order, block) or ''}
-    for k = i, last do parts[#parts + 1] = order_entry(ids[k]) end
-    redis.call('HSET', K.order, block, table.concat(parts))
-    i = last + 1
-  end
-  return first
-end
-
--- take `ids` out of the order; `recs`: their records (records_of; false for none: skipped)
-local function unplace(ids, recs)
-  local by_block, blocks = {}, {}
-  for i = 1, #ids do
-    local _, _, seq = record_parts(recs[i] or '\t\t\t\n')
-    local block = seq and math.floor(seq / ORDER_BLOCK)
-    if block and not by_block[block] then
-      by_block[block] = {}
-      blocks[#blocks + 1] = block
-    end
-    if block then by_block[block][ids[i]] = true end
-  end
-  for _, block in ipairs(blocks) do
-    local raw = redis.call('HGET', K.order, block)
-    if raw then
-      local keep, drop = {}, by_block[block]
-      for _, id in ipairs(order_ids(raw)) do
-        if not drop[id] then keep[#keep + 1] = order_entry(id) end
-      end
-      if #keep == 0 then redis.call('HDEL', K.order, block)
-      else redis.call('HSET', K.order, block, table.concat(keep)) end
-    end
-  end
+-- the options JSON of task `id`, or nil (all defaults, or no record)
+local function options_of(id)
+  return options_in(record_of(id))
 end
 
 -- queue name -> {list key, wake key}, from the pairs at KEYS[first..]

@@ -18,6 +18,8 @@
 -- ARGV[6]      '1' if a result is given, else '0'          ARGV[7] the result bytes
 -- ARGV[8]      pid (for the claim)
 -- ARGV[9]      number of queues to claim from              ARGV[10..] their names, in priority
+-- then         the task's field in K.task (keys.task_field: the caller packs it, which costs a
+--              script more than the caller; task_key(id) when absent)
 -- Answers {1 or 0 (finished or not), id, queue, payload, options, attempt} (the last five only
 -- when a task was claimed), or {{'NEEDQ', name, ...}}. A task of a named limit wakes a worker of the queue of the oldest task set aside under that limit
 -- (its concurrency slot is free now).
@@ -44,7 +46,9 @@ if ok then
   missing = need_queues(qmap, dedup_queues(dedup))
   if missing then return missing end
 end
-local opts = ok and options_of(id) or nil  -- read once: limits and expiry look at them
+local rec_key = ARGV[10 + #names] or task_key(id)
+-- read once: limits and expiry look at them
+local opts = ok and options_in(redis.call('HGET', K.task, rec_key)) or nil
 local limit_wake = ok and limit_wake_queue(id, opts) or nil
 if limit_wake then
   missing = need_queues(qmap, {limit_wake})
