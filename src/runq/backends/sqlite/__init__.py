@@ -12,7 +12,9 @@ Modules, each named after what it holds:
 
 ================= ==================================================================
 ``backend``       ``SqliteBackend``: the parts assembled; open (tables, version), close
-``core``          the state and plumbing every part shares: transactions, waits, ``push``
+``core``          the state and plumbing every part shares: transactions, waits, ``push``,
+                  the stored status letters (``STATUS_CODES``)
+``packing``       how a payload is stored: deflated with a preset dictionary
 ``connection``    the URL's path, opening the file (WAL, busy timeout)
 ``errors``        the one translation of ``sqlite3`` errors into runq's
 ``sql``           every SQL statement, by name;  ``schema.sql``: the tables
