@@ -56,6 +56,8 @@ class WorkerManager:
         self._procs = dict(zip(ids, procs, strict=True))
         self._logdir = logdir
         self._owner_fd = owner_fd  # the write end of the ownership pipe (None: detached)
+        #: The workers already sent SIGTERM: a second one would interrupt the current task.
+        self._asked: set[str] = set()
         if owner_fd is not None:
             ownership.owned(self)
 
@@ -130,9 +132,13 @@ class WorkerManager:
         self._reap(timeout)
 
     def terminate(self) -> None:
-        """Ask every worker to stop after its current task (SIGTERM), without waiting."""
-        for proc in self._procs.values():
-            if proc.poll() is None:
+        """Ask every worker to stop after its current task (SIGTERM), without waiting. Each
+        is asked once: a second SIGTERM means "stop now" to a worker (the exit handler used
+        to send one with ``terminate`` and another with ``stop``, and a task still running
+        then went back to its queue)."""
+        for wid, proc in self._procs.items():
+            if proc.poll() is None and wid not in self._asked:
+                self._asked.add(wid)
                 proc.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:

@@ -203,6 +203,24 @@ def test_sigterm_finishes_current_task_then_exits(
     assert ctl.status(after) is TaskStatus.PENDING  # it stopped after the task in hand
 
 
+def test_terminate_then_stop_lets_the_task_finish(
+    ctl: runq.Controller, spawn: Callable[..., runq.WorkerManager], tmp_path: Path
+) -> None:
+    """``terminate`` and then ``stop`` (as the exit handler of an owner does) ask once: a
+    second SIGTERM would interrupt the task and give it back to its queue."""
+    manager = spawn(1)
+    started, release = tmp_path / "started", tmp_path / "release"
+    tid = ctl.enqueue(taskfns.touch_then_wait, (str(started), str(release), 60))
+    _wait_path(ctl, tid, started)
+    manager.terminate()
+    _wait_log(ctl, manager, "SIGNAL")  # the first one is in: a second would be "stop now"
+    manager.terminate()
+    release.touch()
+    manager.stop(timeout=60)
+    assert manager.exit_codes() == {manager.ids[0]: 0}
+    assert ctl.status(tid) is TaskStatus.COMPLETE
+
+
 def test_second_sigterm_requeues_the_task(
     ctl: runq.Controller, spawn: Callable[..., runq.WorkerManager], tmp_path: Path
 ) -> None:
