@@ -199,10 +199,12 @@ def latency(url: str, rounds: int, monitor: bool, mon_path: Path) -> dict[str, A
 
 def monitor_steps(path: Path) -> dict[str, float]:
     """From a ``redis-cli monitor`` log of the latency round trips: the median gap (ms)
-    between the server's arrival times of each step of a task's path."""
+    between the server's arrival times of each step of a task's path (the steps a path does
+    not take, such as a status read before the wait, are left out of it)."""
     last_script: dict[str, float] = {}  # client -> time of its last EVALSHA
     owner = ""  # the client whose script runs now (its nested commands say "lua")
     marks: dict[str, dict[str, float]] = collections.defaultdict(dict)
+    ctl: dict[str, str] = {}  # task id -> the client that submitted it
     for line in path.read_text(errors="replace").splitlines():
         head, _, rest = line.partition("] ")
         if not rest:
@@ -216,33 +218,28 @@ def monitor_steps(path: Path) -> dict[str, float]:
         if client == "lua":
             key = args[1] if len(args) > 1 else ""
             tid = args[2] if len(args) > 2 else ""
-            if cmd == "HSET" and key.endswith(":task"):
-                marks[tid].setdefault("enqueue", last_script[owner])
-                marks[tid]["ctl"] = float(owner.rsplit(":", 1)[1])
-            elif cmd == "HSET" and key.endswith(":status") and len(args) > 3:
+            if len(tid) == 32 and tid not in ctl:  # the first script that names it: enqueue
+                ctl[tid] = owner
+                marks[tid]["enqueue"] = last_script[owner]
+            if cmd == "HSET" and key.endswith(":status") and len(args) > 3:
                 step = {"RUNNING": "claim", "COMPLETE": "finish"}.get(args[3])
                 if step:
                     marks[tid].setdefault(step, last_script[owner])
-            elif cmd == "PUBLISH":
-                marks[args[2]].setdefault("publish", ts)
-        elif cmd == "HMGET" and len(args) > 2:
-            m = marks.get(args[2])
-            if m is None or float(client.rsplit(":", 1)[1]) != m.get("ctl"):
-                continue
-            kind = "result" if args[1].endswith(":result") else "status"
-            if kind == "status" and "publish" not in m:
-                m.setdefault("status (before)", ts)
-            elif kind == "status":
-                m.setdefault("status (after)", ts)
-                m["status (result)"] = ts
-            else:
+            elif cmd == "PUBLISH":  # "<id>\t<status>" (written by the monitor as \t)
+                marks[tid.split("\\t")[0]].setdefault("publish", ts)
+        elif cmd == "HMGET" and len(args) > 2 and ctl.get(args[2]) == client:
+            m = marks[args[2]]
+            if args[1].endswith(":result"):
                 m.setdefault("result", ts)
+            else:
+                m.setdefault("status (after)" if "publish" in m else "status (before)", ts)
     order = ["enqueue", "status (before)", "claim", "finish", "publish", "status (after)",
-             "status (result)", "result"]  # fmt: skip
+             "result"]  # fmt: skip
     gaps: dict[str, list[float]] = collections.defaultdict(list)
     for m in marks.values():
-        if all(k in m for k in order):
-            for a, b in itertools.pairwise(order):
+        if all(k in m for k in ("enqueue", "claim", "finish", "publish", "result")):
+            steps = [k for k in order if k in m]
+            for a, b in itertools.pairwise(steps):
                 gaps[f"{a} -> {b}"].append(1e3 * (m[b] - m[a]))
             gaps["enqueue -> result"].append(1e3 * (m["result"] - m["enqueue"]))
     return {k: statistics.median(v) for k, v in gaps.items()} | {

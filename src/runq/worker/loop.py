@@ -274,11 +274,15 @@ class Worker:
         tasks = self.tasks
         task = tasks.claim(queues)
         self.reset_idle_timer()
+        just_ran = False
         while True:
             self.check_control(task)
             if task is None:
-                # Messages first: claim/finish hand out no task while one waits.
-                handled, reason = self.messages.process()
+                # Messages first: claim/finish hand out no task while one waits. Not read
+                # right after a task: one that came meanwhile left a wake token, so the wait
+                # below returns at once and its claim (None) brings us back here to read it.
+                handled, reason = (False, None) if just_ran else self.messages.process()
+                just_ran = False
                 if reason is None:
                     reason = self.limit_reached()
                 if reason is not None:
@@ -295,7 +299,7 @@ class Worker:
                         return f"idle for {self.timeout_idle:g} s"
                     continue
                 wait_s = self.idle_wait_s(self.idle_since)
-                due_s = self.timers.tick() if self._timers_due() else None
+                due_s = self.timers.paced_tick() if self._timers_due() else None
                 self._tick_timers = due_s is not None and due_s <= wait_s
                 if due_s is not None:
                     wait_s = max(min(wait_s, due_s), 0.001)
@@ -316,6 +320,7 @@ class Worker:
                 task = tasks.store(end.task, end.outcome, queues if more else None)
             if task is None:
                 self.reset_idle_timer()
+                just_ran = True
 
     def wait_for_work(self, queues: tuple[str, ...], wait_s: float) -> None:
         """Block until a wake-up (a task pushed to ``queues``, a message), ``wait_s`` passed,

@@ -43,6 +43,10 @@ _CLOCK_CHECK_S = 60.0
 _FIRE_BATCH = 100
 #: Expired tasks deleted per call at most (a bounded sweep; the rest on the next call).
 _SWEEP_BATCH = 500
+#: The idle path's duties at most this often (``paced_tick``): a worker woken by one task
+#: after another (submit, wait, result, again) would otherwise send three calls after each,
+#: on the machine and the server the next task needs.
+TICK_PAUSE_S = 0.05
 
 
 def schedule_place(name: str) -> str:
@@ -60,6 +64,23 @@ class Timers:
         self._codec = codec
         self._offset = 0.0  # backend clock - time.time()
         self._next_clock_check = 0.0
+        self._paused_until = 0.0  # paced_tick: no tick before (time.monotonic())
+        self._due_at: float | None = None  # the next due time the last tick answered
+
+    def paced_tick(self) -> float | None:
+        """``tick``, but at most once per ``TICK_PAUSE_S`` unless the due time it learned last
+        has come: in between, answer the seconds until the pause ends or that due time (the
+        caller comes back then). A due time the worker has not learned (a SCHEDULED task just
+        submitted, a retry another worker left) is learned at most ``TICK_PAUSE_S`` late."""
+        now = time.monotonic()
+        due_at = self._due_at
+        if now < self._paused_until and (due_at is None or now < due_at):
+            left = self._paused_until - now
+            return left if due_at is None else min(left, due_at - now)
+        self._paused_until = now + TICK_PAUSE_S
+        due = self.tick()
+        self._due_at = None if due is None else now + due
+        return due
 
     def tick(self) -> float | None:
         """Do what is due; answer the seconds until the next due time (None: nothing waits)."""
