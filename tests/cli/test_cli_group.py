@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 import runq
 import taskfns
 from helpers import TESTS_DIR, until
-from runq.worker.group import QUICK_LIMIT
+from runq.worker import group as group_module
+from runq.worker.group import ENV_READY_FD, QUICK_LIMIT, WorkerGroup
 
 
 class Group:
@@ -132,6 +135,51 @@ def test_workers_failing_at_start_back_off_then_give_up(
     assert text.count("'nope' not found") == 2 * QUICK_LIMIT
     assert text.count(f"failed {QUICK_LIMIT} times in a row") == 2
     assert "giving up" in text.splitlines()[-1]
+
+
+# A stand-in worker for the supervisor (the group appends ``--worker-id <id>``, which it
+# ignores): counts its runs in a file, says it is ready when asked to, then fails with code 1
+# after ``SLOW_S``, unless it is its ``LAST``th run, which exits 0 (its slot is then done).
+_FAKE_WORKER = """
+import os, sys, time
+runs = os.environ["RUNS"]
+n = len(open(runs).read()) + 1 if os.path.exists(runs) else 1
+open(runs, "a").write("x")
+if os.environ.get("SAY_READY") and os.environ.get("ENV_READY_FD"):
+    os.write(int(os.environ["ENV_READY_FD"]), b"r")
+time.sleep(float(os.environ["SLOW_S"]))
+sys.exit(0 if n >= int(os.environ["LAST"]) else 1)
+""".replace("ENV_READY_FD", ENV_READY_FD)
+
+
+def _run_fake_group(tmp_path: Path, say_ready: bool) -> tuple[int, int]:
+    """A one-slot group of fake workers that each fail after 0.5 s (longer than QUICK_S, cut
+    to 0.2 s here); (its exit code, how many runs)."""
+    runs = tmp_path / "runs"
+    env = dict(os.environ, RUNS=str(runs), SLOW_S="0.5", LAST=str(QUICK_LIMIT + 2))
+    if say_ready:
+        env["SAY_READY"] = "1"
+    code = WorkerGroup([sys.executable, "-c", _FAKE_WORKER], env, "fake", ["fake_1"]).run()
+    return code, len(runs.read_text())
+
+
+def test_a_worker_slow_to_fail_before_registering_still_failed_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start failure that took longer than QUICK_S (a loaded machine, a slow DNS) is one all
+    the same when the worker never registered: backed off and given up, not restarted at once
+    for ever (seen in a CI run at load 6: a missing config took over 5 s to fail)."""
+    monkeypatch.setattr(group_module, "QUICK_S", 0.2)
+    monkeypatch.setattr(group_module, "_BACKOFF_FIRST_S", 0.05)
+    assert _run_fake_group(tmp_path, say_ready=False) == (1, QUICK_LIMIT)
+
+
+def test_a_registered_worker_failing_after_quick_s_is_replaced_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_module, "QUICK_S", 0.2)
+    monkeypatch.setattr(group_module, "_BACKOFF_FIRST_S", 60.0)  # a back-off would hang here
+    assert _run_fake_group(tmp_path, say_ready=True) == (0, QUICK_LIMIT + 2)
 
 
 def test_ctrl_c_reaches_each_worker_once_and_lets_the_task_finish(

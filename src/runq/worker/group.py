@@ -10,10 +10,13 @@ logs one line per exit: which worker, its pid, how it ended (exit code or signal
 - killed from outside (SIGKILL, as the OOM killer does, SIGTERM, SIGINT, SIGHUP): a
   replacement starts at once under a fresh id of the same base (``base_3`` after ``base_1``
   and ``base_2``).
-- a non-zero exit or a crash (e.g. SIGSEGV): replaced the same way if the worker had run for
-  ``QUICK_S`` seconds or more. One that failed sooner (a bad URL, a wrong password, a missing
-  config) restarts after a back-off (1 s, 2 s, 4 s …); after ``QUICK_LIMIT`` such failures in
-  a row the slot is given up with one ``runq: error:`` line.
+- a non-zero exit or a crash (e.g. SIGSEGV): replaced the same way if the worker had
+  registered and run for ``QUICK_S`` seconds or more. One that failed before it registered (a
+  bad URL, a wrong password, a missing config: however long that took, e.g. on a loaded
+  machine) or sooner than ``QUICK_S`` failed *at start*: it restarts after a back-off (1 s,
+  2 s, 4 s …); after ``QUICK_LIMIT`` such failures in a row the slot is given up with one
+  ``runq: error:`` line. A worker tells that it registered by writing a byte to a pipe the
+  supervisor gave it (``ENV_READY_FD``, ``tell_ready``).
 - SIGTERM/SIGINT are forwarded to every child, which acts on them as a lone worker does (the
   first: exit after the current task; the second: at once). From the first one on nothing is
   replaced or restarted.
@@ -41,12 +44,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["QUICK_LIMIT", "QUICK_S", "WorkerGroup"]
+__all__ = ["ENV_READY_FD", "QUICK_LIMIT", "QUICK_S", "WorkerGroup", "tell_ready"]
 
 log = logging.getLogger("runq.worker.group")
 
-#: A worker that fails sooner than this after its start failed "at start".
+#: A worker that fails sooner than this after its start failed "at start" (as does one that
+#: fails before it registered, however long that took).
 QUICK_S = 5.0
+#: The environment variable that gives a group's worker the write end of its "ready" pipe: it
+#: writes one byte there once registered (``tell_ready``).
+ENV_READY_FD = "RUNQ_READY_FD"
 #: Failures at start in a row after which a slot is given up.
 QUICK_LIMIT = 4
 _BACKOFF_FIRST_S = 1.0
@@ -64,6 +71,7 @@ class _Slot:
     worker_id: str
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0  # time.monotonic() of the current process's start
+    ready_r: int | None = None  # read end of the current process's "ready" pipe
     quick_failures: int = 0  # failures at start in a row
     restart_at: float | None = None  # a delayed restart is due then
     exit_code: int = 0  # of the last process (128 + N: killed by signal N)
@@ -141,16 +149,24 @@ class WorkerGroup:
     def _start(self, slot: _Slot) -> None:
         slot.restart_at = None
         slot.started = time.monotonic()
+        ready_r, ready_w = os.pipe()
+        os.set_blocking(ready_r, False)
         try:
             slot.proc = subprocess.Popen(
                 [*self._command, "--worker-id", slot.worker_id],
-                env=self._env,
+                env={**self._env, ENV_READY_FD: str(ready_w)},
                 process_group=0,  # see the module docstring: Ctrl-C comes through us
                 preexec_fn=self._preexec,
+                pass_fds=(ready_w,),
             )
         except OSError as err:  # e.g. no memory to fork: counts as a failure at start
             slot.proc = None
+            os.close(ready_r)
             self._after_failure(slot, 1, f"could not start: {err}")
+        else:
+            slot.ready_r = ready_r
+        finally:
+            os.close(ready_w)  # the worker's copy is the only one: its exit ends the pipe
 
     def _reap(self) -> None:
         for slot in self._slots:
@@ -163,6 +179,7 @@ class WorkerGroup:
     def _exited(self, slot: _Slot, pid: int, code: int) -> None:
         slot.proc = None
         ran_s = time.monotonic() - slot.started
+        ready = _was_ready(slot)
         if code < 0:
             how = f"pid {pid} killed by {_signal_name(-code)} after {ran_s:.1f} s"
         else:
@@ -179,7 +196,7 @@ class WorkerGroup:
         elif -code in _KILLED:  # from outside: says nothing about whether a worker can start
             self._replace(slot, how)
         else:
-            self._after_failure(slot, _exit_code(code), how, quick=ran_s < QUICK_S)
+            self._after_failure(slot, _exit_code(code), how, quick=not ready or ran_s < QUICK_S)
 
     def _after_failure(self, slot: _Slot, code: int, how: str, quick: bool = True) -> None:
         """Replace the failed worker of ``slot``: now, later (back-off) or never (given up)."""
@@ -225,6 +242,33 @@ class WorkerGroup:
             message,
             extra={"event": "WORKER_EXIT", "worker_id": worker_id},
         )
+
+
+def tell_ready() -> None:
+    """In a group's worker, once it is registered: tell the supervisor (its failures from now
+    on are not failures at start unless within ``QUICK_S``). Nothing outside a group."""
+    raw = os.environ.pop(ENV_READY_FD, None)  # task processes must not inherit it
+    if raw is None:
+        return
+    with contextlib.suppress(ValueError, OSError):  # a stale variable: nobody listens
+        fd = int(raw)
+        try:
+            os.write(fd, b"r")
+        finally:
+            os.close(fd)
+
+
+def _was_ready(slot: _Slot) -> bool:
+    """Whether the exited process of ``slot`` had told it was ready (and close its pipe)."""
+    if slot.ready_r is None:
+        return False
+    try:
+        return os.read(slot.ready_r, 1) == b"r"
+    except BlockingIOError:  # nothing written, but not closed either: cannot be, it exited
+        return False
+    finally:
+        os.close(slot.ready_r)
+        slot.ready_r = None
 
 
 def _parent_death_signal() -> Callable[[], None] | None:

@@ -68,7 +68,7 @@ from runq.models import ClaimedTask
 from runq.ownership import OwnerWatch
 from runq.serialize import Codec
 from runq.settings import PasswordSource, SecretSource
-from runq.worker import hooks, identity, wakepipe
+from runq.worker import group, hooks, identity, wakepipe
 from runq.worker.concurrent import ConcurrentServe
 from runq.worker.control import ControlThread
 from runq.worker.frames import BackendArgs
@@ -181,6 +181,7 @@ class Worker:
             self.backend = self.retrying(self._connect)
             info = self.info()
             self._register(info)
+            group.tell_ready()
             self._banner(info)
         except GiveUp:
             return 0
