@@ -21,7 +21,7 @@ else meanwhile, so an idle worker costs its heartbeat and little more. Every pat
 a task claimable pushes a wake-up (enqueue, a lost worker's task re-queued, a due task
 promoted, a freed limit slot, a retry, a dependant released, RESUME's message); a worker that
 stored a task asks for the due times once when it goes idle (a delayed retry it left, or a
-task that came due while every worker was busy).
+task that came due while every worker was busy), at most once per ``timers.TICK_PAUSE_S``.
 
 Messages come first: the backend's claim (alone or with finish) hands out no task while a
 message waits for this worker, so whenever the worker has no task in hand it takes and answers
