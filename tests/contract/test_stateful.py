@@ -329,3 +329,17 @@ def test_a_task_held_by_a_duplicate_policy_is_deferred(ctl: runq.Controller) -> 
     held = ctl.enqueue(taskfns.add, (0, 0), on_duplicate="serial")
     assert ctl.status(held) is TaskStatus.DEFERRED
     assert ctl.deferred() == {held: []}
+
+
+def test_a_held_duplicate_is_queued_before_a_dependant(ctl: runq.Controller) -> None:
+    """(Found by the machine.) When a task finished COMPLETE, Redis queued its dependants
+    before the duplicate it held back; SQLite (and submission order) the other way round."""
+    first = ctl.enqueue(taskfns.add, (0, 0), name="b", on_duplicate="discard")
+    ctl.backend.register_worker("w", {})
+    claimed = ctl.backend.claim("w", ["default"], 1)
+    assert claimed is not None and claimed.id == first
+    held = ctl.enqueue(taskfns.add, (0, 0), name="b", on_duplicate="serial", queue="high")
+    dependant = ctl.enqueue(taskfns.add, (0, 0), depends_on=first, queue="high")
+    assert ctl.status([held, dependant]) == [TaskStatus.DEFERRED] * 2
+    ctl.backend.finish("w", first, TaskStatus.COMPLETE, ctl.codec.dumps(0, Kind.RESULT, first))
+    assert ctl.queues.list("high") == [held, dependant]

@@ -62,6 +62,9 @@ if ok then
   redis.call('HSET', K.finished, id, t)
   if ARGV[6] == '1' then redis.call('HSET', K.result, id, ARGV[7]) end
   expire_later(id, status, t, opts)
+  -- the duplicate it held back first, then its dependants: both were submitted after it, the
+  -- held one queued earlier (it was only waiting for this one); SQLite releases in this order
+  dedup_apply(dedup, qmap)
   local announced = {id .. '\t' .. status}  -- with its status: the waiter need not read it
   if status == 'COMPLETE' then
     release(children, qmap)
@@ -71,7 +74,6 @@ if ok then
     logs[1] = log_entry(t, status == 'CANCELLED' and 'TASK_CANCEL' or 'TASK_ERROR', id)
   end
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
-  dedup_apply(dedup, qmap)
   if limit_wake then wake(qmap[limit_wake][2], 1) end
 end
 
