@@ -45,6 +45,17 @@ def sealed(url: str) -> Iterator[tuple[bytes, dict[str, object]]]:
         ctl.close()
 
 
+@pytest.fixture
+def backend(url: str, sealed: tuple[bytes, dict[str, object]]) -> Iterator[SqliteBackend]:
+    """The backend of the namespace ``sealed`` made, destroyed afterwards."""
+    opened = SqliteBackend(url, NAMESPACE)
+    try:
+        yield opened
+    finally:
+        opened.destroy()
+        opened.close()
+
+
 def _ids(n: int) -> list[str]:
     """Random-looking ids that are the same in every run (the id index fills the same)."""
     return [hashlib.md5(str(i).encode()).hexdigest() for i in range(n)]
@@ -95,42 +106,32 @@ def test_a_sealed_call_is_stored_deflated(sealed: tuple[bytes, dict[str, object]
 
 
 def test_a_queued_task_is_one_row_of_tasks(
-    url: str, sealed: tuple[bytes, dict[str, object]]
+    backend: SqliteBackend, sealed: tuple[bytes, dict[str, object]]
 ) -> None:
     payload, options = sealed
-    backend = SqliteBackend(url, NAMESPACE)
-    try:
-        before = _rows(backend.address)
-        (tid,) = _ids(1)
-        new = NewTask(tid, "default", payload, dict(options))
-        assert backend.enqueue([new]) == [TaskStatus.PENDING]
-        after = _rows(backend.address)
-        assert {t: n - before.get(t, 0) for t, n in after.items() if n != before.get(t, 0)} == {
-            "tasks": 1
-        }
-        assert backend.payload(tid) == payload and backend.queue_tasks("default")[-1] == tid
-        claimed = backend.claim("w", ["default"], os.getpid())
-        assert claimed is not None and claimed.payload == payload
-    finally:
-        backend.destroy()
-        backend.close()
+    before = _rows(backend.address)
+    (tid,) = _ids(1)
+    new = NewTask(tid, "default", payload, dict(options))
+    assert backend.enqueue([new]) == [TaskStatus.PENDING]
+    after = _rows(backend.address)
+    assert {t: n - before.get(t, 0) for t, n in after.items() if n != before.get(t, 0)} == {
+        "tasks": 1
+    }
+    assert backend.payload(tid) == payload and backend.queue_tasks("default")[-1] == tid
+    claimed = backend.claim("w", ["default"], os.getpid())
+    assert claimed is not None and claimed.payload == payload
 
 
 def test_a_queued_task_takes_under_240_bytes_of_the_file(
-    url: str, sealed: tuple[bytes, dict[str, object]]
+    backend: SqliteBackend, sealed: tuple[bytes, dict[str, object]]
 ) -> None:
     payload, options = sealed
-    backend = SqliteBackend(url, NAMESPACE)
-    try:
-        start = _bytes_in_use(backend.address)
-        batch = [NewTask(tid, "default", payload, dict(options)) for tid in _ids(N)]
-        assert backend.enqueue(batch) == [TaskStatus.PENDING] * N
-        per_task = (_bytes_in_use(backend.address) - start) / N
-        assert per_task < MAX_BYTES_PER_TASK, f"{per_task:.1f} bytes per queued task"
-        assert backend.queue_lengths()["default"] == N + 1
-    finally:
-        backend.destroy()
-        backend.close()
+    start = _bytes_in_use(backend.address)
+    batch = [NewTask(tid, "default", payload, dict(options)) for tid in _ids(N)]
+    assert backend.enqueue(batch) == [TaskStatus.PENDING] * N
+    per_task = (_bytes_in_use(backend.address) - start) / N
+    assert per_task < MAX_BYTES_PER_TASK, f"{per_task:.1f} bytes per queued task"
+    assert backend.queue_lengths()["default"] == N + 1
 
 
 #: The ``tasks`` table and the namespace of a file written by runq with schema version 3.
