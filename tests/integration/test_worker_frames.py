@@ -75,9 +75,3 @@ def test_frames_written_together_are_read_one_by_one() -> None:
         assert reader.frame() is None  # end of file
     finally:
         os.close(r)
-
-
-def test_a_chain_is_spent_one_task_at_a_time() -> None:
-    chain = Chain(("default",), 1, 2, None)
-    assert chain.spent() == Chain(("default",), 1, 1, None)
-    assert chain.budget == 2  # frozen: the worker's copy is unchanged

@@ -5,6 +5,7 @@ marked DIED when it kills its process, and still gets its log line."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,29 @@ def test_records_are_taken_once_in_order_and_a_full_ring_refuses() -> None:
     finally:
         reader.close()
         reports.close()
+
+
+def test_a_halt_is_counted_after_its_frame_and_a_child_ahead_sees_none() -> None:
+    worker_side = Reports.create()
+    child_side = Reports(os.dup(worker_side.fd))
+    try:
+        assert not child_side.halt_waiting()
+        worker_side.halt_sent()
+        assert child_side.halt_waiting()
+        child_side.halt_read()
+        assert not child_side.halt_waiting()
+        child_side.halt_read()  # a Halt read between chains before the worker counted it
+        assert not child_side.halt_waiting()  # ahead of the worker: nothing is waiting
+        worker_side.halt_sent()
+        assert not child_side.halt_waiting()
+        for _ in range(300):  # the one-byte count wraps around
+            worker_side.halt_sent()
+            assert child_side.halt_waiting()
+            child_side.halt_read()
+            assert not child_side.halt_waiting()
+    finally:
+        child_side.close()
+        worker_side.close()
 
 
 def test_only_tasks_without_options_the_worker_acts_on_are_reportable() -> None:
@@ -102,3 +126,28 @@ def test_every_task_of_a_chain_gets_its_log_lines(ctl: runq.Controller, spawn: S
 
     until(lambda: logged("TASK_START"), timeout_s=30, what="a TASK_START line for every task")
     until(lambda: logged("TASK_COMPLETE"), timeout_s=30, what="a TASK_COMPLETE line for each")
+
+
+def test_a_sigterm_mid_chain_ends_the_chain_after_the_current_task(
+    ctl: runq.Controller, spawn: Spawn, tmp_path: Path
+) -> None:
+    """The child claims the blocking task itself, after many others: the worker's Halt still
+    reaches it (through the count in the shared reports) and it claims nothing more."""
+    quick = _queued_then(ctl, 40)
+    started, release = tmp_path / "started", tmp_path / "release"
+    blocking = ctl.enqueue(taskfns.touch_then_wait, args=(str(started), str(release), 60))
+    after = list(ctl.enqueue_bulk(taskfns.identity, range(20)))
+    manager = spawn(1, config=WorkerConfig(**FAST))
+    until(started.exists, timeout_s=60, what="the blocking task started")
+    (worker_id,) = manager.ids
+    os.kill(manager.pids[worker_id], signal.SIGTERM)
+    until(
+        lambda: any("SIGNAL" in line for line in manager.logs(worker_id)),
+        timeout_s=30,
+        what="the worker took the SIGTERM in",
+    )
+    release.touch()
+    assert manager.exit_codes(60)[worker_id] == 0
+    assert ctl.status(quick) == [TaskStatus.COMPLETE] * 40
+    assert ctl.status(blocking) is TaskStatus.COMPLETE
+    assert ctl.status(after) == [TaskStatus.PENDING] * 20

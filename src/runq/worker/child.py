@@ -45,6 +45,7 @@ from runq.worker.frames import (
     Chain,
     Done,
     FrameReader,
+    Halt,
     Handback,
     Run,
     Setup,
@@ -68,7 +69,7 @@ def _child_main() -> None:
     read_fd, write_fd, reports_fd = (int(x) for x in os.environ.pop(ENV_FDS).split(","))
     reports = Reports(reports_fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle
-    _die_with_parent()
+    bound = _die_with_parent()
     reader = FrameReader(read_fd)
     setup = reader.frame()
     if not isinstance(setup, Setup):
@@ -84,28 +85,57 @@ def _child_main() -> None:
     if setup.concurrency > 1:  # tasks side by side on an event loop
         concurrent_child.serve(runner, reader, write_fd)
     else:
-        _serve_in_turn(runner, backend, reader, write_fd, reports, setup.logdir)
+        link = _Link(reader, write_fd, reports, watch_eof=not bound)
+        _serve_in_turn(runner, backend, link, setup.logdir)
     runner.hooks.worker_stop({**info, "worker_id": runner.worker_id, "worker_pid": os.getppid()})
 
 
+class _Link:
+    """The child's side of its worker: the pipes, the shared reports, and whether a chain
+    must watch the pipe for end of file (``watch_eof``: no ``PR_SET_PDEATHSIG``, so the pipe
+    is how a dead worker shows)."""
+
+    __slots__ = ("reader", "reports", "watch_eof", "write_fd")
+
+    def __init__(
+        self, reader: FrameReader, write_fd: int, reports: Reports, *, watch_eof: bool
+    ) -> None:
+        self.reader = reader
+        self.write_fd = write_fd
+        self.reports = reports
+        self.watch_eof = watch_eof
+
+    def halted(self) -> bool:
+        """Whether the worker sent a ``Halt`` (then read now). Bound to the worker's life, the
+        child learns of it from the count in the shared reports (a memory read: a counted
+        Halt is already in the pipe, ``reports.py``); otherwise, as the pipe's end of file
+        must be seen too, from a zero-timeout ``select``."""
+        reader = self.reader
+        if self.watch_eof:
+            waiting = reader.buffered() or bool(select.select([reader.fd], [], [], 0)[0])
+        else:
+            waiting = self.reports.halt_waiting()
+        if waiting:
+            reader.frame()  # the worker's Halt (None: end of file, the worker is gone)
+            self.reports.halt_read()
+        return waiting
+
+
 def _serve_in_turn(
-    runner: Runner,
-    backend: Backend | None,
-    reader: FrameReader,
-    write_fd: int,
-    reports: Reports,
-    logdir: str | None,
+    runner: Runner, backend: Backend | None, link: _Link, logdir: str | None
 ) -> None:
     """Run the worker's tasks one at a time (chains included) until end of file."""
     saved = (os.dup(1), os.dup(2))
-    while (request := reader.frame()) is not None:
+    while (request := link.reader.frame()) is not None:
         if not isinstance(request, Run):
-            continue  # a Halt that came after the chain ended
+            if isinstance(request, Halt):  # one that came after the chain ended
+                link.reports.halt_read()
+            continue
         if request.worker_id != runner.worker_id:  # re-registered under a new id
             runner.worker_id = os.environ["RUNQ_WORKER_ID"] = request.worker_id
         if request.envir is not None:  # the worker environment changed (start, REFRESH)
             runner.envir = _build_envir(runner.codec, request.envir)
-        _run_chain(runner, backend, reader, write_fd, reports, request, logdir, saved)
+        _run_chain(runner, backend, link, request, logdir, saved)
 
 
 def _connect(setup: Setup) -> Backend:
@@ -133,9 +163,7 @@ def _make_runner(codec: Codec, worker_id: str, backend: Backend | None) -> Runne
 def _run_chain(
     runner: Runner,
     backend: Backend | None,
-    reader: FrameReader,
-    write_fd: int,
-    reports: Reports,
+    link: _Link,
     request: Run,
     logdir: str | None,
     saved: tuple[int, int],
@@ -144,15 +172,14 @@ def _run_chain(
     docstring)."""
     task: ClaimedTask | None = request.task
     chain = request.chain
+    budget = 0 if chain is None else chain.budget  # a local count: no Chain object per task
     while task is not None:
         outcome = _run_one(runner, task, logdir, saved)
         if chain is None or backend is None or outcome.retry:
-            write_frame(write_fd, Handback(outcome))
+            write_frame(link.write_fd, Handback(outcome))
             return
-        chain = chain.spent()
-        task = _finish_and_claim(
-            backend, reader, write_fd, reports, request.worker_id, task, outcome, chain
-        )
+        budget -= 1
+        task = _finish_and_claim(backend, link, request.worker_id, task, outcome, chain, budget)
 
 
 def _retrying(op: Callable[[], T]) -> T:
@@ -210,26 +237,24 @@ def _run_one(
 
 def _finish_and_claim(
     backend: Backend,
-    reader: FrameReader,
-    write_fd: int,
-    reports: Reports,
+    link: _Link,
     worker_id: str,
     task: ClaimedTask,
     outcome: Outcome,
     chain: Chain,
+    budget: int,
 ) -> ClaimedTask | None:
     """Store the outcome and claim the next task (one round trip, as the worker would), and
     tell the worker: through the shared reports when the next task has no option the worker
     acts on (no timeout, no retries: ``reports.reportable``), else in a ``Done`` frame.
-    Answers the next task to run here, if any. ``chain`` counts this task."""
-    halted = reader.buffered() or bool(select.select([reader.fd], [], [], 0)[0])
-    if halted:
-        reader.frame()  # the worker's Halt
+    Answers the next task to run here, if any. ``budget``: the tasks ``chain`` may still
+    claim, this one counted."""
     more = (
-        not halted
-        and chain.budget > 0
+        not link.halted()
+        and budget > 0
         and (chain.deadline is None or time.monotonic() < chain.deadline)
     )
+    write_fd, reports = link.write_fd, link.reports
     try:
         next_queues = chain.queues if more else None
         accepted, nxt = backend.finish(
@@ -249,19 +274,21 @@ def _finish_and_claim(
     return nxt
 
 
-def _die_with_parent() -> None:
+def _die_with_parent() -> bool:
     """Linux: get SIGKILL when the worker dies, so no orphan keeps running a task that the
-    worker's replacement re-runs."""
+    worker's replacement re-runs. Answers whether that took effect."""
     parent = os.getppid()
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if libc.prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
+            return False
     except (OSError, AttributeError):  # not Linux: the child ends at end of file instead
-        return
+        return False
     if os.getppid() != parent:  # the worker died before prctl took effect
         os._exit(1)
+    return True
 
 
 def _redirect(path: str) -> None:

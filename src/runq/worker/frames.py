@@ -83,10 +83,6 @@ class Chain:
     budget: int
     deadline: float | None
 
-    def spent(self) -> Chain:
-        """The chain after one more task."""
-        return Chain(self.queues, self.pid, self.budget - 1, self.deadline)  # replace() is slow
-
 
 def _task_wire(task: ClaimedTask | None, payload: bool = True) -> Wire | None:
     if task is None:

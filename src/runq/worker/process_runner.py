@@ -184,7 +184,17 @@ class ProcessRunner:
             self._halt_pending = True
             return
         with contextlib.suppress(OSError):
+            self._send_halt(child)
+
+    def _send_halt(self, child: _Child) -> None:
+        """Write a ``Halt`` frame, then count it in the shared reports, where the child looks
+        for it at each task (after the write: a counted Halt is always in the pipe)."""
+        self._writing = True  # a signal's halt() must not write or count in between
+        try:
             write_frame(child.to_child, Halt())
+            child.reports.halt_sent()
+        finally:
+            self._writing = False
 
     def warm_up(self) -> None:
         """Start the warm child now rather than at the first task."""
@@ -364,7 +374,7 @@ class ProcessRunner:
                 raise Stopped(reason)
             if not halted and (self._halt_pending or (should_halt is not None and should_halt())):
                 halted = True
-                write_frame(child.to_child, Halt())
+                self._send_halt(child)
             if deadline is not None and time.monotonic() >= deadline:
                 raise Stopped("timeout")
 

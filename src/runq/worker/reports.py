@@ -19,6 +19,19 @@ caught up with. The child is the only writer of the records and of ``current``, 
 the worker sets ``current`` before a ``Run`` frame (the child then waits for that frame); the
 worker is the only writer of ``read``. Each record carries its own sequence number, so a record
 read while it is being written is seen as not yet there.
+
+The mapping also counts the ``Halt`` frames the worker wrote (one byte, the worker its only
+writer), so that the child learns of one with a memory read at each task of a chain instead
+of a ``select`` system call on its pipe. The worker raises the count only *after* the frame is
+wholly written: whenever the child sees a count above the frames it has read, that frame is
+already in the pipe, and reading it cannot block (counting first could leave the child
+waiting on a frame the worker has yet to write). A Halt written just before the child looks
+but counted just after is seen at the next task, as one written a moment later would be. A
+Halt the child reads between chains (one that came after the chain ended) counts as read, which
+may put the child's count ahead of the worker's for a moment: counts are compared modulo 256
+within a window of 128, so "ahead" is never taken for "a Halt is waiting". A child that is not
+bound to its worker's life (no ``PR_SET_PDEATHSIG``) still selects on its pipe, which is how it
+sees a dead worker's end of file.
 """
 
 from __future__ import annotations
@@ -42,11 +55,13 @@ READ_EVERY_S = 0.05
 QUIET_OPTIONS = frozenset({"fn", "name", "seed"})
 _LABEL_BYTES = 120
 _HEADER = struct.Struct("=QQ32s")  # written (child), read (worker), current id
+_HALTS_AT = _HEADER.size  # one byte: Halt frames the worker wrote, modulo 256
+_RING_AT = _HALTS_AT + 8  # records stay 8-byte aligned
 # sequence number, task id, status index, accepted, next id, label length, label
 _RECORD = struct.Struct(f"=Q32sBB32sB{_LABEL_BYTES}s")
 _STATUSES = tuple(TaskStatus)
 _STATUS_INDEX = {s: i for i, s in enumerate(_STATUSES)}
-_SIZE = _HEADER.size + RING * _RECORD.size
+_SIZE = _RING_AT + RING * _RECORD.size
 _NO_ID = b"\0" * 32
 
 
@@ -78,6 +93,7 @@ class Reports:
         self.fd = fd
         self._map = mmap.mmap(fd, _SIZE)
         self._written = 0  # the child's count (the child is the only writer)
+        self._halts = 0  # Halt frames written (the worker's side) or read (the child's)
 
     @classmethod
     def create(cls) -> Reports:
@@ -108,7 +124,7 @@ class Reports:
             return False
         opts = nxt.options
         label = str(opts.get("name") or opts.get("fn") or "").encode("utf-8")[:_LABEL_BYTES]
-        at = _HEADER.size + (written % RING) * _RECORD.size
+        at = _RING_AT + (written % RING) * _RECORD.size
         _RECORD.pack_into(
             self._map,
             at,
@@ -124,7 +140,22 @@ class Reports:
         struct.pack_into("=Q", self._map, 0, written + 1)  # after the record: now readable
         return True
 
+    def halt_waiting(self) -> bool:
+        """Whether the worker wrote a ``Halt`` frame that the child has not read yet (it is
+        already in the pipe: see the module docstring). A memory read, no system call."""
+        return 0 < (self._map[_HALTS_AT] - self._halts) & 0xFF < 128
+
+    def halt_read(self) -> None:
+        """The child read a ``Halt`` frame from its pipe."""
+        self._halts = (self._halts + 1) & 0xFF
+
     # ------------------------------------------------------------------ the worker's side
+    def halt_sent(self) -> None:
+        """The worker wrote a ``Halt`` frame, all of it (never before: the child then reads
+        the frame without waiting)."""
+        self._halts = (self._halts + 1) & 0xFF
+        self._map[_HALTS_AT] = self._halts
+
     def current(self) -> str | None:
         """The task the child said it runs now (None: none said, or caught mid-write)."""
         raw = bytes(self._map[16:48])
@@ -136,7 +167,7 @@ class Reports:
         written, read, _ = _HEADER.unpack_from(self._map, 0)
         out: list[Report] = []
         while read < written:
-            at = _HEADER.size + (read % RING) * _RECORD.size
+            at = _RING_AT + (read % RING) * _RECORD.size
             seq, raw, status, accepted, nxt, size, label = _RECORD.unpack_from(self._map, at)
             if seq != read + 1:  # not yet complete (or a torn read): the next call gets it
                 break
