@@ -195,6 +195,32 @@ def chatty(text: str) -> dict[str, Any]:
     }
 
 
+def task_id_seen(then: str = "") -> dict[str, str | None]:
+    """``RUNQ_TASK_ID`` as ``os.environ``, C's ``getenv`` and a process started here see it;
+    ``then`` ("set", "delete", "putenv") tampers with it afterwards."""
+    import ctypes
+    import subprocess
+
+    getenv = ctypes.CDLL(None).getenv
+    getenv.argtypes, getenv.restype = [ctypes.c_char_p], ctypes.c_char_p
+    c_value = getenv(b"RUNQ_TASK_ID")
+    shown = subprocess.run(
+        ["/bin/sh", "-c", "echo $RUNQ_TASK_ID"], capture_output=True, text=True, check=True
+    )
+    seen = {
+        "os.environ": os.environ.get("RUNQ_TASK_ID"),
+        "getenv": None if c_value is None else c_value.decode(),
+        "process": shown.stdout.strip(),
+    }
+    if then == "set":
+        os.environ["RUNQ_TASK_ID"] = "set-by-the-task"
+    elif then == "delete":
+        del os.environ["RUNQ_TASK_ID"]
+    elif then == "putenv":
+        os.putenv("RUNQ_TASK_ID", "put-by-the-task")
+    return seen
+
+
 def silent() -> int:
     return os.getpid()
 

@@ -151,3 +151,17 @@ def test_a_sigterm_mid_chain_ends_the_chain_after_the_current_task(
     assert ctl.status(quick) == [TaskStatus.COMPLETE] * 40
     assert ctl.status(blocking) is TaskStatus.COMPLETE
     assert ctl.status(after) == [TaskStatus.PENDING] * 20
+
+
+def test_each_task_of_a_chain_sees_its_own_id_in_the_environment(
+    ctl: runq.Controller, spawn: Spawn
+) -> None:
+    """``RUNQ_TASK_ID`` (set in the child's own buffers, ``taskenv.py``) is each task's id in
+    ``os.environ``, in C's ``getenv`` and in a process the task starts, even after a task
+    set, deleted or ``putenv``-ed it itself."""
+    thens = ["", "set", "", "delete", "", "putenv", "", "set", "delete", ""] * 3
+    ids = [ctl.enqueue(taskfns.task_id_seen, args=(then,)) for then in thens]
+    spawn(1, config=WorkerConfig(**FAST))
+    assert ctl.wait(ids, timeout=120, progress=False)
+    for tid, seen in zip(ids, ctl.results(ids), strict=True):
+        assert seen == {"os.environ": tid, "getenv": tid, "process": tid}

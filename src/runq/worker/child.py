@@ -54,6 +54,7 @@ from runq.worker.frames import (
 from runq.worker.hooks import Hooks
 from runq.worker.reports import Reports, reportable
 from runq.worker.runner import Outcome, Runner
+from runq.worker.taskenv import TaskIdEnv
 
 __all__ = ["BLOB_CACHE_BYTES"]
 
@@ -126,6 +127,7 @@ def _serve_in_turn(
 ) -> None:
     """Run the worker's tasks one at a time (chains included) until end of file."""
     saved = (os.dup(1), os.dup(2))
+    task_env = TaskIdEnv()
     while (request := link.reader.frame()) is not None:
         if not isinstance(request, Run):
             if isinstance(request, Halt):  # one that came after the chain ended
@@ -135,7 +137,7 @@ def _serve_in_turn(
             runner.worker_id = os.environ["RUNQ_WORKER_ID"] = request.worker_id
         if request.envir is not None:  # the worker environment changed (start, REFRESH)
             runner.envir = _build_envir(runner.codec, request.envir)
-        _run_chain(runner, backend, link, request, logdir, saved)
+        _run_chain(runner, backend, link, task_env, request, logdir, saved)
 
 
 def _connect(setup: Setup) -> Backend:
@@ -164,6 +166,7 @@ def _run_chain(
     runner: Runner,
     backend: Backend | None,
     link: _Link,
+    task_env: TaskIdEnv,
     request: Run,
     logdir: str | None,
     saved: tuple[int, int],
@@ -174,7 +177,7 @@ def _run_chain(
     chain = request.chain
     budget = 0 if chain is None else chain.budget  # a local count: no Chain object per task
     while task is not None:
-        outcome = _run_one(runner, task, logdir, saved)
+        outcome = _run_one(runner, task, task_env, logdir, saved)
         if chain is None or backend is None or outcome.retry:
             write_frame(link.write_fd, Handback(outcome))
             return
@@ -219,12 +222,16 @@ def _build_envir(codec: Codec, payload: bytes) -> dict[str, Any]:
 
 
 def _run_one(
-    runner: Runner, task: ClaimedTask, logdir: str | None, saved: tuple[int, int]
+    runner: Runner,
+    task: ClaimedTask,
+    task_env: TaskIdEnv,
+    logdir: str | None,
+    saved: tuple[int, int],
 ) -> Outcome:
     prepared = runner.prepare(task)  # the payload is verified before any file is opened
     if isinstance(prepared, Outcome):
         return prepared
-    os.environ["RUNQ_TASK_ID"] = task.id
+    task_env.set(task.id)  # RUNQ_TASK_ID
     log_path = None if logdir is None else os.path.join(logdir, task.id)  # a checked id
     if log_path is not None:
         _redirect(log_path)

@@ -55,6 +55,7 @@ READ_EVERY_S = 0.05
 QUIET_OPTIONS = frozenset({"fn", "name", "seed"})
 _LABEL_BYTES = 120
 _HEADER = struct.Struct("=QQ32s")  # written (child), read (worker), current id
+_COUNT = struct.Struct("=Q")  # one of the header's counts
 _HALTS_AT = _HEADER.size  # one byte: Halt frames the worker wrote, modulo 256
 _RING_AT = _HALTS_AT + 8  # records stay 8-byte aligned
 # sequence number, task id, status index, accepted, next id, label length, label
@@ -63,6 +64,7 @@ _STATUSES = tuple(TaskStatus)
 _STATUS_INDEX = {s: i for i, s in enumerate(_STATUSES)}
 _SIZE = _RING_AT + RING * _RECORD.size
 _NO_ID = b"\0" * 32
+_LABELS_KEPT = 256  # encoded log labels a child keeps (most chains run a few functions)
 
 
 def reportable(task: ClaimedTask) -> bool:
@@ -94,6 +96,7 @@ class Reports:
         self._map = mmap.mmap(fd, _SIZE)
         self._written = 0  # the child's count (the child is the only writer)
         self._halts = 0  # Halt frames written (the worker's side) or read (the child's)
+        self._labels: dict[str, bytes] = {}  # the child's encoded log labels, by label
 
     @classmethod
     def create(cls) -> Reports:
@@ -119,11 +122,16 @@ class Reports:
         """Record a stored task and the ``reportable`` task taken next; False (nothing
         written) when the ring is full: the child must send a frame instead."""
         written = self._written
-        read = _HEADER.unpack_from(self._map, 0)[1]
+        read = _COUNT.unpack_from(self._map, 8)[0]
         if written - read >= RING or len(task_id) != 32:
             return False
         opts = nxt.options
-        label = str(opts.get("name") or opts.get("fn") or "").encode("utf-8")[:_LABEL_BYTES]
+        text = str(opts.get("name") or opts.get("fn") or "")
+        label = self._labels.get(text)
+        if label is None:  # encoded once per label, not once per task
+            if len(self._labels) >= _LABELS_KEPT:
+                self._labels.clear()
+            label = self._labels[text] = text.encode("utf-8")[:_LABEL_BYTES]
         at = _RING_AT + (written % RING) * _RECORD.size
         _RECORD.pack_into(
             self._map,
@@ -137,7 +145,7 @@ class Reports:
             label,
         )
         self._written = written + 1
-        struct.pack_into("=Q", self._map, 0, written + 1)  # after the record: now readable
+        _COUNT.pack_into(self._map, 0, written + 1)  # after the record: now readable
         return True
 
     def halt_waiting(self) -> bool:
@@ -177,5 +185,5 @@ class Reports:
             )
             read += 1
         if out:
-            struct.pack_into("=Q", self._map, 8, read)
+            _COUNT.pack_into(self._map, 8, read)
         return out

@@ -39,6 +39,8 @@ __all__ = ["Outcome", "Runner", "task_error"]
 T = TypeVar("T")
 
 _FN_CACHE_SIZE = 256
+#: ``dumps(None)``, the result of most tasks, pickled once.
+_PICKLED_NONE = dumps(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,9 @@ class Runner:
             if self.hooks.around_tasks:
                 self.hooks.before_task(ctx)
             value = self._invoke(call)
-            if inspect.isawaitable(value):  # an async def task (or one returning a coroutine)
+            # An async def task, or one returning a coroutine (None, most tasks' value, skips
+            # the checks)
+            if value is not None and inspect.isawaitable(value):
                 value = self._event_loop().run_until_complete(_awaited(value))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a task never kills
             return self.failed(task, call, exc), exc
@@ -242,7 +246,7 @@ class Runner:
     def _seal_result(self, task_id: str, value: Any) -> bytes:
         """The sealed result; a large one goes to the object store, tagged with the task id
         (one more round trip, for large results only)."""
-        data = dumps(value, "the task's result")
+        data = _PICKLED_NONE if value is None else dumps(value, "the task's result")
         if self.blobs is not None:
             blobs = self.blobs
             packed = self.retrying(lambda: blobs.pack_value(task_id, data, "the task's result"))
