@@ -41,6 +41,10 @@ T = TypeVar("T")
 _FN_CACHE_SIZE = 256
 #: ``dumps(None)``, the result of most tasks, pickled once.
 _PICKLED_NONE = dumps(None)
+#: Types whose values are never awaitable (exact types: a subclass may be).
+_NEVER_AWAITABLE = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +177,9 @@ class Runner:
             if self.hooks.around_tasks:
                 self.hooks.before_task(ctx)
             value = self._invoke(call)
-            # An async def task, or one returning a coroutine (None, most tasks' value, skips
-            # the checks)
-            if value is not None and inspect.isawaitable(value):
+            # An async def task, or one returning a coroutine (a plain builtin value skips
+            # the checks, one of them an ABC's isinstance)
+            if type(value) not in _NEVER_AWAITABLE and inspect.isawaitable(value):
                 value = self._event_loop().run_until_complete(_awaited(value))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a task never kills
             return self.failed(task, call, exc), exc
