@@ -6,8 +6,13 @@
   (a subclass whose ``cancel()`` asks the backend).
 - ONE background thread per executor completes the futures: it blocks in
   ``Backend.wait_change`` on the oldest outstanding ids, then reads their statuses and results
-  in one batch each. A future is forgotten as soon as it is completed; the executor keeps no
-  reference to a task's arguments (they are pickled at submission) nor to its result.
+  in one batch each. On Redis, while few are outstanding (the backend listens for up to 64
+  ids), the wait answers what finished with its status (a whole account since the previous
+  wait): then only the ids it cannot account for are read (those submitted or come into view
+  since), the finish order is the order announced, and a future completes one round trip
+  sooner; at least every ``_FULL_READ_S`` every watched id is read anyway. A future is
+  forgotten as soon as it is completed; the executor keeps no reference to a task's arguments
+  (they are pickled at submission) nor to its result.
 - A task that raised completes its future with the same built-in exception type when there is
   one (``ZeroDivisionError`` …), else with the ``TaskError``; either way the remote traceback
   text is attached as a note and the ``TaskError`` is the ``__cause__``.
@@ -74,6 +79,10 @@ _WAIT_S = 0.05  # longest block per wait: newly submitted ids are watched from t
 _PACE_PER_TASK_S = 5e-6  # pause between checks per watched id …
 _PACE_MAX_S = 0.02  # … capped
 _RETRY_S = 0.5  # pause after a backend error
+#: Longest time between two reads of every watched id's status: a safety net under the waits'
+#: accounts (whole since this thread's previous wait; after done callbacks, which run in this
+#: thread and may wait for tasks themselves, every id is read anyway).
+_FULL_READ_S = 0.5
 _QUEUED = (TaskStatus.PENDING, TaskStatus.DEFERRED, TaskStatus.SCHEDULED)
 _log = logging.getLogger("runq.executor")
 
@@ -277,6 +286,8 @@ class Executor(futures.Executor):
             self._thread.start()
 
     def _complete_loop(self) -> None:
+        unfinished: set[str] = set()  # ids known unfinished when the previous wait returned
+        read_at = 0.0  # when every watched id was last read
         try:
             while True:
                 with self._lock:
@@ -286,13 +297,16 @@ class Executor(futures.Executor):
                         break
                     watched = self._oldest()
                 try:
-                    self._ctl.backend.wait_change(watched, _WAIT_S)
+                    heard = self._ctl.backend.wait_change(watched, _WAIT_S)
                     # with many outstanding, let completions accumulate a little between
                     # checks, so the checks do not steal the CPU from local workers
                     time.sleep(min(_PACE_MAX_S, _PACE_PER_TASK_S * len(watched)))
-                    self._complete()
+                    if not heard or time.monotonic() - read_at > _FULL_READ_S:
+                        heard, read_at = {}, time.monotonic()  # every watched id is read
+                    unfinished = self._complete(watched, heard, unfinished)
                 except RunqError as exc:  # e.g. the backend is briefly unreachable: retry
                     _log.warning("runq executor: %s; retrying", exc)
+                    unfinished = set()
                     time.sleep(_RETRY_S)
         finally:
             self._finish()
@@ -301,31 +315,48 @@ class Executor(futures.Executor):
         """The ids of the oldest outstanding futures, up to ``_WATCH`` (caller holds the lock)."""
         return list(itertools.islice(self._pending, _WATCH))
 
-    def _complete(self) -> None:
+    def _complete(
+        self, watched: list[str], heard: dict[str, TaskStatus], unfinished: set[str]
+    ) -> set[str]:
         """Complete the futures of the finished tasks among the oldest outstanding ones, in
-        the order the backend recorded them (one snapshot of statuses, one batch of results).
+        the order the backend recorded them (one snapshot of statuses, one batch of results);
+        answers the ids among them known unfinished as of the wait's return.
 
-        The ids are taken now, not before the wait, so a task submitted during the wait that
-        already finished is in the same snapshot as every other one that did."""
+        ``heard``: the wait's answer for ``watched`` (nothing, or a whole account since the
+        previous wait, in finish order); ``unfinished``: the ids known unfinished when the
+        previous wait returned. An id of both that was not heard is still unfinished; every
+        other id is read. The ids are taken now, not before the wait, so a task submitted
+        during the wait that already finished is in the same snapshot as every other one."""
         backend = self._ctl.backend
         with self._lock:
             ids = self._oldest()
-        statuses = backend.status(ids)
-        done = [(t, s) for t, s in zip(ids, statuses, strict=True) if s in FINISHED_STATUSES]
+        if heard:
+            seen = unfinished.intersection(watched)
+            unread = [t for t in ids if t not in heard and t not in seen]
+        else:
+            unread = ids
+        statuses = backend.status(unread) if unread else []
+        read = [(t, s) for t, s in zip(unread, statuses, strict=True) if s in FINISHED_STATUSES]
         with self._lock:
-            for tid, status in zip(ids, statuses, strict=True):
+            done = [(t, s) for t, s in heard.items() if t in self._pending] + read
+            for tid, status in zip(unread, statuses, strict=True):
                 fut = self._pending.get(tid)
                 if status is TaskStatus.RUNNING and fut is not None and fut.waiting():
                     fut.set_running_or_notify_cancel()
+        finished = {t for t, _ in done}
+        still = {t for t in ids if t not in finished}
         if not done:
-            return
-        done = self._in_finish_order(done)
+            return still
+        if read:  # in the order announced already, unless some were read
+            done = self._in_finish_order(done)
         blobs = backend.results([t for t, _ in done])
         for (tid, status), blob in zip(done, blobs, strict=True):
             with self._lock:
                 fut = self._pending.pop(tid, None)
             if fut is None or fut.done():
                 continue
+            if fut.has_callbacks:  # it may wait for tasks in this thread: the next wait's
+                still = set()  # account starts after that wait, so read every id next time
             fut.unqueue = None
             if status is TaskStatus.CANCELLED and fut.cancel_here():
                 continue
@@ -337,11 +368,12 @@ class Executor(futures.Executor):
             if status is not TaskStatus.COMPLETE and isinstance(value, TaskError):
                 if value.type == InitializerFailed.__name__:
                     self._break(fut, value)
-                    return  # every other outstanding future failed with it
+                    return still  # every other outstanding future failed with it
                 fut.set_exception(exception_of(value))
             else:
                 fut.set_result(value)
             del value
+        return still
 
     def _in_finish_order(self, done: list[tuple[str, TaskStatus]]) -> list[tuple[str, TaskStatus]]:
         """``done`` sorted by the time the backend recorded each task as finished (ties, and

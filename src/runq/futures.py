@@ -27,6 +27,13 @@ class TaskFuture(futures.Future[Any]):
         #: asks the executor to unqueue this future's task (None once it is settled)
         self.unqueue: Callable[[TaskFuture], bool] | None = unqueue
         self.task_id = task_id
+        #: whether a done callback was added (it runs in the executor's completion thread,
+        #: and may wait for tasks there: see ``Executor._complete``)
+        self.has_callbacks = False
+
+    def add_done_callback(self, fn: Callable[[futures.Future[Any]], object]) -> None:
+        self.has_callbacks = True
+        super().add_done_callback(fn)
 
     def result(self, timeout: float | None = None) -> Any:
         try:

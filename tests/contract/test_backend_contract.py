@@ -1149,6 +1149,29 @@ def test_wait_change_answers_only_statuses_that_hold(backend: Backend, worker: s
     assert backend.wait_change(["b"], WAIT_TIMEOUT_S).items() <= {("b", TaskStatus.COMPLETE)}
 
 
+def test_wait_change_answers_nothing_or_every_finish_since_the_previous_wait(
+    backend: Backend, worker: str
+) -> None:
+    """A non-empty answer is a whole account of the ids waited for: every one that finished
+    since this thread's previous wait, by any transition (a finish, a cancel, a delete, a
+    retry by hand, a failed dependency), with its status, in the order they finished. The
+    Executor relies on it to read only the ids it cannot account for."""
+    ids = ["a", "b", "c", "d", "e"]
+    backend.enqueue([nt("a"), nt("b"), nt("c"), nt("d"), nt("e", deps=["a"])])
+    backend.wait_change(ids, 0.05)  # a first wait: nothing finished
+    run(backend, worker, "a", TaskStatus.ERROR)  # and "e", which depends on it: IMPOSSIBLE
+    assert backend.cancel_queued(["c"]) == [TaskStatus.PENDING]
+    heard = backend.wait_change(ids, WAIT_TIMEOUT_S)
+    expected = [("a", TaskStatus.ERROR), ("e", TaskStatus.IMPOSSIBLE), ("c", TaskStatus.CANCELLED)]
+    assert list(heard.items()) in ([], expected)
+    backend.delete(["d"], check=False)
+    run(backend, worker, "b")
+    backend.retry_tasks([("a", "a2")])
+    heard = backend.wait_change(ids, WAIT_TIMEOUT_S)
+    expected = [("d", TaskStatus.MISSING), ("b", TaskStatus.COMPLETE), ("a", TaskStatus.MOVED)]
+    assert list(heard.items()) in ([], expected)
+
+
 def test_wait_change_returns_by_its_timeout(backend: Backend) -> None:
     backend.enqueue([nt("a")])
     t0 = time.monotonic()

@@ -206,6 +206,24 @@ def test_completions_follow_the_backends_finish_order(
         assert fine.result() == "released"
 
 
+def test_futures_follow_cancels_and_deletes_made_elsewhere(
+    ctl: runq.Controller, spawn: Callable[..., runq.WorkerManager]
+) -> None:
+    """The completion thread learns of every way a task ends, not only of a worker's finish
+    (on Redis, from the announcements, which carry each status)."""
+    ex = runq.Executor(ctl)  # no worker yet: the tasks stay queued
+    deleted, cancelled, kept = (ex.submit(taskfns.square, i) for i in (1, 2, 3))
+    ctl.delete(task_id(deleted))
+    assert ctl.cancel(task_id(cancelled))
+    with pytest.raises(runq.TaskError, match="is MISSING"):
+        deleted.result(timeout=30)
+    assert concurrent.futures.wait([cancelled], timeout=30).done == {cancelled}
+    assert cancelled.cancelled()
+    spawn(1)
+    assert kept.result(timeout=30) == 9
+    ex.shutdown(wait=True)
+
+
 def test_timeouts_say_what_and_how_long(ctl: runq.Controller) -> None:
     ex = runq.Executor(ctl)  # no workers: nothing finishes
     try:

@@ -104,8 +104,11 @@ class Primitives(ABC):
         completion stored by a worker must wake it within milliseconds (Redis: a pub/sub
         notification; SQLite: a short poll with back-off on ``PRAGMA data_version``).
 
-        Answers the finished statuses it learnt without a read for some of ``ids`` (Redis:
-        announced with the status), which callers need not re-check; often none."""
+        Answers nothing, or a whole account (Redis, from the announcements): the newest
+        finished status of each of ``ids`` that finished since this thread's previous
+        ``wait_change`` returned, in the order the backend recorded them. An id of ``ids`` that
+        is absent from a non-empty answer did not finish in that time, so a caller that knew
+        it unfinished then knows it still is. SQLite answers nothing: the caller reads."""
         ...
 
     def watches(self, ids: Sequence[str]) -> bool:

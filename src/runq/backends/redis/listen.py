@@ -13,11 +13,14 @@ subscription is live (``recheck``), which closes the gap. If the ring has overfl
 thread's last wait, or the connection dropped, the wait returns at once: callers re-check.
 
 Two things spare a waiting controller its reads on the p50 path (submit, wait, result):
-- An announcement line may carry the status the script just stored (``<id>\t<status>``; a bare
-  ``<id>`` says only "finished"): ``wait`` answers the statuses it heard, and the caller reads
-  only the others. Every announcement is of a finished status at the time of its script, and a
-  finished task's status changes only to another finished one (MOVED, MISSING), so a status
-  heard is as good as one read at that moment.
+- Every announcement line carries the status the script just stored (``<id>\t<status>``; a
+  bare ``<id>``, which no script sends any more, says only "finished"): ``wait`` answers the
+  statuses it heard. Every announcement is of a finished status at the time of its script,
+  and a finished task's status changes only to another finished one (MOVED, MISSING), so a
+  status heard is as good as one read at that moment. ``wait`` answers only a whole account:
+  every announcement of the ids waited for since this thread's previous wait, with its
+  status, in the order announced (so in the order the tasks finished); if one was bare, or the
+  ring overflowed, or the connection dropped, it answers nothing and the caller reads.
 - ``mark`` notes, for ids about to be submitted while the subscription is live, the sequence
   number before their submission: every later announcement of them comes after it, so while
   that subscription lasts (``watches``) a wait on them needs no status read first; it looks at
@@ -86,6 +89,15 @@ MARK_BATCH = 64
 
 #: One announcement: its sequence number, its ids, the statuses it carries (None: none).
 _Entry = tuple[int, frozenset[str], dict[str, str] | None]
+#: What a wait heard: task id -> ((sequence number, line), status or None) of its newest
+#: announcement.
+_Heard = dict[str, tuple[tuple[int, int], str | None]]
+#: The key in ``_Heard`` that says the account is not whole (never a task id).
+_UNSURE = ""
+
+
+def _by_seq(item: tuple[str, tuple[tuple[int, int], str | None]]) -> tuple[int, int]:
+    return item[1][0]
 
 
 class DoneListener:
@@ -136,8 +148,9 @@ class DoneListener:
         recheck: Callable[[], bool],
     ) -> dict[str, str]:
         """Return when one of ``ids`` (any id if empty) is announced, or after ``timeout_s``:
-        the statuses announced for some of ``ids`` (the newest announcement of each, if it
-        carried one; the caller reads the others).
+        the statuses announced for ``ids`` since this thread's previous wait returned (the
+        newest of each), in the order announced; or ``{}`` when that account is not sure to
+        be whole (the caller then reads the statuses), or when nothing was announced.
 
         ``recheck()`` answers whether some id has already finished; it is called when this
         thread cannot know what was announced before the subscription was live.
@@ -209,7 +222,7 @@ class DoneListener:
             self._remember()
             return {}
         ticket = self._ping() if wanted else None
-        heard: dict[str, str | None] = {}
+        heard: _Heard = {}
         found = False
         synced: bool | None = False
         token = object()
@@ -221,7 +234,7 @@ class DoneListener:
                     since = self._seq
                     if found:
                         synced = self._synced(ticket)
-                        if synced is not False or not any(heard.values()):
+                        if synced is not False or not any(st for _, st in heard.values()):
                             break  # a status heard is believed only once synced (see _ping)
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -233,8 +246,13 @@ class DoneListener:
                         self._syncing -= found
             finally:
                 del self._wanted[token]
-        self._remember()
-        return {i: st for i, st in heard.items() if st is not None} if synced is True else {}
+                # What this wait looked at, exactly: an announcement that came since is looked
+                # at by this thread's next wait (its caller may rely on the account being whole)
+                self._local.seq = since
+        whole = synced is True and all(st is not None for _, st in heard.values())
+        if not whole:
+            return {}
+        return {i: st for i, (_, st) in sorted(heard.items(), key=_by_seq) if st is not None}
 
     def _ping(self) -> tuple[int, int] | None:
         """Send a PING on the subscription (now, after this wait began); (epoch, its number).
@@ -281,27 +299,38 @@ class DoneListener:
         with self._cond:
             self._local.seq = self._seq
 
-    def _announced(self, wanted: frozenset[str], since: int, heard: dict[str, str | None]) -> bool:
+    def _announced(self, wanted: frozenset[str], since: int, heard: _Heard) -> bool:
         """Whether an announcement after ``since`` concerns ``wanted`` (caller holds the lock);
-        what those announcements say of each wanted id goes into ``heard`` (its status, or
-        None if the newest did not carry one), newer than what ``heard`` held."""
+        what those announcements say of each wanted id goes into ``heard`` (the sequence
+        number and status of the newest, the status None if it carried none), newer than what
+        ``heard`` held. A ring that overflowed, or a dropped connection, puts ``_UNSURE`` in
+        ``heard``: the account is not whole."""
         if since >= self._seq:
             return False
         if not self._ring or self._ring[0][0] > since + 1:
+            heard[_UNSURE] = ((0, 0), None)
             return True  # the ring overflowed: anything may have happened
         found = False
         seen: set[str] = set()  # ids met in this pass (newest first): older ones say less
         for seq, announced, statuses in reversed(self._ring):
             if seq <= since:
                 break
-            if announced is _ANYTHING or not wanted:
+            if announced is _ANYTHING:
+                heard[_UNSURE] = ((0, 0), None)
                 found = True
                 continue
-            for task_id in wanted.intersection(announced):
+            if not wanted:
+                found = True
+                continue
+            hits: Collection[str] = wanted.intersection(announced)
+            if len(hits) > 1 and statuses is not None:  # in the order of the lines: finished
+                hits = [i for i in statuses if i in hits] + [i for i in hits if i not in statuses]
+            for place, task_id in enumerate(hits):
                 found = True
                 if task_id not in seen:
                     seen.add(task_id)
-                    heard[task_id] = None if statuses is None else statuses.get(task_id)
+                    status = None if statuses is None else statuses.get(task_id)
+                    heard[task_id] = ((seq, place), status)
         return found
 
     def _start(self) -> None:

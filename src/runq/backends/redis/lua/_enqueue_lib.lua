@@ -78,7 +78,7 @@ local function dedup_admit(adm, id, key, policy)
   end
   local busy = #list
   if busy > 0 and (policy == 'discard' or (policy == 'queue_one' and busy >= 2)) then
-    adm.discarded[#adm.discarded + 1] = id
+    adm.discarded[#adm.discarded + 1] = id .. '\tDISCARDED'  -- announced with its status
     return 'DISCARDED'
   end
   list[busy + 1] = id
@@ -87,7 +87,7 @@ local function dedup_admit(adm, id, key, policy)
   return busy > 0 and 'DEFERRED' or 'PENDING'
 end
 
--- write the admissions; DISCARDED ids are announced on the done channel
+-- write the admissions; DISCARDED ids are announced on the done channel, with their status
 local function dedup_write(adm)
   chunked('HSET', K.dedup, adm.admitted)
   for _, key in ipairs(adm.keys) do

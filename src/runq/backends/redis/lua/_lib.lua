@@ -329,8 +329,8 @@ local function list_remove(key, ids, n)
 end
 
 -- the DEFERRED (or SCHEDULED: their delayed entry is dropped when due) dependants among
--- `children` make IMPOSSIBLE, transitively (breadth first); their ids are appended to
--- `announced`
+-- `children` make IMPOSSIBLE, transitively (breadth first); each is appended to `announced`
+-- as '<id>\tIMPOSSIBLE' (every announcement carries the status just stored: see listen.py)
 local function make_impossible(children, t, announced)
   local todo, i = {}, 1
   for _, d in ipairs(children) do todo[#todo + 1] = d end
@@ -342,7 +342,7 @@ local function make_impossible(children, t, announced)
       redis.call('HSET', K.status, d, 'IMPOSSIBLE')
       redis.call('HSET', K.finished, d, t)
       redis.call('HDEL', K.waiting, d)
-      announced[#announced + 1] = d
+      announced[#announced + 1] = d .. '\tIMPOSSIBLE'
       for _, x in ipairs(dependants_of({d})) do todo[#todo + 1] = x end
     end
   end

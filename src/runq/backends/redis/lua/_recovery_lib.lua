@@ -72,7 +72,7 @@ local function release_worker(wid, status, message, qmap, t)
     else
       redis.call('HSET', K.status, id, 'DIED')
       redis.call('HSET', K.finished, id, t)
-      local announced = {id}
+      local announced = {id .. '\tDIED'}
       make_impossible(dependants_of({id}), t, announced)
       redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
       logs[#logs + 1] = log_entry(t, 'TASK_DIED', id)

@@ -55,7 +55,7 @@ if #chosen > 0 then
   chunked('HSET', K.finished, h_finished)
   chunked('HDEL', K.waiting, chosen)
   local announced = {}
-  for i, id in ipairs(chosen) do announced[i] = id end
+  for i, id in ipairs(chosen) do announced[i] = id .. '\tCANCELLED' end
   make_impossible(dependants_of(chosen), t, announced)
   redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
   dedup_apply(dedup, qmap)

@@ -93,7 +93,7 @@ unplace(present, recs)
 chunked('ZREM', K.expiring, present)
 store_untag(S, present, true)
 local announced = {}
-for i, id in ipairs(present) do announced[i] = id end
+for i, id in ipairs(present) do announced[i] = id .. '\tMISSING' end  -- deleted: unknown now
 make_impossible(children, t, announced)
 redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
 return #present

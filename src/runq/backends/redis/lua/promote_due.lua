@@ -44,7 +44,7 @@ for _, id in ipairs(due) do
     redis.call('HSET', K.status, id, 'IMPOSSIBLE')
     redis.call('HSET', K.finished, id, t)
     redis.call('HDEL', K.waiting, id)
-    announced[#announced + 1] = id
+    announced[#announced + 1] = id .. '\tIMPOSSIBLE'
     make_impossible(dependants_of({id}), t, announced)
   elseif r == 'PENDING' then
     set_pending(id)

@@ -41,5 +41,7 @@ for i, old in ipairs(olds) do
   redis.call('RPUSH', qmap[name][1], new)
   wake(qmap[name][2], 1)
 end
-redis.call('PUBLISH', CHANNEL, table.concat(olds, '\n'))
+local announced = {}
+for i, old in ipairs(olds) do announced[i] = old .. '\tMOVED' end
+redis.call('PUBLISH', CHANNEL, table.concat(announced, '\n'))
 return before
