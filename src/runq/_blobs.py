@@ -204,6 +204,12 @@ class BlobStore:
             data = serialize.dumps(Packed(BlobRef(blob.hash, blob.size), (blob.hash,)))
         return data, tuple(blobs.values())
 
+    def inline(self, size: int) -> bool:
+        """Whether a pickled value of ``size`` bytes stays inline by the settings already
+        read (no backend call; False when they are not read yet: ``pack_value`` decides)."""
+        settings = self._settings
+        return settings is not None and not settings.by_reference(size)
+
     def pack_value(self, tag: str, data: bytes, what: str) -> bytes | None:
         """A large pickled value (a result) stored under ``tag``: the pickled ``Packed``
         standing for it, or None if ``data`` is small enough to stay inline."""

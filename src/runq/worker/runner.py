@@ -251,7 +251,7 @@ class Runner:
         """The sealed result; a large one goes to the object store, tagged with the task id
         (one more round trip, for large results only)."""
         data = _PICKLED_NONE if value is None else dumps(value, "the task's result")
-        if self.blobs is not None:
+        if self.blobs is not None and not self.blobs.inline(len(data)):  # as pack_value's test
             blobs = self.blobs
             packed = self.retrying(lambda: blobs.pack_value(task_id, data, "the task's result"))
             data = packed or data
