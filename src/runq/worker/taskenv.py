@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +42,7 @@ class TaskIdEnv:
         self._addrs: list[int] = []
         self._views: list[memoryview] = []
         self._turn = 0
-        if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        if not _glibc():
             return  # POSIX's putenv keeps the string, but some C libraries copied it
         # os.environ's mapping of encoded names to encoded values, which __setitem__ updates
         # after its setenv: it has no public way to record a value set by other means.
@@ -84,3 +84,15 @@ class TaskIdEnv:
             return
         self._turn = turn
         self._data[_KEY] = raw
+
+
+def _glibc() -> bool:
+    """Whether this is Linux with the GNU C library (no file read, unlike
+    ``platform.libc_ver``)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):  # not defined here
+        return False
+    return version is not None and version.startswith("glibc ")
