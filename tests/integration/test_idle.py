@@ -139,8 +139,10 @@ def test_a_lost_workers_task_wakes_an_idle_worker(
     started.unlink()
     second = spawn(1, config=long_polls(heartbeat_period=1))
     until(lambda: idle(ctl, second.ids[0]), PROMPT_S, "the second worker idle")
-    release.touch()  # its next run returns at once
     first.kill()  # SIGKILL: its heartbeat lapses, the duty holder re-queues its task
+    # Released only now: kill() reaps the worker, whose child had its SIGKILL by then (its
+    # parent-death signal), so the first run cannot see the file and finish the task itself.
+    release.touch()  # its next run returns at once
     assert ctl.wait(tid, timeout=PROMPT_S, progress=False)
     assert ctl.info(tid).worker_id == second.ids[0]
 
