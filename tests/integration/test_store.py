@@ -22,10 +22,14 @@ MB = 1024 * 1024
 
 
 def stored_bytes(ctl: runq.Controller, url: str) -> int:
-    """What the backend holds, measured from outside runq: Redis ``used_memory``, or the
-    SQLite database's size (pages times page size, the WAL's newer pages included)."""
+    """What the backend holds, measured from outside runq: Redis ``used_memory_dataset``, or
+    the SQLite database's size (pages times page size, the WAL's newer pages included).
+
+    Not Redis ``used_memory``: it also counts what the scripting engine holds for a while
+    after a call (a script's 20 MB argument, until Lua's collector frees it), so it said
+    48 MB or 22 MB for the same data depending on when the collector last ran."""
     if url.startswith("redis"):
-        return int(redis.Redis.from_url(url).info("memory")["used_memory"])
+        return int(redis.Redis.from_url(url).info("memory")["used_memory_dataset"])
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         return int(pages * conn.execute("PRAGMA page_size").fetchone()[0])
