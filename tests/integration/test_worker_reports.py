@@ -20,6 +20,7 @@ from helpers import until
 from runq import TaskStatus, WorkerConfig
 from runq.models import ClaimedTask
 from runq.options import new_task_id
+from runq.worker import taskenv
 from runq.worker.reports import RING, Reports, reportable
 
 Spawn = Callable[..., runq.WorkerManager]
@@ -173,10 +174,7 @@ print(resident_kb() - before)
 """
 
 
-@pytest.mark.skipif(
-    not os.path.exists("/proc/self/statm") or os.confstr("CS_GNU_LIBC_VERSION") is None,
-    reason="Linux with glibc (its setenv is what leaks)",
-)
+@pytest.mark.skipif(not taskenv.glibc(), reason="Linux with glibc (its setenv is what leaks)")
 def test_a_task_id_per_task_keeps_no_memory() -> None:
     """glibc's ``setenv`` (``os.environ[...] = ...``) keeps a copy of every value it is ever
     given: 200,000 task ids grew a process by about 18 MB. ``TaskIdEnv`` must keep none."""

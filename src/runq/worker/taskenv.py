@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TaskIdEnv"]
+__all__ = ["TaskIdEnv", "glibc"]
 
 _NAME = "RUNQ_TASK_ID"
 _KEY = os.fsencode(_NAME)  # as os.environ's mapping holds it
@@ -42,7 +42,7 @@ class TaskIdEnv:
         self._addrs: list[int] = []
         self._views: list[memoryview] = []
         self._turn = 0
-        if not _glibc():
+        if not glibc():
             return  # POSIX's putenv keeps the string, but some C libraries copied it
         # os.environ's mapping of encoded names to encoded values, which __setitem__ updates
         # after its setenv: it has no public way to record a value set by other means.
@@ -86,7 +86,7 @@ class TaskIdEnv:
         self._data[_KEY] = raw
 
 
-def _glibc() -> bool:
+def glibc() -> bool:
     """Whether this is Linux with the GNU C library (no file read, unlike
     ``platform.libc_ver``)."""
     if sys.platform != "linux":
